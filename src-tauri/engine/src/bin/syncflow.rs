@@ -1,0 +1,283 @@
+//! The `syncflow` CLI (CONTRACT.md): the engine, headless. Results go to stdout, progress and errors to stderr.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use syncflow_engine::config::Pipeline;
+use syncflow_engine::run::{run_pipeline, RunEvent, RunOptions, StopSignal};
+use syncflow_engine::store::Store;
+use syncflow_engine::track::RunSummary;
+
+#[derive(Parser)]
+#[command(
+    name = "syncflow",
+    version,
+    about = "SyncFlow: exact, resumable data sync (the console's engine, headless)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import or update the pipeline, then run every entity to completion (resuming an unfinished run).
+    Run {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+        /// The state database (default: the console's own, in the OS app-data folder).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Create missing target tables and add missing columns first.
+        #[arg(long)]
+        apply_schema: bool,
+        /// Report insert/update/skip counts and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the run summary as one JSON object on the last stdout line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store or delete a secret in the OS keychain (the value is read from standard input).
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretAction {
+    /// Read a value from standard input and store it as keychain entry NAME.
+    Set { name: String },
+    /// Delete keychain entry NAME.
+    Delete { name: String },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run {
+                file,
+                state,
+                apply_schema,
+                dry_run,
+                json,
+            } => {
+                run(
+                    &file,
+                    state,
+                    RunOptions {
+                        apply_schema,
+                        dry_run,
+                        base_dir: PathBuf::new(),
+                    },
+                    json,
+                )
+                .await
+            }
+            Command::Secret { action } => secret(action),
+        }
+    });
+    ExitCode::from(code)
+}
+
+async fn run(file: &Path, state: Option<PathBuf>, mut options: RunOptions, json: bool) -> u8 {
+    let pipeline = match load_pipeline(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    options.base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let state_path = state.unwrap_or_else(Store::default_path);
+    let store = match Store::open(&state_path).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let stop = StopSignal::default();
+    spawn_signal_handler(stop.clone());
+    let reporter = Reporter::new();
+    let progress = |event: RunEvent| reporter.report(&event);
+    let outcome = run_pipeline(&pipeline, &store, &options, &progress, &stop).await;
+    reporter.finish();
+    match outcome {
+        Ok(outcome) => {
+            print_summary(&outcome.summary, json);
+            if let Some(error) = &outcome.summary.error {
+                eprintln!("error: {error}");
+            }
+            outcome.exit_code() as u8
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code() as u8
+        }
+    }
+}
+
+fn load_pipeline(file: &Path) -> anyhow::Result<Pipeline> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read pipeline file {}", file.display()))?;
+    Ok(Pipeline::from_toml(&text, &file.display().to_string())?)
+}
+
+/// SIGINT/SIGTERM pause the run: the current page is finished and its checkpoint saved (exit code 3).
+fn spawn_signal_handler(stop: StopSignal) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate => {},
+        }
+        eprintln!("pausing: finishing the current page and saving the checkpoint…");
+        stop.request();
+    });
+}
+
+fn print_summary(summary: &RunSummary, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = serde_json::to_string(summary).unwrap_or_else(|_| "{}".into());
+        let _ = writeln!(out, "{line}");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "run {} of {}: {} in {:.1} s",
+        summary.run_id,
+        summary.pipeline,
+        summary.status.as_str(),
+        summary.duration_ms as f64 / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "entity", "fetched", "inserted", "updated", "skipped", "failed", "pending"
+    );
+    for (name, c) in &summary.entities {
+        let _ = writeln!(
+            out,
+            "{name:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            c.fetched, c.inserted, c.updated, c.skipped, c.failed, c.pending
+        );
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines (at most one a second) otherwise.
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Mutex<Option<Instant>>,
+}
+
+impl Reporter {
+    fn new() -> Reporter {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reporter {
+            bar,
+            last_line: Mutex::new(None),
+        }
+    }
+
+    fn report(&self, event: &RunEvent) {
+        let (line, always) = match event {
+            RunEvent::Started { run_id, pipeline, resumed, .. } => {
+                (format!("{} run {run_id} of {pipeline}", if *resumed { "resuming" } else { "starting" }), true)
+            }
+            RunEvent::Page { entity, page_no, counts, rows_per_s } => (
+                format!(
+                    "{entity}: page {page_no}, {} fetched, {} inserted, {} updated, {} skipped, {} failed ({rows_per_s:.0} rows/s)",
+                    counts.fetched, counts.inserted, counts.updated, counts.skipped, counts.failed
+                ),
+                false,
+            ),
+            RunEvent::EntityDone { entity, counts } => (format!("{entity}: done, {} records", counts.fetched), true),
+            RunEvent::Finished { summary } => (format!("run {}", summary.status.as_str()), true),
+        };
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None => {
+                let Ok(mut last) = self.last_line.lock() else {
+                    return;
+                };
+                if always || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    eprintln!("{line}");
+                    *last = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn secret(action: SecretAction) -> u8 {
+    let result = match action {
+        SecretAction::Set { name } => {
+            let mut value = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut value) {
+                eprintln!("error: cannot read the secret from standard input: {e}");
+                return 2;
+            }
+            let value = value.trim_end_matches(['\n', '\r']);
+            if value.is_empty() {
+                eprintln!("error: the secret is empty; pipe it in, e.g. `printf %s \"$TOKEN\" | syncflow secret set {name}`");
+                return 2;
+            }
+            syncflow_engine::secrets::keychain_set(&name, value)
+                .map(|_| eprintln!("stored keychain entry \"{name}\""))
+        }
+        SecretAction::Delete { name } => syncflow_engine::secrets::keychain_delete(&name)
+            .map(|_| eprintln!("deleted keychain entry \"{name}\"")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! TypeScript types for the UI, generated from the Rust types (never written twice).
+//! `ui/src/bindings.ts` is this output; a test fails when it is stale
+//! (`UPDATE_BINDINGS=1 cargo test -p syncflow-engine bindings` rewrites it).
+
+use ts_rs::TS;
+
+/// The whole generated file.
+pub fn typescript() -> String {
+    let decls = [
+        crate::track::EntityCounts::decl(),
+        crate::track::RunStatus::decl(),
+        crate::track::RunSummary::decl(),
+        crate::run::RunEvent::decl(),
+        crate::store::PipelineSummary::decl(),
+        crate::store::RunRecord::decl(),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.\n\n",
+    );
+    for decl in decls {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    #[test]
+    fn bindings_ts_is_up_to_date() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings.ts");
+        let fresh = super::typescript();
+        if std::env::var_os("UPDATE_BINDINGS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "ui/src/bindings.ts is stale; regenerate it with UPDATE_BINDINGS=1 cargo test -p syncflow-engine bindings"
+        );
+    }
+}

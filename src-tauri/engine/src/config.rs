@@ -1,0 +1,538 @@
+//! The pipeline file (CONTRACT.md, version 1): types, parsing and pure validation.
+//!
+//! Parsing never echoes the file's text back in an error, because a line of it may hold a secret the user
+//! typed by mistake; errors name the line and the key instead.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole pipeline: where records come from, where they go, and what is synced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Format version of the pipeline file; only 1 exists.
+    pub version: u32,
+    /// Unique pipeline name.
+    pub name: String,
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    /// The entities (resources, types, tables) to sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
+}
+
+/// Where records come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A paginated JSON REST API.
+    Rest(RestSource),
+    /// Generated data from an HTTP server embedded in the engine (no credentials, no setup).
+    Demo(DemoSource),
+}
+
+/// A paginated JSON REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestSource {
+    /// Base URL; entity paths are appended to it.
+    pub base_url: String,
+    /// How to authenticate.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Pages in flight at once.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// Client-side request limit per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+}
+
+/// The embedded demo source: a REST server on 127.0.0.1 serving generated records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSource {
+    /// How many records the `products` entity has.
+    #[serde(default = "demo_rows")]
+    pub rows: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn demo_rows() -> u32 {
+    2_500
+}
+
+/// How the source authenticates requests.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    #[default]
+    None,
+    /// `Authorization: Bearer TOKEN`.
+    Bearer { token: Secret },
+    /// POST `{"username", "password"}` to `base_url + path`; the reply's `token_field` is the bearer token.
+    Login {
+        path: String,
+        username: String,
+        password: Secret,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_field: Option<String>,
+    },
+}
+
+/// A reference to a secret: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Secret {
+    /// Read from this environment variable.
+    Env { env: String },
+    /// Read from this entry of the OS keychain (service "syncflow").
+    Keychain { keychain: String },
+}
+
+impl Secret {
+    /// Where the secret lives, for messages (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            Secret::Env { env } => format!("environment variable {env}"),
+            Secret::Keychain { keychain } => format!("keychain entry \"{keychain}\""),
+        }
+    }
+}
+
+pub const LITERAL_SECRET_HELP: &str = "a secret cannot be written into a pipeline file; store it in the \
+keychain with `syncflow secret set NAME` and write { keychain = \"NAME\" }, or put it in an environment variable \
+and write { env = \"VAR\" }";
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("{ env = \"VAR\" } or { keychain = \"entry\" }")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _literal: &str) -> Result<Secret, E> {
+        Err(E::custom(LITERAL_SECRET_HELP))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
+        use serde::de::Error;
+        let mut found: Option<Secret> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let value: String = map.next_value()?;
+            let secret = match key.as_str() {
+                "env" => Secret::Env { env: value },
+                "keychain" => Secret::Keychain { keychain: value },
+                other => return Err(A::Error::custom(format!(
+                    "unknown key `{other}` in a secret reference; expected {{ env = \"VAR\" }} or \
+                         {{ keychain = \"entry\" }}"
+                ))),
+            };
+            if found.replace(secret).is_some() {
+                return Err(A::Error::custom(
+                    "a secret reference has exactly one of `env` or `keychain`",
+                ));
+            }
+        }
+        found.ok_or_else(|| {
+            A::Error::custom(
+                "empty secret reference; expected { env = \"VAR\" } or { keychain = \"entry\" }",
+            )
+        })
+    }
+}
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TargetConfig {
+    Postgres(PostgresTarget),
+    Sqlite(SqliteTarget),
+}
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTarget {
+    /// `postgresql://user@host:port/db` — no password in the URL.
+    pub url: String,
+    /// The password, if the server asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Schema of the target tables.
+    #[serde(default = "public")]
+    pub schema: String,
+}
+
+fn public() -> String {
+    "public".to_owned()
+}
+
+/// An SQLite database file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteTarget {
+    /// Path of the database file (relative paths are relative to the pipeline file).
+    pub path: String,
+}
+
+/// One entity: a REST resource synced into one target table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Entity {
+    /// Name of the resource at the source.
+    pub name: String,
+    /// Target table (default: derived from name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// REST: the list endpoint, relative to base_url (default: "/" + name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// REST: JSON pointer to the array of records in each reply (default: the reply itself, or "/data").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// How the list endpoint pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+    /// Fields that identify a record (default: ["id"]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub business_key: Vec<String>,
+    /// Change detection strategy.
+    #[serde(default)]
+    pub delta: DeltaStrategy,
+    /// Field holding the change stamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rowversion: Option<String>,
+    /// What happens to target rows whose record disappeared from the source.
+    #[serde(default)]
+    pub deletes: DeleteMode,
+    /// Who wins when both sides changed.
+    #[serde(default)]
+    pub conflicts: ConflictStrategy,
+    /// Parent references (resolved in a later stage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<ParentRef>,
+}
+
+impl Entity {
+    /// The target table's name.
+    pub fn table_name(&self) -> &str {
+        self.table.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The business key fields, with the default applied.
+    pub fn key_fields(&self) -> Vec<String> {
+        if self.business_key.is_empty() {
+            vec!["id".to_owned()]
+        } else {
+            self.business_key.clone()
+        }
+    }
+}
+
+/// How a REST list endpoint pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Pagination {
+    /// `?page=N&page_size=S`, N counting from `first`.
+    Page {
+        #[serde(default = "page_param")]
+        page_param: String,
+        #[serde(default = "size_param")]
+        size_param: String,
+        #[serde(default = "page_size")]
+        size: u32,
+        #[serde(default = "one")]
+        first: u32,
+    },
+    /// `?offset=N&limit=S`.
+    Offset {
+        #[serde(default = "offset_param")]
+        offset_param: String,
+        #[serde(default = "limit_param")]
+        limit_param: String,
+        #[serde(default = "page_size")]
+        size: u32,
+    },
+}
+
+fn page_param() -> String {
+    "page".to_owned()
+}
+fn size_param() -> String {
+    "page_size".to_owned()
+}
+fn offset_param() -> String {
+    "offset".to_owned()
+}
+fn limit_param() -> String {
+    "limit".to_owned()
+}
+fn page_size() -> u32 {
+    1000
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeltaStrategy {
+    Full,
+    #[default]
+    Hash,
+    Rowversion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteMode {
+    #[default]
+    None,
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    #[default]
+    SourceWins,
+    TargetWins,
+    LastWriteWins,
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParentRef {
+    pub field: String,
+    pub entity: String,
+}
+
+/// A pipeline file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}: line {line}: {message}")]
+    Parse {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Pipeline {
+    /// Parses a pipeline file's text; `origin` names it in errors (a path, or "pipeline").
+    pub fn from_toml(text: &str, origin: &str) -> Result<Pipeline, ConfigError> {
+        let pipeline: Pipeline = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(0);
+            ConfigError::Parse {
+                origin: origin.to_owned(),
+                line,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        pipeline
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                message,
+            })?;
+        Ok(pipeline)
+    }
+
+    /// The pipeline file's text (exported form; holds only secret references).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid {
+            origin: self.name.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks what can be checked without the network or files.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "version = {} is not supported; this engine reads version = 1",
+                self.version
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return Err("name is empty; give the pipeline a unique name".into());
+        }
+        match &self.source {
+            SourceConfig::Rest(rest) => {
+                check_url(&rest.base_url, "source.base_url")?;
+                if rest.concurrency == 0 {
+                    return Err("source.concurrency must be at least 1".into());
+                }
+                if self.entities.is_empty() {
+                    return Err("a rest source needs at least one [[entities]] block".into());
+                }
+            }
+            SourceConfig::Demo(_) => {}
+        }
+        if let TargetConfig::Postgres(pg) = &self.target {
+            check_pg_url(&pg.url)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for entity in &self.entities {
+            if entity.name.is_empty() {
+                return Err("an entity has an empty name".into());
+            }
+            if !seen.insert(entity.table_name().to_owned()) {
+                return Err(format!(
+                    "two entities write to table \"{}\"; give one a different `table`",
+                    entity.table_name()
+                ));
+            }
+            if let Some(pointer) = &entity.records {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    return Err(format!(
+                        "entities \"{}\": records = \"{pointer}\" is not a JSON pointer; write it as \"/{pointer}\"",
+                        entity.name
+                    ));
+                }
+            }
+            if entity.key_fields().iter().any(|k| k.is_empty()) {
+                return Err(format!(
+                    "entities \"{}\": business_key has an empty field name",
+                    entity.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_url(url: &str, key: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{key} = \"{url}\" is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{key} must start with http:// or https://"));
+    }
+    if !parsed.password().unwrap_or("").is_empty() {
+        return Err(format!("{key} contains a password; {LITERAL_SECRET_HELP}"));
+    }
+    Ok(())
+}
+
+fn check_pg_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| {
+        "target.url is not a URL; write postgresql://user@host:port/database".to_owned()
+    })?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err("target.url must start with postgresql://".into());
+    }
+    if parsed.password().is_some() {
+        return Err(format!(
+            "target.url contains a password; remove it from the URL and set target.password: {LITERAL_SECRET_HELP}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+version = 1
+name = "erp-items"
+[source]
+kind = "rest"
+base_url = "http://127.0.0.1:8080"
+auth = { kind = "login", path = "/auth/token", username = "svc", password = { env = "ERP_PASSWORD" } }
+[target]
+kind = "postgres"
+url = "postgresql://svc@127.0.0.1:5432/erp"
+[[entities]]
+name = "items"
+records = "/data"
+pagination = { kind = "page", page_param = "page", size_param = "page_size", size = 1000, first = 1 }
+business_key = ["part_no"]
+"#;
+
+    #[test]
+    fn parses_the_contract_example() {
+        let p = Pipeline::from_toml(MINIMAL, "p.toml").unwrap();
+        assert_eq!(p.name, "erp-items");
+        let SourceConfig::Rest(rest) = &p.source else {
+            panic!("rest expected")
+        };
+        assert_eq!(rest.concurrency, 1);
+        assert!(
+            matches!(&rest.auth, Auth::Login { password: Secret::Env { env }, .. } if env == "ERP_PASSWORD")
+        );
+        assert_eq!(p.entities[0].key_fields(), vec!["part_no"]);
+        let TargetConfig::Postgres(pg) = &p.target else {
+            panic!("postgres expected")
+        };
+        assert_eq!(pg.schema, "public");
+    }
+
+    #[test]
+    fn export_and_import_round_trip_unchanged() {
+        let p = Pipeline::from_toml(MINIMAL, "p.toml").unwrap();
+        let again = Pipeline::from_toml(&p.to_toml().unwrap(), "export").unwrap();
+        assert_eq!(p, again);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace(
+            "name = \"items\"",
+            "name = \"items\"\nbusines_key = [\"x\"]",
+        );
+        let err = Pipeline::from_toml(&text, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("busines_key"), "{err}");
+        assert!(err.contains("p.toml: line"), "{err}");
+    }
+
+    #[test]
+    fn literal_secret_is_refused_without_echoing_it() {
+        let text = MINIMAL.replace("{ env = \"ERP_PASSWORD\" }", "\"hunter2-very-secret\"");
+        let err = Pipeline::from_toml(&text, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("syncflow secret set"), "{err}");
+        assert!(
+            !err.contains("hunter2"),
+            "the secret leaked into the error: {err}"
+        );
+    }
+
+    #[test]
+    fn password_in_postgres_url_is_refused_without_echoing_it() {
+        let text = MINIMAL.replace("svc@127.0.0.1:5432", "svc:s3cr3t-pw@127.0.0.1:5432");
+        let err = Pipeline::from_toml(&text, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("target.password"), "{err}");
+        assert!(!err.contains("s3cr3t-pw"), "{err}");
+    }
+
+    #[test]
+    fn unknown_auth_key_is_named() {
+        let text = MINIMAL.replace("username = \"svc\"", "user = \"svc\"");
+        let err = Pipeline::from_toml(&text, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("user"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! SyncFlow's data-sync engine: sources yield pages of records; each page goes through the stages
+//! (fetch → normalize → validate → map → identity → delta → resolve → ingest → track) and is committed to the
+//! target together with its checkpoint. No GUI dependency: the Tauri app, the `syncflow` CLI and the tests all
+//! drive this same API.
+
+pub mod bindings;
+pub mod config;
+pub mod delta;
+pub mod identity;
+pub mod normalize;
+pub mod resolve;
+pub mod run;
+pub mod schema;
+pub mod secrets;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod track;
+pub mod validate;
+
+/// The app's identifier; also names its data folder, which the CLI shares with the GUI.
+pub const APP_IDENTIFIER: &str = "io.syncflow.console";

@@ -1,0 +1,71 @@
+//! Layer 1: type coercion of a JSON value to its column's type.
+
+use crate::schema::ColumnType;
+use serde_json::Value;
+
+/// Coerces `value` to `ty`, or says why it cannot be.
+pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
+    match (ty, value) {
+        (_, Value::Null) => Ok(Value::Null),
+        (ColumnType::Json, v) => Ok(v.clone()),
+        (ColumnType::Text, Value::String(_)) => Ok(value.clone()),
+        // A scalar in a text column keeps its JSON spelling (42, true), so nothing is lost.
+        (ColumnType::Text, v) => Ok(Value::String(v.to_string())),
+        (ColumnType::Numeric, Value::Number(_)) => Ok(value.clone()),
+        (ColumnType::Boolean, Value::Bool(_)) => Ok(value.clone()),
+        (ty, v) => Err(format!(
+            "expected {} but got {}",
+            describe(ty),
+            shorten(&v.to_string())
+        )),
+    }
+}
+
+fn describe(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Numeric => "a number",
+        ColumnType::Boolean => "true or false",
+        ColumnType::Text => "text",
+        ColumnType::Json => "JSON",
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_in_text_keep_their_spelling() {
+        assert_eq!(coerce(&json!(42), ColumnType::Text).unwrap(), json!("42"));
+        assert_eq!(
+            coerce(&json!(true), ColumnType::Text).unwrap(),
+            json!("true")
+        );
+    }
+
+    #[test]
+    fn text_in_a_number_column_is_an_error_naming_the_value() {
+        let err = coerce(&json!("abc"), ColumnType::Numeric).unwrap_err();
+        assert!(err.contains("a number") && err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn null_passes_every_type() {
+        for ty in [
+            ColumnType::Text,
+            ColumnType::Numeric,
+            ColumnType::Boolean,
+            ColumnType::Json,
+        ] {
+            assert_eq!(coerce(&Value::Null, ty).unwrap(), Value::Null);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The orchestrator: a run is entities × pages through the stages
+//! (fetch → normalize → validate → map → identity → delta → resolve → ingest → track).
+//!
+//! Each page's rows and the checkpoint saying it was done commit in one target transaction; the state DB is
+//! written after that (state never before data), so a run killed at any instant resumes without gaps or
+//! duplicates.
+
+mod entity;
+
+use crate::config::{Pipeline, SourceConfig};
+use crate::source::demo::{demo_entities, DemoServer};
+use crate::source::rest::RestClient;
+use crate::store::Store;
+use crate::track::{EntityCounts, RunStatus, RunSummary};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use ts_rs::TS;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Create missing tables and add missing columns.
+    pub apply_schema: bool,
+    /// Count what would change, write nothing to the target.
+    pub dry_run: bool,
+    /// Folder that relative paths in the pipeline are taken from.
+    pub base_dir: PathBuf,
+}
+
+/// What a run reports while it goes; the GUI receives these through a Tauri Channel, the CLI prints them.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum RunEvent {
+    #[serde(rename_all = "camelCase")]
+    Started {
+        run_id: String,
+        pipeline: String,
+        entities: Vec<String>,
+        resumed: bool,
+    },
+    /// A page was committed; `counts` are the entity's totals so far.
+    #[serde(rename_all = "camelCase")]
+    Page {
+        entity: String,
+        #[ts(type = "number")]
+        page_no: u64,
+        counts: EntityCounts,
+        rows_per_s: f64,
+    },
+    #[serde(rename_all = "camelCase")]
+    EntityDone {
+        entity: String,
+        counts: EntityCounts,
+    },
+    #[serde(rename_all = "camelCase")]
+    Finished { summary: RunSummary },
+}
+
+/// Asks a run to stop after the current page (pause).
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A run that could not start or that hit bad input; the CLI's exit code follows from it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad input: the pipeline, a secret reference, the target's schema (exit code 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// The run could not be carried out (exit code 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Invalid(_) => 2,
+            RunError::Failed(_) => 1,
+        }
+    }
+}
+
+/// The end of a run: its summary, and whether a failure came from bad input.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub summary: RunSummary,
+    pub invalid_input: bool,
+}
+
+impl RunOutcome {
+    /// CONTRACT.md: 0 completed · 1 run failed · 2 invalid input · 3 paused.
+    pub fn exit_code(&self) -> i32 {
+        match self.summary.status {
+            RunStatus::Completed => 0,
+            RunStatus::Paused => 3,
+            _ if self.invalid_input => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub type Progress<'a> = &'a (dyn Fn(RunEvent) + Send + Sync);
+
+/// Runs every entity of a pipeline to completion (or pause, or failure), resuming an unfinished run.
+pub async fn run_pipeline(
+    pipeline: &Pipeline,
+    store: &Store,
+    options: &RunOptions,
+    progress: Progress<'_>,
+    stop: &StopSignal,
+) -> Result<RunOutcome, RunError> {
+    pipeline.validate().map_err(RunError::Invalid)?;
+    let started = Instant::now();
+    let (source, entities, _demo) = open_source(pipeline).await?;
+    let client = RestClient::new(&source).map_err(|e| RunError::Failed(e.to_string()))?;
+    let sink = crate::sink::Sink::connect(&pipeline.target, &options.base_dir)
+        .await
+        .map_err(|e| match e {
+            crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),
+            other => RunError::Failed(other.to_string()),
+        })?;
+    let order = crate::resolve::parents_first(&entities).map_err(RunError::Invalid)?;
+    store
+        .save_pipeline(pipeline)
+        .await
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let resumable = if options.dry_run {
+        None
+    } else {
+        store.unfinished_run(&pipeline.name).await.map_err(fail)?
+    };
+    let resumed = resumable.is_some();
+    let run_id = resumable.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    store
+        .start_run(&run_id, &pipeline.name, options.dry_run)
+        .await
+        .map_err(fail)?;
+    tracing::info!(run_id, pipeline = pipeline.name, resumed, "run started");
+    progress(RunEvent::Started {
+        run_id: run_id.clone(),
+        pipeline: pipeline.name.clone(),
+        entities: order.iter().map(|e| e.name.clone()).collect(),
+        resumed,
+    });
+
+    let mut counts: BTreeMap<String, EntityCounts> = BTreeMap::new();
+    let mut status = RunStatus::Completed;
+    let mut error = None;
+    let mut invalid_input = false;
+    for entity in order {
+        let job = entity::EntityRun {
+            pipeline: &pipeline.name,
+            run_id: &run_id,
+            entity,
+            client: &client,
+            sink: &sink,
+            store,
+            options,
+            progress,
+            stop,
+        };
+        let (entity_counts, stopped) = job.run().await;
+        counts.insert(entity.name.clone(), entity_counts);
+        match stopped {
+            None => progress(RunEvent::EntityDone {
+                entity: entity.name.clone(),
+                counts: entity_counts,
+            }),
+            Some(entity::Stop::Paused) => {
+                status = RunStatus::Paused;
+                break;
+            }
+            Some(entity::Stop::Failed { message, invalid }) => {
+                tracing::error!(run_id, entity = entity.name, "{message}");
+                status = RunStatus::Failed;
+                error = Some(format!("entity \"{}\": {message}", entity.name));
+                invalid_input = invalid;
+                break;
+            }
+        }
+    }
+    let duration_ms = started.elapsed().as_millis() as u64;
+    store
+        .finish_run(&run_id, status, duration_ms, error.as_deref())
+        .await
+        .map_err(fail)?;
+    let summary = RunSummary {
+        run_id,
+        pipeline: pipeline.name.clone(),
+        status,
+        entities: counts,
+        duration_ms,
+        error,
+    };
+    progress(RunEvent::Finished {
+        summary: summary.clone(),
+    });
+    Ok(RunOutcome {
+        summary,
+        invalid_input,
+    })
+}
+
+fn fail(e: impl std::fmt::Display) -> RunError {
+    RunError::Failed(e.to_string())
+}
+
+/// The REST source and entities a pipeline reads; the demo starts its embedded server (kept alive by the
+/// returned handle).
+async fn open_source(
+    pipeline: &Pipeline,
+) -> Result<
+    (
+        crate::config::RestSource,
+        Vec<crate::config::Entity>,
+        Option<DemoServer>,
+    ),
+    RunError,
+> {
+    match &pipeline.source {
+        SourceConfig::Rest(rest) => Ok((rest.clone(), pipeline.entities.clone(), None)),
+        SourceConfig::Demo(demo) => {
+            let server = DemoServer::start(demo.rows)
+                .await
+                .map_err(|e| RunError::Failed(format!("demo server: {e}")))?;
+            let entities = if pipeline.entities.is_empty() {
+                demo_entities()
+            } else {
+                pipeline.entities.clone()
+            };
+            Ok((server.source(), entities, Some(server)))
+        }
+    }
+}

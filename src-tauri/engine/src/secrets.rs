@@ -1,0 +1,100 @@
+//! Secret references resolved at run time: `{ env = "VAR" }` from the environment, `{ keychain = "entry" }` from
+//! the OS keychain (Secret Service on Linux). Values are held only in memory and never logged or stored.
+
+use crate::config::Secret;
+
+/// The keychain service under which every SyncFlow secret is stored.
+pub const KEYCHAIN_SERVICE: &str = "syncflow";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set; export it before running (it is named in the pipeline file)")]
+    EnvMissing(String),
+    #[error("keychain entry \"{0}\" does not exist; store it with `syncflow secret set {0}`")]
+    KeychainMissing(String),
+    #[error("the OS keychain is not reachable ({reason}); start a Secret Service (e.g. gnome-keyring) or use {{ env = \"VAR\" }} instead")]
+    KeychainUnavailable { reason: String },
+}
+
+/// A secret value that does not print itself.
+#[derive(Clone)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+}
+
+impl SecretValue {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(***)")
+    }
+}
+
+/// Reads the value a reference points to.
+pub fn resolve(secret: &Secret) -> Result<SecretValue, SecretError> {
+    match secret {
+        Secret::Env { env } => std::env::var(env)
+            .map(SecretValue)
+            .map_err(|_| SecretError::EnvMissing(env.clone())),
+        Secret::Keychain { keychain } => keychain_get(keychain).map(SecretValue),
+    }
+}
+
+fn entry(name: &str) -> Result<keyring::Entry, SecretError> {
+    keyring::Entry::new(KEYCHAIN_SERVICE, name).map_err(unavailable)
+}
+
+fn unavailable(e: keyring::Error) -> SecretError {
+    // The error's text never holds the secret itself, only the backend's complaint.
+    SecretError::KeychainUnavailable {
+        reason: e.to_string(),
+    }
+}
+
+pub fn keychain_get(name: &str) -> Result<String, SecretError> {
+    match entry(name)?.get_password() {
+        Ok(value) => Ok(value),
+        Err(keyring::Error::NoEntry) => Err(SecretError::KeychainMissing(name.to_owned())),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+pub fn keychain_set(name: &str, value: &str) -> Result<(), SecretError> {
+    entry(name)?.set_password(value).map_err(unavailable)
+}
+
+pub fn keychain_delete(name: &str) -> Result<(), SecretError> {
+    match entry(name)?.delete_credential() {
+        Ok(()) => Ok(()),
+        Err(keyring::Error::NoEntry) => Err(SecretError::KeychainMissing(name.to_owned())),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_value_debug_hides_the_value() {
+        let v = SecretValue("top-secret".into());
+        assert!(!format!("{v:?}").contains("top-secret"));
+    }
+
+    #[test]
+    fn missing_env_names_the_variable() {
+        let err = resolve(&Secret::Env {
+            env: "SYNCFLOW_TEST_SURELY_UNSET_VAR".into(),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("SYNCFLOW_TEST_SURELY_UNSET_VAR"));
+    }
+}

@@ -1,0 +1,168 @@
+//! INGEST: sinks write pages of prepared rows, each page together with its checkpoint in one transaction.
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::config::TargetConfig;
+use crate::schema::{ColumnType, Mapping};
+use crate::track::EntityCounts;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// A row ready for the target: values in mapping order plus the tracking values.
+#[derive(Debug, Clone)]
+pub struct PreparedRow {
+    pub id: uuid::Uuid,
+    pub values: Vec<Value>,
+    pub key_hash: String,
+    pub data_hash: String,
+    pub rowversion: Option<String>,
+}
+
+/// Where an entity's sync stands, stored in the target beside the data it describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub run_id: String,
+    /// Where the next page starts; None once the entity is done.
+    pub cursor: Option<crate::source::PageCursor>,
+    pub page_no: u64,
+    pub counts: EntityCounts,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub skipped: u64,
+}
+
+/// The page a sink writes, with the context the tracking columns need.
+pub struct PageWrite<'a> {
+    pub pipeline: &'a str,
+    pub entity: &'a str,
+    pub table: &'a str,
+    pub mapping: &'a Mapping,
+    pub rows: &'a [PreparedRow],
+    pub checkpoint: &'a Checkpoint,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot connect to the target: {0}; check target.url, that the server runs, and target.password")]
+    Connect(String),
+    #[error("target table {table} does not exist; run again with --apply-schema to create it")]
+    MissingTable { table: String },
+    #[error("target table {table} has no column for source field \"{field}\"; run again with --apply-schema to add it")]
+    MissingColumn { table: String, field: String },
+    #[error("target table {table} lacks the tracking column {column}; add it or let --apply-schema create a new table")]
+    MissingTracking { table: String, column: String },
+    #[error("target {table}: {message}")]
+    Write { table: String, message: String },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// A connected target.
+pub enum Sink {
+    Postgres(postgres::PostgresSink),
+    Sqlite(sqlite::SqliteSink),
+}
+
+impl Sink {
+    /// Connects; relative SQLite paths are taken from `base_dir` (the pipeline file's folder).
+    pub async fn connect(target: &TargetConfig, base_dir: &Path) -> Result<Sink, SinkError> {
+        Ok(match target {
+            TargetConfig::Postgres(pg) => {
+                Sink::Postgres(postgres::PostgresSink::connect(pg).await?)
+            }
+            TargetConfig::Sqlite(lite) => {
+                Sink::Sqlite(sqlite::SqliteSink::connect(&base_dir.join(&lite.path)).await?)
+            }
+        })
+    }
+
+    /// The table's source columns and their types, or None if the table does not exist.
+    pub async fn columns(
+        &self,
+        table: &str,
+    ) -> Result<Option<Vec<(String, ColumnType)>>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.columns(table).await,
+            Sink::Sqlite(s) => s.columns(table).await,
+        }
+    }
+
+    /// The SQL that creates the table, or adds `new_fields` to it when `exists`.
+    pub fn ddl(
+        &self,
+        table: &str,
+        mapping: &Mapping,
+        new_fields: &[String],
+        exists: bool,
+    ) -> Vec<String> {
+        match self {
+            Sink::Postgres(s) => s.ddl(table, mapping, new_fields, exists),
+            Sink::Sqlite(s) => s.ddl(table, mapping, new_fields, exists),
+        }
+    }
+
+    /// Applies DDL statements in one transaction.
+    pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {
+        match self {
+            Sink::Postgres(s) => s.apply(table, statements).await,
+            Sink::Sqlite(s) => s.apply(table, statements).await,
+        }
+    }
+
+    pub async fn read_checkpoint(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Option<Checkpoint>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.read_checkpoint(pipeline, entity).await,
+            Sink::Sqlite(s) => s.read_checkpoint(pipeline, entity).await,
+        }
+    }
+
+    /// Writes a page and its checkpoint in one transaction (rolled back for a dry run).
+    pub async fn write_page(
+        &self,
+        page: &PageWrite<'_>,
+        run_id: &str,
+    ) -> Result<MergeCounts, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.write_page(page, run_id).await,
+            Sink::Sqlite(s) => s.write_page(page, run_id).await,
+        }
+    }
+}
+
+/// Columns that must exist in a table the engine writes to, besides the source columns.
+pub fn required_tracking_columns() -> impl Iterator<Item = &'static str> {
+    std::iter::once(crate::schema::ROW_ID_COLUMN).chain(crate::schema::TRACKING_COLUMNS)
+}
+
+pub const CHECKPOINT_TABLE: &str = "_syncflow_checkpoints";
+
+/// The checkpoint as stored: the page's merge counts added to the counts before it.
+fn checkpoint_json(c: &Checkpoint, merged: MergeCounts) -> Result<String, SinkError> {
+    let mut c = c.clone();
+    c.counts.inserted += merged.inserted;
+    c.counts.updated += merged.updated;
+    c.counts.skipped += merged.skipped;
+    serde_json::to_string(&c).map_err(|e| SinkError::Write {
+        table: CHECKPOINT_TABLE.into(),
+        message: e.to_string(),
+    })
+}
+
+fn parse_checkpoint(text: &str) -> Result<Checkpoint, SinkError> {
+    serde_json::from_str(text).map_err(|e| SinkError::Write {
+        table: CHECKPOINT_TABLE.into(),
+        message: format!("unreadable checkpoint ({e}); delete its row to start the entity afresh"),
+    })
+}

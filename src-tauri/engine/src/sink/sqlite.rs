@@ -1,0 +1,310 @@
+//! The SQLite sink: prepared upserts in one transaction per page, the checkpoint in the same transaction.
+
+use super::{
+    checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, MergeCounts,
+    PageWrite, SinkError, CHECKPOINT_TABLE,
+};
+use crate::schema::{quote_ident, ColumnType, Mapping, ROW_ID_COLUMN};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Arguments, Row, SqlitePool};
+use std::path::Path;
+
+pub struct SqliteSink {
+    pool: SqlitePool,
+}
+
+fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
+    move |e| SinkError::Write {
+        table: table.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl SqliteSink {
+    pub async fn connect(path: &Path) -> Result<SqliteSink, SinkError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| SinkError::Connect(format!("{}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| SinkError::Connect(format!("{}: {e}", path.display())))?;
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, entity TEXT NOT NULL, checkpoint TEXT NOT NULL,
+             updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (pipeline, entity))",
+            quote_ident(CHECKPOINT_TABLE)
+        );
+        sqlx::query(&sql)
+            .execute(&pool)
+            .await
+            .map_err(write_err(CHECKPOINT_TABLE))?;
+        Ok(SqliteSink { pool })
+    }
+
+    pub async fn columns(
+        &self,
+        table: &str,
+    ) -> Result<Option<Vec<(String, ColumnType)>>, SinkError> {
+        let rows = sqlx::query("SELECT name, type FROM pragma_table_info(?) ORDER BY cid")
+            .bind(table)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(write_err(table))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut all = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get(0).map_err(write_err(table))?;
+            let ty: String = row.try_get(1).map_err(write_err(table))?;
+            all.push((name, sqlite_type(&ty)));
+        }
+        for column in required_tracking_columns() {
+            if !all.iter().any(|(n, _)| n == column) {
+                return Err(SinkError::MissingTracking {
+                    table: table.to_owned(),
+                    column: column.into(),
+                });
+            }
+        }
+        Ok(Some(
+            all.into_iter()
+                .filter(|(n, _)| {
+                    n != ROW_ID_COLUMN && !crate::schema::TRACKING_COLUMNS.contains(&n.as_str())
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn ddl(
+        &self,
+        table: &str,
+        mapping: &Mapping,
+        new_fields: &[String],
+        exists: bool,
+    ) -> Vec<String> {
+        let q = quote_ident(table);
+        if exists {
+            return mapping
+                .fields
+                .iter()
+                .filter(|f| new_fields.contains(&f.source))
+                .map(|f| {
+                    format!(
+                        "ALTER TABLE {q} ADD COLUMN {} {}",
+                        quote_ident(&f.column),
+                        declared_type(f.ty)
+                    )
+                })
+                .collect();
+        }
+        let mut columns = vec![format!("{} TEXT PRIMARY KEY", quote_ident(ROW_ID_COLUMN))];
+        columns.extend(
+            mapping
+                .fields
+                .iter()
+                .map(|f| format!("{} {}", quote_ident(&f.column), declared_type(f.ty))),
+        );
+        columns.push("\"_bridge_key_hash\" TEXT NOT NULL UNIQUE".into());
+        columns.push("\"_bridge_data_hash\" TEXT NOT NULL".into());
+        columns.push("\"_bridge_rowversion\" TEXT".into());
+        columns.push("\"_bridge_synced_at\" TEXT NOT NULL".into());
+        columns.push("\"_bridge_run_id\" TEXT NOT NULL".into());
+        columns.push("\"_bridge_deleted_at\" TEXT".into());
+        vec![format!(
+            "CREATE TABLE {q} (\n  {}\n)",
+            columns.join(",\n  ")
+        )]
+    }
+
+    pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {
+        let mut tx = self.pool.begin().await.map_err(write_err(table))?;
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_err(table))?;
+        }
+        tx.commit().await.map_err(write_err(table))
+    }
+
+    pub async fn read_checkpoint(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Option<Checkpoint>, SinkError> {
+        let sql = format!(
+            "SELECT checkpoint FROM {} WHERE pipeline = ? AND entity = ?",
+            quote_ident(CHECKPOINT_TABLE)
+        );
+        let row = sqlx::query(&sql)
+            .bind(pipeline)
+            .bind(entity)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(write_err(CHECKPOINT_TABLE))?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.try_get(0).map_err(write_err(CHECKPOINT_TABLE))?;
+                parse_checkpoint(&text).map(Some)
+            }
+        }
+    }
+
+    pub async fn write_page(
+        &self,
+        page: &PageWrite<'_>,
+        run_id: &str,
+    ) -> Result<MergeCounts, SinkError> {
+        let err = write_err(page.table);
+        let table = quote_ident(page.table);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let mut counts = MergeCounts::default();
+        let synced_at = chrono::Utc::now().to_rfc3339();
+        let data_columns: Vec<String> = page
+            .mapping
+            .fields
+            .iter()
+            .map(|f| quote_ident(&f.column))
+            .collect();
+        let lookup = format!("SELECT \"_bridge_data_hash\", \"_bridge_deleted_at\" FROM {table} WHERE \"_bridge_key_hash\" = ?");
+        let insert = format!(
+            "INSERT INTO {table} (\"_bridge_id\", {cols}{sep}\"_bridge_key_hash\", \"_bridge_data_hash\",
+             \"_bridge_rowversion\", \"_bridge_synced_at\", \"_bridge_run_id\") VALUES ({marks})",
+            cols = data_columns.join(", "),
+            sep = if data_columns.is_empty() { "" } else { ", " },
+            marks = vec!["?"; data_columns.len() + 6].join(", ")
+        );
+        let assignments: Vec<String> = data_columns.iter().map(|c| format!("{c} = ?")).collect();
+        let update = format!(
+            "UPDATE {table} SET {cols}{sep}\"_bridge_data_hash\" = ?, \"_bridge_rowversion\" = ?,
+             \"_bridge_synced_at\" = ?, \"_bridge_run_id\" = ?, \"_bridge_deleted_at\" = NULL WHERE \"_bridge_key_hash\" = ?",
+            cols = assignments.join(", "),
+            sep = if assignments.is_empty() { "" } else { ", " },
+        );
+        for row in page.rows {
+            let existing = sqlx::query(&lookup)
+                .bind(&row.key_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&err)?;
+            let mut args = SqliteArguments::default();
+            match existing {
+                Some(found) => {
+                    let hash: String = found.try_get(0).map_err(&err)?;
+                    let deleted: Option<String> = found.try_get(1).map_err(&err)?;
+                    if hash == row.data_hash && deleted.is_none() {
+                        counts.skipped += 1;
+                        continue;
+                    }
+                    bind_values(&mut args, &row.values, page.mapping).map_err(&err)?;
+                    for v in [
+                        Some(row.data_hash.clone()),
+                        row.rowversion.clone(),
+                        Some(synced_at.clone()),
+                        Some(run_id.to_owned()),
+                        Some(row.key_hash.clone()),
+                    ] {
+                        args.add(v)
+                            .map_err(|e| sqlx::Error::Encode(e))
+                            .map_err(&err)?;
+                    }
+                    sqlx::query_with(&update, args)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(&err)?;
+                    counts.updated += 1;
+                }
+                None => {
+                    args.add(row.id.to_string())
+                        .map_err(|e| sqlx::Error::Encode(e))
+                        .map_err(&err)?;
+                    bind_values(&mut args, &row.values, page.mapping).map_err(&err)?;
+                    for v in [
+                        Some(row.key_hash.clone()),
+                        Some(row.data_hash.clone()),
+                        row.rowversion.clone(),
+                        Some(synced_at.clone()),
+                        Some(run_id.to_owned()),
+                    ] {
+                        args.add(v)
+                            .map_err(|e| sqlx::Error::Encode(e))
+                            .map_err(&err)?;
+                    }
+                    sqlx::query_with(&insert, args)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(&err)?;
+                    counts.inserted += 1;
+                }
+            }
+        }
+        let sql = format!(
+            "INSERT INTO {} (pipeline, entity, checkpoint) VALUES (?, ?, ?)
+             ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = CURRENT_TIMESTAMP",
+            quote_ident(CHECKPOINT_TABLE)
+        );
+        sqlx::query(&sql)
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(checkpoint_json(page.checkpoint, counts)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        if page.dry_run {
+            tx.rollback().await.map_err(&err)?;
+        } else {
+            tx.commit().await.map_err(&err)?;
+        }
+        Ok(counts)
+    }
+}
+
+fn bind_values(
+    args: &mut SqliteArguments<'_>,
+    values: &[Value],
+    mapping: &Mapping,
+) -> Result<(), sqlx::Error> {
+    for (value, field) in values.iter().zip(&mapping.fields) {
+        let added = match (value, field.ty) {
+            (Value::Null, _) => args.add(Option::<String>::None),
+            (Value::Bool(b), _) => args.add(i64::from(*b)),
+            (Value::Number(n), ColumnType::Numeric) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => args.add(i),
+                (None, Some(f)) => args.add(f),
+                (None, None) => args.add(n.to_string()),
+            },
+            (Value::String(s), _) => args.add(s.clone()),
+            (other, _) => args.add(other.to_string()),
+        };
+        added.map_err(sqlx::Error::Encode)?;
+    }
+    Ok(())
+}
+
+fn declared_type(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Text => "TEXT",
+        ColumnType::Numeric => "NUMERIC",
+        ColumnType::Boolean => "BOOLEAN",
+        ColumnType::Json => "JSON",
+    }
+}
+
+fn sqlite_type(declared: &str) -> ColumnType {
+    match declared.to_ascii_uppercase().as_str() {
+        "NUMERIC" | "INTEGER" | "REAL" => ColumnType::Numeric,
+        "BOOLEAN" => ColumnType::Boolean,
+        "JSON" => ColumnType::Json,
+        _ => ColumnType::Text,
+    }
+}

@@ -1,0 +1,366 @@
+//! The REST source: a paginated JSON API with `none`, `bearer` or `login` auth.
+
+use super::{FetchedPage, PageCursor, SourceError};
+use crate::config::{Auth, Entity, Pagination, RestSource};
+use crate::secrets::{self, SecretValue};
+use base64::Engine as _;
+use reqwest::{Client, StatusCode, Url};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+const TRIES: u32 = 4;
+
+/// A connected REST source; cheap to share between tasks.
+pub struct RestClient {
+    http: Client,
+    base_url: String,
+    auth: Auth,
+    token: Mutex<Option<Token>>,
+}
+
+struct Token {
+    value: SecretValue,
+    /// Unix seconds at which the token (a JWT) expires, when it says so.
+    expires_at: Option<i64>,
+}
+
+impl RestClient {
+    pub fn new(config: &RestSource) -> Result<RestClient, SourceError> {
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("syncflow/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SourceError::Unreachable {
+                url: config.base_url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(RestClient {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            auth: config.auth.clone(),
+            token: Mutex::new(None),
+        })
+    }
+
+    /// The cursor of an entity's first page.
+    pub fn first_cursor(entity: &Entity) -> PageCursor {
+        match pagination(entity) {
+            Pagination::Page { first, .. } => PageCursor::Page(u64::from(first)),
+            Pagination::Offset { .. } => PageCursor::Offset(0),
+        }
+    }
+
+    /// Fetches one page. The end is an empty page: a short page is not trusted as the last, because servers
+    /// may cap the page size below the one asked for.
+    pub async fn fetch_page(
+        &self,
+        entity: &Entity,
+        cursor: &PageCursor,
+    ) -> Result<FetchedPage, SourceError> {
+        let url = self.page_url(entity, cursor)?;
+        let body = self.get_json(&url).await?;
+        let pointer = entity.records.clone().unwrap_or_default();
+        let records = extract_records(&body, &pointer).ok_or_else(|| SourceError::NoRecords {
+            url: url.to_string(),
+            pointer: display_pointer(&pointer),
+        })?;
+        let next = if records.is_empty() {
+            None
+        } else {
+            Some(match cursor {
+                PageCursor::Page(n) => PageCursor::Page(n + 1),
+                PageCursor::Offset(n) => PageCursor::Offset(n + records.len() as u64),
+            })
+        };
+        Ok(FetchedPage { records, next })
+    }
+
+    fn page_url(&self, entity: &Entity, cursor: &PageCursor) -> Result<Url, SourceError> {
+        let path = entity
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("/{}", entity.name));
+        let raw = format!("{}{}", self.base_url, path);
+        let mut url = Url::parse(&raw).map_err(|e| SourceError::Unreachable {
+            url: raw.clone(),
+            reason: format!("not a URL: {e}"),
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            match (pagination(entity), cursor) {
+                (Pagination::Page { page_param, size_param, size, .. }, PageCursor::Page(n)) => {
+                    query.append_pair(&page_param, &n.to_string());
+                    query.append_pair(&size_param, &size.to_string());
+                }
+                (Pagination::Offset { offset_param, limit_param, size }, PageCursor::Offset(n)) => {
+                    query.append_pair(&offset_param, &n.to_string());
+                    query.append_pair(&limit_param, &size.to_string());
+                }
+                (_, other) => {
+                    return Err(SourceError::Unreachable {
+                        url: raw.clone(),
+                        reason: format!("saved cursor {other:?} does not fit the entity's pagination; the pipeline's pagination changed since the last run"),
+                    })
+                }
+            }
+        }
+        Ok(url)
+    }
+
+    /// GET with auth, bounded retries on 5xx/429/transport errors, and one re-login on 401.
+    async fn get_json(&self, url: &Url) -> Result<Value, SourceError> {
+        let mut relogged = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .get(url.clone())
+                .header("Accept", "application/json");
+            if let Some(token) = self.bearer().await? {
+                request = request.bearer_auth(token.expose());
+            }
+            let outcome = request.send().await;
+            let response = match outcome {
+                Ok(r) => r,
+                Err(e) if attempt < TRIES => {
+                    tracing::warn!(%url, attempt, "request failed, retrying: {e}");
+                    backoff(attempt, None).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Unreachable {
+                        url: url.to_string(),
+                        reason: plain_reason(&e),
+                    })
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED
+                && matches!(self.auth, Auth::Login { .. })
+                && !relogged
+            {
+                relogged = true;
+                *self.token.lock().await = None;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(SourceError::Unauthorized {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                });
+            }
+            if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+                && attempt < TRIES
+            {
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                tracing::warn!(%url, attempt, status = status.as_u16(), "retrying");
+                backoff(attempt, retry_after).await;
+                continue;
+            }
+            let bytes = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) if attempt < TRIES => {
+                    tracing::warn!(%url, attempt, "body cut short, retrying: {e}");
+                    backoff(attempt, None).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Unreachable {
+                        url: url.to_string(),
+                        reason: plain_reason(&e),
+                    })
+                }
+            };
+            if !status.is_success() {
+                let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+                return Err(SourceError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                    body,
+                });
+            }
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => return Ok(value),
+                Err(_) if attempt < TRIES => {
+                    tracing::warn!(%url, attempt, "invalid JSON body, retrying");
+                    backoff(attempt, None).await;
+                }
+                Err(e) => {
+                    return Err(SourceError::InvalidJson {
+                        url: url.to_string(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn bearer(&self) -> Result<Option<SecretValue>, SourceError> {
+        match &self.auth {
+            Auth::None => Ok(None),
+            Auth::Bearer { token } => Ok(Some(secrets::resolve(token)?)),
+            Auth::Login {
+                path,
+                username,
+                password,
+                token_field,
+            } => {
+                let mut guard = self.token.lock().await;
+                let now = chrono::Utc::now().timestamp();
+                if let Some(token) = guard.as_ref() {
+                    if token.expires_at.is_none_or(|exp| exp - 30 > now) {
+                        return Ok(Some(token.value.clone()));
+                    }
+                }
+                let password = secrets::resolve(password)?;
+                let field = token_field.as_deref().unwrap_or("access_token");
+                let token = self.login(path, username, &password, field).await?;
+                let value = token.value.clone();
+                *guard = Some(token);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    async fn login(
+        &self,
+        path: &str,
+        username: &str,
+        password: &SecretValue,
+        field: &str,
+    ) -> Result<Token, SourceError> {
+        let url = format!("{}{}", self.base_url, path);
+        let body = serde_json::json!({ "username": username, "password": password.expose() });
+        let response = self.http.post(&url).json(&body).send().await.map_err(|e| {
+            SourceError::Unreachable {
+                url: url.clone(),
+                reason: plain_reason(&e),
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(SourceError::Login {
+                url,
+                reason: format!(
+                    "the server answered {status}; check username and the password secret"
+                ),
+            });
+        }
+        let reply: Value = response.json().await.map_err(|e| SourceError::Login {
+            url: url.clone(),
+            reason: format!("the reply is not JSON: {e}"),
+        })?;
+        let pointer = if field.starts_with('/') {
+            field.to_owned()
+        } else {
+            format!("/{field}")
+        };
+        let value = reply.pointer(&pointer).and_then(Value::as_str).ok_or_else(|| SourceError::Login {
+            url: url.clone(),
+            reason: format!("the reply has no text field \"{field}\"; set token_field to the field holding the token"),
+        })?;
+        Ok(Token {
+            expires_at: jwt_expiry(value),
+            value: SecretValue::new(value.to_owned()),
+        })
+    }
+}
+
+fn pagination(entity: &Entity) -> Pagination {
+    entity.pagination.clone().unwrap_or(Pagination::Page {
+        page_param: "page".into(),
+        size_param: "page_size".into(),
+        size: 1000,
+        first: 1,
+    })
+}
+
+/// The records array at `pointer`, or, with no pointer, the reply itself or its `/data`.
+fn extract_records(body: &Value, pointer: &str) -> Option<Vec<Value>> {
+    let found = if pointer.is_empty() {
+        match body {
+            Value::Array(_) => Some(body),
+            _ => body.pointer("/data"),
+        }
+    } else {
+        body.pointer(pointer)
+    };
+    match found? {
+        Value::Array(items) => Some(items.clone()),
+        Value::Null => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+fn display_pointer(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "(the reply itself or /data)".to_owned()
+    } else {
+        format!("\"{pointer}\"")
+    }
+}
+
+/// The `exp` claim of a JWT, if the token is one.
+fn jwt_expiry(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
+}
+
+/// A transport error's reason with its causes (URLs here never carry credentials: config refuses them).
+fn plain_reason(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    reason
+}
+
+async fn backoff(attempt: u32, retry_after_s: Option<u64>) {
+    let wait = match retry_after_s {
+        Some(s) => Duration::from_secs(s.min(120)),
+        None => Duration::from_millis(200 * 2u64.pow(attempt.min(6))),
+    };
+    tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_found_by_pointer_or_default() {
+        assert_eq!(extract_records(&json!([1, 2]), "").unwrap().len(), 2);
+        assert_eq!(extract_records(&json!({"data": [1]}), "").unwrap().len(), 1);
+        assert_eq!(
+            extract_records(&json!({"r": {"items": [1, 2, 3]}}), "/r/items")
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(extract_records(&json!({"r": 1}), "/r").is_none());
+    }
+
+    #[test]
+    fn jwt_expiry_is_read_from_the_payload() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"x","exp":1700000000}"#);
+        assert_eq!(jwt_expiry(&format!("h.{payload}.s")), Some(1_700_000_000));
+        assert_eq!(jwt_expiry("opaque-token"), None);
+    }
+}

@@ -1,0 +1,70 @@
+//! VALIDATE: required fields and values the target can store; a record that fails goes to failed_records.
+
+use crate::schema::Mapping;
+use serde_json::Value;
+
+/// Checks a normalised record (values in mapping order); returns the first problem, naming the field.
+pub fn validate_record(
+    values: &[Value],
+    mapping: &Mapping,
+    key_fields: &[String],
+) -> Result<(), String> {
+    for key in key_fields {
+        let present = mapping
+            .fields
+            .iter()
+            .position(|f| &f.source == key)
+            .and_then(|i| values.get(i))
+            .is_some_and(|v| !v.is_null());
+        if !present {
+            return Err(format!("business key field \"{key}\" is missing or null"));
+        }
+    }
+    for (field, value) in mapping.fields.iter().zip(values) {
+        if holds_nul(value) {
+            return Err(format!(
+                "field \"{}\" contains a NUL character (U+0000), which the target cannot store",
+                field.source
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mapping() -> Mapping {
+        Mapping::infer(&[json!({"id": 1, "note": "x"})]).unwrap()
+    }
+
+    #[test]
+    fn missing_key_is_reported() {
+        let err =
+            validate_record(&[Value::Null, json!("x")], &mapping(), &["id".into()]).unwrap_err();
+        assert!(err.contains("\"id\""));
+    }
+
+    #[test]
+    fn nul_in_text_is_reported_with_the_field() {
+        let err =
+            validate_record(&[json!(1), json!("a\0b")], &mapping(), &["id".into()]).unwrap_err();
+        assert!(err.contains("\"note\""));
+    }
+
+    #[test]
+    fn a_good_record_passes() {
+        validate_record(&[json!(1), json!("fine\ttext")], &mapping(), &["id".into()]).unwrap();
+    }
+}

@@ -1,0 +1,162 @@
+//! An ERP-like REST gateway for tests: `login` auth issuing short-lived JWT-shaped tokens, `page` or `offset`
+//! pagination, `{"data": [...]}` replies. Its records can be changed while it runs.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub const USERNAME: &str = "svc";
+
+#[derive(Clone)]
+struct Shared {
+    records: Arc<RwLock<Vec<Value>>>,
+    password: String,
+    tokens_issued: Arc<AtomicU64>,
+    max_page_size: usize,
+    token_ttl_s: i64,
+}
+
+pub struct ErpServer {
+    pub base_url: String,
+    shared: Shared,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+impl ErpServer {
+    /// Serves `records` behind a login with `password`; pages are capped at `max_page_size`.
+    pub async fn start(
+        records: Vec<Value>,
+        password: &str,
+        max_page_size: usize,
+        token_ttl_s: i64,
+    ) -> ErpServer {
+        let shared = Shared {
+            records: Arc::new(RwLock::new(records)),
+            password: password.to_owned(),
+            tokens_issued: Arc::new(AtomicU64::new(0)),
+            max_page_size,
+            token_ttl_s,
+        };
+        let app = Router::new()
+            .route("/auth/token", post(login))
+            .route("/api/items", get(items))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        ErpServer {
+            base_url: format!("http://{addr}"),
+            shared,
+            _stop: stop,
+        }
+    }
+
+    pub fn set_records(&self, records: Vec<Value>) {
+        *self.shared.records.write().expect("records lock") = records;
+    }
+
+    pub fn tokens_issued(&self) -> u64 {
+        self.shared.tokens_issued.load(Ordering::SeqCst)
+    }
+}
+
+fn jwt(exp: i64, n: u64) -> String {
+    let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.sig{n}",
+        enc(json!({"alg": "HS256", "typ": "JWT"})),
+        enc(json!({"sub": USERNAME, "exp": exp, "n": n}))
+    )
+}
+
+async fn login(
+    State(s): State<Shared>,
+    Json(body): Json<Login>,
+) -> Result<Json<Value>, StatusCode> {
+    if body.username != USERNAME || body.password != s.password {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let n = s.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let exp = now() + s.token_ttl_s;
+    Ok(Json(
+        json!({ "access_token": jwt(exp, n), "token_type": "bearer" }),
+    ))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn authorised(s: &Shared, headers: &HeaderMap) -> bool {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<Value>(&bytes) else {
+        return false;
+    };
+    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    let n = claims.get("n").and_then(Value::as_u64).unwrap_or(0);
+    exp > now() && n >= 1 && n <= s.tokens_issued.load(Ordering::SeqCst)
+}
+
+async fn items(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, StatusCode> {
+    if !authorised(&s, &headers) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<usize>().ok());
+    let size = num("page_size")
+        .or(num("limit"))
+        .unwrap_or(100)
+        .min(s.max_page_size)
+        .max(1);
+    let start = match (num("page"), num("offset")) {
+        (Some(page), _) => (page.max(1) - 1) * size,
+        (None, Some(offset)) => offset,
+        (None, None) => 0,
+    };
+    let records = s
+        .records
+        .read()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let page: Vec<Value> = records.iter().skip(start).take(size).cloned().collect();
+    Ok(Json(json!({ "data": page, "total": records.len() })))
+}

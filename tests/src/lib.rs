@@ -1,0 +1,52 @@
+//! Test harness: a private throwaway PostgreSQL cluster, an ERP-like REST test server, paths of the built
+//! binaries, a real Secret Service session, and a small W3C WebDriver client for the app window.
+
+pub mod erp;
+pub mod keyring_session;
+pub mod pg;
+pub mod webdriver;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A binary built by `cargo build` in this workspace (the README test command builds them first).
+pub fn built_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (the README test command does)",
+        path.display()
+    );
+    path
+}
+
+/// Where tests leave artefacts (screenshots) for people to look at.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = workspace_root().join("tests").join("artifacts");
+    std::fs::create_dir_all(&dir).expect("create tests/artifacts");
+    dir
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether this process runs as root (initdb refuses root; the harness then runs it as `postgres`).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

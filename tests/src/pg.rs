@@ -1,0 +1,154 @@
+//! A private, throwaway PostgreSQL cluster started from the system's binaries (works as root: the server runs
+//! as the `postgres` user). Stopped and deleted on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+fn pg_bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries in /usr/lib/postgresql (apt-get install postgresql)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+impl PgCluster {
+    pub fn start() -> PgCluster {
+        let bin = pg_bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("syncflow-pg-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let as_postgres = crate::is_root();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(
+                ok.success(),
+                "chown of the cluster folder to postgres failed"
+            );
+        }
+        let cluster = PgCluster {
+            port: crate::free_port(),
+            dir,
+            bin,
+            as_postgres,
+        };
+        let data = cluster.data_dir();
+        cluster.pg_command(
+            "initdb",
+            &[
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ],
+            Some(&data),
+        );
+        let options = format!(
+            "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50",
+            cluster.dir.path().display(),
+            cluster.port
+        );
+        let log = cluster.dir.path().join("server.log");
+        cluster.pg_command(
+            "pg_ctl",
+            &[
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                &log.display().to_string(),
+                "-o",
+                &options,
+                "start",
+                "-D",
+            ],
+            Some(&data),
+        );
+        cluster
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn pg_command(&self, tool: &str, args: &[&str], path_arg: Option<&Path>) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.args(args);
+        if let Some(p) = path_arg {
+            cmd.arg(p);
+        }
+        cmd.current_dir("/tmp");
+        let out = cmd.output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A connection URL (user postgres, no password) for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates a database and returns its URL.
+    pub async fn create_database(&self, name: &str) -> String {
+        let pool = sqlx::PgPool::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the throwaway cluster");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        pool.close().await;
+        self.url(name)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let _ = cmd
+            .args(["-m", "immediate", "stop", "-D"])
+            .arg(data)
+            .current_dir("/tmp")
+            .output();
+    }
+}

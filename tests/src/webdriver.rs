@@ -1,0 +1,276 @@
+//! A small W3C WebDriver client over reqwest (a client crate would compile tauri/wry twice, NOTES.md), plus the
+//! processes a real-window test needs: Xvfb and tauri-driver (which starts WebKitWebDriver and the app).
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// An X display of our own, killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Xvfb {
+        for n in 90..140 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let Ok(mut child) = Command::new("Xvfb")
+                .args([
+                    display.as_str(),
+                    "-screen",
+                    "0",
+                    "1280x860x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                panic!("Xvfb is not installed (apt-get install xvfb)");
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                    return Xvfb { child, display };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        panic!("no Xvfb display could be started");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tauri-driver on a free port; stopped (with WebKitWebDriver) on drop.
+pub struct TauriDriver {
+    child: Child,
+    pub url: String,
+}
+
+impl TauriDriver {
+    pub async fn start(display: &str, envs: &[(&str, &Path)]) -> TauriDriver {
+        let (port, native) = (crate::free_port(), crate::free_port());
+        let exe = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            let cargo_bin = format!("{home}/.cargo/bin/tauri-driver");
+            if Path::new(&cargo_bin).exists() {
+                cargo_bin
+            } else {
+                "tauri-driver".into()
+            }
+        });
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{exe}: {e} (cargo install tauri-driver --locked)"));
+        let driver = TauriDriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
+                if r.status().is_success() {
+                    return driver;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tauri-driver did not answer /status within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TauriDriver {
+    fn drop(&mut self) {
+        // SIGTERM lets tauri-driver stop WebKitWebDriver (and so the app) too.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebDriver session with the app's window.
+pub struct Session {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Session {
+    pub async fn new(driver: &TauriDriver, application: &Path) -> Session {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": application}}}});
+        let reply: Value = http
+            .post(format!("{}/session", driver.url))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session reply");
+        let id = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {reply}"))
+            .to_owned();
+        Session {
+            http,
+            base: format!("{}/session/{id}", driver.url),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let reply: Value = request
+            .send()
+            .await
+            .expect("webdriver request")
+            .json()
+            .await
+            .expect("webdriver reply");
+        reply["value"].clone()
+    }
+
+    /// The first element matching a CSS selector, if any.
+    pub async fn find(&self, css: &str) -> Option<String> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.get(ELEMENT_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// Waits up to `timeout` for an element to appear.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.find(css).await {
+                return id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn click(&self, element: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    pub async fn text(&self, element: &str) -> String {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// The text of the first element matching `css`, or "" when there is none.
+    pub async fn text_of(&self, css: &str) -> String {
+        match self.find(css).await {
+            Some(id) => self.text(&id).await,
+            None => String::new(),
+        }
+    }
+
+    /// Waits until the element's text satisfies `done`; returns the text.
+    pub async fn wait_text(
+        &self,
+        css: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text_of(css).await;
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} still reads {text:?} after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    pub async fn screenshot(&self, path: &Path) {
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("screenshot base64");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+
+    pub async fn close(self) {
+        let _ = self.http.delete(&self.base).send().await;
+    }
+}

@@ -1,0 +1,114 @@
+//! Secrets through a real Secret Service (gnome-keyring on a private D-Bus session): stored with
+//! `syncflow secret set`, used by a run through `{ keychain = "…" }`, and never written anywhere else.
+
+use serde_json::{json, Value};
+use syncflow_tests::built_binary;
+use syncflow_tests::erp::ErpServer;
+use syncflow_tests::keyring_session::KeyringHome;
+
+const PASSWORD: &str = "kc-secret-9f8e7d6c";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keychain_secret_authenticates_a_run_and_stays_in_the_keychain() {
+    let records: Vec<Value> = (1..=1_234)
+        .map(|i| json!({"part_no": format!("K-{i}"), "qty": i}))
+        .collect();
+    let server = ErpServer::start(records, PASSWORD, 200, 3600).await;
+    let home = KeyringHome::new();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version = 1
+name = "kc"
+[source]
+kind = "rest"
+base_url = "{}"
+auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ keychain = "erp-login" }} }}
+[target]
+kind = "sqlite"
+path = "target.db"
+[[entities]]
+name = "items"
+path = "/api/items"
+records = "/data"
+business_key = ["part_no"]
+"#,
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let syncflow = built_binary("syncflow");
+    let (file, state_arg) = (pipeline.to_str().unwrap(), state.to_str().unwrap());
+
+    // Before the secret is stored: a clear error telling how to store it.
+    let out = home.run(
+        &syncflow,
+        &["run", file, "--state", state_arg, "--apply-schema"],
+        &[],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("syncflow secret set erp-login"), "{stderr}");
+
+    let out = home.run(
+        &syncflow,
+        &["secret", "set", "erp-login"],
+        &[],
+        Some(PASSWORD),
+    );
+    assert!(
+        out.status.success(),
+        "secret set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A new session (as after a re-login): the keyring on disk still has it, and the run authenticates.
+    let out = home.run(
+        &syncflow,
+        &[
+            "run",
+            file,
+            "--state",
+            state_arg,
+            "--apply-schema",
+            "--json",
+        ],
+        &[],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["entities"]["items"]["inserted"], 1_234);
+    assert!(server.tokens_issued() >= 1);
+    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+
+    for file in [
+        "state.db",
+        "state.db-wal",
+        "target.db",
+        "target.db-wal",
+        "p.toml",
+    ] {
+        let path = dir.path().join(file);
+        if path.exists() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+                "the secret reached {file}"
+            );
+        }
+    }
+
+    let out = home.run(&syncflow, &["secret", "delete", "erp-login"], &[], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

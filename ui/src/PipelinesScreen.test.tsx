@@ -1,0 +1,67 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { App } from "./App";
+import { applyEvent } from "./PipelinesScreen";
+import type { RunSummary } from "./bindings";
+
+const summary: RunSummary = {
+  run_id: "0192-run",
+  pipeline: "Demo",
+  status: "completed",
+  entities: {
+    products: { fetched: 2500, inserted: 2500, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 },
+  },
+  duration_ms: 1234,
+};
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("pipelines screen", () => {
+  it("lists pipelines and shows the counts of a finished run", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+      }
+      if (cmd === "run_pipeline") return summary;
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    const run = await screen.findByTestId("run-Demo");
+    fireEvent.click(run);
+    await waitFor(() => expect(screen.getByTestId("run-status").textContent).toBe("completed"));
+    expect(screen.getByTestId("count-products-inserted").textContent).toBe("2,500");
+    expect(screen.getByTestId("count-products-failed").textContent).toBe("0");
+    expect(calls).toContain("run_pipeline");
+  });
+
+  it("shows a failing command's message where the user looks", async () => {
+    mockIPC(() => {
+      throw new Error("state database locked");
+    });
+    render(<App />);
+    expect((await screen.findByRole("alert")).textContent).toContain("state database locked");
+  });
+});
+
+describe("applyEvent", () => {
+  const base = { pipeline: "Demo", status: "running" as const, entities: {}, rowsPerS: 0, pageNo: 0, summary: null, error: null };
+
+  it("keeps the latest counts per entity from page events", () => {
+    const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
+    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900 });
+    expect(next.entities["products"]?.fetched).toBe(250);
+    expect(next.pageNo).toBe(1);
+  });
+
+  it("takes status and error from the finished event", () => {
+    const next = applyEvent(base, { event: "finished", summary: { ...summary, status: "failed", error: "boom" } });
+    expect(next.status).toBe("failed");
+    expect(next.error).toBe("boom");
+  });
+});
