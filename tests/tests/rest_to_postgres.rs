@@ -14,6 +14,7 @@ const PASSWORD: &str = "erp-pa55-word-never-stored";
 /// Messy but legal records: tabs, newlines, backslashes, quotes, `\N`, emoji, RTL, 5,000-character texts, leading
 /// zeros, big and fractional numbers, nulls, omitted fields, nested objects and arrays.
 fn record(i: u64) -> Value {
+    let colour = ["red", "green", "blue"][(i % 3) as usize];
     let mut r = json!({
         "part_no": format!("P-{i:07}"),
         "description": match i % 9 {
@@ -28,11 +29,11 @@ fn record(i: u64) -> Value {
         "qty": (i * 7919) % 100_000,
         "price": (i % 1000) as f64 / 8.0 + 0.01,
         "big": 9_007_199_254_740_993u64 - i,
-        "active": i % 2 == 0,
-        "note": if i % 5 == 0 { Value::Null } else { json!(format!("note {i}")) },
-        "attrs": {"colour": ["red", "green", "blue"][(i % 3) as usize], "dims": [i % 10, 2, 3.5]},
+        "active": i.is_multiple_of(2),
+        "note": if i.is_multiple_of(5) { Value::Null } else { json!(format!("note {i}")) },
+        "attrs": {"colour": colour, "dims": [i % 10, 2, 3.5]},
     });
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         r.as_object_mut().unwrap().remove("note");
     }
     r

@@ -13,6 +13,7 @@ const summary: RunSummary = {
     products: { fetched: 2500, inserted: 2500, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 },
   },
   duration_ms: 1234,
+  error: null,
 };
 
 afterEach(() => {

@@ -37,7 +37,7 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
         status: event.summary.status,
         entities: event.summary.entities,
         summary: event.summary,
-        error: event.summary.error ?? null,
+        error: event.summary.error,
       };
   }
 }

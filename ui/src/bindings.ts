@@ -8,7 +8,7 @@ export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, 
 /**
  * Why the run failed, when it did.
  */
-error?: string, };
+error: string | null, };
 
 export type RunEvent = { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
 

@@ -134,10 +134,12 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
             let secret = match key.as_str() {
                 "env" => Secret::Env { env: value },
                 "keychain" => Secret::Keychain { keychain: value },
-                other => return Err(A::Error::custom(format!(
+                other => {
+                    return Err(A::Error::custom(format!(
                     "unknown key `{other}` in a secret reference; expected {{ env = \"VAR\" }} or \
                          {{ keychain = \"entry\" }}"
-                ))),
+                )))
+                }
             };
             if found.replace(secret).is_some() {
                 return Err(A::Error::custom(

@@ -85,8 +85,6 @@ pub struct RunSummary {
     #[ts(type = "number")]
     pub duration_ms: u64,
     /// Why the run failed, when it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
     pub error: Option<String>,
 }
 
@@ -129,6 +127,6 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "missing {k}");
         }
-        assert!(v.get("error").is_none());
+        assert!(v["error"].is_null());
     }
 }

@@ -170,6 +170,7 @@ impl SqliteSink {
         let mut tx = self.pool.begin().await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let synced_at = chrono::Utc::now().to_rfc3339();
+        let run_id = run_id.to_owned();
         let data_columns: Vec<String> = page
             .mapping
             .fields
@@ -207,17 +208,14 @@ impl SqliteSink {
                         continue;
                     }
                     bind_values(&mut args, &row.values, page.mapping).map_err(&err)?;
-                    for v in [
-                        Some(row.data_hash.clone()),
-                        row.rowversion.clone(),
-                        Some(synced_at.clone()),
-                        Some(run_id.to_owned()),
-                        Some(row.key_hash.clone()),
-                    ] {
-                        args.add(v)
-                            .map_err(|e| sqlx::Error::Encode(e))
-                            .map_err(&err)?;
-                    }
+                    let tracking = [
+                        Some(&row.data_hash),
+                        row.rowversion.as_ref(),
+                        Some(&synced_at),
+                        Some(&run_id),
+                        Some(&row.key_hash),
+                    ];
+                    bind_texts(&mut args, &tracking).map_err(&err)?;
                     sqlx::query_with(&update, args)
                         .execute(&mut *tx)
                         .await
@@ -225,21 +223,17 @@ impl SqliteSink {
                     counts.updated += 1;
                 }
                 None => {
-                    args.add(row.id.to_string())
-                        .map_err(|e| sqlx::Error::Encode(e))
-                        .map_err(&err)?;
+                    let id = row.id.to_string();
+                    bind_texts(&mut args, &[Some(&id)]).map_err(&err)?;
                     bind_values(&mut args, &row.values, page.mapping).map_err(&err)?;
-                    for v in [
-                        Some(row.key_hash.clone()),
-                        Some(row.data_hash.clone()),
-                        row.rowversion.clone(),
-                        Some(synced_at.clone()),
-                        Some(run_id.to_owned()),
-                    ] {
-                        args.add(v)
-                            .map_err(|e| sqlx::Error::Encode(e))
-                            .map_err(&err)?;
-                    }
+                    let tracking = [
+                        Some(&row.key_hash),
+                        Some(&row.data_hash),
+                        row.rowversion.as_ref(),
+                        Some(&synced_at),
+                        Some(&run_id),
+                    ];
+                    bind_texts(&mut args, &tracking).map_err(&err)?;
                     sqlx::query_with(&insert, args)
                         .execute(&mut *tx)
                         .await
@@ -267,6 +261,17 @@ impl SqliteSink {
         }
         Ok(counts)
     }
+}
+
+fn bind_texts(
+    args: &mut SqliteArguments<'_>,
+    texts: &[Option<&String>],
+) -> Result<(), sqlx::Error> {
+    for text in texts {
+        args.add(text.map(|t| t.to_owned()))
+            .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(())
 }
 
 fn bind_values(

@@ -31,7 +31,7 @@ pub fn demo_record(i: u64) -> Value {
         "sku": format!("SKU-{i:06}"),
         "name": format!("Product {i} — «{}»", CATEGORIES[(i % 5) as usize]),
         "price": ((i * 737) % 10_000) as f64 / 100.0 + 1.0,
-        "in_stock": i % 3 != 0,
+        "in_stock": !i.is_multiple_of(3),
         "category": CATEGORIES[(i % 5) as usize],
         "updated_at": format!("2026-{:02}-{:02}T{:02}:00:00.000Z", 1 + i % 12, 1 + i % 28, i % 24),
         "tags": [format!("t{}", i % 7), format!("t{}", i % 11)],
