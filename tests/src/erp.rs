@@ -21,6 +21,7 @@ struct Shared {
     tokens_issued: Arc<AtomicU64>,
     max_page_size: usize,
     token_ttl_s: i64,
+    delay_ms: Arc<AtomicU64>,
 }
 
 pub struct ErpServer {
@@ -49,6 +50,7 @@ impl ErpServer {
             tokens_issued: Arc::new(AtomicU64::new(0)),
             max_page_size,
             token_ttl_s,
+            delay_ms: Arc::new(AtomicU64::new(0)),
         };
         let app = Router::new()
             .route("/auth/token", post(login))
@@ -75,6 +77,11 @@ impl ErpServer {
 
     pub fn set_records(&self, records: Vec<Value>) {
         *self.shared.records.write().expect("records lock") = records;
+    }
+
+    /// Makes every list request take this long (to give a test time to interrupt a run).
+    pub fn set_delay_ms(&self, ms: u64) {
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn tokens_issued(&self) -> u64 {
@@ -141,6 +148,10 @@ async fn items(
 ) -> Result<Json<Value>, StatusCode> {
     if !authorised(&s, &headers) {
         return Err(StatusCode::UNAUTHORIZED);
+    }
+    let delay = s.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     let num = |k: &str| q.get(k).and_then(|v| v.parse::<usize>().ok());
     let size = num("page_size")

@@ -33,8 +33,27 @@ fn record(i: u64) -> Value {
         "note": if i.is_multiple_of(5) { Value::Null } else { json!(format!("note {i}")) },
         "attrs": {"colour": colour, "dims": [i % 10, 2, 3.5]},
     });
+    let obj = r.as_object_mut().unwrap();
     if i.is_multiple_of(7) {
-        r.as_object_mut().unwrap().remove("note");
+        obj.remove("note");
+    }
+    // Decimal text as sent (12.50 must stay 12.50, not become 12.5).
+    obj.insert(
+        "amount".into(),
+        serde_json::from_str(&format!("{}.{:02}", i % 1000, i % 100)).unwrap(),
+    );
+    // Numbers first, then text in later pages: the column is widened, nothing fails.
+    obj.insert(
+        "code".into(),
+        if i > 11_000 && i.is_multiple_of(3) {
+            json!(format!("N/A-{i}"))
+        } else {
+            json!(i % 977)
+        },
+    );
+    // A field that only appears in later pages gets its column mid-run.
+    if i > 11_500 {
+        obj.insert("late field ✓".into(), json!(format!("late {i}")));
     }
     r
 }
@@ -289,4 +308,108 @@ async fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
         "{stderr}"
     );
     assert_eq!(summary(&out)["status"], "failed");
+}
+
+/// SIGINT pauses (exit 3, checkpoint saved); kill -9 interrupts; the next run resumes the same run and ends with
+/// the target equal to the source, no duplicates, and counters that add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_or_killed_run_resumes_exactly() {
+    let cluster = PgCluster::start();
+    let pg_url = cluster.create_database("resume").await;
+    let pool = sqlx::PgPool::connect(&pg_url).await.unwrap();
+    let source: Vec<Value> = (1..=6_000).map(record).collect();
+    let server = ErpServer::start(source.clone(), PASSWORD, 100, 3600).await;
+    server.set_delay_ms(40);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline_toml(dir.path(), &server.base_url, &pg_url, "");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("size = 1000", "size = 100");
+    std::fs::write(&file, text).unwrap();
+    let spawn = || {
+        Command::new(built_binary("syncflow"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--apply-schema",
+                "--json",
+                "--state",
+                state.to_str().unwrap(),
+            ])
+            .env("ERP_PASSWORD", PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let rows = |pool: sqlx::PgPool| async move {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM items")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or((0,));
+        n
+    };
+
+    let child = spawn();
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paused = summary(&out);
+    assert_eq!(paused["status"], "paused");
+    let after_pause = rows(pool.clone()).await;
+    assert!(
+        after_pause > 0 && after_pause < 6_000,
+        "{after_pause} rows after the pause"
+    );
+    assert_eq!(
+        paused["entities"]["items"]["inserted"].as_i64(),
+        Some(after_pause),
+        "the summary matches the target"
+    );
+
+    let mut child = spawn();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    child.kill().unwrap(); // SIGKILL: no chance to save anything
+    let _ = child.wait();
+    let after_kill = rows(pool.clone()).await;
+    assert!(
+        after_kill >= after_pause && after_kill < 6_000,
+        "{after_kill} rows after the kill"
+    );
+
+    server.set_delay_ms(0);
+    let out = syncflow(&["run", file.to_str().unwrap(), "--json"], &state);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = summary(&out);
+    assert_eq!(
+        done["run_id"], paused["run_id"],
+        "the unfinished run is resumed, not restarted"
+    );
+    let c = counts(&done);
+    assert_eq!(
+        (
+            c["fetched"],
+            c["inserted"],
+            c["updated"],
+            c["skipped"],
+            c["failed"]
+        ),
+        (6_000, 6_000, 0, 0, 0)
+    );
+    assert_target_equals(&pool, &source).await;
 }

@@ -1,11 +1,48 @@
 //! IDENTITY: BK_HASH and DATA_HASH over a documented canonical form (docs/identity.md).
 //!
 //! Canonical form: a JSON object whose keys are the source field names sorted by their UTF-8 bytes, values the
-//! normalised values (objects inside sorted the same way), explicit `null` for absent fields, no whitespace.
+//! normalised values (objects inside sorted the same way), no whitespace. Scalars outside JSON-typed fields are
+//! written as the JSON string of their spelling (`12.50` → `"12.50"`, `true` → `"true"`), and null fields are left
+//! out — null and absent land alike in the target — so that neither a column widened from number to text nor a
+//! field that first appears in a later page changes the hashes of records it does not touch.
 //! BK_HASH = xxh3-128 of the canonical form of the business-key fields, 32 lowercase hex digits.
 //! DATA_HASH = BLAKE3 of the canonical form of every mapped field, 64 lowercase hex digits.
 
+use crate::schema::{ColumnType, Mapping};
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// BK_HASH and DATA_HASH of a normalised record (values in mapping order).
+pub fn record_hashes(
+    mapping: &Mapping,
+    values: &[Value],
+    key_fields: &[String],
+) -> (String, String) {
+    let fields: Vec<(&str, Cow<'_, Value>)> = mapping
+        .fields
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| !v.is_null())
+        .map(|(f, v)| (f.source.as_str(), canonical_field_value(v, f.ty)))
+        .collect();
+    let key = canonical(
+        fields
+            .iter()
+            .filter(|(n, _)| key_fields.iter().any(|k| k == n))
+            .map(|(n, v)| (*n, v.as_ref())),
+    );
+    let data = canonical(fields.iter().map(|(n, v)| (*n, v.as_ref())));
+    (key_hash(&key), data_hash(&data))
+}
+
+fn canonical_field_value(value: &Value, ty: ColumnType) -> Cow<'_, Value> {
+    match (value, ty) {
+        (Value::Number(_) | Value::Bool(_), t) if t != ColumnType::Json => {
+            Cow::Owned(Value::String(value.to_string()))
+        }
+        _ => Cow::Borrowed(value),
+    }
+}
 
 /// Writes the canonical JSON of `(name, value)` pairs.
 pub fn canonical<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>) -> String {
@@ -58,6 +95,39 @@ pub fn data_hash(canonical_record: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn hashes_of(records: &[Value], key: &str) -> Vec<(String, String)> {
+        let mapping = Mapping::infer(records).unwrap();
+        records
+            .iter()
+            .map(|r| {
+                let values =
+                    crate::normalize::normalize_record(r.as_object().unwrap(), &mapping).unwrap();
+                record_hashes(&mapping, &values, &[key.to_owned()])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_field_elsewhere_or_a_widened_column_keeps_hashes() {
+        let before = hashes_of(&[json!({"id": 1, "qty": 5, "note": null})], "id");
+        let after = hashes_of(
+            &[
+                json!({"id": 1, "qty": 5}),
+                json!({"id": 2, "qty": "N/A", "late": "x"}),
+            ],
+            "id",
+        );
+        assert_eq!(before[0], after[0]);
+    }
+
+    #[test]
+    fn a_changed_value_changes_only_the_data_hash() {
+        let a = hashes_of(&[json!({"id": 1, "qty": 5})], "id");
+        let b = hashes_of(&[json!({"id": 1, "qty": 6})], "id");
+        assert_eq!(a[0].0, b[0].0);
+        assert_ne!(a[0].1, b[0].1);
+    }
 
     #[test]
     fn canonical_form_ignores_field_order() {

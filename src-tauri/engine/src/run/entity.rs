@@ -231,7 +231,8 @@ impl EntityRun<'_> {
         }
     }
 
-    /// Learns the page's fields; creates or extends the table when allowed. Returns whether the table exists.
+    /// Learns the page's fields; creates, extends or widens the table when allowed. Returns whether the table
+    /// exists.
     async fn prepare_table(
         &self,
         mapping: &mut Option<Mapping>,
@@ -239,37 +240,30 @@ impl EntityRun<'_> {
         exists: bool,
     ) -> Result<bool, Stop> {
         let table = self.entity.table_name();
-        let known: Vec<String> = mapping
-            .as_ref()
-            .map(|m| m.fields.iter().map(|f| f.source.clone()).collect())
-            .unwrap_or_default();
         let current = mapping.get_or_insert_with(Mapping::default);
-        current.learn(records).map_err(invalid)?;
-        let new_fields: Vec<String> = current
-            .fields
-            .iter()
-            .map(|f| f.source.clone())
-            .filter(|s| !known.contains(s))
-            .collect();
-        if new_fields.is_empty() {
+        let before = current.clone();
+        let change = current.learn(records).map_err(invalid)?;
+        if change.is_empty() {
             return Ok(exists);
         }
         if !self.options.apply_schema {
-            return Err(sink_stop(if exists {
-                SinkError::MissingColumn {
+            // Keep the old mapping: records that do not fit fail one by one, each with its field named.
+            *current = before;
+            return match (exists, change.added.first()) {
+                (false, _) => Err(sink_stop(SinkError::MissingTable {
                     table: table.to_owned(),
-                    field: new_fields[0].clone(),
-                }
-            } else {
-                SinkError::MissingTable {
+                })),
+                (true, Some(field)) => Err(sink_stop(SinkError::MissingColumn {
                     table: table.to_owned(),
-                }
-            }));
+                    field: field.clone(),
+                })),
+                (true, None) => Ok(true),
+            };
         }
         if self.options.dry_run {
             return Ok(exists);
         }
-        let statements = self.sink.ddl(table, current, &new_fields, exists);
+        let statements = self.sink.ddl(table, current, &change, exists);
         for statement in &statements {
             tracing::info!(table, "applying schema: {statement}");
         }
@@ -334,6 +328,7 @@ impl EntityRun<'_> {
         mapping: &Mapping,
         key_fields: &[String],
     ) -> PreparedRow {
+        let (key_hash, data_hash) = identity::record_hashes(mapping, &values, key_fields);
         let pairs = || {
             mapping
                 .fields
@@ -341,9 +336,6 @@ impl EntityRun<'_> {
                 .map(|f| f.source.as_str())
                 .zip(values.iter())
         };
-        let key =
-            identity::canonical(pairs().filter(|(name, _)| key_fields.iter().any(|k| k == name)));
-        let data = identity::canonical(pairs());
         let rowversion = self.entity.rowversion.as_ref().and_then(|field| {
             pairs()
                 .find(|(name, _)| name == field)
@@ -355,8 +347,8 @@ impl EntityRun<'_> {
         });
         PreparedRow {
             id: uuid::Uuid::now_v7(),
-            key_hash: identity::key_hash(&key),
-            data_hash: identity::data_hash(&data),
+            key_hash,
+            data_hash,
             rowversion,
             values,
         }

@@ -101,8 +101,20 @@ pub struct Mapping {
 pub enum SchemaError {
     #[error("field \"{field}\" is a reserved tracking column name; rename it at the source")]
     Reserved { field: String },
-    #[error("field \"{field}\" is longer than {MAX_IDENT_BYTES} bytes; long names are supported from the mapping editor on")]
-    TooLong { field: String },
+}
+
+/// What a page taught the mapping: fields never seen before, and known fields whose values no longer fit
+/// their column's type (the column must be widened to the field's new type).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaChange {
+    pub added: Vec<String>,
+    pub retyped: Vec<String>,
+}
+
+impl SchemaChange {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.retyped.is_empty()
+    }
 }
 
 impl Mapping {
@@ -113,67 +125,100 @@ impl Mapping {
         Ok(mapping)
     }
 
-    /// Adds fields not seen before (with their inferred types); returns how many were added.
-    pub fn learn(&mut self, records: &[Value]) -> Result<usize, SchemaError> {
-        let mut added = 0;
-        let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
+    /// Learns a page: adds unseen fields with their inferred types and widens known fields whose values no longer
+    /// fit (a number column receiving text becomes text; anything receiving objects becomes JSON).
+    pub fn learn(&mut self, records: &[Value]) -> Result<SchemaChange, SchemaError> {
         let known = self.fields.len();
+        let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
         for record in records.iter().filter_map(Value::as_object) {
             for (name, value) in record {
                 let index = match self.fields.iter().position(|f| &f.source == name) {
                     Some(i) => i,
-                    None => {
-                        check_column_name(name)?;
-                        self.fields.push(Field {
-                            source: name.clone(),
-                            column: name.clone(),
-                            ty: ColumnType::Text,
-                        });
-                        types.push(None);
-                        added += 1;
-                        self.fields.len() - 1
-                    }
+                    None => self.add_field(name, &mut types)?,
                 };
-                if index >= known {
-                    types[index] = match (types[index], ColumnType::of(value)) {
-                        (Some(a), Some(b)) => Some(a.widen(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
+                let incoming = ColumnType::of(value);
+                types[index] = match (types[index], incoming) {
+                    (Some(current), Some(new)) if index < known && accepts(current, new) => {
+                        Some(current)
+                    }
+                    (Some(current), Some(new)) => Some(current.widen(new)),
+                    (current, new) => current.or(new),
+                };
             }
         }
-        for (field, ty) in self.fields.iter_mut().zip(types).skip(known) {
-            field.ty = ty.unwrap_or(ColumnType::Text);
+        let mut change = SchemaChange::default();
+        for (i, (field, ty)) in self.fields.iter_mut().zip(types).enumerate() {
+            let ty = ty.unwrap_or(ColumnType::Text);
+            if i >= known {
+                change.added.push(field.source.clone());
+            } else if ty != field.ty {
+                change.retyped.push(field.source.clone());
+            }
+            field.ty = ty;
         }
-        Ok(added)
+        Ok(change)
+    }
+
+    /// Adds a field (type still unknown); a table column left from an earlier run under the same (shortened)
+    /// name is claimed instead of added twice.
+    fn add_field(
+        &mut self,
+        name: &str,
+        types: &mut Vec<Option<ColumnType>>,
+    ) -> Result<usize, SchemaError> {
+        if name == ROW_ID_COLUMN || TRACKING_COLUMNS.contains(&name) {
+            return Err(SchemaError::Reserved {
+                field: name.to_owned(),
+            });
+        }
+        let column = column_for(name);
+        if let Some(i) = self
+            .fields
+            .iter()
+            .position(|f| f.column == column && f.source == f.column && f.source != name)
+        {
+            self.fields[i].source = name.to_owned();
+            return Ok(i);
+        }
+        self.fields.push(Field {
+            source: name.to_owned(),
+            column,
+            ty: ColumnType::Text,
+        });
+        types.push(None);
+        Ok(self.fields.len() - 1)
     }
 
     pub fn field(&self, source: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.source == source)
     }
+}
 
-    /// Field names of a record that the mapping does not know.
-    pub fn unknown_fields<'a>(&self, record: &'a serde_json::Map<String, Value>) -> Vec<&'a str> {
-        record
-            .keys()
-            .filter(|k| self.field(k).is_none())
-            .map(String::as_str)
-            .collect()
+/// Whether a column of type `column` stores a value of kind `value` as it is.
+fn accepts(column: ColumnType, value: ColumnType) -> bool {
+    match column {
+        ColumnType::Json => true,
+        // Scalars keep their JSON spelling in text; objects and arrays need JSON.
+        ColumnType::Text => value != ColumnType::Json,
+        other => other == value,
     }
 }
 
-fn check_column_name(name: &str) -> Result<(), SchemaError> {
-    if name == ROW_ID_COLUMN || TRACKING_COLUMNS.contains(&name) {
-        return Err(SchemaError::Reserved {
-            field: name.to_owned(),
-        });
+/// The target column for a source field: its own name, or — past PostgreSQL's 63 bytes — its first bytes (cut on
+/// a character boundary) and a stable hash of the whole name, so that two long names stay apart.
+pub fn column_for(source: &str) -> String {
+    if source.len() <= MAX_IDENT_BYTES {
+        return source.to_owned();
     }
-    if name.len() > MAX_IDENT_BYTES {
-        return Err(SchemaError::TooLong {
-            field: name.to_owned(),
-        });
+    let hash = format!(
+        "{:08x}",
+        xxhash_rust::xxh3::xxh3_64(source.as_bytes()) as u32
+    );
+    let mut cut = MAX_IDENT_BYTES - hash.len() - 1;
+    while !source.is_char_boundary(cut) {
+        cut -= 1;
     }
-    Ok(())
+    format!("{}_{hash}", &source[..cut])
 }
 
 /// Quotes an identifier for SQL (PostgreSQL and SQLite alike): wrapped in `"`, inner `"` doubled.
@@ -217,10 +262,58 @@ mod tests {
 
     #[test]
     fn learning_later_fields_keeps_known_types() {
-        let mut m = Mapping::infer(&[json!({"a": 1})]).unwrap();
-        assert_eq!(m.learn(&[json!({"a": "x", "b": true})]).unwrap(), 1);
+        let mut m = Mapping::infer(&[json!({"a": 1, "c": "x"})]).unwrap();
+        let change = m.learn(&[json!({"a": 2, "b": true, "c": 5})]).unwrap();
+        assert_eq!(
+            change,
+            SchemaChange {
+                added: vec!["b".into()],
+                retyped: vec![]
+            }
+        );
         assert_eq!(m.fields[0].ty, ColumnType::Numeric);
-        assert_eq!(m.fields[1].ty, ColumnType::Boolean);
+        assert_eq!(m.fields[2].ty, ColumnType::Boolean);
+        assert_eq!(
+            m.fields[1].ty,
+            ColumnType::Text,
+            "a number in a text column keeps the column"
+        );
+    }
+
+    #[test]
+    fn a_value_that_no_longer_fits_widens_the_column() {
+        let mut m = Mapping::infer(&[json!({"qty": 1})]).unwrap();
+        let change = m.learn(&[json!({"qty": "N/A"})]).unwrap();
+        assert_eq!(change.retyped, vec!["qty".to_owned()]);
+        assert_eq!(m.fields[0].ty, ColumnType::Text);
+    }
+
+    #[test]
+    fn long_names_get_distinct_columns_within_63_bytes() {
+        let a = format!("{}a", "é".repeat(40));
+        let b = format!("{}b", "é".repeat(40));
+        let m = Mapping::infer(&[json!({ a.clone(): 1, b.clone(): 2 })]).unwrap();
+        let (ca, cb) = (&m.fields[0].column, &m.fields[1].column);
+        assert!(ca.len() <= MAX_IDENT_BYTES && cb.len() <= MAX_IDENT_BYTES);
+        assert_ne!(ca, cb);
+        assert_eq!(ca, &column_for(&a), "stable");
+        assert_eq!(column_for("short"), "short");
+    }
+
+    #[test]
+    fn a_long_field_reclaims_its_column_from_an_existing_table() {
+        let long = "x".repeat(80);
+        let column = column_for(&long);
+        let mut m = Mapping {
+            fields: vec![Field {
+                source: column.clone(),
+                column: column.clone(),
+                ty: ColumnType::Numeric,
+            }],
+        };
+        let change = m.learn(&[json!({ long.clone(): 3 })]).unwrap();
+        assert!(change.is_empty(), "{change:?}");
+        assert_eq!(m.fields[0].source, long);
     }
 
     #[test]

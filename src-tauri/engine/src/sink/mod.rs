@@ -4,7 +4,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::config::TargetConfig;
-use crate::schema::{ColumnType, Mapping};
+use crate::schema::{ColumnType, Mapping, SchemaChange};
 use crate::track::EntityCounts;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -95,17 +95,17 @@ impl Sink {
         }
     }
 
-    /// The SQL that creates the table, or adds `new_fields` to it when `exists`.
+    /// The SQL that creates the table, or (when it `exists`) adds and widens the columns `change` names.
     pub fn ddl(
         &self,
         table: &str,
         mapping: &Mapping,
-        new_fields: &[String],
+        change: &SchemaChange,
         exists: bool,
     ) -> Vec<String> {
         match self {
-            Sink::Postgres(s) => s.ddl(table, mapping, new_fields, exists),
-            Sink::Sqlite(s) => s.ddl(table, mapping, new_fields, exists),
+            Sink::Postgres(s) => s.ddl(table, mapping, change, exists),
+            Sink::Sqlite(s) => s.ddl(table, mapping, change, exists),
         }
     }
 

@@ -7,7 +7,7 @@ use super::{
     PageWrite, SinkError, CHECKPOINT_TABLE,
 };
 use crate::config::PostgresTarget;
-use crate::schema::{quote_ident, ColumnType, Mapping, ROW_ID_COLUMN};
+use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
 use crate::secrets;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -104,23 +104,32 @@ impl PostgresSink {
         &self,
         table: &str,
         mapping: &Mapping,
-        new_fields: &[String],
+        change: &SchemaChange,
         exists: bool,
     ) -> Vec<String> {
         let qualified = self.qualified(table);
         if exists {
-            return mapping
-                .fields
-                .iter()
-                .filter(|f| new_fields.contains(&f.source))
-                .map(|f| {
-                    format!(
-                        "ALTER TABLE {qualified} ADD COLUMN {} {}",
-                        quote_ident(&f.column),
+            let mut statements = Vec::new();
+            for f in &mapping.fields {
+                let column = quote_ident(&f.column);
+                if change.added.contains(&f.source) {
+                    statements.push(format!(
+                        "ALTER TABLE {qualified} ADD COLUMN {column} {}",
                         f.ty.postgres()
-                    )
-                })
-                .collect();
+                    ));
+                } else if change.retyped.contains(&f.source) {
+                    // Widening only (to text or jsonb): every stored value converts without loss.
+                    let using = match f.ty {
+                        ColumnType::Json => format!("to_jsonb({column})"),
+                        _ => format!("{column}::text"),
+                    };
+                    statements.push(format!(
+                        "ALTER TABLE {qualified} ALTER COLUMN {column} TYPE {} USING {using}",
+                        f.ty.postgres()
+                    ));
+                }
+            }
+            return statements;
         }
         let mut columns = vec![format!("{} uuid PRIMARY KEY", quote_ident(ROW_ID_COLUMN))];
         columns.extend(

@@ -4,7 +4,7 @@ use super::{
     checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, MergeCounts,
     PageWrite, SinkError, CHECKPOINT_TABLE,
 };
-use crate::schema::{quote_ident, ColumnType, Mapping, ROW_ID_COLUMN};
+use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Arguments, Row, SqlitePool};
@@ -84,11 +84,12 @@ impl SqliteSink {
         ))
     }
 
+    /// SQLite stores any value in any column, so widened fields need no DDL; new ones get a column.
     pub fn ddl(
         &self,
         table: &str,
         mapping: &Mapping,
-        new_fields: &[String],
+        change: &SchemaChange,
         exists: bool,
     ) -> Vec<String> {
         let q = quote_ident(table);
@@ -96,7 +97,7 @@ impl SqliteSink {
             return mapping
                 .fields
                 .iter()
-                .filter(|f| new_fields.contains(&f.source))
+                .filter(|f| change.added.contains(&f.source))
                 .map(|f| {
                     format!(
                         "ALTER TABLE {q} ADD COLUMN {} {}",

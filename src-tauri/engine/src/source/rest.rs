@@ -60,7 +60,20 @@ impl RestClient {
         cursor: &PageCursor,
     ) -> Result<FetchedPage, SourceError> {
         let url = self.page_url(entity, cursor)?;
-        let body = self.get_json(&url).await?;
+        let body = match self.get_json(&url).await {
+            Ok(body) => body,
+            // Some gateways answer 404 past the last page instead of an empty list.
+            Err(SourceError::Status { status: 404, .. })
+                if *cursor != Self::first_cursor(entity) =>
+            {
+                tracing::info!(%url, "404 past the first page: taken as the end of the list");
+                return Ok(FetchedPage {
+                    records: Vec::new(),
+                    next: None,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let pointer = entity.records.clone().unwrap_or_default();
         let records = extract_records(&body, &pointer).ok_or_else(|| SourceError::NoRecords {
             url: url.to_string(),
