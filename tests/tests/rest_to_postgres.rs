@@ -98,6 +98,16 @@ fn syncflow(args: &[&str], state: &Path) -> Output {
         .expect("run syncflow")
 }
 
+/// Asserts the exit code, showing stderr when it is wrong.
+fn expect_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_else(|| {
@@ -197,12 +207,7 @@ async fn rest_source_syncs_into_postgres_exactly_and_resyncs_changes() {
     let started = Instant::now();
     let out = syncflow(&["run", file, "--apply-schema", "--json"], &state);
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let s = summary(&out);
     assert_eq!(s["status"], "completed");
     assert_eq!(s["pipeline"], "erp-items");
@@ -240,12 +245,7 @@ async fn rest_source_syncs_into_postgres_exactly_and_resyncs_changes() {
     source.extend((20_001..=20_050).map(record));
     server.set_records(source.clone());
     let out = syncflow(&["run", file, "--json"], &state);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let c = counts(&summary(&out));
     assert_eq!(
         (c["fetched"], c["inserted"], c["updated"], c["skipped"]),
@@ -358,12 +358,7 @@ async fn a_paused_or_killed_run_resumes_exactly() {
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 3);
     let paused = summary(&out);
     assert_eq!(paused["status"], "paused");
     let after_pause = rows(pool.clone()).await;
@@ -389,12 +384,7 @@ async fn a_paused_or_killed_run_resumes_exactly() {
 
     server.set_delay_ms(0);
     let out = syncflow(&["run", file.to_str().unwrap(), "--json"], &state);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let done = summary(&out);
     assert_eq!(
         done["run_id"], paused["run_id"],
