@@ -97,7 +97,7 @@ mod tests {
     use serde_json::json;
 
     fn hashes_of(records: &[Value], key: &str) -> Vec<(String, String)> {
-        let mapping = Mapping::infer(records).unwrap();
+        let mapping = Mapping::infer(records);
         records
             .iter()
             .map(|r| {

@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod config;
 pub mod delta;
+pub mod discover;
 pub mod identity;
 pub mod names;
 pub mod normalize;

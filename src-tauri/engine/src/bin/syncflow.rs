@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use syncflow_engine::config::Pipeline;
+use syncflow_engine::config::{Pipeline, TargetConfig};
+use syncflow_engine::discover::{discover, Discovered};
 use syncflow_engine::run::{run_pipeline, RunEvent, RunOptions, StopSignal};
+use syncflow_engine::schema::prisma::{self, ModelInput, Provider};
 use syncflow_engine::store::Store;
 use syncflow_engine::track::RunSummary;
 
@@ -39,6 +41,24 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Print the run summary as one JSON object on the last stdout line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discover the fields, sanitise their names and print (or write) the Prisma schema.
+    Schema {
+        file: PathBuf,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Write the schema to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print how every source field will be named and typed.
+    Mapping {
+        file: PathBuf,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// One JSON array (CONTRACT.md) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -96,6 +116,8 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Schema { file, state, out } => schema(&file, state, out).await,
+            Command::Mapping { file, state, json } => mapping(&file, state, json).await,
             Command::Secret { action } => secret(action),
         }
     });
@@ -138,6 +160,106 @@ async fn run(file: &Path, state: Option<PathBuf>, mut options: RunOptions, json:
             e.exit_code() as u8
         }
     }
+}
+
+/// Discovers a pipeline's entities and names their models and fields (shared by `schema` and `mapping`).
+async fn discover_models(
+    file: &Path,
+    state: Option<PathBuf>,
+) -> Result<(Pipeline, Vec<Discovered>), u8> {
+    let pipeline = load_pipeline(file).map_err(|e| {
+        eprintln!("error: {e:#}");
+        2
+    })?;
+    if let Ok(store) = Store::open(&state.unwrap_or_else(Store::default_path)).await {
+        if let Err(e) = store.save_pipeline(&pipeline).await {
+            eprintln!("warning: the pipeline was not saved in the state database: {e}");
+        }
+    }
+    eprintln!("discovering the fields of {}…", pipeline.name);
+    match discover(&pipeline).await {
+        Ok(found) => Ok((pipeline, found)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(2)
+        }
+    }
+}
+
+fn model_inputs(found: &[Discovered]) -> Vec<ModelInput<'_>> {
+    found
+        .iter()
+        .map(|d| ModelInput {
+            entity: &d.entity.name,
+            table: d.entity.table_name(),
+            mapping: &d.mapping,
+        })
+        .collect()
+}
+
+async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8 {
+    let (pipeline, found) = match discover_models(file, state).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let provider = match pipeline.target {
+        TargetConfig::Postgres(_) => Provider::Postgres,
+        TargetConfig::Sqlite(_) => Provider::Sqlite,
+    };
+    let text = prisma::generate(&model_inputs(&found), provider);
+    match out {
+        Some(path) => match std::fs::write(&path, text) {
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                2
+            }
+        },
+        None => {
+            print!("{text}");
+            0
+        }
+    }
+}
+
+async fn mapping(file: &Path, state: Option<PathBuf>, json: bool) -> u8 {
+    let (_, found) = match discover_models(file, state).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let reports = prisma::reports(&model_inputs(&found));
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&reports).unwrap_or_else(|_| "[]".into())
+        );
+        return 0;
+    }
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "{} → table \"{}\", model {}",
+            r.entity, r.table, r.model
+        );
+        for f in &r.fields {
+            let collides = if f.collides_with.is_empty() {
+                String::new()
+            } else {
+                format!(" (collides with {:?})", f.collides_with)
+            };
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<28} {:<8} {}{collides}",
+                f.source, f.field, f.ty, f.note
+            );
+        }
+    }
+    0
 }
 
 fn load_pipeline(file: &Path) -> anyhow::Result<Pipeline> {

@@ -12,6 +12,7 @@ pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
         // A scalar in a text column keeps its JSON spelling (42, true), so nothing is lost.
         (ColumnType::Text, v) => Ok(Value::String(v.to_string())),
         (ColumnType::Numeric, Value::Number(_)) => Ok(value.clone()),
+        (ColumnType::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
         (ColumnType::Boolean, Value::Bool(_)) => Ok(value.clone()),
         (ty, v) => Err(format!(
             "expected {} but got {}",
@@ -24,6 +25,7 @@ pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
 fn describe(ty: ColumnType) -> &'static str {
     match ty {
         ColumnType::Numeric => "a number",
+        ColumnType::Integer => "a whole number",
         ColumnType::Boolean => "true or false",
         ColumnType::Text => "text",
         ColumnType::Json => "JSON",

@@ -242,7 +242,7 @@ impl EntityRun<'_> {
         let table = self.entity.table_name();
         let current = mapping.get_or_insert_with(Mapping::default);
         let before = current.clone();
-        let change = current.learn(records).map_err(invalid)?;
+        let change = current.learn(records);
         if change.is_empty() {
             return Ok(exists);
         }

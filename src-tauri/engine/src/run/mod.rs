@@ -221,7 +221,7 @@ fn fail(e: impl std::fmt::Display) -> RunError {
 
 /// The REST source and entities a pipeline reads; the demo starts its embedded server (kept alive by the
 /// returned handle).
-async fn open_source(
+pub(crate) async fn open_source(
     pipeline: &Pipeline,
 ) -> Result<
     (

@@ -3,6 +3,8 @@
 //! The column is the source field's own name (CONTRACT.md: "other columns are named by the mapping"); identifiers
 //! are always quoted when they reach SQL (see [`quote_ident`]).
 
+pub mod prisma;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
@@ -29,6 +31,8 @@ pub const ROW_ID_COLUMN: &str = "_bridge_id";
 pub enum ColumnType {
     /// Text, kept byte for byte.
     Text,
+    /// A whole number that fits 64 bits.
+    Integer,
     /// An exact decimal number (integers included).
     Numeric,
     Boolean,
@@ -43,6 +47,7 @@ impl ColumnType {
         match (self, other) {
             (a, b) if a == b => a,
             (Json, _) | (_, Json) => Json,
+            (Integer, Numeric) | (Numeric, Integer) => Numeric,
             _ => Text,
         }
     }
@@ -51,6 +56,12 @@ impl ColumnType {
         match value {
             Value::Null => None,
             Value::Bool(_) => Some(ColumnType::Boolean),
+            Value::Number(n)
+                if n.is_i64()
+                    || n.is_u64() && n.as_u64().is_some_and(|u| i64::try_from(u).is_ok()) =>
+            {
+                Some(ColumnType::Integer)
+            }
             Value::Number(_) => Some(ColumnType::Numeric),
             Value::String(_) => Some(ColumnType::Text),
             Value::Array(_) | Value::Object(_) => Some(ColumnType::Json),
@@ -60,6 +71,7 @@ impl ColumnType {
     pub fn postgres(self) -> &'static str {
         match self {
             ColumnType::Text => "text",
+            ColumnType::Integer => "bigint",
             ColumnType::Numeric => "numeric",
             ColumnType::Boolean => "boolean",
             ColumnType::Json => "jsonb",
@@ -97,12 +109,6 @@ pub struct Mapping {
     pub fields: Vec<Field>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
-    #[error("field \"{field}\" is a reserved tracking column name; rename it at the source")]
-    Reserved { field: String },
-}
-
 /// What a page taught the mapping: fields never seen before, and known fields whose values no longer fit
 /// their column's type (the column must be widened to the field's new type).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,22 +125,22 @@ impl SchemaChange {
 
 impl Mapping {
     /// Infers fields and types from sampled records, fields in order of first appearance.
-    pub fn infer(records: &[Value]) -> Result<Mapping, SchemaError> {
+    pub fn infer(records: &[Value]) -> Mapping {
         let mut mapping = Mapping::default();
-        mapping.learn(records)?;
-        Ok(mapping)
+        mapping.learn(records);
+        mapping
     }
 
     /// Learns a page: adds unseen fields with their inferred types and widens known fields whose values no longer
     /// fit (a number column receiving text becomes text; anything receiving objects becomes JSON).
-    pub fn learn(&mut self, records: &[Value]) -> Result<SchemaChange, SchemaError> {
+    pub fn learn(&mut self, records: &[Value]) -> SchemaChange {
         let known = self.fields.len();
         let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
         for record in records.iter().filter_map(Value::as_object) {
             for (name, value) in record {
                 let index = match self.fields.iter().position(|f| &f.source == name) {
                     Some(i) => i,
-                    None => self.add_field(name, &mut types)?,
+                    None => self.add_field(name, &mut types),
                 };
                 let incoming = ColumnType::of(value);
                 types[index] = match (types[index], incoming) {
@@ -156,21 +162,12 @@ impl Mapping {
             }
             field.ty = ty;
         }
-        Ok(change)
+        change
     }
 
     /// Adds a field (type still unknown); a table column left from an earlier run under the same (shortened)
     /// name is claimed instead of added twice.
-    fn add_field(
-        &mut self,
-        name: &str,
-        types: &mut Vec<Option<ColumnType>>,
-    ) -> Result<usize, SchemaError> {
-        if name == ROW_ID_COLUMN || TRACKING_COLUMNS.contains(&name) {
-            return Err(SchemaError::Reserved {
-                field: name.to_owned(),
-            });
-        }
+    fn add_field(&mut self, name: &str, types: &mut Vec<Option<ColumnType>>) -> usize {
         let column = column_for(name);
         if let Some(i) = self
             .fields
@@ -178,15 +175,35 @@ impl Mapping {
             .position(|f| f.column == column && f.source == f.column && f.source != name)
         {
             self.fields[i].source = name.to_owned();
-            return Ok(i);
+            return i;
         }
+        let column = self.unused_column(column);
         self.fields.push(Field {
             source: name.to_owned(),
             column,
             ty: ColumnType::Text,
         });
         types.push(None);
-        Ok(self.fields.len() - 1)
+        self.fields.len() - 1
+    }
+
+    /// `column`, or `column_2`, `column_3`… (within 63 bytes) when another field has it already.
+    fn unused_column(&self, column: String) -> String {
+        let taken = |c: &str| self.fields.iter().any(|f| f.column == c);
+        if !taken(&column) {
+            return column;
+        }
+        (2u32..)
+            .map(|n| {
+                let suffix = format!("_{n}");
+                let mut cut = column.len().min(MAX_IDENT_BYTES - suffix.len());
+                while !column.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                format!("{}{suffix}", &column[..cut])
+            })
+            .find(|c| !taken(c))
+            .unwrap_or(column)
     }
 
     pub fn field(&self, source: &str) -> Option<&Field> {
@@ -198,6 +215,7 @@ impl Mapping {
 fn accepts(column: ColumnType, value: ColumnType) -> bool {
     match column {
         ColumnType::Json => true,
+        ColumnType::Numeric => matches!(value, ColumnType::Numeric | ColumnType::Integer),
         // Scalars keep their JSON spelling in text; objects and arrays need JSON.
         ColumnType::Text => value != ColumnType::Json,
         other => other == value,
@@ -207,6 +225,10 @@ fn accepts(column: ColumnType, value: ColumnType) -> bool {
 /// The target column for a source field: its own name, or — past PostgreSQL's 63 bytes — its first bytes (cut on
 /// a character boundary) and a stable hash of the whole name, so that two long names stay apart.
 pub fn column_for(source: &str) -> String {
+    if source == ROW_ID_COLUMN || TRACKING_COLUMNS.contains(&source) {
+        // A source field named like a tracking column keeps its data beside it.
+        return format!("{source}_source");
+    }
     if source.len() <= MAX_IDENT_BYTES {
         return source.to_owned();
     }
@@ -237,13 +259,13 @@ mod tests {
             json!({"id": 1, "name": "a", "active": true, "price": null}),
             json!({"id": 2, "name": "b", "active": false, "price": 1.5, "tags": ["x"]}),
         ];
-        let m = Mapping::infer(&records).unwrap();
+        let m = Mapping::infer(&records);
         let got: Vec<(&str, ColumnType)> =
             m.fields.iter().map(|f| (f.source.as_str(), f.ty)).collect();
         assert_eq!(
             got,
             vec![
-                ("id", ColumnType::Numeric),
+                ("id", ColumnType::Integer),
                 ("name", ColumnType::Text),
                 ("active", ColumnType::Boolean),
                 ("price", ColumnType::Numeric),
@@ -254,16 +276,15 @@ mod tests {
 
     #[test]
     fn mixed_scalars_widen_to_text_and_objects_to_json() {
-        let m =
-            Mapping::infer(&[json!({"a": 1, "b": {"x": 1}}), json!({"a": "one", "b": 2})]).unwrap();
+        let m = Mapping::infer(&[json!({"a": 1, "b": {"x": 1}}), json!({"a": "one", "b": 2})]);
         assert_eq!(m.fields[0].ty, ColumnType::Text);
         assert_eq!(m.fields[1].ty, ColumnType::Json);
     }
 
     #[test]
     fn learning_later_fields_keeps_known_types() {
-        let mut m = Mapping::infer(&[json!({"a": 1, "c": "x"})]).unwrap();
-        let change = m.learn(&[json!({"a": 2, "b": true, "c": 5})]).unwrap();
+        let mut m = Mapping::infer(&[json!({"a": 1, "c": "x"})]);
+        let change = m.learn(&[json!({"a": 2, "b": true, "c": 5})]);
         assert_eq!(
             change,
             SchemaChange {
@@ -271,7 +292,7 @@ mod tests {
                 retyped: vec![]
             }
         );
-        assert_eq!(m.fields[0].ty, ColumnType::Numeric);
+        assert_eq!(m.fields[0].ty, ColumnType::Integer);
         assert_eq!(m.fields[2].ty, ColumnType::Boolean);
         assert_eq!(
             m.fields[1].ty,
@@ -281,9 +302,23 @@ mod tests {
     }
 
     #[test]
+    fn integers_widen_to_numeric_then_text() {
+        let mut m = Mapping::infer(&[json!({"n": 1})]);
+        assert_eq!(m.fields[0].ty, ColumnType::Integer);
+        assert_eq!(m.learn(&[json!({"n": 2.5})]).retyped, vec!["n".to_owned()]);
+        assert_eq!(m.fields[0].ty, ColumnType::Numeric);
+        assert!(
+            m.learn(&[json!({"n": 3})]).is_empty(),
+            "an integer fits a numeric column"
+        );
+        let big = serde_json::from_str::<Value>("{\"n\": 123456789012345678901234567890}").unwrap();
+        assert_eq!(Mapping::infer(&[big]).fields[0].ty, ColumnType::Numeric);
+    }
+
+    #[test]
     fn a_value_that_no_longer_fits_widens_the_column() {
-        let mut m = Mapping::infer(&[json!({"qty": 1})]).unwrap();
-        let change = m.learn(&[json!({"qty": "N/A"})]).unwrap();
+        let mut m = Mapping::infer(&[json!({"qty": 1})]);
+        let change = m.learn(&[json!({"qty": "N/A"})]);
         assert_eq!(change.retyped, vec!["qty".to_owned()]);
         assert_eq!(m.fields[0].ty, ColumnType::Text);
     }
@@ -292,7 +327,7 @@ mod tests {
     fn long_names_get_distinct_columns_within_63_bytes() {
         let a = format!("{}a", "é".repeat(40));
         let b = format!("{}b", "é".repeat(40));
-        let m = Mapping::infer(&[json!({ a.clone(): 1, b.clone(): 2 })]).unwrap();
+        let m = Mapping::infer(&[json!({ a.clone(): 1, b.clone(): 2 })]);
         let (ca, cb) = (&m.fields[0].column, &m.fields[1].column);
         assert!(ca.len() <= MAX_IDENT_BYTES && cb.len() <= MAX_IDENT_BYTES);
         assert_ne!(ca, cb);
@@ -311,14 +346,16 @@ mod tests {
                 ty: ColumnType::Numeric,
             }],
         };
-        let change = m.learn(&[json!({ long.clone(): 3 })]).unwrap();
+        let change = m.learn(&[json!({ long.clone(): 3 })]);
         assert!(change.is_empty(), "{change:?}");
         assert_eq!(m.fields[0].source, long);
     }
 
     #[test]
-    fn tracking_names_are_refused() {
-        assert!(Mapping::infer(&[json!({"_bridge_key_hash": 1})]).is_err());
+    fn tracking_names_get_columns_of_their_own() {
+        let m = Mapping::infer(&[json!({"_bridge_key_hash": 1, "_bridge_key_hash_source": 2})]);
+        assert_eq!(m.fields[0].column, "_bridge_key_hash_source");
+        assert_eq!(m.fields[1].column, "_bridge_key_hash_source_2");
     }
 
     #[test]

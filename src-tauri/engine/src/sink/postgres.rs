@@ -121,6 +121,7 @@ impl PostgresSink {
                     // Widening only (to text or jsonb): every stored value converts without loss.
                     let using = match f.ty {
                         ColumnType::Json => format!("to_jsonb({column})"),
+                        ColumnType::Numeric => format!("{column}::numeric"),
                         _ => format!("{column}::text"),
                     };
                     statements.push(format!(
@@ -336,7 +337,9 @@ fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) {
         (Value::Null, _) => out.push_str("\\N"),
         (Value::String(s), ColumnType::Text) => escape_copy_text(out, s),
         (Value::Bool(b), ColumnType::Boolean) => out.push(if *b { 't' } else { 'f' }),
-        (Value::Number(n), ColumnType::Numeric) => out.push_str(&n.to_string()),
+        (Value::Number(n), ColumnType::Numeric | ColumnType::Integer) => {
+            out.push_str(&n.to_string())
+        }
         (other, ColumnType::Json) => escape_copy_text(out, &other.to_string()),
         // Normalisation guarantees the pairs above; anything else is written as its JSON text.
         (other, _) => escape_copy_text(out, &other.to_string()),

@@ -284,11 +284,13 @@ fn bind_values(
         let added = match (value, field.ty) {
             (Value::Null, _) => args.add(Option::<String>::None),
             (Value::Bool(b), _) => args.add(i64::from(*b)),
-            (Value::Number(n), ColumnType::Numeric) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => args.add(i),
-                (None, Some(f)) => args.add(f),
-                (None, None) => args.add(n.to_string()),
-            },
+            (Value::Number(n), ColumnType::Numeric | ColumnType::Integer) => {
+                match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => args.add(i),
+                    (None, Some(f)) => args.add(f),
+                    (None, None) => args.add(n.to_string()),
+                }
+            }
             (Value::String(s), _) => args.add(s.clone()),
             (other, _) => args.add(other.to_string()),
         };
@@ -301,6 +303,7 @@ fn declared_type(ty: ColumnType) -> &'static str {
     match ty {
         ColumnType::Text => "TEXT",
         ColumnType::Numeric => "NUMERIC",
+        ColumnType::Integer => "INTEGER",
         ColumnType::Boolean => "BOOLEAN",
         ColumnType::Json => "JSON",
     }
@@ -308,7 +311,8 @@ fn declared_type(ty: ColumnType) -> &'static str {
 
 fn sqlite_type(declared: &str) -> ColumnType {
     match declared.to_ascii_uppercase().as_str() {
-        "NUMERIC" | "INTEGER" | "REAL" => ColumnType::Numeric,
+        "INTEGER" => ColumnType::Integer,
+        "NUMERIC" | "REAL" => ColumnType::Numeric,
         "BOOLEAN" => ColumnType::Boolean,
         "JSON" => ColumnType::Json,
         _ => ColumnType::Text,
