@@ -226,8 +226,9 @@ pub fn sanitise_model(original: &str) -> Sanitised {
     Sanitised { name, changes }
 }
 
-/// Names every field of one model: sanitised, then collisions resolved. The result follows the input order; the
-/// names depend only on the set of originals.
+/// Names every field of one model: sanitised, then collisions resolved — an original that needs no change keeps
+/// its name, the others take suffixes 2, 3, … in byte order. The result follows the input order; the names depend
+/// only on the set of originals.
 pub fn name_fields(originals: &[String]) -> Vec<FieldName> {
     resolve(originals, sanitise_field)
 }
@@ -248,7 +249,10 @@ fn resolve(originals: &[String], sanitise: fn(&str) -> Sanitised) -> Vec<FieldNa
     }
     let mut taken: HashSet<String> = groups.keys().map(|k| (*k).to_owned()).collect();
     let mut named: HashMap<&str, FieldName> = HashMap::with_capacity(sanitised.len());
-    for members in groups.values() {
+    for members in groups.values_mut() {
+        // An original that is already its own sanitised name keeps it (so no field is named after another
+        // field's column, which Prisma rejects); the rest keep byte order.
+        members.sort_by_key(|&i| sanitised[i].0.as_str() != sanitised[i].1.name);
         for (rank, &i) in members.iter().enumerate() {
             let (original, s) = &sanitised[i];
             let mut changes = s.changes.clone();

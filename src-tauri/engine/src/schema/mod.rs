@@ -229,13 +229,18 @@ pub fn column_for(source: &str) -> String {
         // A source field named like a tracking column keeps its data beside it.
         return format!("{source}_source");
     }
-    if source.len() <= MAX_IDENT_BYTES {
-        return source.to_owned();
-    }
     let hash = format!(
         "{:08x}",
         xxhash_rust::xxh3::xxh3_64(source.as_bytes()) as u32
     );
+    if source.is_empty() || source.contains('\0') {
+        // PostgreSQL has no empty identifiers and no NUL in them: keep what can be kept, named apart by the hash.
+        let kept: String = source.chars().filter(|&c| c != '\0').collect();
+        return column_for(&format!("{kept}_unnamed_{hash}"));
+    }
+    if source.len() <= MAX_IDENT_BYTES {
+        return source.to_owned();
+    }
     let mut cut = MAX_IDENT_BYTES - hash.len() - 1;
     while !source.is_char_boundary(cut) {
         cut -= 1;
@@ -356,6 +361,20 @@ mod tests {
         let m = Mapping::infer(&[json!({"_bridge_key_hash": 1, "_bridge_key_hash_source": 2})]);
         assert_eq!(m.fields[0].column, "_bridge_key_hash_source");
         assert_eq!(m.fields[1].column, "_bridge_key_hash_source_2");
+    }
+
+    #[test]
+    fn empty_and_nul_names_get_usable_columns() {
+        let empty = column_for("");
+        assert!(
+            empty.starts_with("_unnamed_") && empty.len() == 17,
+            "{empty}"
+        );
+        assert_eq!(
+            column_for("a\0b"),
+            format!("ab_unnamed_{}", &column_for("a\0b")[11..])
+        );
+        assert!(!column_for("a\0b").contains('\0'));
     }
 
     #[test]

@@ -149,13 +149,7 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         "String".into(),
         format!("{id_attrs} @map({})", literal(ROW_ID_COLUMN)),
     ));
-    for f in &report.fields {
-        lines.push((
-            f.field.clone(),
-            format!("{}?", f.ty),
-            format!("@map({})", literal(&f.column)),
-        ));
-    }
+    // Tracking fields come before the data fields: Prisma rejects an @map naming a field declared later.
     for (field, column, ty, pg_attrs) in TRACKING_FIELDS {
         let mut attrs = String::new();
         if pg_attrs == "@unique" || (pg && !pg_attrs.is_empty()) {
@@ -164,6 +158,13 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         }
         attrs.push_str(&format!("@map({})", literal(column)));
         lines.push((field.into(), ty.into(), attrs));
+    }
+    for f in &report.fields {
+        lines.push((
+            f.field.clone(),
+            format!("{}?", f.ty),
+            format!("@map({})", literal(&f.column)),
+        ));
     }
     let name_width = lines.iter().map(|l| l.0.len()).max().unwrap_or(0);
     let type_width = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);

@@ -1,0 +1,387 @@
+//! Generated Prisma schemas pass the real Prisma CLI's `prisma validate` (pinned in tests/prisma, run offline),
+//! for hostile field names; the CLI's `schema` and `mapping --json` work against a live source; the same names
+//! round-trip through DDL into a real PostgreSQL.
+
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use syncflow_engine::schema::prisma::{self, ModelInput, Provider};
+use syncflow_engine::schema::{Mapping, MAX_IDENT_BYTES};
+use syncflow_tests::erp::ErpServer;
+use syncflow_tests::pg::PgCluster;
+use syncflow_tests::{built_binary, workspace_root};
+
+/// Names from real apps and worse.
+const HOSTILE: &[&str] = &[
+    "2nd Payment %",
+    "1st Payment %",
+    "_id",
+    "id",
+    "ID",
+    "Id",
+    "select",
+    "where",
+    "data",
+    "orderBy",
+    "Customer Name",
+    "customer-name",
+    "customer_name",
+    "CustomerName",
+    "Total",
+    "total",
+    "TOTAL",
+    "_Id",
+    "émojis_🚀",
+    "🚀",
+    "🚀🚀",
+    "",
+    " ",
+    "  ",
+    "???",
+    "!!!",
+    "a\"; drop table x; --",
+    "Robert'); DROP TABLE students;--",
+    "back\\slash",
+    "quote\"inside",
+    "new\nline",
+    "tab\tchar",
+    "nul\u{1}char",
+    "日本語",
+    "prénom",
+    "Größe",
+    "עברית",
+    "العربية",
+    "Commission Paid?",
+    "# of Units",
+    "$ amount",
+    "100",
+    "3D",
+    "String",
+    "DateTime",
+    "PrismaClient",
+    "bubbleId",
+    "_bridge_id",
+    "_bridge_key_hash",
+    "bridgeKeyHash",
+    "Created Date",
+    "Modified Date",
+    "Created By",
+    "class",
+    "constructor",
+    "__proto__",
+    "toString",
+    "delete",
+    "x-y-z",
+    "field_abc123",
+    "customerName2",
+    "total2",
+];
+
+/// Deterministic pseudo-random names over all of Unicode (no proptest here: the corpus must be reproducible).
+fn random_names(count: usize, seed: u64) -> Vec<String> {
+    let mut state = seed;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % 70) as usize;
+            (0..len)
+                .filter_map(|_| {
+                    let pick = next();
+                    let code = match pick % 4 {
+                        0 => 0x20 + (pick >> 8) % 0x5f,
+                        1 => 0xa0 + (pick >> 8) % 0x2000,
+                        2 => 0x1f300 + (pick >> 8) % 0x600,
+                        _ => (pick >> 8) % 0x10ffff,
+                    };
+                    char::from_u32(code as u32)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn mapping_of(names: &[String]) -> Mapping {
+    let record: Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), json!(i)))
+        .collect();
+    Mapping::infer(&[Value::Object(record)])
+}
+
+fn prisma_validate(schema: &Path, url: &str) -> std::process::Output {
+    let bin = workspace_root().join("tests/prisma/node_modules/.bin/prisma");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `npm ci` in tests/prisma (the README test command does)",
+        bin.display()
+    );
+    Command::new(bin)
+        .args(["validate", "--schema"])
+        .arg(schema)
+        // Offline: the validator is WASM; the native engines it would download are not needed (NOTES.md).
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", "/bin/true")
+        .env("PRISMA_QUERY_ENGINE_LIBRARY", "/bin/true")
+        .env("PRISMA_HIDE_UPDATE_MESSAGE", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("run prisma")
+}
+
+fn assert_valid(schema_text: &str, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.prisma"));
+    std::fs::write(&path, schema_text).unwrap();
+    let url = if schema_text.contains("provider = \"sqlite\"") {
+        "file:./validate.db"
+    } else {
+        "postgresql://validate@127.0.0.1:5432/validate"
+    };
+    let out = prisma_validate(&path, url);
+    assert!(
+        out.status.success(),
+        "prisma validate rejected {name}:\n{}\n{}\n--- schema ---\n{schema_text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_and_random_names_give_valid_unique_deterministic_schemas() {
+    let hostile: Vec<String> = HOSTILE.iter().map(|s| (*s).to_owned()).collect();
+    let random = random_names(400, 0x5eed_cafe);
+    let long: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "{}{i}",
+                "An extremely long field name that goes on and on and on and on and on "
+            )
+        })
+        .collect();
+    let mappings = [mapping_of(&hostile), mapping_of(&random), mapping_of(&long)];
+    let entities = ["invoice", "select", "String"];
+    let tables = ["invoice", "a\"; drop table x; --", "String"];
+    let models: Vec<ModelInput<'_>> = (0..3)
+        .map(|i| ModelInput {
+            entity: entities[i],
+            table: tables[i],
+            mapping: &mappings[i],
+        })
+        .collect();
+
+    let pg = prisma::generate(&models, Provider::Postgres);
+    assert_eq!(
+        pg,
+        prisma::generate(&models, Provider::Postgres),
+        "two runs give byte-identical schemas"
+    );
+    assert_valid(&pg, "postgres");
+    assert_valid(&prisma::generate(&models, Provider::Sqlite), "sqlite");
+
+    for (report, mapping) in prisma::reports(&models).iter().zip(&mappings) {
+        let fields: HashSet<&str> = report.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields.len(),
+            report.fields.len(),
+            "field names unique in {}",
+            report.model
+        );
+        let columns: HashSet<&str> = report.fields.iter().map(|f| f.column.as_str()).collect();
+        assert_eq!(
+            columns.len(),
+            report.fields.len(),
+            "columns unique in {}",
+            report.model
+        );
+        assert!(
+            report
+                .fields
+                .iter()
+                .all(|f| f.column.len() <= MAX_IDENT_BYTES),
+            "columns fit 63 bytes"
+        );
+        assert_eq!(
+            report.fields.len(),
+            mapping.fields.len(),
+            "every original has a field"
+        );
+        for f in &report.fields {
+            assert!(
+                pg.contains(&format!("@map({})", prisma::literal(&f.column))),
+                "{:?} not mapped",
+                f.source
+            );
+            let representable = !f.source.is_empty()
+                && !f.source.contains('\0')
+                && !f.source.starts_with("_bridge_");
+            if f.source.len() <= MAX_IDENT_BYTES && representable {
+                assert_eq!(f.source, f.column, "the original name is the column");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_schema_and_mapping_for_a_live_source_and_ddl_into_postgres() {
+    let records: Vec<Value> = (0..250)
+        .map(|i| {
+            let mut r = Map::new();
+            r.insert("part_no".into(), json!(format!("P-{i}")));
+            for (j, name) in HOSTILE.iter().enumerate() {
+                if *name != "part_no" {
+                    r.insert(
+                        (*name).to_owned(),
+                        if j % 3 == 0 {
+                            json!(i)
+                        } else {
+                            json!(format!("v{i}-{j}"))
+                        },
+                    );
+                }
+            }
+            Value::Object(r)
+        })
+        .collect();
+    let server = ErpServer::start(records.clone(), "pw", 100, 3600).await;
+    let cluster = PgCluster::start();
+    let pg_url = cluster.create_database("names").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"version = 1
+name = "hostile"
+[source]
+kind = "rest"
+base_url = "{}"
+auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "PW" }} }}
+[target]
+kind = "postgres"
+url = "{pg_url}"
+[[entities]]
+name = "invoice"
+path = "/api/items"
+business_key = ["part_no"]
+"#,
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+    let syncflow = |args: &[&str]| {
+        Command::new(built_binary("syncflow"))
+            .args(args)
+            .arg("--state")
+            .arg(&state)
+            .env("PW", "pw")
+            .output()
+            .unwrap()
+    };
+
+    let out_path = dir.path().join("schema.prisma");
+    let out = syncflow(&[
+        "schema",
+        file.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let schema = std::fs::read_to_string(&out_path).unwrap();
+    assert_valid(&schema, "cli");
+    let again = syncflow(&["schema", file.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        schema,
+        "stdout and --out agree, byte for byte"
+    );
+
+    let out = syncflow(&["mapping", file.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mapping: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let invoice = &mapping[0];
+    assert_eq!(
+        (
+            invoice["entity"].as_str(),
+            invoice["table"].as_str(),
+            invoice["model"].as_str()
+        ),
+        (Some("invoice"), Some("invoice"), Some("Invoice"))
+    );
+    let field = |source: &str| {
+        invoice["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["source"] == source)
+            .cloned()
+            .unwrap()
+    };
+    let payment = field("2nd Payment %");
+    assert_eq!(payment["field"], "f2ndPaymentPercent");
+    assert_eq!(payment["column"], "2nd Payment %");
+    assert_eq!(payment["note"], "symbols spelled out, numeric prefix");
+    assert!(payment["collides_with"].as_array().unwrap().is_empty());
+    for key in ["source", "field", "column", "type", "collides_with", "note"] {
+        assert!(payment.get(key).is_some(), "mapping field lacks {key}");
+    }
+    let total = field("total");
+    assert_eq!(total["collides_with"], json!(["TOTAL", "Total"]));
+
+    // The same names as columns in a real PostgreSQL, quoted everywhere: the table is created and filled.
+    let out = syncflow(&["run", file.to_str().unwrap(), "--apply-schema", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = sqlx::PgPool::connect(&pg_url).await.unwrap();
+    let columns: Vec<(String,)> = sqlx::query_as(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'invoice'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let columns: HashSet<String> = columns.into_iter().map(|(c,)| c).collect();
+    for f in invoice["fields"].as_array().unwrap() {
+        assert!(
+            columns.contains(f["column"].as_str().unwrap()),
+            "column {} missing",
+            f["column"]
+        );
+    }
+    let (n,): (i64,) =
+        sqlx::query_as(r#"SELECT count(*) FROM invoice WHERE "a""; drop table x; --" IS NOT NULL"#)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 250);
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables, 2,
+        "invoice and the checkpoints table, nothing dropped or added"
+    );
+}
