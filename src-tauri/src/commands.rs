@@ -1,16 +1,23 @@
 //! Tauri commands: each one a plain call into the engine. Progress streams through a `Channel`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
+use syncflow_engine::discover::{self, Discovered};
 use syncflow_engine::run::{run_pipeline as engine_run, RunEvent, RunOptions, StopSignal};
+use syncflow_engine::schema::review::{self, EntityView, Overrides, SchemaReview};
 use syncflow_engine::store::{PipelineSummary, Store};
 use syncflow_engine::track::RunSummary;
 use tauri::ipc::Channel;
 use tauri::State;
+use tokio::sync::Mutex;
 
 pub struct AppState {
     store: Store,
     data_dir: PathBuf,
+    /// The last discovery per pipeline, so the editor's previews need no new requests to the source.
+    discovered: Mutex<HashMap<String, Arc<Vec<Discovered>>>>,
 }
 
 /// The demo pipeline every new console starts with: the embedded demo source into an SQLite file.
@@ -22,7 +29,35 @@ impl AppState {
         if !store.has_pipeline(DEMO_PIPELINE).await? {
             store.save_pipeline(&demo_pipeline(&data_dir)).await?;
         }
-        Ok(AppState { store, data_dir })
+        Ok(AppState {
+            store,
+            data_dir,
+            discovered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn pipeline(&self, name: &str) -> Result<Pipeline, String> {
+        self.store.pipeline(name).await.map_err(|e| e.to_string())
+    }
+
+    /// The cached discovery of a pipeline, discovering it when there is none (or when `fresh`).
+    async fn discovered(&self, name: &str, fresh: bool) -> Result<Arc<Vec<Discovered>>, String> {
+        if !fresh {
+            if let Some(found) = self.discovered.lock().await.get(name) {
+                return Ok(found.clone());
+            }
+        }
+        let pipeline = self.pipeline(name).await?;
+        let found = Arc::new(
+            discover::discover(&pipeline)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        self.discovered
+            .lock()
+            .await
+            .insert(name.to_owned(), found.clone());
+        Ok(found)
     }
 }
 
@@ -55,11 +90,7 @@ pub async fn run_pipeline(
     name: String,
     on_event: Channel<RunEvent>,
 ) -> Result<RunSummary, String> {
-    let pipeline = state
-        .store
-        .pipeline(&name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let pipeline = state.pipeline(&name).await?;
     let options = RunOptions {
         apply_schema: true,
         dry_run: false,
@@ -80,4 +111,86 @@ pub async fn run_pipeline(
     .await
     .map_err(|e| e.to_string())?;
     Ok(outcome.summary)
+}
+
+/// Reads the source's first pages and shows how every field will be named and typed.
+#[tauri::command]
+pub async fn discover_mapping(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<Vec<EntityView>, String> {
+    let found = state.discovered(&name, true).await?;
+    Ok(review::mapping_view(&found, None))
+}
+
+/// The mapping as it would be with these overrides (nothing is saved).
+#[tauri::command]
+pub async fn preview_mapping(
+    state: State<'_, AppState>,
+    name: String,
+    overrides: Overrides,
+) -> Result<Vec<EntityView>, String> {
+    let found = state.discovered(&name, false).await?;
+    Ok(review::mapping_view(&found, Some(&overrides)))
+}
+
+/// Stores the overrides in the pipeline (state DB; exported with the pipeline file).
+#[tauri::command]
+pub async fn save_overrides(
+    state: State<'_, AppState>,
+    name: String,
+    overrides: Overrides,
+) -> Result<Vec<EntityView>, String> {
+    let mut pipeline = state.pipeline(&name).await?;
+    discover::set_overrides(&mut pipeline, &overrides);
+    pipeline.validate()?;
+    state
+        .store
+        .save_pipeline(&pipeline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let found = state.discovered(&name, false).await?;
+    let updated: Vec<Discovered> = found
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(e) = pipeline.entities.iter().find(|e| e.name == d.entity.name) {
+                d.entity.fields = e.fields.clone();
+            }
+            d
+        })
+        .collect();
+    let view = review::mapping_view(&updated, None);
+    state
+        .discovered
+        .lock()
+        .await
+        .insert(name, Arc::new(updated));
+    Ok(view)
+}
+
+/// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
+#[tauri::command]
+pub async fn schema_review(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<SchemaReview, String> {
+    let pipeline = state.pipeline(&name).await?;
+    let found = state.discovered(&name, false).await?;
+    review::review(&pipeline, &found, &state.data_dir)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Applies the reviewed SQL in one transaction; returns the review afterwards.
+#[tauri::command]
+pub async fn apply_schema(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<SchemaReview, String> {
+    let pipeline = state.pipeline(&name).await?;
+    let found = state.discovered(&name, false).await?;
+    review::apply(&pipeline, &found, &state.data_dir)
+        .await
+        .map_err(|e| e.to_string())
 }

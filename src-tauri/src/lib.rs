@@ -22,7 +22,12 @@ pub fn run() -> anyhow::Result<()> {
         })
         .invoke_handler(tauri::generate_handler![
             commands::list_pipelines,
-            commands::run_pipeline
+            commands::run_pipeline,
+            commands::discover_mapping,
+            commands::preview_mapping,
+            commands::save_overrides,
+            commands::schema_review,
+            commands::apply_schema
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

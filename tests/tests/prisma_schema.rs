@@ -176,14 +176,17 @@ fn hostile_and_random_names_give_valid_unique_deterministic_schemas() {
         })
         .collect();
 
-    let pg = prisma::generate(&models, Provider::Postgres);
+    let pg = prisma::generate(&models, Provider::Postgres).unwrap();
     assert_eq!(
         pg,
-        prisma::generate(&models, Provider::Postgres),
+        prisma::generate(&models, Provider::Postgres).unwrap(),
         "two runs give byte-identical schemas"
     );
     assert_valid(&pg, "postgres");
-    assert_valid(&prisma::generate(&models, Provider::Sqlite), "sqlite");
+    assert_valid(
+        &prisma::generate(&models, Provider::Sqlite).unwrap(),
+        "sqlite",
+    );
 
     for (report, mapping) in prisma::reports(&models).iter().zip(&mappings) {
         let fields: HashSet<&str> = report.fields.iter().map(|f| f.field.as_str()).collect();

@@ -23,3 +23,75 @@ source_kind: string,
 target_kind: string, last_run: RunRecord | null, };
 
 export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, };
+
+export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "json";
+
+export type FieldOverride = { 
+/**
+ * The Prisma field name to use instead of the sanitised one.
+ */
+name?: string | null, 
+/**
+ * The type to use instead of the inferred one.
+ */
+type?: ColumnType | null, 
+/**
+ * Leave the field out of the target and the schema.
+ */
+exclude?: boolean, };
+
+export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed";
+
+export type FieldReport = { source: string, field: string, column: string, type: string, collides_with: Array<string>, note: string, 
+/**
+ * What the sanitiser did, for badges.
+ */
+changes: Array<Change>, 
+/**
+ * Why the field's name cannot be used, if it cannot.
+ */
+error: string | null, };
+
+export type EntityReport = { entity: string, table: string, model: string, fields: Array<FieldReport>, };
+
+export type EntityView = { report: EntityReport, 
+/**
+ * A few values of each field as text, by source name.
+ */
+samples: { [key in string]?: Array<string> }, 
+/**
+ * Fields the analyst left out.
+ */
+excluded: Array<string>, business_key: Array<string>, 
+/**
+ * The analyst's overrides as they stand.
+ */
+overrides: { [key in string]?: FieldOverride }, };
+
+export type TableDrift = { table: string, exists: boolean, 
+/**
+ * Fields with no column yet (added on Apply).
+ */
+added: Array<string>, 
+/**
+ * Columns no field maps to any more (kept: data is never dropped).
+ */
+removed: Array<string>, 
+/**
+ * Fields whose type changed (widened on Apply when lossless).
+ */
+retyped: Array<string>, 
+/**
+ * The SQL Apply runs for this table.
+ */
+statements: Array<string>, };
+
+export type SchemaReview = { 
+/**
+ * The generated schema.prisma (None while a field's name stops it).
+ */
+prisma: string | null, 
+/**
+ * What stops the schema, by entity and field.
+ */
+errors: Array<string>, tables: Array<TableDrift>, };

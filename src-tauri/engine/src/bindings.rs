@@ -13,6 +13,14 @@ pub fn typescript() -> String {
         crate::run::RunEvent::decl(),
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
+        crate::schema::ColumnType::decl(),
+        crate::config::FieldOverride::decl(),
+        crate::names::Change::decl(),
+        crate::schema::prisma::FieldReport::decl(),
+        crate::schema::prisma::EntityReport::decl(),
+        crate::schema::review::EntityView::decl(),
+        crate::schema::review::TableDrift::decl(),
+        crate::schema::review::SchemaReview::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.\n\n",

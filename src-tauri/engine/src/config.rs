@@ -3,8 +3,11 @@
 //! Parsing never echoes the file's text back in an error, because a line of it may hold a secret the user
 //! typed by mistake; errors name the line and the key instead.
 
+use crate::schema::ColumnType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use ts_rs::TS;
 
 /// A whole pipeline: where records come from, where they go, and what is synced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -225,6 +228,25 @@ pub struct Entity {
     /// Parent references (resolved in a later stage).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<ParentRef>,
+    /// The analyst's choices per source field (by its original name): its Prisma name, its type, or leaving it out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldOverride>,
+}
+
+/// An analyst's override of one field; what is not set stays as discovered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct FieldOverride {
+    /// The Prisma field name to use instead of the sanitised one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The type to use instead of the inferred one.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[ts(rename = "type")]
+    pub ty: Option<ColumnType>,
+    /// Leave the field out of the target and the schema.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclude: bool,
 }
 
 impl Entity {
@@ -409,6 +431,23 @@ impl Pipeline {
                     ));
                 }
             }
+            for (source, rule) in &entity.fields {
+                if let Some(name) = &rule.name {
+                    if !crate::names::is_valid_identifier(name) {
+                        return Err(format!(
+                            "entities \"{}\": fields.\"{source}\".name = \"{name}\" is not a valid field name; use letters, \
+                             digits and _, starting with a letter, at most 63 characters",
+                            entity.name
+                        ));
+                    }
+                }
+                if rule.exclude && entity.key_fields().contains(source) {
+                    return Err(format!(
+                        "entities \"{}\": field \"{source}\" is part of the business key and cannot be excluded",
+                        entity.name
+                    ));
+                }
+            }
             if entity.key_fields().iter().any(|k| k.is_empty()) {
                 return Err(format!(
                     "entities \"{}\": business_key has an empty field name",
@@ -527,6 +566,30 @@ business_key = ["part_no"]
             .to_string();
         assert!(err.contains("target.password"), "{err}");
         assert!(!err.contains("s3cr3t-pw"), "{err}");
+    }
+
+    #[test]
+    fn field_overrides_round_trip_and_are_checked() {
+        let text = format!(
+            "{MINIMAL}\n[entities.fields.\"2nd Payment %\"]\nname = \"secondPayment\"\ntype = \"numeric\"\n\n[entities.fields.\"Internal\"]\nexclude = true\n"
+        );
+        let p = Pipeline::from_toml(&text, "p.toml").unwrap();
+        let rule = &p.entities[0].fields["2nd Payment %"];
+        assert_eq!(
+            (rule.name.as_deref(), rule.ty),
+            (Some("secondPayment"), Some(ColumnType::Numeric))
+        );
+        assert!(p.entities[0].fields["Internal"].exclude);
+        assert_eq!(
+            Pipeline::from_toml(&p.to_toml().unwrap(), "export").unwrap(),
+            p
+        );
+        let bad = text.replace("secondPayment", "2nd-payment");
+        let err = Pipeline::from_toml(&bad, "p.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("2nd-payment") && err.contains("not a valid field name"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::Value;
 pub const SAMPLE_PAGES: usize = 3;
 
 /// An entity's fields as discovered, with the records they were learnt from.
+#[derive(Debug, Clone)]
 pub struct Discovered {
     pub entity: Entity,
     pub mapping: Mapping,
@@ -24,7 +25,8 @@ pub async fn discover(pipeline: &Pipeline) -> Result<Vec<Discovered>, RunError> 
     let mut found = Vec::with_capacity(entities.len());
     for entity in entities {
         let sample = sample_records(&client, &entity).await?;
-        let mapping = Mapping::infer(&sample);
+        let mut mapping = Mapping::for_entity(&entity);
+        mapping.learn(&sample);
         found.push(Discovered {
             entity,
             mapping,
@@ -52,4 +54,65 @@ async fn sample_records(client: &RestClient, entity: &Entity) -> Result<Vec<Valu
         }
     }
     Ok(sample)
+}
+
+/// The pipeline's entities: those it lists, or the demo's when a demo pipeline lists none.
+pub fn entities_of(pipeline: &Pipeline) -> Vec<Entity> {
+    match (&pipeline.source, pipeline.entities.is_empty()) {
+        (crate::config::SourceConfig::Demo(_), true) => crate::source::demo::demo_entities(),
+        _ => pipeline.entities.clone(),
+    }
+}
+
+/// Replaces the field overrides of the named entities (empty overrides are dropped, so the file stays minimal).
+pub fn set_overrides(pipeline: &mut Pipeline, overrides: &crate::schema::review::Overrides) {
+    let mut entities = entities_of(pipeline);
+    for entity in &mut entities {
+        if let Some(rules) = overrides.get(&entity.name) {
+            entity.fields = rules
+                .iter()
+                .filter(|(_, r)| **r != crate::config::FieldOverride::default())
+                .map(|(s, r)| (s.clone(), r.clone()))
+                .collect();
+        }
+    }
+    pipeline.entities = entities;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DemoSource, FieldOverride, SourceConfig, SqliteTarget, TargetConfig};
+
+    #[test]
+    fn overrides_materialise_the_demo_entities_and_drop_empty_rules() {
+        let mut p = Pipeline {
+            version: 1,
+            name: "Demo".into(),
+            source: SourceConfig::Demo(DemoSource { rows: 10 }),
+            target: TargetConfig::Sqlite(SqliteTarget {
+                path: "x.db".into(),
+            }),
+            entities: Vec::new(),
+        };
+        let mut rules = std::collections::BTreeMap::new();
+        rules.insert(
+            "sku".to_owned(),
+            FieldOverride {
+                name: Some("stockKeepingUnit".into()),
+                ..Default::default()
+            },
+        );
+        rules.insert("name".to_owned(), FieldOverride::default());
+        let mut overrides = crate::schema::review::Overrides::new();
+        overrides.insert("products".into(), rules);
+        set_overrides(&mut p, &overrides);
+        assert_eq!(p.entities.len(), 1);
+        assert_eq!(p.entities[0].fields.len(), 1);
+        assert_eq!(
+            p.entities[0].fields["sku"].name.as_deref(),
+            Some("stockKeepingUnit")
+        );
+        assert!(p.validate().is_ok());
+    }
 }

@@ -133,6 +133,8 @@ pub enum Change {
     Fallback,
     /// Another original gave the same name: a number was appended.
     Collision,
+    /// Named by the analyst.
+    Renamed,
 }
 
 impl Change {
@@ -146,6 +148,7 @@ impl Change {
             Change::Truncated => "truncated",
             Change::Fallback => "fallback name",
             Change::Collision => "collision",
+            Change::Renamed => "renamed by you",
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct FieldName {
     /// The other originals that sanitised to the same name.
     pub collides_with: Vec<String>,
     pub changes: Vec<Change>,
+    /// Why the name cannot be used (an analyst's name that is taken or reserved).
+    pub error: Option<String>,
 }
 
 impl FieldName {
@@ -233,6 +238,61 @@ pub fn name_fields(originals: &[String]) -> Vec<FieldName> {
     resolve(originals, sanitise_field)
 }
 
+/// Names fields of which some were named by the analyst (`pinned`, by source): those keep the chosen name, the
+/// others are named as usual. A chosen name that is reserved or that another field also has is reported on the
+/// field — the schema cannot be generated until it is changed.
+pub fn name_fields_pinned(
+    originals: &[String],
+    pinned: &BTreeMap<String, String>,
+) -> Vec<FieldName> {
+    let mut named = name_fields(originals);
+    for f in named.iter_mut() {
+        if let Some(chosen) = pinned.get(&f.source) {
+            f.field = chosen.clone();
+            f.changes = vec![Change::Renamed];
+            f.collides_with.clear();
+        }
+    }
+    let mut holders: HashMap<String, Vec<String>> = HashMap::new();
+    for f in &named {
+        holders
+            .entry(f.field.clone())
+            .or_default()
+            .push(f.source.clone());
+    }
+    for f in named.iter_mut().filter(|f| pinned.contains_key(&f.source)) {
+        let others: Vec<String> = holders[&f.field]
+            .iter()
+            .filter(|s| **s != f.source)
+            .cloned()
+            .collect();
+        if !is_valid_identifier(&f.field) {
+            f.error = Some(format!(
+                "\"{}\" is not a valid field name: letters, digits and _, starting with a letter",
+                f.field
+            ));
+        } else if RESERVED_FIELDS.contains(&f.field.as_str()) {
+            f.error = Some(format!("\"{}\" is reserved; choose another name", f.field));
+        } else if !others.is_empty() {
+            f.error = Some(format!(
+                "\"{}\" is already the name of {}",
+                f.field,
+                quoted_list(&others)
+            ));
+            f.collides_with = others;
+        }
+    }
+    named
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Names every model of a schema (collisions across entities resolved the same way).
 pub fn name_models(originals: &[String]) -> Vec<FieldName> {
     resolve(originals, sanitise_model)
@@ -274,6 +334,7 @@ fn resolve(originals: &[String], sanitise: fn(&str) -> Sanitised) -> Vec<FieldNa
                     field,
                     collides_with,
                     changes,
+                    error: None,
                 },
             );
         }

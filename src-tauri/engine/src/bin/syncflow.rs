@@ -206,7 +206,18 @@ async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8
         TargetConfig::Postgres(_) => Provider::Postgres,
         TargetConfig::Sqlite(_) => Provider::Sqlite,
     };
-    let text = prisma::generate(&model_inputs(&found), provider);
+    let text = match prisma::generate(&model_inputs(&found), provider) {
+        Ok(text) => text,
+        Err(problems) => {
+            for p in problems {
+                eprintln!(
+                    "error: {p}; change it under [entities.fields] in {}",
+                    file.display()
+                );
+            }
+            return 2;
+        }
+    };
     match out {
         Some(path) => match std::fs::write(&path, text) {
             Ok(()) => {

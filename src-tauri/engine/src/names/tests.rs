@@ -212,6 +212,38 @@ fn notes_explain_the_changes() {
     assert_eq!(f.note(), "symbols spelled out, numeric prefix");
 }
 
+#[test]
+fn analyst_names_are_kept_and_checked() {
+    let originals: Vec<String> = ["Customer Name", "2nd Payment %", "Total"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut pinned = BTreeMap::new();
+    pinned.insert("2nd Payment %".to_owned(), "customerName".to_owned());
+    let named = name_fields_pinned(&originals, &pinned);
+    assert_eq!(named[1].field, "customerName");
+    assert!(
+        named[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("Customer Name")),
+        "{:?}",
+        named[1].error
+    );
+    pinned.insert("2nd Payment %".to_owned(), "secondPayment".to_owned());
+    let named = name_fields_pinned(&originals, &pinned);
+    assert_eq!(
+        (named[1].field.as_str(), named[1].error.as_deref()),
+        ("secondPayment", None)
+    );
+    assert_eq!(named[1].changes, vec![Change::Renamed]);
+    pinned.insert("Total".to_owned(), "select".to_owned());
+    assert!(name_fields_pinned(&originals, &pinned)[2]
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("reserved")));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 

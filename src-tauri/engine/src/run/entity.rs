@@ -3,7 +3,7 @@
 use super::{Progress, RunEvent, RunOptions, StopSignal};
 use crate::config::Entity;
 use crate::identity;
-use crate::schema::{Field, Mapping};
+use crate::schema::Mapping;
 use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
 use crate::source::rest::RestClient;
 use crate::store::{BatchMetrics, FailedRecord, Store};
@@ -110,16 +110,8 @@ impl EntityRun<'_> {
         };
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
         let mut table_exists = existing.is_some();
-        let mut mapping: Option<Mapping> = existing.map(|columns| Mapping {
-            fields: columns
-                .into_iter()
-                .map(|(name, ty)| Field {
-                    source: name.clone(),
-                    column: name,
-                    ty,
-                })
-                .collect(),
-        });
+        let mut mapping: Option<Mapping> =
+            existing.map(|columns| Mapping::from_columns(columns, self.entity));
         let started = Instant::now();
         let fetched_before = counts.fetched;
         loop {
@@ -240,7 +232,7 @@ impl EntityRun<'_> {
         exists: bool,
     ) -> Result<bool, Stop> {
         let table = self.entity.table_name();
-        let current = mapping.get_or_insert_with(Mapping::default);
+        let current = mapping.get_or_insert_with(|| Mapping::for_entity(self.entity));
         let before = current.clone();
         let change = current.learn(records);
         if change.is_empty() {

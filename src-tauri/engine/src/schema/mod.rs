@@ -4,9 +4,12 @@
 //! are always quoted when they reach SQL (see [`quote_ident`]).
 
 pub mod prisma;
+pub mod review;
 
+use crate::config::{Entity, FieldOverride};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use ts_rs::TS;
 
 /// PostgreSQL's identifier limit in bytes.
@@ -26,7 +29,7 @@ pub const TRACKING_COLUMNS: [&str; 6] = [
 pub const ROW_ID_COLUMN: &str = "_bridge_id";
 
 /// The target type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
     /// Text, kept byte for byte.
@@ -107,6 +110,10 @@ pub struct Field {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Mapping {
     pub fields: Vec<Field>,
+    /// The analyst's overrides by source name: excluded fields are never learnt, typed ones keep their type.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub rules: BTreeMap<String, FieldOverride>,
 }
 
 /// What a page taught the mapping: fields never seen before, and known fields whose values no longer fit
@@ -124,6 +131,39 @@ impl SchemaChange {
 }
 
 impl Mapping {
+    /// An empty mapping that follows the entity's field overrides.
+    pub fn for_entity(entity: &Entity) -> Mapping {
+        Mapping {
+            fields: Vec::new(),
+            rules: entity.fields.clone(),
+        }
+    }
+
+    /// The mapping of an existing table's columns (each column taken as its own source name until a record
+    /// claims it), following the entity's overrides.
+    pub fn from_columns(columns: Vec<(String, ColumnType)>, entity: &Entity) -> Mapping {
+        let fields = columns
+            .into_iter()
+            .map(|(name, ty)| Field {
+                source: name.clone(),
+                column: name,
+                ty,
+            })
+            .collect();
+        Mapping {
+            fields,
+            rules: entity.fields.clone(),
+        }
+    }
+
+    fn excluded(&self, source: &str) -> bool {
+        self.rules.get(source).is_some_and(|r| r.exclude)
+    }
+
+    fn fixed_type(&self, source: &str) -> Option<ColumnType> {
+        self.rules.get(source).and_then(|r| r.ty)
+    }
+
     /// Infers fields and types from sampled records, fields in order of first appearance.
     pub fn infer(records: &[Value]) -> Mapping {
         let mut mapping = Mapping::default();
@@ -138,11 +178,19 @@ impl Mapping {
         let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
         for record in records.iter().filter_map(Value::as_object) {
             for (name, value) in record {
+                if self.excluded(name) {
+                    continue;
+                }
                 let index = match self.fields.iter().position(|f| &f.source == name) {
                     Some(i) => i,
                     None => self.add_field(name, &mut types),
                 };
                 let incoming = ColumnType::of(value);
+                if let Some(fixed) = self.fixed_type(name) {
+                    // The analyst chose the type: values that do not fit fail one by one, naming the field.
+                    types[index] = Some(fixed);
+                    continue;
+                }
                 types[index] = match (types[index], incoming) {
                     (Some(current), Some(new)) if index < known && accepts(current, new) => {
                         Some(current)
@@ -350,6 +398,7 @@ mod tests {
                 column: column.clone(),
                 ty: ColumnType::Numeric,
             }],
+            rules: Default::default(),
         };
         let change = m.learn(&[json!({ long.clone(): 3 })]);
         assert!(change.is_empty(), "{change:?}");

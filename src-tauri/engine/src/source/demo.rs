@@ -35,6 +35,12 @@ pub fn demo_record(i: u64) -> Value {
         "category": CATEGORIES[(i % 5) as usize],
         "updated_at": format!("2026-{:02}-{:02}T{:02}:00:00.000Z", 1 + i % 12, 1 + i % 28, i % 24),
         "tags": [format!("t{}", i % 7), format!("t{}", i % 11)],
+        // Names as real apps have them, so the mapping editor has something to explain.
+        "Customer Name": format!("Customer {}", i % 97),
+        "customer-name": format!("customer-{}", i % 97),
+        "2nd Payment %": (i % 40) as f64 / 2.0,
+        "Commission Paid?": i % 4 == 0,
+        "émojis_🚀": "🚀".repeat((i % 3 + 1) as usize),
     })
 }
 
@@ -102,5 +108,6 @@ pub fn demo_entities() -> Vec<Entity> {
         deletes: Default::default(),
         conflicts: Default::default(),
         parents: Vec::new(),
+        fields: Default::default(),
     }]
 }

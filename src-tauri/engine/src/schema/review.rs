@@ -1,0 +1,245 @@
+//! What the mapping editor and the schema review screen show: how every field is named and typed (with samples
+//! and the sanitiser's reasons), the Prisma schema, the SQL that would be applied and the drift between the
+//! discovered fields and the tables as they are.
+
+use super::prisma::{self, EntityReport, ModelInput, Provider};
+use super::{ColumnType, Mapping, SchemaChange};
+use crate::config::{FieldOverride, Pipeline, TargetConfig};
+use crate::discover::Discovered;
+use crate::sink::{Sink, SinkError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use ts_rs::TS;
+
+/// Sample values shown per field.
+const SAMPLES: usize = 3;
+
+/// Overrides per entity name, then per source field.
+pub type Overrides = BTreeMap<String, BTreeMap<String, FieldOverride>>;
+
+/// One entity in the mapping editor.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct EntityView {
+    pub report: EntityReport,
+    /// A few values of each field as text, by source name.
+    pub samples: BTreeMap<String, Vec<String>>,
+    /// Fields the analyst left out.
+    pub excluded: Vec<String>,
+    pub business_key: Vec<String>,
+    /// The analyst's overrides as they stand.
+    pub overrides: BTreeMap<String, FieldOverride>,
+}
+
+/// How a table differs from what the mapping wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TableDrift {
+    pub table: String,
+    pub exists: bool,
+    /// Fields with no column yet (added on Apply).
+    pub added: Vec<String>,
+    /// Columns no field maps to any more (kept: data is never dropped).
+    pub removed: Vec<String>,
+    /// Fields whose type changed (widened on Apply when lossless).
+    pub retyped: Vec<String>,
+    /// The SQL Apply runs for this table.
+    pub statements: Vec<String>,
+}
+
+/// The schema review screen's content.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct SchemaReview {
+    /// The generated schema.prisma (None while a field's name stops it).
+    pub prisma: Option<String>,
+    /// What stops the schema, by entity and field.
+    pub errors: Vec<String>,
+    pub tables: Vec<TableDrift>,
+}
+
+/// The editor's view of discovered entities under the given overrides (stored ones when `overrides` is None).
+pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<EntityView> {
+    let mappings = remapped(found, overrides);
+    let models: Vec<ModelInput<'_>> = found
+        .iter()
+        .zip(&mappings)
+        .map(|(d, m)| ModelInput {
+            entity: &d.entity.name,
+            table: d.entity.table_name(),
+            mapping: m,
+        })
+        .collect();
+    prisma::reports(&models)
+        .into_iter()
+        .zip(found.iter().zip(&mappings))
+        .map(|(report, (d, m))| EntityView {
+            samples: samples(&d.sample, &report),
+            excluded: m
+                .rules
+                .iter()
+                .filter(|(_, r)| r.exclude)
+                .map(|(s, _)| s.clone())
+                .collect(),
+            business_key: d.entity.key_fields(),
+            overrides: m.rules.clone(),
+            report,
+        })
+        .collect()
+}
+
+/// Mappings re-learnt from the discovered samples under the overrides.
+fn remapped(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<Mapping> {
+    found
+        .iter()
+        .map(|d| {
+            let mut entity = d.entity.clone();
+            if let Some(rules) = overrides.and_then(|o| o.get(&entity.name)) {
+                entity.fields = rules.clone();
+            }
+            let mut mapping = Mapping::for_entity(&entity);
+            mapping.learn(&d.sample);
+            mapping
+        })
+        .collect()
+}
+
+fn samples(records: &[Value], report: &EntityReport) -> BTreeMap<String, Vec<String>> {
+    report
+        .fields
+        .iter()
+        .map(|f| {
+            let values = records
+                .iter()
+                .filter_map(|r| r.get(&f.source))
+                .filter(|v| !v.is_null())
+                .take(SAMPLES)
+                .map(|v| match v {
+                    Value::String(s) => s.chars().take(80).collect(),
+                    other => other.to_string().chars().take(80).collect(),
+                })
+                .collect();
+            (f.source.clone(), values)
+        })
+        .collect()
+}
+
+/// Generates the schema and compares each table with the mapping (connects to the target, writes nothing).
+pub async fn review(
+    pipeline: &Pipeline,
+    found: &[Discovered],
+    base_dir: &Path,
+) -> Result<SchemaReview, SinkError> {
+    let mappings = remapped(found, None);
+    let models: Vec<ModelInput<'_>> = found
+        .iter()
+        .zip(&mappings)
+        .map(|(d, m)| ModelInput {
+            entity: &d.entity.name,
+            table: d.entity.table_name(),
+            mapping: m,
+        })
+        .collect();
+    let provider = match pipeline.target {
+        TargetConfig::Postgres(_) => Provider::Postgres,
+        TargetConfig::Sqlite(_) => Provider::Sqlite,
+    };
+    let (prisma, errors) = match prisma::generate(&models, provider) {
+        Ok(text) => (Some(text), Vec::new()),
+        Err(errors) => (None, errors),
+    };
+    let sink = Sink::connect(&pipeline.target, base_dir).await?;
+    let mut tables = Vec::with_capacity(found.len());
+    for (d, mapping) in found.iter().zip(&mappings) {
+        tables.push(drift(&sink, d.entity.table_name(), mapping).await?);
+    }
+    Ok(SchemaReview {
+        prisma,
+        errors,
+        tables,
+    })
+}
+
+async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift, SinkError> {
+    let Some(columns) = sink.columns(table).await? else {
+        let statements = sink.ddl(table, mapping, &SchemaChange::default(), false);
+        let added = mapping.fields.iter().map(|f| f.source.clone()).collect();
+        return Ok(TableDrift {
+            table: table.to_owned(),
+            exists: false,
+            added,
+            statements,
+            ..Default::default()
+        });
+    };
+    let mut change = SchemaChange::default();
+    for f in &mapping.fields {
+        match columns.iter().find(|(c, _)| *c == f.column) {
+            None => change.added.push(f.source.clone()),
+            Some((_, ty)) if *ty != f.ty && widens(*ty, f.ty) => {
+                change.retyped.push(f.source.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    let removed = columns
+        .iter()
+        .filter(|(c, _)| !mapping.fields.iter().any(|f| &f.column == c))
+        .map(|(c, _)| c.clone())
+        .collect();
+    let statements = sink.ddl(table, mapping, &change, true);
+    Ok(TableDrift {
+        table: table.to_owned(),
+        exists: true,
+        added: change.added,
+        removed,
+        retyped: change.retyped,
+        statements,
+    })
+}
+
+/// Whether `from` → `to` keeps every value (the only type changes Apply makes).
+fn widens(from: ColumnType, to: ColumnType) -> bool {
+    matches!(
+        (from, to),
+        (ColumnType::Integer, ColumnType::Numeric) | (_, ColumnType::Text) | (_, ColumnType::Json)
+    ) && from != ColumnType::Json
+}
+
+/// Applies every table's statements in one transaction; returns the review afterwards.
+pub async fn apply(
+    pipeline: &Pipeline,
+    found: &[Discovered],
+    base_dir: &Path,
+) -> Result<SchemaReview, SinkError> {
+    let before = review(pipeline, found, base_dir).await?;
+    if let Some(problem) = before.errors.first() {
+        return Err(SinkError::Write {
+            table: "schema".into(),
+            message: format!("not applied: {problem}"),
+        });
+    }
+    let statements: Vec<String> = before
+        .tables
+        .iter()
+        .flat_map(|t| t.statements.clone())
+        .collect();
+    if !statements.is_empty() {
+        let sink = Sink::connect(&pipeline.target, base_dir).await?;
+        let tables: Vec<&str> = before.tables.iter().map(|t| t.table.as_str()).collect();
+        sink.apply(&tables.join(", "), &statements).await?;
+    }
+    review(pipeline, found, base_dir).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lossless_type_changes_are_applied() {
+        assert!(widens(ColumnType::Integer, ColumnType::Numeric));
+        assert!(widens(ColumnType::Numeric, ColumnType::Text));
+        assert!(!widens(ColumnType::Text, ColumnType::Integer));
+        assert!(!widens(ColumnType::Json, ColumnType::Text));
+    }
+}
