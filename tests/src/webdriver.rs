@@ -221,6 +221,45 @@ impl Session {
         .await;
     }
 
+    /// Replaces an input's content by typing, as a person would: select all (Ctrl+A), delete, type `text`.
+    /// (WebDriver's "clear" bypasses the input events a React form listens to.)
+    pub async fn type_into(&self, element: &str, text: &str) {
+        let path = format!("/element/{element}/value");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "text": "\u{E009}a\u{E000}\u{E003}" })),
+        )
+        .await;
+        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
+            .await;
+    }
+
+    /// An input's current value.
+    pub async fn value(&self, element: &str) -> String {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/property/value"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Waits until no element matches `css`.
+    pub async fn wait_gone(&self, css: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.find(css).await.is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{css} still present after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn text(&self, element: &str) -> String {
         self.call(
             reqwest::Method::GET,

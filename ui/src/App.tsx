@@ -1,16 +1,29 @@
 import { useCallback, useEffect, useState } from "react";
 import { listPipelines } from "./api";
 import type { PipelineSummary } from "./bindings";
+import { MappingScreen } from "./MappingScreen";
 import { PipelinesScreen } from "./PipelinesScreen";
+import { SchemaScreen } from "./SchemaScreen";
+
+type Tab = "pipelines" | "mapping" | "schema";
+
+const TABS: { id: Tab; label: string }[] = [
+  { id: "pipelines", label: "Pipelines" },
+  { id: "mapping", label: "Mapping" },
+  { id: "schema", label: "Schema" },
+];
 
 export function App() {
   const [pipelines, setPipelines] = useState<PipelineSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [tab, setTab] = useState<Tab>("pipelines");
+  const [selected, setSelected] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
     listPipelines()
       .then((list) => {
         setPipelines(list);
+        setSelected((current) => current ?? list[0]?.name ?? null);
         setError(null);
       })
       .catch((e: unknown) => setError(String(e)));
@@ -23,8 +36,34 @@ export function App() {
       <header className="topbar">
         <span className="logo">SyncFlow Console</span>
         <nav>
-          <span className="tab active">Pipelines</span>
+          {TABS.map((t) => (
+            <button
+              key={t.id}
+              type="button"
+              className={`tab ${tab === t.id ? "active" : ""}`}
+              data-testid={`tab-${t.id}`}
+              onClick={() => setTab(t.id)}
+            >
+              {t.label}
+            </button>
+          ))}
         </nav>
+        {tab !== "pipelines" && pipelines && (
+          <label className="picker">
+            Pipeline{" "}
+            <select
+              data-testid="pipeline-picker"
+              value={selected ?? ""}
+              onChange={(e) => setSelected(e.target.value)}
+            >
+              {pipelines.map((p) => (
+                <option key={p.name} value={p.name}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
       </header>
       <main>
         {error && (
@@ -33,7 +72,9 @@ export function App() {
           </p>
         )}
         {pipelines === null && !error && <p className="muted">Loading pipelines…</p>}
-        {pipelines && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
+        {pipelines && tab === "pipelines" && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
+        {tab === "mapping" && selected && <MappingScreen key={selected} pipeline={selected} />}
+        {tab === "schema" && selected && <SchemaScreen key={selected} pipeline={selected} />}
       </main>
     </div>
   );

@@ -1,6 +1,9 @@
 // The console's commands: thin typed wrappers over Tauri's invoke. Types come from the Rust side (bindings.ts).
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { PipelineSummary, RunEvent, RunSummary } from "./bindings";
+import type { EntityView, FieldOverride, PipelineSummary, RunEvent, RunSummary, SchemaReview } from "./bindings";
+
+/** Overrides per entity, then per source field (the Rust `Overrides`). */
+export type Overrides = Record<string, Record<string, FieldOverride>>;
 
 export function listPipelines(): Promise<PipelineSummary[]> {
   return invoke<PipelineSummary[]>("list_pipelines");
@@ -10,4 +13,24 @@ export function runPipeline(name: string, onEvent: (event: RunEvent) => void): P
   const channel = new Channel<RunEvent>();
   channel.onmessage = onEvent;
   return invoke<RunSummary>("run_pipeline", { name, onEvent: channel });
+}
+
+export function discoverMapping(name: string): Promise<EntityView[]> {
+  return invoke<EntityView[]>("discover_mapping", { name });
+}
+
+export function previewMapping(name: string, overrides: Overrides): Promise<EntityView[]> {
+  return invoke<EntityView[]>("preview_mapping", { name, overrides });
+}
+
+export function saveOverrides(name: string, overrides: Overrides): Promise<EntityView[]> {
+  return invoke<EntityView[]>("save_overrides", { name, overrides });
+}
+
+export function schemaReview(name: string): Promise<SchemaReview> {
+  return invoke<SchemaReview>("schema_review", { name });
+}
+
+export function applySchema(name: string): Promise<SchemaReview> {
+  return invoke<SchemaReview>("apply_schema", { name });
 }

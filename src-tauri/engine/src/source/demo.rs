@@ -30,7 +30,7 @@ pub fn demo_record(i: u64) -> Value {
         "id": i,
         "sku": format!("SKU-{i:06}"),
         "name": format!("Product {i} — «{}»", CATEGORIES[(i % 5) as usize]),
-        "price": ((i * 737) % 10_000) as f64 / 100.0 + 1.0,
+        "price": price(i),
         "in_stock": !i.is_multiple_of(3),
         "category": CATEGORIES[(i % 5) as usize],
         "updated_at": format!("2026-{:02}-{:02}T{:02}:00:00.000Z", 1 + i % 12, 1 + i % 28, i % 24),
@@ -39,9 +39,15 @@ pub fn demo_record(i: u64) -> Value {
         "Customer Name": format!("Customer {}", i % 97),
         "customer-name": format!("customer-{}", i % 97),
         "2nd Payment %": (i % 40) as f64 / 2.0,
-        "Commission Paid?": i % 4 == 0,
+        "Commission Paid?": i.is_multiple_of(4),
         "émojis_🚀": "🚀".repeat((i % 3 + 1) as usize),
     })
+}
+
+/// A price with two decimals, as a shop would send it (exact: no binary-float residue).
+fn price(i: u64) -> Value {
+    let cents = (i * 737) % 10_000 + 100;
+    serde_json::from_str(&format!("{}.{:02}", cents / 100, cents % 100)).unwrap_or(Value::Null)
 }
 
 async fn products(State(rows): State<Arc<u64>>, Query(q): Query<PageQuery>) -> Json<Value> {

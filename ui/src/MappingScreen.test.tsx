@@ -1,0 +1,56 @@
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { MappingScreen } from "./MappingScreen";
+import type { EntityView, FieldReport } from "./bindings";
+
+function field(source: string, name: string, extra: Partial<FieldReport> = {}): FieldReport {
+  return { source, field: name, column: source, type: "String", collides_with: [], note: "", changes: [], error: null, ...extra };
+}
+
+function view(fields: FieldReport[]): EntityView {
+  return {
+    report: { entity: "products", table: "products", model: "Products", fields },
+    samples: { sku: ["SKU-1", "SKU-2"] },
+    excluded: [],
+    business_key: ["sku"],
+    overrides: {},
+  };
+}
+
+// jsdom has no layout: give elements the size the virtualised table would have on screen.
+beforeAll(() => {
+  Object.defineProperty(HTMLElement.prototype, "clientHeight", { configurable: true, get: () => 460 });
+  Object.defineProperty(HTMLElement.prototype, "clientWidth", { configurable: true, get: () => 1000 });
+});
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("mapping editor", () => {
+  it("shows names, samples and badges, and validates a rename through the engine", async () => {
+    const previews: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "discover_mapping") {
+        return [view([field("sku", "sku"), field("2nd Payment %", "f2ndPaymentPercent", { changes: ["symbols_spelled", "numeric_prefix"], note: "symbols spelled out, numeric prefix" })])];
+      }
+      if (cmd === "preview_mapping") {
+        previews.push(args);
+        return [view([field("sku", "sku"), field("2nd Payment %", "sku", { changes: ["renamed"], error: '"sku" is already the name of "sku"' })])];
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<MappingScreen pipeline="Demo" />);
+    const input = await screen.findByLabelText("Field name for 2nd Payment %");
+    expect((input as HTMLInputElement).value).toBe("f2ndPaymentPercent");
+    expect(screen.getByText("numeric prefix")).toBeTruthy();
+    expect(screen.getByText("SKU-1 · SKU-2")).toBeTruthy();
+
+    fireEvent.change(input, { target: { value: "sku" } });
+    await waitFor(() => expect(screen.getByTestId("field-error").textContent).toContain("already the name"));
+    expect(previews[0]).toMatchObject({ name: "Demo", overrides: { products: { "2nd Payment %": { name: "sku" } } } });
+    expect((screen.getByTestId("save-mapping") as HTMLButtonElement).disabled).toBe(true);
+  });
+});
