@@ -313,3 +313,38 @@ impl Session {
         let _ = self.http.delete(&self.base).send().await;
     }
 }
+
+/// The built app in a window of its own: a private display, tauri-driver, a session, and an app-data folder
+/// (XDG_DATA_HOME) that starts empty, as on a first start.
+pub struct AppWindow {
+    // Dropped in this order: the app goes (with tauri-driver) before its display and its data folder.
+    _driver: TauriDriver,
+    _xvfb: Xvfb,
+    pub session: Session,
+    pub data: tempfile::TempDir,
+}
+
+impl AppWindow {
+    pub async fn open() -> AppWindow {
+        let app = crate::built_binary("syncflow-console");
+        let data = tempfile::tempdir().expect("app data dir");
+        let xvfb = Xvfb::start();
+        let envs = [
+            ("XDG_DATA_HOME", data.path()),
+            ("XDG_CONFIG_HOME", data.path()),
+        ];
+        let driver = TauriDriver::start(&xvfb.display, &envs).await;
+        let session = Session::new(&driver, &app).await;
+        AppWindow {
+            _driver: driver,
+            _xvfb: xvfb,
+            session,
+            data,
+        }
+    }
+
+    /// The console's own folder inside the app-data folder.
+    pub fn app_dir(&self) -> std::path::PathBuf {
+        self.data.path().join(syncflow_engine::APP_IDENTIFIER)
+    }
+}

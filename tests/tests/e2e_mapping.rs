@@ -3,25 +3,15 @@
 //! the table in the target.
 
 use std::time::Duration;
-use syncflow_tests::webdriver::{Session, TauriDriver, Xvfb};
-use syncflow_tests::{artifacts_dir, built_binary};
+use syncflow_tests::artifacts_dir;
+use syncflow_tests::webdriver::AppWindow;
 
 const PAYMENT: &str = "[data-source='2nd Payment %']";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
-    let app = built_binary("syncflow-console");
-    let data = tempfile::tempdir().unwrap();
-    let xvfb = Xvfb::start();
-    let driver = TauriDriver::start(
-        &xvfb.display,
-        &[
-            ("XDG_DATA_HOME", data.path()),
-            ("XDG_CONFIG_HOME", data.path()),
-        ],
-    )
-    .await;
-    let session = Session::new(&driver, &app).await;
+    let window = AppWindow::open().await;
+    let session = &window.session;
     let wait = Duration::from_secs(30);
 
     let tab = session.wait_for("[data-testid='tab-mapping']", wait).await;
@@ -126,9 +116,8 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     session
         .screenshot(&artifacts_dir().join("schema-applied.png"))
         .await;
-    session.close().await;
 
-    let db = data.path().join("io.syncflow.console").join("demo.db");
+    let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
@@ -152,7 +141,7 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     // The saved choice is in the stored pipeline (and so in an exported pipeline file).
     let state = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
-        data.path().join("io.syncflow.console/state.db").display()
+        window.app_dir().join("state.db").display()
     ))
     .await
     .unwrap();

@@ -2,23 +2,13 @@
 //! and read the counts the window shows.
 
 use std::time::Duration;
-use syncflow_tests::webdriver::{Session, TauriDriver, Xvfb};
-use syncflow_tests::{artifacts_dir, built_binary};
+use syncflow_tests::artifacts_dir;
+use syncflow_tests::webdriver::AppWindow;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
-    let app = built_binary("syncflow-console");
-    let data = tempfile::tempdir().unwrap();
-    let xvfb = Xvfb::start();
-    let driver = TauriDriver::start(
-        &xvfb.display,
-        &[
-            ("XDG_DATA_HOME", data.path()),
-            ("XDG_CONFIG_HOME", data.path()),
-        ],
-    )
-    .await;
-    let session = Session::new(&driver, &app).await;
+    let window = AppWindow::open().await;
+    let session = &window.session;
 
     let run = session
         .wait_for("[data-testid='run-Demo']", Duration::from_secs(20))
@@ -58,7 +48,7 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
     );
 
     // The demo's target is a real SQLite file in the app-data folder, holding every row.
-    let db = data.path().join("io.syncflow.console").join("demo.db");
+    let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
@@ -99,5 +89,4 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
     session
         .screenshot(&artifacts_dir().join("demo-rerun.png"))
         .await;
-    session.close().await;
 }
