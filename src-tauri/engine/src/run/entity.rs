@@ -4,12 +4,16 @@ use super::{Progress, RunEvent, RunOptions, StopSignal};
 use crate::config::Entity;
 use crate::identity;
 use crate::schema::Mapping;
+use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
 use crate::source::rest::RestClient;
+use crate::source::{FetchedPage, PageCursor};
 use crate::store::{BatchMetrics, FailedRecord, Store};
 use crate::track::EntityCounts;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::mpsc;
 
 pub(super) enum Stop {
     Paused,
@@ -98,7 +102,7 @@ impl EntityRun<'_> {
                 .await
                 .map_err(sink_stop)?
         };
-        let (mut cursor, mut page_no) = match saved {
+        let (cursor, page_no) = match saved {
             Some(c) if c.run_id == self.run_id => {
                 *counts = c.counts;
                 match c.cursor {
@@ -109,56 +113,153 @@ impl EntityRun<'_> {
             _ => (RestClient::first_cursor(self.entity), 0),
         };
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
-        let mut table_exists = existing.is_some();
-        let mut mapping: Option<Mapping> =
-            existing.map(|columns| Mapping::from_columns(columns, self.entity));
-        let started = Instant::now();
-        let fetched_before = counts.fetched;
+        let table_exists = existing.is_some();
+        let mapping = existing.map(|columns| Mapping::from_columns(columns, self.entity));
+
+        // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
+        // so memory holds a few pages whatever the table's size, and the CPU work runs while PostgreSQL ingests.
+        let (fetched_tx, fetched_rx) = mpsc::channel::<Fetched>(PAGES_IN_FLIGHT);
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>(PAGES_IN_FLIGHT);
+        let (fetching, transforming, ingesting) = tokio::join!(
+            self.fetch_stage(cursor, page_no, fetched_tx),
+            self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
+            self.ingest_stage(ready_rx, counts),
+        );
+        ingesting?;
+        transforming?;
+        match fetching? {
+            FetchEnd::Done => Ok(()),
+            FetchEnd::Paused => Err(Stop::Paused),
+        }
+    }
+
+    /// FETCH: pages in order until the last (or a pause); stops early when the next stage has stopped.
+    async fn fetch_stage(
+        &self,
+        mut cursor: PageCursor,
+        mut page_no: u64,
+        out: mpsc::Sender<Fetched>,
+    ) -> Result<FetchEnd, Stop> {
         loop {
             if self.stop.requested() {
-                return Err(Stop::Paused);
+                return Ok(FetchEnd::Paused);
             }
-            let t_fetch = Instant::now();
+            let started = Instant::now();
             let page = self
                 .client
                 .fetch_page(self.entity, &cursor)
                 .await
                 .map_err(source_stop)?;
-            let fetch_ms = t_fetch.elapsed().as_millis() as u64;
             page_no += 1;
-            let t_transform = Instant::now();
+            let next = page.next.clone();
+            let fetched = Fetched {
+                page_no,
+                page,
+                fetch_ms: started.elapsed().as_millis() as u64,
+            };
+            if out.send(fetched).await.is_err() {
+                return Ok(FetchEnd::Done);
+            }
+            match next {
+                Some(n) => cursor = n,
+                None => return Ok(FetchEnd::Done),
+            }
+        }
+    }
+
+    /// NORMALIZE … DELTA: learns each page's fields (DDL when allowed), then transforms it on a blocking thread.
+    async fn transform_stage(
+        &self,
+        mut input: mpsc::Receiver<Fetched>,
+        out: mpsc::Sender<Ready>,
+        mut mapping: Option<Mapping>,
+        mut table_exists: bool,
+    ) -> Result<(), Stop> {
+        let key_fields = Arc::new(self.entity.key_fields());
+        let rowversion = Arc::new(self.entity.rowversion.clone());
+        while let Some(Fetched {
+            page_no,
+            page,
+            fetch_ms,
+        }) = input.recv().await
+        {
+            let started = Instant::now();
             if !page.records.is_empty() {
                 table_exists = self
                     .prepare_table(&mut mapping, &page.records, table_exists)
                     .await?;
             }
-            let transformed = match &mapping {
-                Some(m) => self.transform(&page.records, m, page_no),
-                None => Transformed {
-                    rows: Vec::new(),
-                    failed: Vec::new(),
-                    duplicates: 0,
-                },
+            let page_mapping = Arc::new(
+                mapping
+                    .clone()
+                    .unwrap_or_else(|| Mapping::for_entity(self.entity)),
+            );
+            let records = Arc::new(page.records);
+            let transformed = {
+                let (records, m, keys, rv) = (
+                    records.clone(),
+                    page_mapping.clone(),
+                    key_fields.clone(),
+                    rowversion.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    transform(&records, &m, &keys, rv.as_deref(), page_no)
+                })
+                .await
+                .map_err(|e| failed(format!("transform stage stopped: {e}")))?
             };
-            let transform_ms = t_transform.elapsed().as_millis() as u64;
             if !self.options.dry_run {
-                self.store
-                    .record_failed(
-                        self.run_id,
-                        self.pipeline,
-                        &self.entity.name,
-                        &transformed.failed,
-                    )
-                    .await
-                    .map_err(failed)?;
+                let store = self.store.record_failed(
+                    self.run_id,
+                    self.pipeline,
+                    &self.entity.name,
+                    &transformed.failed,
+                );
+                store.await.map_err(failed)?;
             }
+            let ready = Ready {
+                page_no,
+                next: page.next,
+                records: records.len() as u64,
+                mapping: mapping.is_some().then_some(page_mapping),
+                table_exists,
+                transformed,
+                fetch_ms,
+                transform_ms: started.elapsed().as_millis() as u64,
+            };
+            if out.send(ready).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// INGEST and TRACK: pages in order, each with its checkpoint in one target transaction.
+    async fn ingest_stage(
+        &self,
+        mut input: mpsc::Receiver<Ready>,
+        counts: &mut EntityCounts,
+    ) -> Result<(), Stop> {
+        let started = Instant::now();
+        let fetched_before = counts.fetched;
+        while let Some(page) = input.recv().await {
+            let Ready {
+                page_no,
+                next,
+                records,
+                mapping,
+                table_exists,
+                transformed,
+                fetch_ms,
+                transform_ms,
+            } = page;
             let mut after = *counts;
-            after.fetched += page.records.len() as u64;
+            after.fetched += records;
             after.failed += transformed.failed.len() as u64;
             after.skipped += transformed.duplicates;
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
-                cursor: page.next.clone(),
+                cursor: next,
                 page_no,
                 counts: after,
             };
@@ -168,7 +269,7 @@ impl EntityRun<'_> {
                     let write = PageWrite {
                         pipeline: self.pipeline,
                         entity: &self.entity.name,
-                        table,
+                        table: self.entity.table_name(),
                         mapping: m,
                         rows: &transformed.rows,
                         checkpoint: &checkpoint,
@@ -180,7 +281,7 @@ impl EntityRun<'_> {
                         .map_err(sink_stop)?
                 }
                 // A dry run against a table that does not exist yet: every row would be new.
-                (Some(_), false) => crate::sink::MergeCounts {
+                (Some(_), false) => MergeCounts {
                     inserted: transformed.rows.len() as u64,
                     ..Default::default()
                 },
@@ -193,22 +294,18 @@ impl EntityRun<'_> {
             checkpoint.counts.updated += merged.updated;
             checkpoint.counts.skipped += merged.skipped;
             *counts = checkpoint.counts;
-            let ingest_ms = t_ingest.elapsed().as_millis() as u64;
-            self.track(
-                &checkpoint,
-                BatchMetrics {
-                    page_no,
-                    records: page.records.len() as u64,
-                    inserted: merged.inserted,
-                    updated: merged.updated,
-                    skipped: merged.skipped + transformed.duplicates,
-                    failed: transformed.failed.len() as u64,
-                    fetch_ms,
-                    transform_ms,
-                    ingest_ms,
-                },
-            )
-            .await;
+            let metrics = BatchMetrics {
+                page_no,
+                records,
+                inserted: merged.inserted,
+                updated: merged.updated,
+                skipped: merged.skipped + transformed.duplicates,
+                failed: transformed.failed.len() as u64,
+                fetch_ms,
+                transform_ms,
+                ingest_ms: t_ingest.elapsed().as_millis() as u64,
+            };
+            self.track(&checkpoint, metrics).await;
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             (self.progress)(RunEvent::Page {
                 entity: self.entity.name.clone(),
@@ -216,11 +313,8 @@ impl EntityRun<'_> {
                 counts: *counts,
                 rows_per_s: (counts.fetched - fetched_before) as f64 / secs,
             });
-            match page.next {
-                Some(next) => cursor = next,
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     /// Learns the page's fields; creates, extends or widens the table when allowed. Returns whether the table
@@ -264,86 +358,6 @@ impl EntityRun<'_> {
             .await
             .map_err(sink_stop)?;
         Ok(true)
-    }
-
-    /// NORMALIZE → VALIDATE → MAP → IDENTITY → DELTA for one page.
-    fn transform(&self, records: &[Value], mapping: &Mapping, page_no: u64) -> Transformed {
-        let key_fields = self.entity.key_fields();
-        let mut rows = Vec::with_capacity(records.len());
-        let mut failures = Vec::new();
-        for (index, record) in records.iter().enumerate() {
-            let reject = |stage: &'static str,
-                          error_type: &'static str,
-                          message: String,
-                          processed: Option<&Vec<Value>>| FailedRecord {
-                page_no,
-                record_index: index as u64,
-                stage,
-                error_type,
-                message,
-                raw: record.to_string(),
-                processed: processed.map(|p| Value::Array(p.clone()).to_string()),
-            };
-            let Some(object) = record.as_object() else {
-                failures.push(reject(
-                    "normalize",
-                    "not_an_object",
-                    "the record is not a JSON object".into(),
-                    None,
-                ));
-                continue;
-            };
-            let values = match crate::normalize::normalize_record(object, mapping) {
-                Ok(v) => v,
-                Err(e) => {
-                    failures.push(reject("normalize", "type", e.to_string(), None));
-                    continue;
-                }
-            };
-            if let Err(message) = crate::validate::validate_record(&values, mapping, &key_fields) {
-                failures.push(reject("validate", "invalid", message, Some(&values)));
-                continue;
-            }
-            rows.push(self.identify(values, mapping, &key_fields));
-        }
-        let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
-        Transformed {
-            rows,
-            failed: failures,
-            duplicates: duplicates as u64,
-        }
-    }
-
-    fn identify(
-        &self,
-        values: Vec<Value>,
-        mapping: &Mapping,
-        key_fields: &[String],
-    ) -> PreparedRow {
-        let (key_hash, data_hash) = identity::record_hashes(mapping, &values, key_fields);
-        let pairs = || {
-            mapping
-                .fields
-                .iter()
-                .map(|f| f.source.as_str())
-                .zip(values.iter())
-        };
-        let rowversion = self.entity.rowversion.as_ref().and_then(|field| {
-            pairs()
-                .find(|(name, _)| name == field)
-                .and_then(|(_, v)| match v {
-                    Value::Null => None,
-                    Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-        });
-        PreparedRow {
-            id: uuid::Uuid::now_v7(),
-            key_hash,
-            data_hash,
-            rowversion,
-            values,
-        }
     }
 
     async fn write_checkpoint_only(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {
@@ -403,4 +417,113 @@ impl EntityRun<'_> {
             }
         }
     }
+}
+
+/// NORMALIZE → VALIDATE → MAP → IDENTITY → DELTA for one page (pure CPU work).
+fn transform(
+    records: &[Value],
+    mapping: &Mapping,
+    key_fields: &[String],
+    rowversion: Option<&str>,
+    page_no: u64,
+) -> Transformed {
+    let mut rows = Vec::with_capacity(records.len());
+    let mut failures = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let reject = |stage: &'static str,
+                      error_type: &'static str,
+                      message: String,
+                      processed: Option<&Vec<Value>>| {
+            FailedRecord {
+                page_no,
+                record_index: index as u64,
+                stage,
+                error_type,
+                message,
+                raw: record.to_string(),
+                processed: processed.map(|p| Value::Array(p.clone()).to_string()),
+            }
+        };
+        let Some(object) = record.as_object() else {
+            failures.push(reject(
+                "normalize",
+                "not_an_object",
+                "the record is not a JSON object".into(),
+                None,
+            ));
+            continue;
+        };
+        let values = match crate::normalize::normalize_record(object, mapping) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(reject("normalize", "type", e.to_string(), None));
+                continue;
+            }
+        };
+        if let Err(message) = crate::validate::validate_record(&values, mapping, key_fields) {
+            failures.push(reject("validate", "invalid", message, Some(&values)));
+            continue;
+        }
+        rows.push(identify(values, mapping, key_fields, rowversion));
+    }
+    let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
+    Transformed {
+        rows,
+        failed: failures,
+        duplicates: duplicates as u64,
+    }
+}
+
+fn identify(
+    values: Vec<Value>,
+    mapping: &Mapping,
+    key_fields: &[String],
+    rowversion: Option<&str>,
+) -> PreparedRow {
+    let (key_hash, data_hash) = identity::record_hashes(mapping, &values, key_fields);
+    let rowversion = rowversion.and_then(|field| {
+        mapping
+            .fields
+            .iter()
+            .position(|f| f.source == field)
+            .and_then(|i| match values.get(i) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            })
+    });
+    PreparedRow {
+        id: uuid::Uuid::now_v7(),
+        key_hash,
+        data_hash,
+        rowversion,
+        values,
+    }
+}
+
+/// Pages a stage may hold ahead of the next one.
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// A fetched page on its way to the transform stage.
+struct Fetched {
+    page_no: u64,
+    page: FetchedPage,
+    fetch_ms: u64,
+}
+
+/// A transformed page on its way to the ingest stage, with the mapping it was transformed under.
+struct Ready {
+    page_no: u64,
+    next: Option<PageCursor>,
+    records: u64,
+    mapping: Option<Arc<Mapping>>,
+    table_exists: bool,
+    transformed: Transformed,
+    fetch_ms: u64,
+    transform_ms: u64,
+}
+
+enum FetchEnd {
+    Done,
+    Paused,
 }

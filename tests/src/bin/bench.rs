@@ -1,0 +1,238 @@
+//! `cargo run --release -p syncflow-tests --bin syncflow-bench [-- ROWS…]`: syncs N generated rows from the in-repo
+//! REST test server into a throwaway PostgreSQL with the release `syncflow` CLI, loads the same rows with
+//! `psql \copy` for reference, and prints rows/s, the ratio to COPY, the unchanged re-sync and peak RSS.
+//! Prints figures; asserts nothing.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use syncflow_tests::erp::ErpServer;
+use syncflow_tests::pg::PgCluster;
+
+const PASSWORD: &str = "bench";
+
+/// Ten columns, like the COPY reference in NOTES.md.
+fn row(i: u64) -> Value {
+    let category = ["Hardware", "Garden", "Kitchen", "Office", "Outdoor"][(i % 5) as usize];
+    let price = serde_json::from_str::<Value>(&format!("{}.{:02}", i % 10_000, i % 100))
+        .unwrap_or(Value::Null);
+    json!({
+        "id": i,
+        "sku": format!("SKU-{i:08}"),
+        "name": format!("Product number {i} with a moderately long descriptive name"),
+        "qty": (i * 7919) % 100_000,
+        "price": price,
+        "active": !i.is_multiple_of(3),
+        "category": category,
+        "updated_at": format!("2026-{:02}-{:02}T{:02}:00:00.000Z", 1 + i % 12, 1 + i % 28, i % 24),
+        "note": if i.is_multiple_of(4) { Value::Null } else { json!(format!("note {i}")) },
+        "weight": (i % 997) as f64 / 10.0,
+    })
+}
+
+fn release_binary() -> PathBuf {
+    let path = syncflow_tests::workspace_root().join("target/release/syncflow");
+    if !path.exists() {
+        let ok = Command::new("cargo")
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "syncflow-engine",
+                "--bin",
+                "syncflow",
+            ])
+            .status();
+        assert!(
+            ok.is_ok_and(|s| s.success()),
+            "cargo build --release failed"
+        );
+    }
+    path
+}
+
+/// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
+fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args([
+            "run",
+            file.to_str().unwrap_or_default(),
+            "--apply-schema",
+            "--json",
+            "--state",
+        ])
+        .arg(state)
+        .env("ERP_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run syncflow");
+    let pid = child.id();
+    let watcher = std::thread::spawn(move || peak_rss_mb(pid));
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stdout);
+    }
+    let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+    let secs = started.elapsed().as_secs_f64();
+    let rss = watcher.join().unwrap_or(0.0);
+    assert_eq!(code, 0, "sync failed");
+    let summary = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    (secs, rss, summary)
+}
+
+/// The process's peak RSS (VmHWM, MB), read from /proc until it exits. (getrusage's ru_maxrss is not used: a
+/// child starts with its parent's figure, and this parent holds the whole data set in its test server.)
+fn peak_rss_mb(pid: u32) -> f64 {
+    let mut peak = 0.0_f64;
+    loop {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return peak;
+        };
+        let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        else {
+            return peak;
+        };
+        peak = peak.max(kb / 1024.0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sums of the per-page stage timings the run stored (the seeds' sync_batches).
+async fn stage_seconds(state: &Path) -> (f64, f64, f64) {
+    let Ok(pool) = sqlx::SqlitePool::connect(&format!("sqlite://{}", state.display())).await else {
+        return (0.0, 0.0, 0.0);
+    };
+    let row: Result<(i64, i64, i64), _> = sqlx::query_as(
+        "SELECT sum(fetch_ms), sum(transform_ms), sum(ingest_ms) FROM sync_batches
+         WHERE run_id = (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1)",
+    )
+    .fetch_one(&pool)
+    .await;
+    row.map(|(f, t, i)| (f as f64 / 1e3, t as f64 / 1e3, i as f64 / 1e3))
+        .unwrap_or((0.0, 0.0, 0.0))
+}
+
+fn copy_reference(cluster: &PgCluster, url: &str, rows: u64, dir: &Path) -> f64 {
+    let csv = dir.join("rows.csv");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv"));
+    for i in 1..=rows {
+        let r = row(i);
+        let cols: Vec<String> = [
+            "id",
+            "sku",
+            "name",
+            "qty",
+            "price",
+            "active",
+            "category",
+            "updated_at",
+            "note",
+            "weight",
+        ]
+        .iter()
+        .map(|k| match &r[*k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+        writeln!(file, "{}", cols.join(",")).expect("write csv");
+    }
+    drop(file);
+    let psql = |sql: &str| {
+        let ok = Command::new("psql")
+            .args(["-q", "-X", url, "-c", sql])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
+    };
+    psql("CREATE TABLE copy_ref (id bigint, sku text, name text, qty bigint, price numeric, active boolean, category text, updated_at text, note text, weight numeric)");
+    let started = Instant::now();
+    psql(&format!(
+        "\\copy copy_ref FROM '{}' WITH (FORMAT csv)",
+        csv.display()
+    ));
+    let _ = cluster;
+    started.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let sizes: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.replace('_', "").parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        sizes
+    };
+    let bin = release_binary();
+    println!(
+        "{:>9} {:>10} {:>10} {:>8} {:>12} {:>10} {:>9}",
+        "rows", "sync s", "rows/s", "copy s", "sync/copy", "resync s", "RSS MB"
+    );
+    for n in sizes {
+        let cluster = PgCluster::start();
+        let url = cluster.create_database("bench").await;
+        let server = ErpServer::start((1..=n).map(row).collect(), PASSWORD, 5_000, 3600).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("bench.toml");
+        std::fs::write(
+            &file,
+            format!(
+                r#"version = 1
+name = "bench"
+[source]
+kind = "rest"
+base_url = "{}"
+auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "ERP_PASSWORD" }} }}
+[target]
+kind = "postgres"
+url = "{url}"
+[[entities]]
+name = "items"
+path = "/api/items"
+records = "/data"
+pagination = {{ kind = "offset", size = 5000 }}
+business_key = ["id"]
+"#,
+                server.base_url
+            ),
+        )
+        .expect("pipeline file");
+        let state = dir.path().join("state.db");
+        let (first, rss, summary) = timed_run(&bin, &file, &state);
+        assert_eq!(
+            summary["entities"]["items"]["inserted"].as_u64(),
+            Some(n),
+            "first sync: {summary}"
+        );
+        let stages_first = stage_seconds(&state).await;
+        let (again, _, summary) = timed_run(&bin, &file, &state);
+        let stages_again = stage_seconds(&state).await;
+        assert_eq!(
+            summary["entities"]["items"]["skipped"].as_u64(),
+            Some(n),
+            "re-sync: {summary}"
+        );
+        let copy = copy_reference(&cluster, &url, n, dir.path());
+        println!(
+            "{n:>9} {first:>10.2} {:>10.0} {copy:>8.2} {:>12.2} {again:>10.2} {rss:>9.1}",
+            n as f64 / first,
+            first / copy
+        );
+        println!("          stages (fetch / transform / ingest, s): first {stages_first:.2?}, re-sync {stages_again:.2?}");
+    }
+}
