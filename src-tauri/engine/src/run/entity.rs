@@ -114,6 +114,9 @@ impl EntityRun<'_> {
         };
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
         let table_exists = existing.is_some();
+        // Into a table that was empty when this (fresh) run began, every key is new: no hash lookups needed.
+        let fresh_start = page_no == 0
+            && (!table_exists || self.sink.is_empty(table).await.map_err(sink_stop)?);
         let mapping = existing.map(|columns| Mapping::from_columns(columns, self.entity));
 
         // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
@@ -123,7 +126,7 @@ impl EntityRun<'_> {
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
-            self.ingest_stage(ready_rx, counts),
+            self.ingest_stage(ready_rx, counts, !fresh_start),
         );
         ingesting?;
         transforming?;
@@ -239,6 +242,7 @@ impl EntityRun<'_> {
         &self,
         mut input: mpsc::Receiver<Ready>,
         counts: &mut EntityCounts,
+        skip_unchanged: bool,
     ) -> Result<(), Stop> {
         let started = Instant::now();
         let fetched_before = counts.fetched;
@@ -274,6 +278,7 @@ impl EntityRun<'_> {
                         rows: &transformed.rows,
                         checkpoint: &checkpoint,
                         dry_run: self.options.dry_run,
+                        skip_unchanged,
                     };
                     self.sink
                         .write_page(&write, self.run_id)
@@ -370,6 +375,7 @@ impl EntityRun<'_> {
             rows: &[],
             checkpoint,
             dry_run: self.options.dry_run,
+            skip_unchanged: false,
         };
         self.sink
             .write_page(&write, self.run_id)

@@ -47,6 +47,9 @@ pub struct PageWrite<'a> {
     pub rows: &'a [PreparedRow],
     pub checkpoint: &'a Checkpoint,
     pub dry_run: bool,
+    /// Look up stored hashes first so unchanged rows are not even copied (pointless into a table that was empty
+    /// when the run started).
+    pub skip_unchanged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +117,14 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.apply(table, statements).await,
             Sink::Sqlite(s) => s.apply(table, statements).await,
+        }
+    }
+
+    /// Whether the table has no rows (a first sync: every key is new).
+    pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.is_empty(table).await,
+            Sink::Sqlite(_) => Ok(false),
         }
     }
 

@@ -162,6 +162,17 @@ impl PostgresSink {
         tx.commit().await.map_err(write_err(table))
     }
 
+    pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
+        let sql = format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {})",
+            self.qualified(table)
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(write_err(table))
+    }
+
     pub async fn read_checkpoint(
         &self,
         pipeline: &str,
@@ -195,7 +206,15 @@ impl PostgresSink {
         let err = write_err(page.table);
         let mut tx = self.pool.begin().await.map_err(&err)?;
         let mut counts = MergeCounts::default();
-        if !page.rows.is_empty() {
+        let rows = if page.skip_unchanged {
+            changed_rows(&mut tx, &table, page.rows)
+                .await
+                .map_err(&err)?
+        } else {
+            page.rows.iter().collect()
+        };
+        counts.skipped = (page.rows.len() - rows.len()) as u64;
+        if !rows.is_empty() {
             let columns = column_list(page.mapping);
             sqlx::query(&format!(
                 "CREATE TEMP TABLE _sf_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
@@ -209,7 +228,7 @@ impl PostgresSink {
                 .map_err(&err)?;
             let synced_at = chrono::Utc::now().to_rfc3339();
             let mut buffer = String::with_capacity(64 * 1024);
-            for row in page.rows {
+            for row in &rows {
                 write_copy_row(&mut buffer, row, page.mapping, &synced_at, run_id);
                 if buffer.len() >= 1 << 20 {
                     copy.send(std::mem::take(&mut buffer).into_bytes())
@@ -224,7 +243,7 @@ impl PostgresSink {
             let (inserted, updated) = merge(&mut tx, &table, page.mapping).await.map_err(&err)?;
             counts.inserted = inserted;
             counts.updated = updated;
-            counts.skipped = page.rows.len() as u64 - inserted - updated;
+            counts.skipped += rows.len() as u64 - inserted - updated;
         }
         let sql = format!(
             "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
@@ -245,6 +264,33 @@ impl PostgresSink {
         }
         Ok(counts)
     }
+}
+
+/// The rows whose key is new or whose DATA_HASH differs from the stored one (one indexed lookup per page), so an
+/// unchanged page is neither copied nor merged.
+async fn changed_rows<'a>(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    rows: &'a [super::PreparedRow],
+) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&str> = rows.iter().map(|r| r.key_hash.as_str()).collect();
+    let sql = format!(
+        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
+         WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL"
+    );
+    let stored: std::collections::HashMap<String, String> = sqlx::query_as(&sql)
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .iter()
+        .filter(|r| stored.get(&r.key_hash) != Some(&r.data_hash))
+        .collect())
 }
 
 /// One set-based statement: insert new keys, update changed hashes (or revived soft-deletes), skip the rest.
