@@ -17,6 +17,8 @@ pub struct RestClient {
     base_url: String,
     auth: Auth,
     token: Mutex<Option<Token>>,
+    /// The client-side limit (`requests_per_minute`), shared by every request of this source.
+    limiter: Option<governor::DefaultDirectRateLimiter>,
 }
 
 struct Token {
@@ -41,6 +43,10 @@ impl RestClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             auth: config.auth.clone(),
             token: Mutex::new(None),
+            limiter: config
+                .requests_per_minute
+                .and_then(std::num::NonZeroU32::new)
+                .map(|n| governor::RateLimiter::direct(governor::Quota::per_minute(n))),
         })
     }
 
@@ -128,6 +134,9 @@ impl RestClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
             let mut request = self
                 .http
                 .get(url.clone())
