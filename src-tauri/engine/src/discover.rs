@@ -56,6 +56,22 @@ async fn sample_records(client: &RestClient, entity: &Entity) -> Result<Vec<Valu
     Ok(sample)
 }
 
+/// The models of discovered entities, each with its mapping (`mappings[i]` belongs to `found[i]`).
+pub fn model_inputs<'a>(
+    found: &'a [Discovered],
+    mappings: &'a [Mapping],
+) -> Vec<crate::schema::prisma::ModelInput<'a>> {
+    found
+        .iter()
+        .zip(mappings)
+        .map(|(d, m)| crate::schema::prisma::ModelInput {
+            entity: &d.entity.name,
+            table: d.entity.table_name(),
+            mapping: m,
+        })
+        .collect()
+}
+
 /// The pipeline's entities: those it lists, or the demo's when a demo pipeline lists none.
 pub fn entities_of(pipeline: &Pipeline) -> Vec<Entity> {
     match (&pipeline.source, pipeline.entities.is_empty()) {

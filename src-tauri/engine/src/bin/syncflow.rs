@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use syncflow_engine::config::{Pipeline, TargetConfig};
-use syncflow_engine::discover::{discover, Discovered};
+use syncflow_engine::config::Pipeline;
+use syncflow_engine::discover::{discover, model_inputs, Discovered};
 use syncflow_engine::run::{run_pipeline, RunEvent, RunOptions, StopSignal};
-use syncflow_engine::schema::prisma::{self, ModelInput, Provider};
+use syncflow_engine::schema::prisma::{self, Provider};
+use syncflow_engine::schema::Mapping;
 use syncflow_engine::store::Store;
 use syncflow_engine::track::RunSummary;
 
@@ -186,15 +187,9 @@ async fn discover_models(
     }
 }
 
-fn model_inputs(found: &[Discovered]) -> Vec<ModelInput<'_>> {
-    found
-        .iter()
-        .map(|d| ModelInput {
-            entity: &d.entity.name,
-            table: d.entity.table_name(),
-            mapping: &d.mapping,
-        })
-        .collect()
+/// The discovered mappings, in entity order (for `discover::model_inputs`).
+fn mappings_of(found: &[Discovered]) -> Vec<Mapping> {
+    found.iter().map(|d| d.mapping.clone()).collect()
 }
 
 async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8 {
@@ -202,11 +197,8 @@ async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8
         Ok(x) => x,
         Err(code) => return code,
     };
-    let provider = match pipeline.target {
-        TargetConfig::Postgres(_) => Provider::Postgres,
-        TargetConfig::Sqlite(_) => Provider::Sqlite,
-    };
-    let text = match prisma::generate(&model_inputs(&found), provider) {
+    let provider = Provider::of(&pipeline.target);
+    let text = match prisma::generate(&model_inputs(&found, &mappings_of(&found)), provider) {
         Ok(text) => text,
         Err(problems) => {
             for p in problems {
@@ -241,7 +233,7 @@ async fn mapping(file: &Path, state: Option<PathBuf>, json: bool) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let reports = prisma::reports(&model_inputs(&found));
+    let reports = prisma::reports(&model_inputs(&found, &mappings_of(&found)));
     let mut out = std::io::stdout().lock();
     if json {
         let _ = writeln!(

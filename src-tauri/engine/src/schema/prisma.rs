@@ -18,6 +18,16 @@ pub enum Provider {
     Sqlite,
 }
 
+impl Provider {
+    /// The provider of a pipeline's target.
+    pub fn of(target: &crate::config::TargetConfig) -> Provider {
+        match target {
+            crate::config::TargetConfig::Postgres(_) => Provider::Postgres,
+            crate::config::TargetConfig::Sqlite(_) => Provider::Sqlite,
+        }
+    }
+}
+
 /// One entity to model.
 pub struct ModelInput<'a> {
     pub entity: &'a str,

@@ -2,9 +2,9 @@
 //! and the sanitiser's reasons), the Prisma schema, the SQL that would be applied and the drift between the
 //! discovered fields and the tables as they are.
 
-use super::prisma::{self, EntityReport, ModelInput, Provider};
+use super::prisma::{self, EntityReport, Provider};
 use super::{ColumnType, Mapping, SchemaChange};
-use crate::config::{FieldOverride, Pipeline, TargetConfig};
+use crate::config::{FieldOverride, Pipeline};
 use crate::discover::Discovered;
 use crate::sink::{Sink, SinkError};
 use serde::{Deserialize, Serialize};
@@ -60,15 +60,7 @@ pub struct SchemaReview {
 /// The editor's view of discovered entities under the given overrides (stored ones when `overrides` is None).
 pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<EntityView> {
     let mappings = remapped(found, overrides);
-    let models: Vec<ModelInput<'_>> = found
-        .iter()
-        .zip(&mappings)
-        .map(|(d, m)| ModelInput {
-            entity: &d.entity.name,
-            table: d.entity.table_name(),
-            mapping: m,
-        })
-        .collect();
+    let models = crate::discover::model_inputs(found, &mappings);
     prisma::reports(&models)
         .into_iter()
         .zip(found.iter().zip(&mappings))
@@ -130,19 +122,8 @@ pub async fn review(
     base_dir: &Path,
 ) -> Result<SchemaReview, SinkError> {
     let mappings = remapped(found, None);
-    let models: Vec<ModelInput<'_>> = found
-        .iter()
-        .zip(&mappings)
-        .map(|(d, m)| ModelInput {
-            entity: &d.entity.name,
-            table: d.entity.table_name(),
-            mapping: m,
-        })
-        .collect();
-    let provider = match pipeline.target {
-        TargetConfig::Postgres(_) => Provider::Postgres,
-        TargetConfig::Sqlite(_) => Provider::Sqlite,
-    };
+    let models = crate::discover::model_inputs(found, &mappings);
+    let provider = Provider::of(&pipeline.target);
     let (prisma, errors) = match prisma::generate(&models, provider) {
         Ok(text) => (Some(text), Vec::new()),
         Err(errors) => (None, errors),
