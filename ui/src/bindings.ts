@@ -24,6 +24,16 @@ target_kind: string, last_run: RunRecord | null, };
 
 export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, };
 
+export type FailedRow = { id: number, run_id: string, entity: string, page_no: number, record_index: number, stage: string, error_type: string, message: string, 
+/**
+ * The record as fetched (JSON text).
+ */
+raw: string, 
+/**
+ * The record as far as it got (JSON text), when it got anywhere.
+ */
+processed: string | null, status: string, retries: number, created_at: string, };
+
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "json";
 
 export type FieldOverride = { 

@@ -13,6 +13,7 @@ pub fn typescript() -> String {
         crate::run::RunEvent::decl(),
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
+        crate::store::FailedRow::decl(),
         crate::schema::ColumnType::decl(),
         crate::config::FieldOverride::decl(),
         crate::names::Change::decl(),

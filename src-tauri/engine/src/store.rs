@@ -74,6 +74,30 @@ pub struct FailedRecord {
     pub processed: Option<String>,
 }
 
+/// A failed record as the dead-letter browser and `syncflow failed list` show it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct FailedRow {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub run_id: String,
+    pub entity: String,
+    #[ts(type = "number")]
+    pub page_no: i64,
+    #[ts(type = "number")]
+    pub record_index: i64,
+    pub stage: String,
+    pub error_type: String,
+    pub message: String,
+    /// The record as fetched (JSON text).
+    pub raw: String,
+    /// The record as far as it got (JSON text), when it got anywhere.
+    pub processed: Option<String>,
+    pub status: String,
+    #[ts(type = "number")]
+    pub retries: i64,
+    pub created_at: String,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -354,6 +378,36 @@ impl Store {
         .await?;
         let count: i64 = row.try_get(0)?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Failed records of a pipeline, oldest first.
+    pub async fn failed_records(&self, pipeline: &str) -> Result<Vec<FailedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, run_id, entity, page_no, record_index, stage, error_type, message, raw, processed, status,
+             retries, created_at FROM failed_records WHERE pipeline = ? ORDER BY id",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FailedRow {
+                    id: r.try_get(0)?,
+                    run_id: r.try_get(1)?,
+                    entity: r.try_get(2)?,
+                    page_no: r.try_get(3)?,
+                    record_index: r.try_get(4)?,
+                    stage: r.try_get(5)?,
+                    error_type: r.try_get(6)?,
+                    message: r.try_get(7)?,
+                    raw: r.try_get(8)?,
+                    processed: r.try_get(9)?,
+                    status: r.try_get(10)?,
+                    retries: r.try_get(11)?,
+                    created_at: r.try_get(12)?,
+                })
+            })
+            .collect()
     }
 
     /// Gives the pool to tests and tools that inspect the state directly.

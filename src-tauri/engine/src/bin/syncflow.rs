@@ -63,10 +63,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Failed records (the dead-letter queue) of a pipeline.
+    Failed {
+        #[command(subcommand)]
+        action: FailedAction,
+    },
     /// Store or delete a secret in the OS keychain (the value is read from standard input).
     Secret {
         #[command(subcommand)]
         action: SecretAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FailedAction {
+    /// List the failed records of PIPELINE with the stage, the error and the record.
+    List {
+        pipeline: String,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -119,6 +137,14 @@ fn main() -> ExitCode {
             }
             Command::Schema { file, state, out } => schema(&file, state, out).await,
             Command::Mapping { file, state, json } => mapping(&file, state, json).await,
+            Command::Failed {
+                action:
+                    FailedAction::List {
+                        pipeline,
+                        state,
+                        json,
+                    },
+            } => failed_list(&pipeline, state, json).await,
             Command::Secret { action } => secret(action),
         }
     });
@@ -377,6 +403,53 @@ impl Reporter {
             bar.finish_and_clear();
         }
     }
+}
+
+async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
+    let store = match Store::open(&state.unwrap_or_else(Store::default_path)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    match store.has_pipeline(pipeline).await {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("error: no pipeline named \"{pipeline}\" in the state database; run it first, or pass --state");
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
+    let rows = match store.failed_records(pipeline).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+        );
+        return 0;
+    }
+    for r in &rows {
+        let raw: String = r.raw.chars().take(100).collect();
+        let _ = writeln!(
+            out,
+            "#{} {} page {} record {} [{}] {}: {}\n    {raw}",
+            r.id, r.entity, r.page_no, r.record_index, r.status, r.stage, r.message
+        );
+    }
+    let _ = writeln!(out, "{} failed record(s)", rows.len());
+    0
 }
 
 fn secret(action: SecretAction) -> u8 {

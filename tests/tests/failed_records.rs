@@ -1,0 +1,103 @@
+//! Records that cannot be stored are counted, kept in the dead-letter queue with the stage, the error (naming the
+//! field) and the raw record, and listed by `syncflow failed list`; the rest of the page lands.
+
+use serde_json::{json, Value};
+use std::process::Command;
+use syncflow_tests::built_binary;
+use syncflow_tests::erp::ErpServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_counted_kept_and_listed() {
+    let mut records: Vec<Value> = (1..=50)
+        .map(|i| json!({"part_no": format!("P-{i}"), "qty": i, "note": "ok"}))
+        .collect();
+    records[10] = json!({"part_no": "P-11", "qty": 11, "note": "nul \u{0} inside"});
+    records[20] = json!({"qty": 21, "note": "no business key"});
+    records[30] = json!("not an object");
+    let server = ErpServer::start(records, "pw", 20, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"version = 1
+name = "dlq"
+[source]
+kind = "rest"
+base_url = "{}"
+auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "PW" }} }}
+[target]
+kind = "sqlite"
+path = "target.db"
+[[entities]]
+name = "items"
+path = "/api/items"
+business_key = ["part_no"]
+"#,
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+    let run = |args: &[&str]| {
+        Command::new(built_binary("syncflow"))
+            .args(args)
+            .arg("--state")
+            .arg(&state)
+            .env("PW", "pw")
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["run", file.to_str().unwrap(), "--apply-schema", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "failed records are counted, not fatal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let items = &summary["entities"]["items"];
+    assert_eq!(
+        (
+            items["fetched"].as_u64(),
+            items["inserted"].as_u64(),
+            items["failed"].as_u64()
+        ),
+        (Some(50), Some(47), Some(3))
+    );
+
+    let out = run(&["failed", "list", "dlq", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failed.len(), 3);
+    let by_message = |needle: &str| {
+        failed
+            .iter()
+            .find(|f| f["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .cloned()
+    };
+    let nul = by_message("NUL").expect("the NUL record");
+    assert_eq!(
+        (nul["stage"].as_str(), nul["entity"].as_str()),
+        (Some("validate"), Some("items"))
+    );
+    assert!(
+        nul["message"].as_str().unwrap().contains("\"note\""),
+        "names the field: {nul}"
+    );
+    assert!(nul["raw"].as_str().unwrap().contains("P-11"));
+    assert!(by_message("\"part_no\" is missing").is_some(), "{failed:?}");
+    assert!(by_message("not a JSON object").is_some(), "{failed:?}");
+
+    // An unknown pipeline is an error that says so.
+    let out = run(&["failed", "list", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no pipeline named \"nope\""));
+}
