@@ -12,6 +12,7 @@ function view(fields: FieldReport[]): EntityView {
   return {
     report: { entity: "products", table: "products", model: "Products", fields },
     samples: { sku: ["SKU-1", "SKU-2"] },
+    evidence: { sku: "2 sampled: 2 texts" },
     excluded: [],
     business_key: ["sku"],
     overrides: {},
@@ -47,6 +48,7 @@ describe("mapping editor", () => {
     expect((input as HTMLInputElement).value).toBe("f2ndPaymentPercent");
     expect(screen.getByText("numeric prefix")).toBeTruthy();
     expect(screen.getByText("SKU-1 · SKU-2")).toBeTruthy();
+    expect(screen.getAllByTestId("type-cell")[0]?.getAttribute("title")).toBe("2 sampled: 2 texts");
 
     fireEvent.change(input, { target: { value: "sku" } });
     await waitFor(() => expect(screen.getByTestId("field-error").textContent).toContain("already the name"));

@@ -250,7 +250,7 @@ function FieldTable({ rows, view, overrides, onEdit }: TableProps) {
                 <span className="column" title={f.column}>
                   {f.column}
                 </span>
-                <span>
+                <span title={view.evidence[f.source] ?? ""} data-testid="type-cell">
                   <select
                     aria-label={`Type for ${f.source}`}
                     value={rule.type ?? ""}

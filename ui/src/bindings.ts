@@ -70,6 +70,10 @@ export type EntityView = { report: EntityReport,
  */
 samples: { [key in string]?: Array<string> }, 
 /**
+ * What the sampled values look like, by source name ("120 sampled: 118 whole numbers; 2 empty").
+ */
+evidence: { [key in string]?: string }, 
+/**
  * Fields the analyst left out.
  */
 excluded: Array<string>, business_key: Array<string>, 

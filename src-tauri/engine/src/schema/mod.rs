@@ -3,6 +3,7 @@
 //! The column is the source field's own name (CONTRACT.md: "other columns are named by the mapping"); identifiers
 //! are always quoted when they reach SQL (see [`quote_ident`]).
 
+pub mod evidence;
 pub mod prisma;
 pub mod review;
 

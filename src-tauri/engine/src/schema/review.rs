@@ -2,6 +2,7 @@
 //! and the sanitiser's reasons), the Prisma schema, the SQL that would be applied and the drift between the
 //! discovered fields and the tables as they are.
 
+use super::evidence::Evidence;
 use super::prisma::{self, EntityReport, Provider};
 use super::{ColumnType, Mapping, SchemaChange};
 use crate::config::{FieldOverride, Pipeline};
@@ -25,6 +26,8 @@ pub struct EntityView {
     pub report: EntityReport,
     /// A few values of each field as text, by source name.
     pub samples: BTreeMap<String, Vec<String>>,
+    /// What the sampled values look like, by source name ("120 sampled: 118 whole numbers; 2 empty").
+    pub evidence: BTreeMap<String, String>,
     /// Fields the analyst left out.
     pub excluded: Vec<String>,
     pub business_key: Vec<String>,
@@ -66,6 +69,16 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
         .zip(found.iter().zip(&mappings))
         .map(|(report, (d, m))| EntityView {
             samples: samples(&d.sample, &report),
+            evidence: report
+                .fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.source.clone(),
+                        Evidence::of(d.sample.iter().map(|r| r.get(&f.source))).describe(),
+                    )
+                })
+                .collect(),
             excluded: m
                 .rules
                 .iter()
