@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -82,6 +83,29 @@ impl ErpServer {
     /// Makes every list request take this long (to give a test time to interrupt a run).
     pub fn set_delay_ms(&self, ms: u64) {
         self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Writes `DIR/NAME.toml`: a pipeline reading this server's `/api/items` as entity `entity` behind `login` auth
+    /// (`password` is a secret reference such as `{ env = "PW" }`), into `target` (the `[target]` body), with
+    /// `entity_extra` lines added to the entity.
+    pub fn pipeline_file(
+        &self,
+        dir: &Path,
+        name: &str,
+        password: &str,
+        target: &str,
+        entity: &str,
+        entity_extra: &str,
+    ) -> PathBuf {
+        let text = format!(
+            "version = 1\nname = \"{name}\"\n[source]\nkind = \"rest\"\nbase_url = \"{}\"\n\
+             auth = {{ kind = \"login\", path = \"/auth/token\", username = \"{USERNAME}\", password = {password} }}\n\
+             [target]\n{target}\n[[entities]]\nname = \"{entity}\"\npath = \"/api/items\"\n{entity_extra}\n",
+            self.base_url
+        );
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("write the pipeline file");
+        path
     }
 
     pub fn tokens_issued(&self) -> u64 {

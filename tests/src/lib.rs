@@ -50,3 +50,17 @@ pub fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// Runs the built `syncflow` CLI with `args`, the state database `state` and extra environment variables.
+pub fn syncflow(
+    args: &[&str],
+    state: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(built_binary("syncflow"));
+    cmd.args(args).arg("--state").arg(state);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run syncflow")
+}

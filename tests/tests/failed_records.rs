@@ -2,9 +2,8 @@
 //! field) and the raw record, and listed by `syncflow failed list`; the rest of the page lands.
 
 use serde_json::{json, Value};
-use std::process::Command;
-use syncflow_tests::built_binary;
 use syncflow_tests::erp::ErpServer;
+use syncflow_tests::syncflow;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_counted_kept_and_listed() {
@@ -16,38 +15,16 @@ async fn bad_records_are_counted_kept_and_listed() {
     records[30] = json!("not an object");
     let server = ErpServer::start(records, "pw", 20, 3600).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("p.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"version = 1
-name = "dlq"
-[source]
-kind = "rest"
-base_url = "{}"
-auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "PW" }} }}
-[target]
-kind = "sqlite"
-path = "target.db"
-[[entities]]
-name = "items"
-path = "/api/items"
-business_key = ["part_no"]
-"#,
-            server.base_url
-        ),
-    )
-    .unwrap();
+    let file = server.pipeline_file(
+        dir.path(),
+        "dlq",
+        "{ env = \"PW\" }",
+        "kind = \"sqlite\"\npath = \"target.db\"",
+        "items",
+        "business_key = [\"part_no\"]",
+    );
     let state = dir.path().join("state.db");
-    let run = |args: &[&str]| {
-        Command::new(built_binary("syncflow"))
-            .args(args)
-            .arg("--state")
-            .arg(&state)
-            .env("PW", "pw")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| syncflow(args, &state, &[("PW", "pw")]);
 
     let out = run(&["run", file.to_str().unwrap(), "--apply-schema", "--json"]);
     assert_eq!(

@@ -17,29 +17,16 @@ async fn a_keychain_secret_authenticates_a_run_and_stays_in_the_keychain() {
     let home = KeyringHome::new();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let pipeline = dir.path().join("p.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"version = 1
-name = "kc"
-[source]
-kind = "rest"
-base_url = "{}"
-auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ keychain = "erp-login" }} }}
-[target]
-kind = "sqlite"
-path = "target.db"
-[[entities]]
-name = "items"
-path = "/api/items"
-records = "/data"
-business_key = ["part_no"]
-"#,
-            server.base_url
-        ),
-    )
-    .unwrap();
+    let target = "kind = \"sqlite\"\npath = \"target.db\"";
+    let entity_extra = "records = \"/data\"\nbusiness_key = [\"part_no\"]";
+    let pipeline = server.pipeline_file(
+        dir.path(),
+        "kc",
+        "{ keychain = \"erp-login\" }",
+        target,
+        "items",
+        entity_extra,
+    );
     let syncflow = built_binary("syncflow");
     let (file, state_arg) = (pipeline.to_str().unwrap(), state.to_str().unwrap());
 

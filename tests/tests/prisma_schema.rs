@@ -10,7 +10,7 @@ use syncflow_engine::schema::prisma::{self, ModelInput, Provider};
 use syncflow_engine::schema::{Mapping, MAX_IDENT_BYTES};
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::{built_binary, workspace_root};
+use syncflow_tests::workspace_root;
 
 /// Names from real apps and worse.
 const HOSTILE: &[&str] = &[
@@ -256,38 +256,17 @@ async fn cli_schema_and_mapping_for_a_live_source_and_ddl_into_postgres() {
     let cluster = PgCluster::start();
     let pg_url = cluster.create_database("names").await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("p.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"version = 1
-name = "hostile"
-[source]
-kind = "rest"
-base_url = "{}"
-auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "PW" }} }}
-[target]
-kind = "postgres"
-url = "{pg_url}"
-[[entities]]
-name = "invoice"
-path = "/api/items"
-business_key = ["part_no"]
-"#,
-            server.base_url
-        ),
-    )
-    .unwrap();
+    let target = format!("kind = \"postgres\"\nurl = \"{pg_url}\"");
+    let file = server.pipeline_file(
+        dir.path(),
+        "hostile",
+        "{ env = \"PW\" }",
+        &target,
+        "invoice",
+        "business_key = [\"part_no\"]",
+    );
     let state = dir.path().join("state.db");
-    let syncflow = |args: &[&str]| {
-        Command::new(built_binary("syncflow"))
-            .args(args)
-            .arg("--state")
-            .arg(&state)
-            .env("PW", "pw")
-            .output()
-            .unwrap()
-    };
+    let syncflow = |args: &[&str]| syncflow_tests::syncflow(args, &state, &[("PW", "pw")]);
 
     let out_path = dir.path().join("schema.prisma");
     let out = syncflow(&[

@@ -188,30 +188,16 @@ async fn main() {
         let url = cluster.create_database("bench").await;
         let server = ErpServer::start((1..=n).map(row).collect(), PASSWORD, 5_000, 3600).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("bench.toml");
-        std::fs::write(
-            &file,
-            format!(
-                r#"version = 1
-name = "bench"
-[source]
-kind = "rest"
-base_url = "{}"
-auth = {{ kind = "login", path = "/auth/token", username = "svc", password = {{ env = "ERP_PASSWORD" }} }}
-[target]
-kind = "postgres"
-url = "{url}"
-[[entities]]
-name = "items"
-path = "/api/items"
-records = "/data"
-pagination = {{ kind = "offset", size = 5000 }}
-business_key = ["id"]
-"#,
-                server.base_url
-            ),
-        )
-        .expect("pipeline file");
+        let target = format!("kind = \"postgres\"\nurl = \"{url}\"");
+        let extra = "records = \"/data\"\npagination = { kind = \"offset\", size = 5000 }\nbusiness_key = [\"id\"]";
+        let file = server.pipeline_file(
+            dir.path(),
+            "bench",
+            "{ env = \"ERP_PASSWORD\" }",
+            &target,
+            "items",
+            extra,
+        );
         let state = dir.path().join("state.db");
         let (first, rss, summary) = timed_run(&bin, &file, &state);
         assert_eq!(
