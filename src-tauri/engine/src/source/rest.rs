@@ -81,7 +81,7 @@ impl RestClient {
             Err(e) => return Err(e),
         };
         let pointer = entity.records.clone().unwrap_or_default();
-        let records = extract_records(&body, &pointer).ok_or_else(|| SourceError::NoRecords {
+        let records = extract_records(body, &pointer).ok_or_else(|| SourceError::NoRecords {
             url: url.to_string(),
             pointer: display_pointer(&pointer),
         })?;
@@ -305,17 +305,18 @@ fn pagination(entity: &Entity) -> Pagination {
 }
 
 /// The records array at `pointer`, or, with no pointer, the reply itself or its `/data`.
-fn extract_records(body: &Value, pointer: &str) -> Option<Vec<Value>> {
+/// Takes the array out of the reply instead of copying it (a page can hold thousands of records).
+fn extract_records(mut body: Value, pointer: &str) -> Option<Vec<Value>> {
     let found = if pointer.is_empty() {
         match body {
-            Value::Array(_) => Some(body),
-            _ => body.pointer("/data"),
+            Value::Array(_) => Some(&mut body),
+            _ => body.pointer_mut("/data"),
         }
     } else {
-        body.pointer(pointer)
+        body.pointer_mut(pointer)
     };
-    match found? {
-        Value::Array(items) => Some(items.clone()),
+    match found.map(Value::take)? {
+        Value::Array(items) => Some(items),
         Value::Null => Some(Vec::new()),
         _ => None,
     }
@@ -367,15 +368,15 @@ mod tests {
 
     #[test]
     fn records_found_by_pointer_or_default() {
-        assert_eq!(extract_records(&json!([1, 2]), "").unwrap().len(), 2);
-        assert_eq!(extract_records(&json!({"data": [1]}), "").unwrap().len(), 1);
+        assert_eq!(extract_records(json!([1, 2]), "").unwrap().len(), 2);
+        assert_eq!(extract_records(json!({"data": [1]}), "").unwrap().len(), 1);
         assert_eq!(
-            extract_records(&json!({"r": {"items": [1, 2, 3]}}), "/r/items")
+            extract_records(json!({"r": {"items": [1, 2, 3]}}), "/r/items")
                 .unwrap()
                 .len(),
             3
         );
-        assert!(extract_records(&json!({"r": 1}), "/r").is_none());
+        assert!(extract_records(json!({"r": 1}), "/r").is_none());
     }
 
     #[test]
