@@ -3,7 +3,7 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { discoverMapping, previewMapping, saveOverrides, type Overrides } from "./api";
 import type { Change, ColumnType, EntityView, FieldOverride, FieldReport } from "./bindings";
 
-const TYPES: ColumnType[] = ["text", "integer", "numeric", "boolean", "json"];
+const TYPES: ColumnType[] = ["text", "integer", "numeric", "boolean", "datetime", "json"];
 
 const BADGES: Record<Change, string> = {
   transliterated: "Unicode",

@@ -34,7 +34,7 @@ raw: string,
  */
 processed: string | null, status: string, retries: number, created_at: string, };
 
-export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "json";
+export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
 export type FieldOverride = { 
 /**

@@ -2,6 +2,7 @@
 //!
 //! Layer 1 (types) is in [`types`]; the string, number, date-time and field-mapping layers follow it here.
 
+pub mod datetimes;
 pub mod types;
 
 use crate::schema::Mapping;

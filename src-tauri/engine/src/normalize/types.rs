@@ -14,6 +14,14 @@ pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
         (ColumnType::Numeric, Value::Number(_)) => Ok(value.clone()),
         (ColumnType::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
         (ColumnType::Boolean, Value::Bool(_)) => Ok(value.clone()),
+        (ColumnType::DateTime, Value::String(text)) => super::datetimes::to_utc_iso(text)
+            .map(Value::String)
+            .ok_or_else(|| {
+                format!(
+                    "expected a date-time but got \"{}\"; accepted: ISO 8601, RFC 2822, \"YYYY-MM-DD[ HH:MM[:SS]]\", \"DD.MM.YYYY\", \"YYYY/MM/DD\"",
+                    shorten(text)
+                )
+            }),
         (ty, v) => Err(format!(
             "expected {} but got {}",
             describe(ty),
@@ -28,6 +36,7 @@ fn describe(ty: ColumnType) -> &'static str {
         ColumnType::Integer => "a whole number",
         ColumnType::Boolean => "true or false",
         ColumnType::Text => "text",
+        ColumnType::DateTime => "a date-time",
         ColumnType::Json => "JSON",
     }
 }

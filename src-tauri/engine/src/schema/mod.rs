@@ -40,6 +40,10 @@ pub enum ColumnType {
     /// An exact decimal number (integers included).
     Numeric,
     Boolean,
+    /// A point in time, kept as ISO 8601 UTC with milliseconds (`timestamptz` in PostgreSQL). Declared by the
+    /// source (Bubble's `date`) or chosen by the analyst; never guessed from text, which stays byte-exact.
+    #[serde(rename = "datetime")]
+    DateTime,
     /// Objects, arrays and mixed values.
     Json,
 }
@@ -78,6 +82,7 @@ impl ColumnType {
             ColumnType::Integer => "bigint",
             ColumnType::Numeric => "numeric",
             ColumnType::Boolean => "boolean",
+            ColumnType::DateTime => "timestamptz",
             ColumnType::Json => "jsonb",
         }
     }
@@ -89,6 +94,7 @@ impl ColumnType {
                 ColumnType::Numeric
             }
             "boolean" => ColumnType::Boolean,
+            "timestamp with time zone" | "timestamptz" | "datetime" => ColumnType::DateTime,
             "jsonb" | "json" => ColumnType::Json,
             _ => ColumnType::Text,
         }
@@ -123,6 +129,8 @@ pub struct Mapping {
 pub struct SchemaChange {
     pub added: Vec<String>,
     pub retyped: Vec<String>,
+    /// The type a retyped field's column has now (the DDL's conversion depends on it).
+    pub was: BTreeMap<String, ColumnType>,
 }
 
 impl SchemaChange {
@@ -208,6 +216,7 @@ impl Mapping {
                 change.added.push(field.source.clone());
             } else if ty != field.ty {
                 change.retyped.push(field.source.clone());
+                change.was.insert(field.source.clone(), field.ty);
             }
             field.ty = ty;
         }
@@ -265,6 +274,8 @@ fn accepts(column: ColumnType, value: ColumnType) -> bool {
     match column {
         ColumnType::Json => true,
         ColumnType::Numeric => matches!(value, ColumnType::Numeric | ColumnType::Integer),
+        // Text is parsed by the date-time layer; what does not parse fails its record, naming the field.
+        ColumnType::DateTime => value == ColumnType::Text,
         // Scalars keep their JSON spelling in text; objects and arrays need JSON.
         ColumnType::Text => value != ColumnType::Json,
         other => other == value,
@@ -343,7 +354,7 @@ mod tests {
             change,
             SchemaChange {
                 added: vec!["b".into()],
-                retyped: vec![]
+                ..Default::default()
             }
         );
         assert_eq!(m.fields[0].ty, ColumnType::Integer);

@@ -87,6 +87,7 @@ pub fn prisma_type(ty: ColumnType) -> &'static str {
         ColumnType::Integer => "BigInt",
         ColumnType::Numeric => "Decimal",
         ColumnType::Boolean => "Boolean",
+        ColumnType::DateTime => "DateTime",
         ColumnType::Json => "Json",
     }
 }
@@ -201,10 +202,16 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         lines.push((field.into(), ty.into(), attrs));
     }
     for f in &report.fields {
+        // The column is `timestamptz`; without the native type Prisma would expect `timestamp(3)`.
+        let native = if pg && f.ty == "DateTime" {
+            "@db.Timestamptz(6) "
+        } else {
+            ""
+        };
         lines.push((
             f.field.clone(),
             format!("{}?", f.ty),
-            format!("@map({})", literal(&f.column)),
+            format!("{native}@map({})", literal(&f.column)),
         ));
     }
     let name_width = lines.iter().map(|l| l.0.len()).max().unwrap_or(0);

@@ -170,7 +170,8 @@ async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift
         match columns.iter().find(|(c, _)| *c == f.column) {
             None => change.added.push(f.source.clone()),
             Some((_, ty)) if *ty != f.ty && widens(*ty, f.ty) => {
-                change.retyped.push(f.source.clone())
+                change.retyped.push(f.source.clone());
+                change.was.insert(f.source.clone(), *ty);
             }
             Some(_) => {}
         }

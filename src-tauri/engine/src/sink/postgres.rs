@@ -122,6 +122,10 @@ impl PostgresSink {
                     let using = match f.ty {
                         ColumnType::Json => format!("to_jsonb({column})"),
                         ColumnType::Numeric => format!("{column}::numeric"),
+                        // Text keeps the ISO spelling the values arrived in, not PostgreSQL's output format.
+                        ColumnType::Text if change.was.get(&f.source) == Some(&ColumnType::DateTime) => format!(
+                            "to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                        ),
                         _ => format!("{column}::text"),
                     };
                     statements.push(format!(
@@ -381,7 +385,7 @@ fn write_copy_row(
 fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) {
     match (value, ty) {
         (Value::Null, _) => out.push_str("\\N"),
-        (Value::String(s), ColumnType::Text) => escape_copy_text(out, s),
+        (Value::String(s), ColumnType::Text | ColumnType::DateTime) => escape_copy_text(out, s),
         (Value::Bool(b), ColumnType::Boolean) => out.push(if *b { 't' } else { 'f' }),
         (Value::Number(n), ColumnType::Numeric | ColumnType::Integer) => {
             out.push_str(&n.to_string())

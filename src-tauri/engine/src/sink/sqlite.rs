@@ -305,6 +305,7 @@ fn declared_type(ty: ColumnType) -> &'static str {
         ColumnType::Numeric => "NUMERIC",
         ColumnType::Integer => "INTEGER",
         ColumnType::Boolean => "BOOLEAN",
+        ColumnType::DateTime => "DATETIME",
         ColumnType::Json => "JSON",
     }
 }
@@ -315,6 +316,7 @@ fn sqlite_type(declared: &str) -> ColumnType {
         "NUMERIC" | "REAL" => ColumnType::Numeric,
         "BOOLEAN" => ColumnType::Boolean,
         "JSON" => ColumnType::Json,
+        "DATETIME" => ColumnType::DateTime,
         _ => ColumnType::Text,
     }
 }
