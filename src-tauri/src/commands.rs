@@ -142,14 +142,15 @@ pub async fn save_overrides(
     overrides: Overrides,
 ) -> Result<Vec<EntityView>, String> {
     let mut pipeline = state.pipeline(&name).await?;
-    discover::set_overrides(&mut pipeline, &overrides);
+    let found = state.discovered(&name, false).await?;
+    let entities: Vec<_> = found.iter().map(|d| d.entity.clone()).collect();
+    discover::set_overrides(&mut pipeline, &overrides, &entities);
     pipeline.validate()?;
     state
         .store
         .save_pipeline(&pipeline)
         .await
         .map_err(|e| e.to_string())?;
-    let found = state.discovered(&name, false).await?;
     let updated: Vec<Discovered> = found
         .iter()
         .map(|d| {

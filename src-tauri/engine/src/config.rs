@@ -30,6 +30,8 @@ pub struct Pipeline {
 pub enum SourceConfig {
     /// A paginated JSON REST API.
     Rest(RestSource),
+    /// A Bubble.io app's Data API.
+    Bubble(BubbleSource),
     /// Generated data from an HTTP server embedded in the engine (no credentials, no setup).
     Demo(DemoSource),
 }
@@ -51,11 +53,38 @@ pub struct RestSource {
     pub requests_per_minute: Option<u32>,
 }
 
-/// The embedded demo source: a REST server on 127.0.0.1 serving generated records.
+/// A Bubble.io app's Data API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BubbleSource {
+    /// The app's Data API address, up to and including `/api/1.1`
+    /// (`https://APP.bubbleapps.io/version-test/api/1.1` for development data).
+    pub base_url: String,
+    /// The API token (an admin token reads everything, privacy rules aside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    /// Pages in flight at once.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// Client-side request limit per minute (legacy plans: 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// The furthest item a search can page to (Bubble: 50,000; more on Enterprise plans); larger types are read
+    /// in windows of `Created Date`.
+    #[serde(default = "bubble_ceiling")]
+    pub cursor_ceiling: u32,
+}
+
+fn bubble_ceiling() -> u32 {
+    50_000
+}
+
+/// The embedded demo: an emulated Bubble app on 127.0.0.1 (customers, invoices, line items) with hostile field
+/// names, so the mapping editor has something to show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoSource {
-    /// How many records the `products` entity has.
+    /// How many things the demo app has in all.
     #[serde(default = "demo_rows")]
     pub rows: u32,
 }
@@ -250,6 +279,24 @@ pub struct FieldOverride {
 }
 
 impl Entity {
+    /// An entity with every default: the source's own name, no overrides.
+    pub fn named(name: &str) -> Entity {
+        Entity {
+            name: name.to_owned(),
+            table: None,
+            path: None,
+            records: None,
+            pagination: None,
+            business_key: Vec::new(),
+            delta: DeltaStrategy::default(),
+            rowversion: None,
+            deletes: DeleteMode::default(),
+            conflicts: ConflictStrategy::default(),
+            parents: Vec::new(),
+            fields: BTreeMap::new(),
+        }
+    }
+
     /// The target table's name.
     pub fn table_name(&self) -> &str {
         self.table.as_deref().unwrap_or(&self.name)
@@ -405,6 +452,31 @@ impl Pipeline {
                 }
                 if self.entities.is_empty() {
                     return Err("a rest source needs at least one [[entities]] block".into());
+                }
+            }
+            SourceConfig::Bubble(bubble) => {
+                check_url(&bubble.base_url, "source.base_url")?;
+                if bubble.concurrency == 0 {
+                    return Err("source.concurrency must be at least 1".into());
+                }
+                if !bubble.base_url.trim_end_matches('/').ends_with("/api/1.1") {
+                    return Err(format!(
+                        "source.base_url = \"{}\" must end with /api/1.1 (e.g. https://APP.bubbleapps.io/version-test/api/1.1)",
+                        bubble.base_url
+                    ));
+                }
+                for entity in &self.entities {
+                    let set = [
+                        ("path", entity.path.is_some()),
+                        ("records", entity.records.is_some()),
+                        ("pagination", entity.pagination.is_some()),
+                    ];
+                    if let Some((key, _)) = set.iter().find(|(_, on)| *on) {
+                        return Err(format!(
+                            "entities \"{}\": `{key}` does not apply to a bubble source (pages are Bubble's cursor/limit); remove it",
+                            entity.name
+                        ));
+                    }
                 }
             }
             SourceConfig::Demo(_) => {}

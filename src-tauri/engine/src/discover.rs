@@ -3,7 +3,7 @@
 use crate::config::{Entity, Pipeline};
 use crate::run::RunError;
 use crate::schema::Mapping;
-use crate::source::rest::RestClient;
+use crate::source::Source;
 use serde_json::Value;
 
 /// Pages read per entity for discovery.
@@ -20,12 +20,13 @@ pub struct Discovered {
 /// Discovers every entity of a pipeline.
 pub async fn discover(pipeline: &Pipeline) -> Result<Vec<Discovered>, RunError> {
     pipeline.validate().map_err(RunError::Invalid)?;
-    let (source, entities, _demo) = crate::run::open_source(pipeline).await?;
-    let client = RestClient::new(&source).map_err(|e| RunError::Failed(e.to_string()))?;
-    let mut found = Vec::with_capacity(entities.len());
-    for entity in entities {
-        let sample = sample_records(&client, &entity).await?;
-        let mut mapping = Mapping::for_entity(&entity);
+    let opened = crate::run::open_source(pipeline).await?;
+    let mut found = Vec::with_capacity(opened.entities.len());
+    for entity in opened.entities.iter().cloned() {
+        let sample = sample_records(&opened.source, &entity).await?;
+        let mut mapping = Mapping::for_entity(&entity)
+            .with_declared(opened.source.declared(&entity))
+            .for_target(&pipeline.target);
         mapping.learn(&sample);
         found.push(Discovered {
             entity,
@@ -36,11 +37,11 @@ pub async fn discover(pipeline: &Pipeline) -> Result<Vec<Discovered>, RunError> 
     Ok(found)
 }
 
-async fn sample_records(client: &RestClient, entity: &Entity) -> Result<Vec<Value>, RunError> {
-    let mut cursor = RestClient::first_cursor(entity);
+async fn sample_records(source: &Source, entity: &Entity) -> Result<Vec<Value>, RunError> {
+    let mut cursor = source.first_cursor(entity);
     let mut sample = Vec::new();
     for _ in 0..SAMPLE_PAGES {
-        let page = client
+        let page = source
             .fetch_page(entity, &cursor)
             .await
             .map_err(|e| match e {
@@ -72,18 +73,17 @@ pub fn model_inputs<'a>(
         .collect()
 }
 
-/// The pipeline's entities: those it lists, or the demo's when a demo pipeline lists none.
-pub fn entities_of(pipeline: &Pipeline) -> Vec<Entity> {
-    match (&pipeline.source, pipeline.entities.is_empty()) {
-        (crate::config::SourceConfig::Demo(_), true) => crate::source::demo::demo_entities(),
-        _ => pipeline.entities.clone(),
-    }
-}
-
 /// Replaces the field overrides of the named entities (empty overrides are dropped, so the file stays minimal).
-pub fn set_overrides(pipeline: &mut Pipeline, overrides: &crate::schema::review::Overrides) {
-    let mut entities = entities_of(pipeline);
-    for entity in &mut entities {
+/// A pipeline that lists no entities (every Bubble type, the demo) gets the discovered ones listed first.
+pub fn set_overrides(
+    pipeline: &mut Pipeline,
+    overrides: &crate::schema::review::Overrides,
+    discovered: &[Entity],
+) {
+    if pipeline.entities.is_empty() {
+        pipeline.entities = discovered.to_vec();
+    }
+    for entity in &mut pipeline.entities {
         if let Some(rules) = overrides.get(&entity.name) {
             entity.fields = rules
                 .iter()
@@ -92,7 +92,6 @@ pub fn set_overrides(pipeline: &mut Pipeline, overrides: &crate::schema::review:
                 .collect();
         }
     }
-    pipeline.entities = entities;
 }
 
 #[cfg(test)]
@@ -122,7 +121,9 @@ mod tests {
         rules.insert("name".to_owned(), FieldOverride::default());
         let mut overrides = crate::schema::review::Overrides::new();
         overrides.insert("products".into(), rules);
-        set_overrides(&mut p, &overrides);
+        let mut discovered = Entity::named("products");
+        discovered.business_key = vec!["sku".into()];
+        set_overrides(&mut p, &overrides, &[discovered]);
         assert_eq!(p.entities.len(), 1);
         assert_eq!(p.entities[0].fields.len(), 1);
         assert_eq!(

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod config;
 pub mod delta;
 pub mod discover;
+pub mod emulator;
 pub mod identity;
 pub mod names;
 pub mod normalize;

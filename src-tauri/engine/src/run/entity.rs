@@ -6,8 +6,7 @@ use crate::identity;
 use crate::schema::Mapping;
 use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
-use crate::source::rest::RestClient;
-use crate::source::{FetchedPage, PageCursor};
+use crate::source::{FetchedPage, PageCursor, Source, StreamEnd};
 use crate::store::{BatchMetrics, FailedRecord, Store};
 use crate::track::EntityCounts;
 use serde_json::Value;
@@ -24,7 +23,9 @@ pub(super) struct EntityRun<'a> {
     pub pipeline: &'a str,
     pub run_id: &'a str,
     pub entity: &'a Entity,
-    pub client: &'a RestClient,
+    pub source: &'a Source,
+    /// The fields the source declares for the entity.
+    pub declared: Vec<crate::schema::Declared>,
     pub sink: &'a Sink,
     pub store: &'a Store,
     pub options: &'a RunOptions,
@@ -110,14 +111,19 @@ impl EntityRun<'_> {
                     Some(cursor) => (cursor, c.page_no),
                 }
             }
-            _ => (RestClient::first_cursor(self.entity), 0),
+            _ => (self.source.first_cursor(self.entity), 0),
         };
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
         let table_exists = existing.is_some();
         // Into a table that was empty when this (fresh) run began, every key is new: no hash lookups needed.
         let fresh_start = page_no == 0
             && (!table_exists || self.sink.is_empty(table).await.map_err(sink_stop)?);
-        let mapping = existing.map(|columns| Mapping::from_columns(columns, self.entity));
+        let mapping = existing.map(|columns| {
+            let mut m =
+                Mapping::from_columns(columns, self.entity).with_declared(self.declared.clone());
+            m.fold_case = self.sink.folds_case();
+            m
+        });
 
         // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
         // so memory holds a few pages whatever the table's size, and the CPU work runs while PostgreSQL ingests.
@@ -136,37 +142,46 @@ impl EntityRun<'_> {
         }
     }
 
-    /// FETCH: pages in order until the last (or a pause); stops early when the next stage has stopped.
+    /// FETCH: the source yields pages in order until the last (or a pause); they are numbered on their way on.
     async fn fetch_stage(
         &self,
-        mut cursor: PageCursor,
-        mut page_no: u64,
+        cursor: PageCursor,
+        page_no: u64,
         out: mpsc::Sender<Fetched>,
     ) -> Result<FetchEnd, Stop> {
-        loop {
-            if self.stop.requested() {
-                return Ok(FetchEnd::Paused);
+        let (pages_tx, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
+        let fetching = async {
+            let end = self
+                .source
+                .stream(self.entity, &cursor, &pages_tx, self.stop)
+                .await;
+            drop(pages_tx);
+            end
+        };
+        let numbering = async {
+            let mut page_no = page_no;
+            while let Some(page) = pages_rx.recv().await {
+                page_no += 1;
+                let fetch_ms = page.fetch_ms;
+                if out
+                    .send(Fetched {
+                        page_no,
+                        page,
+                        fetch_ms,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
             }
-            let started = Instant::now();
-            let page = self
-                .client
-                .fetch_page(self.entity, &cursor)
-                .await
-                .map_err(source_stop)?;
-            page_no += 1;
-            let next = page.next.clone();
-            let fetched = Fetched {
-                page_no,
-                page,
-                fetch_ms: started.elapsed().as_millis() as u64,
-            };
-            if out.send(fetched).await.is_err() {
-                return Ok(FetchEnd::Done);
-            }
-            match next {
-                Some(n) => cursor = n,
-                None => return Ok(FetchEnd::Done),
-            }
+            // Stops the source when the next stage stopped listening.
+            pages_rx.close();
+        };
+        let (end, ()) = tokio::join!(fetching, numbering);
+        match end.map_err(source_stop)? {
+            StreamEnd::Done => Ok(FetchEnd::Done),
+            StreamEnd::Paused => Ok(FetchEnd::Paused),
         }
     }
 
@@ -192,11 +207,7 @@ impl EntityRun<'_> {
                     .prepare_table(&mut mapping, &page.records, table_exists)
                     .await?;
             }
-            let page_mapping = Arc::new(
-                mapping
-                    .clone()
-                    .unwrap_or_else(|| Mapping::for_entity(self.entity)),
-            );
+            let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
             let records = Arc::new(page.records);
             let transformed = {
                 let (records, m, keys, rv) = (
@@ -331,7 +342,7 @@ impl EntityRun<'_> {
         exists: bool,
     ) -> Result<bool, Stop> {
         let table = self.entity.table_name();
-        let current = mapping.get_or_insert_with(|| Mapping::for_entity(self.entity));
+        let current = mapping.get_or_insert_with(|| self.new_mapping());
         let before = current.clone();
         let change = current.learn(records);
         if change.is_empty() {
@@ -363,6 +374,12 @@ impl EntityRun<'_> {
             .await
             .map_err(sink_stop)?;
         Ok(true)
+    }
+
+    fn new_mapping(&self) -> Mapping {
+        let mut m = Mapping::for_entity(self.entity).with_declared(self.declared.clone());
+        m.fold_case = self.sink.folds_case();
+        m
     }
 
     async fn write_checkpoint_only(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {

@@ -7,9 +7,12 @@
 
 mod entity;
 
+use crate::config::Entity;
 use crate::config::{Pipeline, SourceConfig};
-use crate::source::demo::{demo_entities, DemoServer};
+use crate::emulator::bubble::BubbleEmulator;
+use crate::source::bubble::BubbleClient;
 use crate::source::rest::RestClient;
+use crate::source::{Source, SourceError};
 use crate::store::Store;
 use crate::track::{EntityCounts, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
@@ -125,15 +128,15 @@ pub async fn run_pipeline(
 ) -> Result<RunOutcome, RunError> {
     pipeline.validate().map_err(RunError::Invalid)?;
     let started = Instant::now();
-    let (source, entities, _demo) = open_source(pipeline).await?;
-    let client = RestClient::new(&source).map_err(|e| RunError::Failed(e.to_string()))?;
+    let opened = open_source(pipeline).await?;
+    let (source, entities) = (&opened.source, &opened.entities);
     let sink = crate::sink::Sink::connect(&pipeline.target, &options.base_dir)
         .await
         .map_err(|e| match e {
             crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),
             other => RunError::Failed(other.to_string()),
         })?;
-    let order = crate::resolve::parents_first(&entities).map_err(RunError::Invalid)?;
+    let order = crate::resolve::parents_first(entities).map_err(RunError::Invalid)?;
     store
         .save_pipeline(pipeline)
         .await
@@ -166,7 +169,8 @@ pub async fn run_pipeline(
             pipeline: &pipeline.name,
             run_id: &run_id,
             entity,
-            client: &client,
+            source,
+            declared: source.declared(entity),
             sink: &sink,
             store,
             options,
@@ -219,30 +223,52 @@ fn fail(e: impl std::fmt::Display) -> RunError {
     RunError::Failed(e.to_string())
 }
 
-/// The REST source and entities a pipeline reads; the demo starts its embedded server (kept alive by the
-/// returned handle).
-pub(crate) async fn open_source(
-    pipeline: &Pipeline,
-) -> Result<
-    (
-        crate::config::RestSource,
-        Vec<crate::config::Entity>,
-        Option<DemoServer>,
-    ),
-    RunError,
-> {
+/// A connected source and the entities to read from it; keeps the demo's emulator running while it lives.
+pub struct OpenSource {
+    pub source: Source,
+    pub entities: Vec<Entity>,
+    _demo: Option<BubbleEmulator>,
+}
+
+/// Connects a pipeline's source: the demo starts its emulated Bubble app first; Bubble reads `/meta` and lists
+/// every type when the pipeline names none.
+pub async fn open_source(pipeline: &Pipeline) -> Result<OpenSource, RunError> {
     match &pipeline.source {
-        SourceConfig::Rest(rest) => Ok((rest.clone(), pipeline.entities.clone(), None)),
+        SourceConfig::Rest(rest) => Ok(OpenSource {
+            source: Source::Rest(RestClient::new(rest).map_err(source_error)?),
+            entities: pipeline.entities.clone(),
+            _demo: None,
+        }),
+        SourceConfig::Bubble(bubble) => open_bubble(bubble, &pipeline.entities, None).await,
         SourceConfig::Demo(demo) => {
-            let server = DemoServer::start(demo.rows)
+            let emulator = crate::source::demo::start(demo.rows)
                 .await
-                .map_err(|e| RunError::Failed(format!("demo server: {e}")))?;
-            let entities = if pipeline.entities.is_empty() {
-                demo_entities()
-            } else {
-                pipeline.entities.clone()
-            };
-            Ok((server.source(), entities, Some(server)))
+                .map_err(|e| RunError::Failed(format!("demo app: {e}")))?;
+            let config = crate::source::demo::source_of(&emulator);
+            open_bubble(&config, &pipeline.entities, Some(emulator)).await
         }
+    }
+}
+
+async fn open_bubble(
+    config: &crate::config::BubbleSource,
+    listed: &[Entity],
+    demo: Option<BubbleEmulator>,
+) -> Result<OpenSource, RunError> {
+    let client = BubbleClient::connect(config).await.map_err(source_error)?;
+    let entities = client.entities(listed).map_err(RunError::Invalid)?;
+    Ok(OpenSource {
+        source: Source::Bubble(Box::new(client)),
+        entities,
+        _demo: demo,
+    })
+}
+
+/// A missing secret is bad input (exit 2); anything else from the source fails the run.
+fn source_error(e: SourceError) -> RunError {
+    match e {
+        SourceError::Secret(s) => RunError::Invalid(s.to_string()),
+        SourceError::Unauthorized { .. } => RunError::Invalid(e.to_string()),
+        other => RunError::Failed(other.to_string()),
     }
 }

@@ -121,6 +121,31 @@ pub struct Mapping {
     #[serde(skip)]
     #[ts(skip)]
     pub rules: BTreeMap<String, FieldOverride>,
+    /// The fields the source declares (Bubble's `/meta`): they get columns before any value is seen, and their
+    /// declared types hold unless the analyst chose another.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub declared: Vec<Declared>,
+    /// Columns that differ only in ASCII case are one column (SQLite targets).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub fold_case: bool,
+    /// Columns of the existing table that no source field has claimed yet (their source name is unknown).
+    #[serde(skip)]
+    #[ts(skip)]
+    unclaimed: std::collections::BTreeSet<String>,
+}
+
+/// A field as the source declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The field's key in records.
+    pub source: String,
+    pub ty: ColumnType,
+    /// The entity whose unique id the field holds, for a reference.
+    pub references: Option<String>,
+    /// The source's own name of the type (`custom.customer`, `option.status`, `list.text`…), for the editor.
+    pub source_type: String,
 }
 
 /// What a page taught the mapping: fields never seen before, and known fields whose values no longer fit
@@ -145,13 +170,33 @@ impl Mapping {
         Mapping {
             fields: Vec::new(),
             rules: entity.fields.clone(),
+            declared: Vec::new(),
+            fold_case: false,
+            unclaimed: Default::default(),
         }
+    }
+
+    /// The same mapping, following the fields the source declares.
+    pub fn with_declared(mut self, declared: Vec<Declared>) -> Mapping {
+        self.declared = declared;
+        self
+    }
+
+    /// The same mapping, with column names unique as the target compares them.
+    pub fn for_target(mut self, target: &crate::config::TargetConfig) -> Mapping {
+        self.fold_case = matches!(target, crate::config::TargetConfig::Sqlite(_));
+        self
+    }
+
+    /// What the source declares of a field.
+    pub fn declared_of(&self, source: &str) -> Option<&Declared> {
+        self.declared.iter().find(|d| d.source == source)
     }
 
     /// The mapping of an existing table's columns (each column taken as its own source name until a record
     /// claims it), following the entity's overrides.
     pub fn from_columns(columns: Vec<(String, ColumnType)>, entity: &Entity) -> Mapping {
-        let fields = columns
+        let fields: Vec<Field> = columns
             .into_iter()
             .map(|(name, ty)| Field {
                 source: name.clone(),
@@ -159,9 +204,13 @@ impl Mapping {
                 ty,
             })
             .collect();
+        let unclaimed = fields.iter().map(|f: &Field| f.column.clone()).collect();
         Mapping {
             fields,
             rules: entity.fields.clone(),
+            declared: Vec::new(),
+            fold_case: false,
+            unclaimed,
         }
     }
 
@@ -170,7 +219,10 @@ impl Mapping {
     }
 
     fn fixed_type(&self, source: &str) -> Option<ColumnType> {
-        self.rules.get(source).and_then(|r| r.ty)
+        self.rules
+            .get(source)
+            .and_then(|r| r.ty)
+            .or_else(|| self.declared_of(source).map(|d| d.ty))
     }
 
     /// Infers fields and types from sampled records, fields in order of first appearance.
@@ -185,15 +237,20 @@ impl Mapping {
     pub fn learn(&mut self, records: &[Value]) -> SchemaChange {
         let known = self.fields.len();
         let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
+        let declared: Vec<String> = self.declared.iter().map(|d| d.source.clone()).collect();
+        for name in declared {
+            if self.excluded(&name) {
+                continue;
+            }
+            let index = self.index_of(&name, &mut types);
+            types[index] = self.fixed_type(&name);
+        }
         for record in records.iter().filter_map(Value::as_object) {
             for (name, value) in record {
                 if self.excluded(name) {
                     continue;
                 }
-                let index = match self.fields.iter().position(|f| &f.source == name) {
-                    Some(i) => i,
-                    None => self.add_field(name, &mut types),
-                };
+                let index = self.index_of(name, &mut types);
                 let incoming = ColumnType::of(value);
                 if let Some(fixed) = self.fixed_type(name) {
                     // The analyst chose the type: values that do not fit fail one by one, naming the field.
@@ -223,49 +280,76 @@ impl Mapping {
         change
     }
 
-    /// Adds a field (type still unknown); a table column left from an earlier run under the same (shortened)
-    /// name is claimed instead of added twice.
-    fn add_field(&mut self, name: &str, types: &mut Vec<Option<ColumnType>>) -> usize {
-        let column = column_for(name);
-        if let Some(i) = self
-            .fields
-            .iter()
-            .position(|f| f.column == column && f.source == f.column && f.source != name)
-        {
-            self.fields[i].source = name.to_owned();
-            return i;
+    /// The field of a source name, added when new; a table column of that very name is claimed.
+    fn index_of(&mut self, name: &str, types: &mut Vec<Option<ColumnType>>) -> usize {
+        match self.fields.iter().position(|f| f.source == name) {
+            Some(i) => {
+                self.unclaimed.remove(&self.fields[i].column);
+                i
+            }
+            None => self.add_field(name, types),
         }
-        let column = self.unused_column(column);
-        self.fields.push(Field {
-            source: name.to_owned(),
-            column,
-            ty: ColumnType::Text,
-        });
-        types.push(None);
-        self.fields.len() - 1
     }
 
-    /// `column`, or `column_2`, `column_3`… (within 63 bytes) when another field has it already.
-    fn unused_column(&self, column: String) -> String {
-        let taken = |c: &str| self.fields.iter().any(|f| f.column == c);
-        if !taken(&column) {
-            return column;
-        }
-        (2u32..)
-            .map(|n| {
-                let suffix = format!("_{n}");
-                let mut cut = column.len().min(MAX_IDENT_BYTES - suffix.len());
-                while !column.is_char_boundary(cut) {
-                    cut -= 1;
+    /// Adds a field (type still unknown) under the first free column of `column`, `column_2`, `column_3`…; a
+    /// table column left from an earlier run under one of those names is claimed instead of added twice.
+    fn add_field(&mut self, name: &str, types: &mut Vec<Option<ColumnType>>) -> usize {
+        let base = column_for(name);
+        for column in column_candidates(&base) {
+            let holder = self
+                .fields
+                .iter()
+                .position(|f| same_column(&f.column, &column, self.fold_case));
+            match holder {
+                // An unclaimed column of the existing table (its source still unknown): this field's.
+                // Only under its exact name: a column differing in case belongs to the field of that name.
+                Some(i)
+                    if self.fields[i].column == column
+                        && self.unclaimed.contains(&self.fields[i].column) =>
+                {
+                    self.unclaimed.remove(&self.fields[i].column);
+                    self.fields[i].source = name.to_owned();
+                    return i;
                 }
-                format!("{}{suffix}", &column[..cut])
-            })
-            .find(|c| !taken(c))
-            .unwrap_or(column)
+                Some(_) => continue,
+                None => {
+                    self.fields.push(Field {
+                        source: name.to_owned(),
+                        column,
+                        ty: ColumnType::Text,
+                    });
+                    types.push(None);
+                    return self.fields.len() - 1;
+                }
+            }
+        }
+        unreachable!("column_candidates never ends")
     }
 
     pub fn field(&self, source: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.source == source)
+    }
+}
+
+/// `column`, then `column_2`, `column_3`… (each within 63 bytes).
+fn column_candidates(column: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(column.to_owned()).chain((2u32..).map(move |n| {
+        let suffix = format!("_{n}");
+        let mut cut = column.len().min(MAX_IDENT_BYTES - suffix.len());
+        while !column.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}{suffix}", &column[..cut])
+    }))
+}
+
+/// Whether two column names name one column (SQLite folds ASCII case in identifiers; PostgreSQL's quoted ones
+/// do not).
+fn same_column(a: &str, b: &str, fold_case: bool) -> bool {
+    if fold_case {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
     }
 }
 
@@ -404,17 +488,37 @@ mod tests {
     fn a_long_field_reclaims_its_column_from_an_existing_table() {
         let long = "x".repeat(80);
         let column = column_for(&long);
-        let mut m = Mapping {
-            fields: vec![Field {
-                source: column.clone(),
-                column: column.clone(),
-                ty: ColumnType::Numeric,
-            }],
-            rules: Default::default(),
-        };
+        let mut m = Mapping::from_columns(
+            vec![(column.clone(), ColumnType::Numeric)],
+            &crate::config::Entity::named("t"),
+        );
         let change = m.learn(&[json!({ long.clone(): 3 })]);
         assert!(change.is_empty(), "{change:?}");
         assert_eq!(m.fields[0].source, long);
+    }
+
+    #[test]
+    fn columns_differing_in_case_stay_apart_in_sqlite_and_come_back_the_same() {
+        let entity = crate::config::Entity::named("t");
+        let mut fresh = Mapping::for_entity(&entity);
+        fresh.fold_case = true;
+        fresh.learn(&[json!({"Total": 1, "total": 2, "Total_2": 3})]);
+        let columns: Vec<&str> = fresh.fields.iter().map(|f| f.column.as_str()).collect();
+        assert_eq!(columns, ["Total", "total_2", "Total_2_2"]);
+        // The next run reads the table back and claims each column for the same field.
+        let mut again = Mapping::from_columns(
+            fresh
+                .fields
+                .iter()
+                .map(|f| (f.column.clone(), f.ty))
+                .collect(),
+            &entity,
+        );
+        again.fold_case = true;
+        assert!(again
+            .learn(&[json!({"total": 2, "Total_2": 3, "Total": 1})])
+            .is_empty());
+        assert_eq!(again.fields, fresh.fields);
     }
 
     #[test]

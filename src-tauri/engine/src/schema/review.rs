@@ -101,7 +101,9 @@ fn remapped(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<Mapping>
             if let Some(rules) = overrides.and_then(|o| o.get(&entity.name)) {
                 entity.fields = rules.clone();
             }
-            let mut mapping = Mapping::for_entity(&entity);
+            let mut mapping =
+                Mapping::for_entity(&entity).with_declared(d.mapping.declared.clone());
+            mapping.fold_case = d.mapping.fold_case;
             mapping.learn(&d.sample);
             mapping
         })

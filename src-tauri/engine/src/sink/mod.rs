@@ -75,6 +75,11 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// Whether the target compares column names without ASCII case (SQLite).
+    pub fn folds_case(&self) -> bool {
+        matches!(self, Sink::Sqlite(_))
+    }
+
     /// Connects; relative SQLite paths are taken from `base_dir` (the pipeline file's folder).
     pub async fn connect(target: &TargetConfig, base_dir: &Path) -> Result<Sink, SinkError> {
         Ok(match target {

@@ -1,7 +1,9 @@
 //! FETCH: sources yield pages of records. One module per connector.
 
+pub mod bubble;
 pub mod demo;
 pub mod rest;
+pub mod throttle;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +14,7 @@ use serde_json::Value;
 pub enum PageCursor {
     Page(u64),
     Offset(u64),
+    Bubble(bubble::BubbleCursor),
 }
 
 /// One page of raw records and where the following page starts (None: this was the last).
@@ -19,6 +22,67 @@ pub enum PageCursor {
 pub struct FetchedPage {
     pub records: Vec<Value>,
     pub next: Option<PageCursor>,
+    /// How long the request took.
+    pub fetch_ms: u64,
+}
+
+/// Why a source stopped yielding pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The last page was yielded (or the receiver stopped listening).
+    Done,
+    /// A pause was asked for; the pages yielded so far are complete.
+    Paused,
+}
+
+/// A connected source of any kind.
+pub enum Source {
+    Rest(rest::RestClient),
+    Bubble(Box<bubble::BubbleClient>),
+}
+
+impl Source {
+    /// The cursor of an entity's first page.
+    pub fn first_cursor(&self, entity: &crate::config::Entity) -> PageCursor {
+        match self {
+            Source::Rest(_) => rest::RestClient::first_cursor(entity),
+            Source::Bubble(_) => bubble::BubbleClient::first_cursor(),
+        }
+    }
+
+    /// One page.
+    pub async fn fetch_page(
+        &self,
+        entity: &crate::config::Entity,
+        cursor: &PageCursor,
+    ) -> Result<FetchedPage, SourceError> {
+        match self {
+            Source::Rest(c) => c.fetch_page(entity, cursor).await,
+            Source::Bubble(c) => c.fetch_page(entity, cursor).await,
+        }
+    }
+
+    /// Every page from `cursor` on, in order, into `out`, until the last or a pause.
+    pub async fn stream(
+        &self,
+        entity: &crate::config::Entity,
+        cursor: &PageCursor,
+        out: &tokio::sync::mpsc::Sender<FetchedPage>,
+        stop: &crate::run::StopSignal,
+    ) -> Result<StreamEnd, SourceError> {
+        match self {
+            Source::Rest(c) => c.stream(entity, cursor, out, stop).await,
+            Source::Bubble(c) => c.stream(entity, cursor, out, stop).await,
+        }
+    }
+
+    /// The fields the source declares for an entity (with types), before any record is read.
+    pub fn declared(&self, entity: &crate::config::Entity) -> Vec<crate::schema::Declared> {
+        match self {
+            Source::Rest(_) => Vec::new(),
+            Source::Bubble(c) => c.declared(entity),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! The REST source: a paginated JSON API with `none`, `bearer` or `login` auth.
 
+use super::throttle::Throttle;
 use super::{FetchedPage, PageCursor, SourceError};
 use crate::config::{Auth, Entity, Pagination, RestSource};
 use crate::secrets::{self, SecretValue};
@@ -9,7 +10,10 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-const TRIES: u32 = 4;
+/// Tries per request on server errors, timeouts, resets and bodies cut short.
+const TRIES: u32 = 5;
+/// Tries per request refused for load (429/503), which say the request itself was fine.
+const LOAD_TRIES: u32 = 20;
 
 /// A connected REST source; cheap to share between tasks.
 pub struct RestClient {
@@ -17,8 +21,8 @@ pub struct RestClient {
     base_url: String,
     auth: Auth,
     token: Mutex<Option<Token>>,
-    /// The client-side limit (`requests_per_minute`), shared by every request of this source.
-    limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// The client-side limit (`requests_per_minute`) and the back-off on 429/503, shared by every request.
+    throttle: Throttle,
 }
 
 struct Token {
@@ -43,10 +47,7 @@ impl RestClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             auth: config.auth.clone(),
             token: Mutex::new(None),
-            limiter: config
-                .requests_per_minute
-                .and_then(std::num::NonZeroU32::new)
-                .map(|n| governor::RateLimiter::direct(governor::Quota::per_minute(n))),
+            throttle: Throttle::new(config.requests_per_minute, config.concurrency),
         })
     }
 
@@ -65,6 +66,7 @@ impl RestClient {
         entity: &Entity,
         cursor: &PageCursor,
     ) -> Result<FetchedPage, SourceError> {
+        let started = std::time::Instant::now();
         let url = self.page_url(entity, cursor)?;
         let body = match self.get_json(&url).await {
             Ok(body) => body,
@@ -76,6 +78,7 @@ impl RestClient {
                 return Ok(FetchedPage {
                     records: Vec::new(),
                     next: None,
+                    fetch_ms: started.elapsed().as_millis() as u64,
                 });
             }
             Err(e) => return Err(e),
@@ -85,15 +88,43 @@ impl RestClient {
             url: url.to_string(),
             pointer: display_pointer(&pointer),
         })?;
-        let next = if records.is_empty() {
-            None
-        } else {
-            Some(match cursor {
-                PageCursor::Page(n) => PageCursor::Page(n + 1),
-                PageCursor::Offset(n) => PageCursor::Offset(n + records.len() as u64),
-            })
+        let next = match cursor {
+            _ if records.is_empty() => None,
+            PageCursor::Page(n) => Some(PageCursor::Page(n + 1)),
+            PageCursor::Offset(n) => Some(PageCursor::Offset(n + records.len() as u64)),
+            // page_url refused any other cursor already
+            PageCursor::Bubble(_) => None,
         };
-        Ok(FetchedPage { records, next })
+        Ok(FetchedPage {
+            records,
+            next,
+            fetch_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Every page from `cursor` on, in order, into `out`.
+    pub async fn stream(
+        &self,
+        entity: &Entity,
+        cursor: &PageCursor,
+        out: &tokio::sync::mpsc::Sender<FetchedPage>,
+        stop: &crate::run::StopSignal,
+    ) -> Result<super::StreamEnd, SourceError> {
+        let mut cursor = cursor.clone();
+        loop {
+            if stop.requested() {
+                return Ok(super::StreamEnd::Paused);
+            }
+            let page = self.fetch_page(entity, &cursor).await?;
+            let next = page.next.clone();
+            if out.send(page).await.is_err() {
+                return Ok(super::StreamEnd::Done);
+            }
+            match next {
+                Some(n) => cursor = n,
+                None => return Ok(super::StreamEnd::Done),
+            }
+        }
     }
 
     fn page_url(&self, entity: &Entity, cursor: &PageCursor) -> Result<Url, SourceError> {
@@ -128,15 +159,14 @@ impl RestClient {
         Ok(url)
     }
 
-    /// GET with auth, bounded retries on 5xx/429/transport errors, and one re-login on 401.
-    async fn get_json(&self, url: &Url) -> Result<Value, SourceError> {
+    /// GET with auth, bounded retries on 5xx/timeouts/resets/invalid bodies, waits on 429/503 (`Retry-After`,
+    /// shared by every request of the source), and one re-login on 401.
+    pub(crate) async fn get_json(&self, url: &Url) -> Result<Value, SourceError> {
         let mut relogged = false;
         let mut attempt = 0;
+        let mut refused = 0;
         loop {
-            attempt += 1;
-            if let Some(limiter) = &self.limiter {
-                limiter.until_ready().await;
-            }
+            self.throttle.ready().await;
             let mut request = self
                 .http
                 .get(url.clone())
@@ -144,19 +174,19 @@ impl RestClient {
             if let Some(token) = self.bearer().await? {
                 request = request.bearer_auth(token.expose());
             }
-            let outcome = request.send().await;
-            let response = match outcome {
+            let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < TRIES => {
-                    tracing::warn!(%url, attempt, "request failed, retrying: {e}");
-                    backoff(attempt, None).await;
-                    continue;
-                }
                 Err(e) => {
-                    return Err(SourceError::Unreachable {
-                        url: url.to_string(),
-                        reason: plain_reason(&e),
-                    })
+                    attempt += 1;
+                    if attempt >= TRIES {
+                        return Err(SourceError::Unreachable {
+                            url: url.to_string(),
+                            reason: plain_reason(&e),
+                        });
+                    }
+                    tracing::warn!(%url, attempt, "request failed, retrying: {e}");
+                    backoff(attempt).await;
+                    continue;
                 }
             };
             let status = response.status();
@@ -174,30 +204,40 @@ impl RestClient {
                     status: status.as_u16(),
                 });
             }
-            if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
-                && attempt < TRIES
+            if (status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE)
+                && refused + 1 < LOAD_TRIES
             {
+                refused += 1;
                 let retry_after = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                tracing::warn!(%url, attempt, status = status.as_u16(), "retrying");
-                backoff(attempt, retry_after).await;
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let wait = self.throttle.pushed_back(retry_after);
+                tracing::warn!(%url, refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "the source asks to slow down");
+                continue;
+            }
+            if status.is_server_error() && attempt + 1 < TRIES {
+                attempt += 1;
+                tracing::warn!(%url, attempt, status = status.as_u16(), "server error, retrying");
+                backoff(attempt).await;
                 continue;
             }
             let bytes = match response.bytes().await {
                 Ok(b) => b,
-                Err(e) if attempt < TRIES => {
-                    tracing::warn!(%url, attempt, "body cut short, retrying: {e}");
-                    backoff(attempt, None).await;
-                    continue;
-                }
                 Err(e) => {
-                    return Err(SourceError::Unreachable {
-                        url: url.to_string(),
-                        reason: plain_reason(&e),
-                    })
+                    attempt += 1;
+                    if attempt >= TRIES {
+                        return Err(SourceError::Unreachable {
+                            url: url.to_string(),
+                            reason: plain_reason(&e),
+                        });
+                    }
+                    tracing::warn!(%url, attempt, "body cut short, retrying: {e}");
+                    backoff(attempt).await;
+                    continue;
                 }
             };
             if !status.is_success() {
@@ -209,16 +249,20 @@ impl RestClient {
                 });
             }
             match serde_json::from_slice(&bytes) {
-                Ok(value) => return Ok(value),
-                Err(_) if attempt < TRIES => {
-                    tracing::warn!(%url, attempt, "invalid JSON body, retrying");
-                    backoff(attempt, None).await;
+                Ok(value) => {
+                    self.throttle.succeeded();
+                    return Ok(value);
                 }
                 Err(e) => {
-                    return Err(SourceError::InvalidJson {
-                        url: url.to_string(),
-                        reason: e.to_string(),
-                    })
+                    attempt += 1;
+                    if attempt >= TRIES {
+                        return Err(SourceError::InvalidJson {
+                            url: url.to_string(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    tracing::warn!(%url, attempt, "invalid or truncated JSON body, retrying");
+                    backoff(attempt).await;
                 }
             }
         }
@@ -353,12 +397,10 @@ fn plain_reason(e: &reqwest::Error) -> String {
     reason
 }
 
-async fn backoff(attempt: u32, retry_after_s: Option<u64>) {
-    let wait = match retry_after_s {
-        Some(s) => Duration::from_secs(s.min(120)),
-        None => Duration::from_millis(200 * 2u64.pow(attempt.min(6))),
-    };
-    tokio::time::sleep(wait).await;
+/// Exponential back-off with jitter: about 0.2, 0.4, 0.8, 1.6 s.
+async fn backoff(attempt: u32) {
+    let base = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
+    tokio::time::sleep(base + super::throttle::jitter(base)).await;
 }
 
 #[cfg(test)]
