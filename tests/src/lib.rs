@@ -1,6 +1,7 @@
 //! Test harness: a private throwaway PostgreSQL cluster, an ERP-like REST test server, paths of the built
 //! binaries, a real Secret Service session, and a small W3C WebDriver client for the app window.
 
+pub mod bubble;
 pub mod erp;
 pub mod keyring_session;
 pub mod pg;

@@ -15,6 +15,7 @@ const BADGES: Record<Change, string> = {
   fallback: "fallback",
   collision: "collision",
   renamed: "renamed",
+  bubble_id: "Bubble id",
 };
 
 const ROW_HEIGHT = 44;

@@ -50,7 +50,7 @@ type?: ColumnType | null,
  */
 exclude?: boolean, };
 
-export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed";
+export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed" | "bubble_id";
 
 export type FieldReport = { source: string, field: string, column: string, type: string, collides_with: Array<string>, note: string, 
 /**
@@ -62,7 +62,11 @@ changes: Array<Change>,
  */
 error: string | null, };
 
-export type EntityReport = { entity: string, table: string, model: string, fields: Array<FieldReport>, };
+export type EntityReport = { entity: string, table: string, model: string, fields: Array<FieldReport>, 
+/**
+ * The table's indexes (business key, references), by Prisma field name.
+ */
+indexes: Array<IndexReport>, };
 
 export type EntityView = { report: EntityReport, 
 /**

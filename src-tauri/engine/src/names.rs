@@ -135,6 +135,8 @@ pub enum Change {
     Collision,
     /// Named by the analyst.
     Renamed,
+    /// Bubble's unique id `_id`: `bubbleId`, as seed 001's model template has it.
+    BubbleId,
 }
 
 impl Change {
@@ -147,6 +149,7 @@ impl Change {
             Change::ReservedWord => "reserved word",
             Change::Truncated => "truncated",
             Change::Fallback => "fallback name",
+            Change::BubbleId => "Bubble's unique id",
             Change::Collision => "collision",
             Change::Renamed => "renamed by you",
         }

@@ -62,7 +62,12 @@ struct State_ {
     faults: Faults,
     stats: Stats,
     recent: VecDeque<Instant>,
+    /// The things matching a search, in order, by (type, constraints, sort field, descending): a client pages
+    /// through one search many times, and the app changes only through `edit`, which clears this.
+    searches: std::collections::HashMap<SearchKey, Arc<Vec<usize>>>,
 }
+
+type SearchKey = (String, Option<String>, Option<String>, bool);
 
 type Shared = Arc<Mutex<State_>>;
 
@@ -93,6 +98,7 @@ impl BubbleEmulator {
             faults,
             stats: Stats::default(),
             recent: VecDeque::new(),
+            searches: Default::default(),
         }));
         let api = Router::new()
             .route("/meta", get(meta))
@@ -131,7 +137,9 @@ impl BubbleEmulator {
 
     /// Edits the app's data (things of a type, by its URL name) while the server runs.
     pub fn edit<R>(&self, edit: impl FnOnce(&mut BubbleApp) -> R) -> R {
-        edit(&mut lock(&self.shared).app)
+        let mut state = lock(&self.shared);
+        state.searches.clear();
+        edit(&mut state.app)
     }
 
     /// A copy of the app as it is now.
@@ -274,31 +282,33 @@ fn list_reply(
             ),
         );
     }
-    let constraints = match parse_constraints(query.constraints.as_deref(), ty, use_captions) {
-        Ok(c) => c,
-        Err(message) => return bubble_error(StatusCode::BAD_REQUEST, "INVALID_DATA", &message),
+    let key: SearchKey = (
+        type_name.to_owned(),
+        query.constraints.clone(),
+        query.sort_field.clone(),
+        query.descending.unwrap_or(false),
+    );
+    let matching = match state.searches.get(&key) {
+        Some(found) => found.clone(),
+        None => match search(ty, query, use_captions) {
+            Ok(found) => {
+                let found = Arc::new(found);
+                state.searches.insert(key, found.clone());
+                found
+            }
+            Err(message) => return bubble_error(StatusCode::BAD_REQUEST, "INVALID_DATA", &message),
+        },
     };
-    let mut matching: Vec<&Map<String, Value>> = ty
-        .things
-        .iter()
-        .filter(|thing| constraints.iter().all(|c| c.holds(thing)))
-        .collect();
-    if let Some(field) = &query.sort_field {
-        let field = ty.display_of(field, use_captions).to_owned();
-        matching.sort_by(|a, b| {
-            compare(a.get(&field), b.get(&field)).then_with(|| compare(a.get("_id"), b.get("_id")))
-        });
-        if query.descending.unwrap_or(false) {
-            matching.reverse();
-        }
-    }
+    let Some(ty) = state.app.types.iter().find(|t| t.name == type_name) else {
+        return bubble_error(StatusCode::NOT_FOUND, "MISSING_DATA", "type vanished");
+    };
     let end = (cursor + limit)
         .min(matching.len())
         .min(state.faults.cursor_ceiling);
     let start = cursor.min(end);
     let results: Vec<Value> = matching[start..end]
         .iter()
-        .map(|thing| Value::Object(ty.keyed(thing, use_captions)))
+        .map(|&i| Value::Object(ty.keyed(&ty.things[i], use_captions)))
         .collect();
     let reply = json!({"response": {
         "cursor": cursor,
@@ -319,6 +329,26 @@ fn list_reply(
         body,
     )
         .into_response()
+}
+
+/// The indexes of the things a search matches, in the order asked for.
+fn search(ty: &BubbleType, query: &ListQuery, use_captions: bool) -> Result<Vec<usize>, String> {
+    let constraints = parse_constraints(query.constraints.as_deref(), ty, use_captions)?;
+    let mut matching: Vec<usize> = (0..ty.things.len())
+        .filter(|&i| constraints.iter().all(|c| c.holds(&ty.things[i])))
+        .collect();
+    if let Some(field) = &query.sort_field {
+        let field = ty.display_of(field, use_captions).to_owned();
+        let things = &ty.things;
+        matching.sort_by(|&a, &b| {
+            compare(things[a].get(&field), things[b].get(&field))
+                .then_with(|| compare(things[a].get("_id"), things[b].get("_id")))
+        });
+        if query.descending.unwrap_or(false) {
+            matching.reverse();
+        }
+    }
+    Ok(matching)
 }
 
 /// A stable pseudo-random number in [0, 1) for request `n`, so fault patterns repeat run to run.

@@ -128,7 +128,9 @@ impl EntityRun<'_> {
         // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
         // so memory holds a few pages whatever the table's size, and the CPU work runs while PostgreSQL ingests.
         let (fetched_tx, fetched_rx) = mpsc::channel::<Fetched>(PAGES_IN_FLIGHT);
-        let (ready_tx, ready_rx) = mpsc::channel::<Ready>(PAGES_IN_FLIGHT);
+        let ready_pages =
+            (BATCH_ROWS / self.source.page_size(self.entity).max(1)).max(PAGES_IN_FLIGHT);
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>(ready_pages);
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
@@ -257,7 +259,29 @@ impl EntityRun<'_> {
     ) -> Result<(), Stop> {
         let started = Instant::now();
         let fetched_before = counts.fetched;
-        while let Some(page) = input.recv().await {
+        let mut pending: Option<Ready> = None;
+        loop {
+            let mut page = match pending.take() {
+                Some(page) => page,
+                None => match input.recv().await {
+                    Some(page) => page,
+                    None => break,
+                },
+            };
+            // Pages that queued up while the last batch was written go in one transaction with this one.
+            let mut absorbed = false;
+            while let Ok(more) = input.try_recv() {
+                if page.can_absorb(&more) {
+                    page.absorb(more);
+                    absorbed = true;
+                } else {
+                    pending = Some(more);
+                    break;
+                }
+            }
+            if absorbed {
+                page.dedupe();
+            }
             let Ready {
                 page_no,
                 next,
@@ -527,6 +551,10 @@ fn identify(
 /// Pages a stage may hold ahead of the next one.
 const PAGES_IN_FLIGHT: usize = 2;
 
+/// Rows one target transaction takes at most when pages queue up: small pages (Bubble's 100) are written together,
+/// so the cost of a transaction and its checkpoint is paid once per batch rather than once per page.
+const BATCH_ROWS: usize = 2_000;
+
 /// A fetched page on its way to the transform stage.
 struct Fetched {
     page_no: u64,
@@ -544,6 +572,40 @@ struct Ready {
     transformed: Transformed,
     fetch_ms: u64,
     transform_ms: u64,
+}
+
+impl Ready {
+    /// Whether `other` can be written in the same transaction (same mapping and table state, batch not full).
+    fn can_absorb(&self, other: &Ready) -> bool {
+        let same_mapping = match (&self.mapping, &other.mapping) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        same_mapping
+            && self.table_exists == other.table_exists
+            && self.transformed.rows.len() + other.transformed.rows.len() <= BATCH_ROWS
+    }
+
+    /// Takes `other` (the following page) into this batch; the batch ends where `other` ends.
+    fn absorb(&mut self, other: Ready) {
+        self.page_no = other.page_no;
+        self.next = other.next;
+        self.records += other.records;
+        self.fetch_ms += other.fetch_ms;
+        self.transform_ms += other.transform_ms;
+        self.transformed.rows.extend(other.transformed.rows);
+        self.transformed.failed.extend(other.transformed.failed);
+        self.transformed.duplicates += other.transformed.duplicates;
+    }
+
+    /// Repeated keys across the absorbed pages: the last wins, as within a page.
+    fn dedupe(&mut self) {
+        let rows = std::mem::take(&mut self.transformed.rows);
+        let (rows, dropped) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
+        self.transformed.rows = rows;
+        self.transformed.duplicates += dropped as u64;
+    }
 }
 
 enum FetchEnd {

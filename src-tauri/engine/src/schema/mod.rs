@@ -134,6 +134,24 @@ pub struct Mapping {
     #[serde(skip)]
     #[ts(skip)]
     unclaimed: std::collections::BTreeSet<String>,
+    /// The business key's fields (unique and required in the target).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub key: Vec<String>,
+    /// Fields holding a parent's key (`parents` in the pipeline): indexed in the target.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub parent_fields: Vec<String>,
+}
+
+/// An index the target table gets from the mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    pub name: String,
+    /// Source field names, in index order.
+    pub fields: Vec<String>,
+    pub columns: Vec<String>,
+    pub unique: bool,
 }
 
 /// A field as the source declares it.
@@ -173,6 +191,8 @@ impl Mapping {
             declared: Vec::new(),
             fold_case: false,
             unclaimed: Default::default(),
+            key: entity.key_fields(),
+            parent_fields: entity.parents.iter().map(|p| p.field.clone()).collect(),
         }
     }
 
@@ -186,6 +206,47 @@ impl Mapping {
     pub fn for_target(mut self, target: &crate::config::TargetConfig) -> Mapping {
         self.fold_case = matches!(target, crate::config::TargetConfig::Sqlite(_));
         self
+    }
+
+    /// The indexes the table gets: a unique one on the business key, one per reference to another entity.
+    pub fn indexes(&self, table: &str) -> Vec<Index> {
+        let mut indexes = Vec::new();
+        let key_columns: Option<Vec<String>> = self
+            .key
+            .iter()
+            .map(|k| self.field(k).map(|f| f.column.clone()))
+            .collect();
+        if let Some(columns) = key_columns.filter(|c| !c.is_empty()) {
+            indexes.push(Index {
+                name: index_name(table, &columns, "key"),
+                fields: self.key.clone(),
+                columns,
+                unique: true,
+            });
+        }
+        let references = self
+            .declared
+            .iter()
+            .filter(|d| d.references.is_some())
+            .map(|d| d.source.as_str())
+            .chain(self.parent_fields.iter().map(String::as_str));
+        let mut seen = std::collections::BTreeSet::new();
+        for source in references {
+            let Some(field) = self.field(source) else {
+                continue;
+            };
+            if self.key.len() == 1 && self.key[0] == source || !seen.insert(source) {
+                continue;
+            }
+            let columns = vec![field.column.clone()];
+            indexes.push(Index {
+                name: index_name(table, &columns, "idx"),
+                fields: vec![source.to_owned()],
+                columns,
+                unique: false,
+            });
+        }
+        indexes
     }
 
     /// What the source declares of a field.
@@ -211,6 +272,8 @@ impl Mapping {
             declared: Vec::new(),
             fold_case: false,
             unclaimed,
+            key: entity.key_fields(),
+            parent_fields: entity.parents.iter().map(|p| p.field.clone()).collect(),
         }
     }
 
@@ -390,6 +453,61 @@ pub fn column_for(source: &str) -> String {
         cut -= 1;
     }
     format!("{}_{hash}", &source[..cut])
+}
+
+/// An index's name: `table_column_suffix`, cut to 63 bytes with a stable hash when longer (PostgreSQL index names
+/// are unique per schema, so the table is part of it).
+pub fn index_name(table: &str, columns: &[String], suffix: &str) -> String {
+    let full = format!("{table}_{}_{suffix}", columns.join("_"));
+    let hash = format!("{:08x}", xxhash_rust::xxh3::xxh3_64(full.as_bytes()) as u32);
+    let clean: String = full.chars().filter(|&c| c != '\0').collect();
+    if clean.len() <= MAX_IDENT_BYTES && clean.len() == full.len() {
+        return clean;
+    }
+    let mut cut = clean.len().min(MAX_IDENT_BYTES - hash.len() - 1);
+    while !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash}", &clean[..cut])
+}
+
+/// `CREATE [UNIQUE] INDEX IF NOT EXISTS` for every index of the mapping (`qualified`: the table as SQL names it).
+pub fn index_statements(qualified: &str, table: &str, mapping: &Mapping) -> Vec<String> {
+    index_statements_of(qualified, table, mapping, |_| true)
+}
+
+/// The index statements of an existing table that gains the `added` fields.
+pub fn index_statements_for_added(
+    qualified: &str,
+    table: &str,
+    mapping: &Mapping,
+    added: &[String],
+) -> Vec<String> {
+    index_statements_of(qualified, table, mapping, |index| {
+        index.fields.iter().any(|f| added.contains(f))
+    })
+}
+
+fn index_statements_of(
+    qualified: &str,
+    table: &str,
+    mapping: &Mapping,
+    wanted: impl Fn(&Index) -> bool,
+) -> Vec<String> {
+    mapping
+        .indexes(table)
+        .iter()
+        .filter(|index| wanted(index))
+        .map(|index| {
+            let columns: Vec<String> = index.columns.iter().map(|c| quote_ident(c)).collect();
+            format!(
+                "CREATE {}INDEX IF NOT EXISTS {} ON {qualified} ({})",
+                if index.unique { "UNIQUE " } else { "" },
+                quote_ident(&index.name),
+                columns.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Quotes an identifier for SQL (PostgreSQL and SQLite alike): wrapped in `"`, inner `"` doubled.

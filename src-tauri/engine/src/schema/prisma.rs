@@ -59,7 +59,20 @@ pub struct EntityReport {
     pub table: String,
     pub model: String,
     pub fields: Vec<FieldReport>,
+    /// The table's indexes (business key, references), by Prisma field name.
+    pub indexes: Vec<IndexReport>,
 }
+
+/// One index of a model (`@unique`/`@@unique`/`@@index` with the database name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct IndexReport {
+    pub name: String,
+    pub fields: Vec<String>,
+    pub unique: bool,
+}
+
+/// The Prisma name of a Bubble thing's unique id (seed 001's template).
+pub const BUBBLE_ID_FIELD: &str = "bubbleId";
 
 /// The tracking fields every model ends with: (Prisma name, column, Prisma type, attributes for PostgreSQL).
 const TRACKING_FIELDS: [(&str, &str, &str, &str); 6] = [
@@ -111,16 +124,48 @@ pub fn reports(models: &[ModelInput<'_>]) -> Vec<EntityReport> {
                 .iter()
                 .filter_map(|(source, rule)| Some((source.clone(), rule.name.clone()?)))
                 .collect();
-            let fields = names::name_fields_pinned(&sources, &pinned)
+            let bubble_id = m.mapping.declared_of("_id").is_some() && !pinned.contains_key("_id");
+            let fields: Vec<FieldReport> = names::name_fields_pinned(&sources, &pinned)
                 .into_iter()
+                .map(|mut name| {
+                    // `bubbleId` is reserved, so no other field can have been given it.
+                    if bubble_id && name.source == "_id" {
+                        name.field = BUBBLE_ID_FIELD.to_owned();
+                        name.changes = vec![Change::BubbleId];
+                    }
+                    name
+                })
                 .zip(&m.mapping.fields)
                 .map(|(name, f)| field_report(name, &f.column, f.ty))
+                .collect();
+            let prisma_name = |source: &String| {
+                fields
+                    .iter()
+                    .find(|f| &f.source == source)
+                    .map(|f| f.field.clone())
+            };
+            let indexes = m
+                .mapping
+                .indexes(m.table)
+                .into_iter()
+                .filter_map(|index| {
+                    Some(IndexReport {
+                        fields: index
+                            .fields
+                            .iter()
+                            .map(prisma_name)
+                            .collect::<Option<Vec<_>>>()?,
+                        name: index.name,
+                        unique: index.unique,
+                    })
+                })
                 .collect();
             EntityReport {
                 entity: m.entity.to_owned(),
                 table: m.table.to_owned(),
                 model: model.field,
                 fields,
+                indexes,
             }
         })
         .collect()
@@ -201,18 +246,27 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         attrs.push_str(&format!("@map({})", literal(column)));
         lines.push((field.into(), ty.into(), attrs));
     }
+    let single_key = report
+        .indexes
+        .iter()
+        .find(|i| i.unique && i.fields.len() == 1);
     for f in &report.fields {
+        let mut attrs = String::new();
         // The column is `timestamptz`; without the native type Prisma would expect `timestamp(3)`.
-        let native = if pg && f.ty == "DateTime" {
-            "@db.Timestamptz(6) "
-        } else {
-            ""
-        };
-        lines.push((
-            f.field.clone(),
-            format!("{}?", f.ty),
-            format!("{native}@map({})", literal(&f.column)),
-        ));
+        if pg && f.ty == "DateTime" {
+            attrs.push_str("@db.Timestamptz(6) ");
+        }
+        let in_key = report
+            .indexes
+            .iter()
+            .any(|i| i.unique && i.fields.contains(&f.field));
+        if let Some(key) = single_key.filter(|k| k.fields[0] == f.field) {
+            let _ = write!(attrs, "@unique(map: {}) ", literal(&key.name));
+        }
+        attrs.push_str(&format!("@map({})", literal(&f.column)));
+        // Business-key fields are required: records without them are refused by VALIDATE.
+        let optional = if in_key { "" } else { "?" };
+        lines.push((f.field.clone(), format!("{}{optional}", f.ty), attrs));
     }
     let name_width = lines.iter().map(|l| l.0.len()).max().unwrap_or(0);
     let type_width = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);
@@ -226,7 +280,21 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
     for (name, ty, attrs) in lines {
         let _ = writeln!(out, "  {name:name_width$} {ty:type_width$} {attrs}");
     }
-    let _ = writeln!(out, "\n  @@map({})\n}}", literal(&report.table));
+    out.push('\n');
+    for index in &report.indexes {
+        let fields = index.fields.join(", ");
+        let name = literal(&index.name);
+        match (index.unique, index.fields.len()) {
+            (true, 1) => {}
+            (true, _) => {
+                let _ = writeln!(out, "  @@unique([{fields}], map: {name})");
+            }
+            (false, _) => {
+                let _ = writeln!(out, "  @@index([{fields}], map: {name})");
+            }
+        }
+    }
+    let _ = writeln!(out, "  @@map({})\n}}", literal(&report.table));
 }
 
 /// A Prisma string literal: quotes, backslashes and control characters escaped.

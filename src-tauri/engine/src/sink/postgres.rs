@@ -134,25 +134,35 @@ impl PostgresSink {
                     ));
                 }
             }
+            statements.extend(crate::schema::index_statements_for_added(
+                &qualified,
+                table,
+                mapping,
+                &change.added,
+            ));
             return statements;
         }
         let mut columns = vec![format!("{} uuid PRIMARY KEY", quote_ident(ROW_ID_COLUMN))];
-        columns.extend(
-            mapping
-                .fields
-                .iter()
-                .map(|f| format!("{} {}", quote_ident(&f.column), f.ty.postgres())),
-        );
+        columns.extend(mapping.fields.iter().map(|f| {
+            let required = if mapping.key.contains(&f.source) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("{} {}{required}", quote_ident(&f.column), f.ty.postgres())
+        }));
         columns.push("\"_bridge_key_hash\" text NOT NULL UNIQUE".into());
         columns.push("\"_bridge_data_hash\" text NOT NULL".into());
         columns.push("\"_bridge_rowversion\" text".into());
         columns.push("\"_bridge_synced_at\" timestamptz NOT NULL".into());
         columns.push("\"_bridge_run_id\" text NOT NULL".into());
         columns.push("\"_bridge_deleted_at\" timestamptz".into());
-        vec![format!(
+        let mut statements = vec![format!(
             "CREATE TABLE {qualified} (\n  {}\n)",
             columns.join(",\n  ")
-        )]
+        )];
+        statements.extend(crate::schema::index_statements(&qualified, table, mapping));
+        statements
     }
 
     pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {

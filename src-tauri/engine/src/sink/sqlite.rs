@@ -94,7 +94,7 @@ impl SqliteSink {
     ) -> Vec<String> {
         let q = quote_ident(table);
         if exists {
-            return mapping
+            let mut statements: Vec<String> = mapping
                 .fields
                 .iter()
                 .filter(|f| change.added.contains(&f.source))
@@ -106,24 +106,39 @@ impl SqliteSink {
                     )
                 })
                 .collect();
+            statements.extend(crate::schema::index_statements_for_added(
+                &q,
+                table,
+                mapping,
+                &change.added,
+            ));
+            return statements;
         }
         let mut columns = vec![format!("{} TEXT PRIMARY KEY", quote_ident(ROW_ID_COLUMN))];
-        columns.extend(
-            mapping
-                .fields
-                .iter()
-                .map(|f| format!("{} {}", quote_ident(&f.column), declared_type(f.ty))),
-        );
+        columns.extend(mapping.fields.iter().map(|f| {
+            let required = if mapping.key.contains(&f.source) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!(
+                "{} {}{required}",
+                quote_ident(&f.column),
+                declared_type(f.ty)
+            )
+        }));
         columns.push("\"_bridge_key_hash\" TEXT NOT NULL UNIQUE".into());
         columns.push("\"_bridge_data_hash\" TEXT NOT NULL".into());
         columns.push("\"_bridge_rowversion\" TEXT".into());
         columns.push("\"_bridge_synced_at\" TEXT NOT NULL".into());
         columns.push("\"_bridge_run_id\" TEXT NOT NULL".into());
         columns.push("\"_bridge_deleted_at\" TEXT".into());
-        vec![format!(
+        let mut statements = vec![format!(
             "CREATE TABLE {q} (\n  {}\n)",
             columns.join(",\n  ")
-        )]
+        )];
+        statements.extend(crate::schema::index_statements(&q, table, mapping));
+        statements
     }
 
     pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {

@@ -174,8 +174,11 @@ impl BubbleClient {
         });
         built_ins
             .chain(fields)
-            .map(|(source, bubble_type)| {
+            .enumerate()
+            .map(|(i, (source, bubble_type))| {
                 let (ty, references) = column_type_of(bubble_type);
+                // `Created By` names a user, and users are rarely synced: no index for it.
+                let references = references.filter(|_| i >= BUILT_INS.len());
                 Declared {
                     source,
                     ty,

@@ -76,6 +76,18 @@ impl Source {
         }
     }
 
+    /// Records a page holds at most (for sizing the batches pages are written in).
+    pub fn page_size(&self, entity: &crate::config::Entity) -> usize {
+        match self {
+            Source::Rest(_) => match &entity.pagination {
+                Some(crate::config::Pagination::Page { size, .. })
+                | Some(crate::config::Pagination::Offset { size, .. }) => *size as usize,
+                None => 1000,
+            },
+            Source::Bubble(_) => bubble::PAGE_LIMIT as usize,
+        }
+    }
+
     /// The fields the source declares for an entity (with types), before any record is read.
     pub fn declared(&self, entity: &crate::config::Entity) -> Vec<crate::schema::Declared> {
         match self {
