@@ -141,11 +141,12 @@ pub async fn save_overrides(
     name: String,
     overrides: Overrides,
 ) -> Result<Vec<EntityView>, String> {
-    let mut pipeline = state.pipeline(&name).await?;
+    let before = state.pipeline(&name).await?;
     let found = state.discovered(&name, false).await?;
-    let entities: Vec<_> = found.iter().map(|d| d.entity.clone()).collect();
-    discover::set_overrides(&mut pipeline, &overrides, &entities);
+    let mut pipeline = before.clone();
+    discover::set_overrides(&mut pipeline, &overrides, &found);
     pipeline.validate()?;
+    review::check_key_changes(&before, &pipeline, &found, &state.data_dir).await?;
     state
         .store
         .save_pipeline(&pipeline)
@@ -157,6 +158,7 @@ pub async fn save_overrides(
             let mut d = d.clone();
             if let Some(e) = pipeline.entities.iter().find(|e| e.name == d.entity.name) {
                 d.entity.fields = e.fields.clone();
+                d.entity.business_key = e.business_key.clone();
             }
             d
         })

@@ -65,3 +65,26 @@ pub fn syncflow(
     }
     cmd.output().expect("run syncflow")
 }
+
+/// The release `syncflow` CLI for benchmarks, built (or brought up to date) first.
+pub fn release_syncflow() -> PathBuf {
+    let ok = std::process::Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "syncflow-engine",
+            "--bin",
+            "syncflow",
+        ])
+        .current_dir(workspace_root())
+        .status();
+    assert!(
+        ok.is_ok_and(|s| s.success()),
+        "cargo build --release -p syncflow-engine failed"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("release").join("syncflow")
+}

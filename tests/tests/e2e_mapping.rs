@@ -16,6 +16,19 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
 
     let tab = session.wait_for("[data-testid='tab-mapping']", wait).await;
     session.click(&tab).await;
+    // The demo is a Bubble app: customers first, with fields that collide once sanitised.
+    let collision = session
+        .wait_text("[data-source='customer-name'] .badges", wait, |t| {
+            t.contains("collision")
+        })
+        .await;
+    assert!(collision.contains("collision"), "{collision}");
+    let entity = session
+        .wait_for("[data-testid='entity-invoice']", wait)
+        .await;
+    session.click(&entity).await;
+    let id_badges = session.text_of("[data-source='_id'] .badges").await;
+    assert!(id_badges.contains("Bubble id"), "_id badges: {id_badges}");
     let input = session
         .wait_for(&format!("{PAYMENT} input.name"), wait)
         .await;
@@ -25,16 +38,8 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
         badges.contains("numeric prefix") && badges.contains("symbols"),
         "badges: {badges}"
     );
-    let collision = session
-        .text_of("[data-source='customer-name'] .badges")
-        .await;
-    assert!(
-        collision.contains("collision"),
-        "customer-name badges: {collision}"
-    );
-
     // Rename into a collision: the warning shows and Save is blocked.
-    session.type_into(&input, "sku").await;
+    session.type_into(&input, "invoiceNo").await;
     let warning = session
         .wait_text(
             &format!("{PAYMENT} [data-testid='field-error']"),
@@ -42,7 +47,7 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
             |t| t.contains("already the name"),
         )
         .await;
-    assert!(warning.contains("\"sku\""), "{warning}");
+    assert!(warning.contains("\"Invoice No\""), "{warning}");
     let save = session.wait_for("[data-testid='save-mapping']", wait).await;
     assert!(
         session
@@ -68,6 +73,25 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
             t.contains("renamed")
         })
         .await;
+    // Choose the business key: the invoice number instead of Bubble's _id.
+    assert!(session
+        .find("[data-source='_id'] input.key:checked")
+        .await
+        .is_some());
+    let key = session
+        .wait_for("[data-source='Invoice No'] input.key", wait)
+        .await;
+    session.click(&key).await;
+    session
+        .wait_for("[data-source='Invoice No'] input.key:checked", wait)
+        .await;
+    let old_key = session
+        .wait_for("[data-source='_id'] input.key", wait)
+        .await;
+    session.click(&old_key).await;
+    session
+        .wait_gone("[data-source='_id'] input.key:checked", wait)
+        .await;
     session
         .wait_for("[data-testid='save-mapping']:not(:disabled)", wait)
         .await;
@@ -83,21 +107,32 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     session.click(&tab).await;
     let prisma = session
         .wait_text("[data-testid='prisma']", wait, |t| {
-            t.contains("model Products")
+            t.contains("model Invoice")
         })
         .await;
     assert!(
-        prisma.contains("secondPayment") && prisma.contains("@map(\"2nd Payment %\")"),
+        prisma.contains("secondPayment")
+            && prisma.contains("@map(\"2nd Payment %\")")
+            && prisma.contains("bubbleId"),
         "{prisma}"
     );
+    let invoice_no = prisma
+        .lines()
+        .find(|l| l.trim_start().starts_with("invoiceNo "))
+        .unwrap_or_default();
+    assert!(
+        invoice_no.contains("String ")
+            && invoice_no.contains("@unique(map: \"invoice_Invoice No_key\")"),
+        "the chosen key is unique and required: {invoice_no}"
+    );
     assert!(session
-        .text_of("[data-testid='drift-products']")
+        .text_of("[data-testid='drift-invoice']")
         .await
         .contains("to be created"));
     assert!(session
         .text_of("[data-testid='sql']")
         .await
-        .contains("CREATE TABLE \"products\""));
+        .contains("CREATE TABLE \"invoice\""));
 
     // Apply, with confirmation: the table exists in the target afterwards.
     let apply = session
@@ -110,7 +145,7 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     session.click(&yes).await;
     session.wait_for("[data-testid='applied']", wait).await;
     assert!(session
-        .text_of("[data-testid='drift-products']")
+        .text_of("[data-testid='drift-invoice']")
         .await
         .contains("up to date"));
     session
@@ -121,16 +156,17 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let columns: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('products')")
+    let columns: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('invoice')")
         .fetch_all(&pool)
         .await
         .unwrap();
     let columns: Vec<String> = columns.into_iter().map(|(c,)| c).collect();
     for expected in [
         "2nd Payment %",
-        "Customer Name",
-        "customer-name",
-        "émojis_🚀",
+        "1st Payment %",
+        "Invoice No",
+        "_id",
+        "Created Date",
         "_bridge_key_hash",
     ] {
         assert!(
@@ -138,6 +174,13 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
             "column {expected:?} missing from {columns:?}"
         );
     }
+    let (unique,): (String,) = sqlx::query_as(
+        "SELECT name FROM pragma_index_list('invoice') WHERE \"unique\" = 1 AND origin = 'c'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(unique, "invoice_Invoice No_key");
     // The saved choice is in the stored pipeline (and so in an exported pipeline file).
     let state = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
@@ -151,7 +194,9 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
             .await
             .unwrap();
     assert!(
-        definition.contains("name = \"secondPayment\""),
+        definition.contains("name = \"secondPayment\"")
+            && definition.contains("business_key = [\"Invoice No\"]")
+            && !definition.contains("key = true"),
         "{definition}"
     );
 }

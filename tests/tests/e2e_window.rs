@@ -28,35 +28,39 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         "error shown: {}",
         session.text_of("[data-testid='run-error']").await
     );
-    assert_eq!(
-        session
-            .text_of("[data-testid='count-products-fetched']")
-            .await,
-        "2,500"
-    );
-    assert_eq!(
-        session
-            .text_of("[data-testid='count-products-inserted']")
-            .await,
-        "2,500"
-    );
-    assert_eq!(
-        session
-            .text_of("[data-testid='count-products-failed']")
-            .await,
-        "0"
-    );
+    // The demo is an emulated Bubble app of 2,500 things: 250 customers, 1,000 invoices, 1,250 line items.
+    for (entity, things) in [
+        ("customer", "250"),
+        ("invoice", "1,000"),
+        ("lineitem", "1,250"),
+    ] {
+        for count in ["fetched", "inserted"] {
+            assert_eq!(
+                session
+                    .text_of(&format!("[data-testid='count-{entity}-{count}']"))
+                    .await,
+                things,
+                "{entity} {count}"
+            );
+        }
+        assert_eq!(
+            session
+                .text_of(&format!("[data-testid='count-{entity}-failed']"))
+                .await,
+            "0"
+        );
+    }
 
     // The demo's target is a real SQLite file in the app-data folder, holding every row.
     let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM products")
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(DISTINCT \"_id\") FROM invoice")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(rows, 2_500);
+    assert_eq!(rows, 1_000);
 
     // Running again changes nothing and says so.
     let first = session.text_of("[data-testid='run-summary']").await;
@@ -76,13 +80,13 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         .await;
     assert_eq!(
         session
-            .text_of("[data-testid='count-products-skipped']")
+            .text_of("[data-testid='count-invoice-skipped']")
             .await,
-        "2,500"
+        "1,000"
     );
     assert_eq!(
         session
-            .text_of("[data-testid='count-products-inserted']")
+            .text_of("[data-testid='count-invoice-inserted']")
             .await,
         "0"
     );

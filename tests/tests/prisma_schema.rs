@@ -367,3 +367,77 @@ async fn cli_schema_and_mapping_for_a_live_source_and_ddl_into_postgres() {
         "invoice and the checkpoints table, nothing dropped or added"
     );
 }
+
+/// A Bubble app's schema from `/meta` (both key styles): seed 001's template (`bubbleId String @unique
+/// @map("_id")`), date fields as DateTime, references indexed, and the real validator accepts it for both targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bubble_schema_follows_the_seed_template_and_validates() {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+    for use_captions in [true, false] {
+        let emulator = BubbleEmulator::start(
+            sample_app(Scale::total(300), use_captions),
+            Faults::default(),
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (target, name) in [
+            (
+                "kind = \"postgres\"\nurl = \"postgresql://svc@127.0.0.1:5432/app\"",
+                "pg",
+            ),
+            ("kind = \"sqlite\"\npath = \"app.db\"", "sqlite"),
+        ] {
+            let file = dir.path().join(format!("{name}.toml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "version = 1\nname = \"bubble-{name}\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n[target]\n{target}\n",
+                    emulator.base_url
+                ),
+            )
+            .unwrap();
+            let state = dir.path().join("state.db");
+            let out = tokio::task::spawn_blocking(move || {
+                syncflow_tests::syncflow(&["schema", file.to_str().unwrap()], &state, &[])
+            })
+            .await
+            .unwrap();
+            let schema = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                schema.contains("model Invoice {") && schema.contains("model Lineitem {"),
+                "{schema}"
+            );
+            let bubble_id = schema
+                .lines()
+                .find(|l| l.trim_start().starts_with("bubbleId "))
+                .unwrap_or_default();
+            assert!(
+                bubble_id.contains("String ")
+                    && bubble_id.contains("@unique")
+                    && bubble_id.ends_with("@map(\"_id\")"),
+                "{bubble_id}"
+            );
+            let due = if use_captions {
+                "Due Date"
+            } else {
+                "due_date_date"
+            };
+            assert!(
+                schema
+                    .lines()
+                    .any(|l| l.contains("DateTime?") && l.contains(&format!("@map(\"{due}\")"))),
+                "{schema}"
+            );
+            assert!(schema.contains("@@index([customer"), "{schema}");
+            assert_valid(&schema, &format!("bubble-{name}-{use_captions}"));
+        }
+    }
+}

@@ -10,7 +10,7 @@ function field(source: string, name: string, extra: Partial<FieldReport> = {}): 
 
 function view(fields: FieldReport[]): EntityView {
   return {
-    report: { entity: "products", table: "products", model: "Products", fields },
+    report: { entity: "products", table: "products", model: "Products", fields, indexes: [] },
     samples: { sku: ["SKU-1", "SKU-2"] },
     evidence: { sku: "2 sampled: 2 texts" },
     excluded: [],
@@ -54,5 +54,35 @@ describe("mapping editor", () => {
     await waitFor(() => expect(screen.getByTestId("field-error").textContent).toContain("already the name"));
     expect(previews[0]).toMatchObject({ name: "Demo", overrides: { products: { "2nd Payment %": { name: "sku" } } } });
     expect((screen.getByTestId("save-mapping") as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("moves the business key to another field and never leaves a record without one", async () => {
+    const previews: Array<{ overrides: Record<string, Record<string, { key?: boolean }>> }> = [];
+    mockIPC((cmd, args) => {
+      const fields = [field("sku", "sku"), field("name", "name")];
+      if (cmd === "discover_mapping") return [view(fields)];
+      if (cmd === "preview_mapping") {
+        const sent = args as unknown as { overrides: Record<string, Record<string, { key?: boolean }>> };
+        previews.push(sent);
+        const keys = Object.entries(sent.overrides.products ?? {})
+          .filter(([, r]) => r.key)
+          .map(([s]) => s);
+        return [{ ...view(fields), business_key: keys }];
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<MappingScreen pipeline="Demo" />);
+    const skuKey = (await screen.findByLabelText("Business key: sku")) as HTMLInputElement;
+    expect(skuKey.checked).toBe(true);
+    expect((screen.getByLabelText("Skip sku") as HTMLInputElement).disabled).toBe(true);
+
+    fireEvent.click(skuKey);
+    expect(screen.getByTestId("mapping-error").textContent).toContain("needs a business key");
+
+    fireEvent.click(screen.getByLabelText("Business key: name"));
+    await waitFor(() => expect((screen.getByLabelText("Business key: name") as HTMLInputElement).checked).toBe(true));
+    fireEvent.click(screen.getByLabelText("Business key: sku"));
+    await waitFor(() => expect((screen.getByLabelText("Business key: sku") as HTMLInputElement).checked).toBe(false));
+    expect(previews.at(-1)?.overrides.products).toEqual({ name: { key: true } });
   });
 });

@@ -102,8 +102,33 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
       if (merged.name !== undefined) next.name = merged.name;
       if (merged.type) next.type = merged.type;
       if (merged.exclude) next.exclude = true;
+      if (merged.key) next.key = true;
       const rules = Object.fromEntries(Object.entries(all[entity] ?? {}).filter(([s]) => s !== source));
       if (Object.keys(next).length > 0) rules[source] = next;
+      return { ...all, [entity]: rules };
+    });
+    setDirty(true);
+    setNotice(null);
+  };
+
+  /** Marks or unmarks a business-key field; every field of the entity then says whether it is in the key. */
+  const setKey = (entity: string, source: string, on: boolean) => {
+    const current = views?.find((v) => v.report.entity === entity)?.business_key ?? [];
+    const keys = on ? [...current.filter((k) => k !== source), source] : current.filter((k) => k !== source);
+    if (keys.length === 0) {
+      setError("A record needs a business key: mark another field before unmarking this one.");
+      return;
+    }
+    setError(null);
+    setOverrides((all) => {
+      const rules: Record<string, FieldOverride> = {};
+      const sources = new Set([...Object.keys(all[entity] ?? {}), ...keys]);
+      for (const s of sources) {
+        const rule: FieldOverride = { ...(all[entity]?.[s] ?? {}) };
+        if (keys.includes(s)) rule.key = true;
+        else delete rule.key;
+        if (Object.keys(rule).length > 0) rules[s] = rule;
+      }
       return { ...all, [entity]: rules };
     });
     setDirty(true);
@@ -140,7 +165,7 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
         {busy && <span className="muted">{busy}</span>}
       </div>
       {error && (
-        <p role="alert" className="error">
+        <p role="alert" className="error" data-testid="mapping-error">
           {error}
         </p>
       )}
@@ -160,6 +185,7 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
             <button
               type="button"
               key={v.report.entity}
+              data-testid={`entity-${v.report.entity}`}
               className={i === entityIndex ? "tab active" : "tab"}
               onClick={() => setEntityIndex(i)}
             >
@@ -187,6 +213,7 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
             view={view}
             overrides={overrides[view.report.entity] ?? {}}
             onEdit={(source, change) => edit(view.report.entity, source, change)}
+            onKey={(source, on) => setKey(view.report.entity, source, on)}
           />
         </>
       )}
@@ -199,10 +226,11 @@ interface TableProps {
   view: EntityView;
   overrides: Record<string, FieldOverride>;
   onEdit: (source: string, change: Partial<FieldOverride>) => void;
+  onKey: (source: string, on: boolean) => void;
 }
 
 /** A virtualised table: only the rows in view are in the DOM, so 500+ fields stay smooth. */
-function FieldTable({ rows, view, overrides, onEdit }: TableProps) {
+function FieldTable({ rows, view, overrides, onEdit, onKey }: TableProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -222,6 +250,7 @@ function FieldTable({ rows, view, overrides, onEdit }: TableProps) {
         <span>Type</span>
         <span>Samples</span>
         <span>Notes</span>
+        <span title="Business key: the fields that identify a record">Key</span>
         <span>Skip</span>
       </div>
       <div ref={scroller} className="field-scroller" data-testid="field-scroller">
@@ -280,6 +309,16 @@ function FieldTable({ rows, view, overrides, onEdit }: TableProps) {
                         {BADGES[c]}
                       </span>
                     ))}
+                </span>
+                <span>
+                  <input
+                    type="checkbox"
+                    className="key"
+                    aria-label={`Business key: ${f.source}`}
+                    checked={view.business_key.includes(f.source)}
+                    disabled={excluded.has(f.source)}
+                    onChange={(e) => onKey(f.source, e.target.checked)}
+                  />
                 </span>
                 <span>
                   <input

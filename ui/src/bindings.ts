@@ -48,7 +48,12 @@ type?: ColumnType | null,
 /**
  * Leave the field out of the target and the schema.
  */
-exclude?: boolean, };
+exclude?: boolean, 
+/**
+ * Part of the business key, as chosen in the editor; saving moves it into the entity's `business_key`, so a
+ * pipeline file never holds it.
+ */
+key?: boolean, };
 
 export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed" | "bubble_id";
 
@@ -61,6 +66,8 @@ changes: Array<Change>,
  * Why the field's name cannot be used, if it cannot.
  */
 error: string | null, };
+
+export type IndexReport = { name: string, fields: Array<string>, unique: boolean, };
 
 export type EntityReport = { entity: string, table: string, model: string, fields: Array<FieldReport>, 
 /**

@@ -18,6 +18,7 @@ pub fn typescript() -> String {
         crate::config::FieldOverride::decl(),
         crate::names::Change::decl(),
         crate::schema::prisma::FieldReport::decl(),
+        crate::schema::prisma::IndexReport::decl(),
         crate::schema::prisma::EntityReport::decl(),
         crate::schema::review::EntityView::decl(),
         crate::schema::review::TableDrift::decl(),

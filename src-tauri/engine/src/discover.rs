@@ -78,18 +78,19 @@ pub fn model_inputs<'a>(
 pub fn set_overrides(
     pipeline: &mut Pipeline,
     overrides: &crate::schema::review::Overrides,
-    discovered: &[Entity],
+    discovered: &[Discovered],
 ) {
     if pipeline.entities.is_empty() {
-        pipeline.entities = discovered.to_vec();
+        pipeline.entities = discovered.iter().map(|d| d.entity.clone()).collect();
     }
     for entity in &mut pipeline.entities {
         if let Some(rules) = overrides.get(&entity.name) {
-            entity.fields = rules
+            let order: Vec<String> = discovered
                 .iter()
-                .filter(|(_, r)| **r != crate::config::FieldOverride::default())
-                .map(|(s, r)| (s.clone(), r.clone()))
-                .collect();
+                .find(|d| d.entity.name == entity.name)
+                .map(|d| d.mapping.fields.iter().map(|f| f.source.clone()).collect())
+                .unwrap_or_default();
+            *entity = entity.with_rules(rules, &order);
         }
     }
 }
@@ -100,7 +101,7 @@ mod tests {
     use crate::config::{DemoSource, FieldOverride, SourceConfig, SqliteTarget, TargetConfig};
 
     #[test]
-    fn overrides_materialise_the_demo_entities_and_drop_empty_rules() {
+    fn overrides_materialise_the_discovered_entities_move_key_marks_and_drop_empty_rules() {
         let mut p = Pipeline {
             version: 1,
             name: "Demo".into(),
@@ -110,26 +111,35 @@ mod tests {
             }),
             entities: Vec::new(),
         };
+        let mut entity = Entity::named("products");
+        entity.business_key = vec!["_id".into()];
+        let sample = vec![serde_json::json!({"_id": "1", "sku": "a", "name": "n", "bin": "b"})];
+        let discovered = Discovered {
+            mapping: Mapping::infer(&sample),
+            entity,
+            sample,
+        };
         let mut rules = std::collections::BTreeMap::new();
-        rules.insert(
-            "sku".to_owned(),
-            FieldOverride {
-                name: Some("stockKeepingUnit".into()),
-                ..Default::default()
-            },
-        );
+        let rule = |name: Option<&str>, key: bool| FieldOverride {
+            name: name.map(str::to_owned),
+            key,
+            ..Default::default()
+        };
+        rules.insert("sku".to_owned(), rule(Some("stockKeepingUnit"), true));
+        rules.insert("bin".to_owned(), rule(None, true));
         rules.insert("name".to_owned(), FieldOverride::default());
         let mut overrides = crate::schema::review::Overrides::new();
         overrides.insert("products".into(), rules);
-        let mut discovered = Entity::named("products");
-        discovered.business_key = vec!["sku".into()];
         set_overrides(&mut p, &overrides, &[discovered]);
-        assert_eq!(p.entities.len(), 1);
-        assert_eq!(p.entities[0].fields.len(), 1);
+        let e = &p.entities[0];
         assert_eq!(
-            p.entities[0].fields["sku"].name.as_deref(),
-            Some("stockKeepingUnit")
+            e.business_key,
+            vec!["sku".to_owned(), "bin".to_owned()],
+            "field order"
         );
+        assert_eq!(e.fields.len(), 1, "{:?}", e.fields);
+        assert_eq!(e.fields["sku"].name.as_deref(), Some("stockKeepingUnit"));
+        assert!(!e.fields["sku"].key, "key marks never reach the file");
         assert!(p.validate().is_ok());
     }
 }

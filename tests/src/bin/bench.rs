@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use syncflow_tests::erp::ErpServer;
@@ -30,27 +30,6 @@ fn row(i: u64) -> Value {
         "note": if i.is_multiple_of(4) { Value::Null } else { json!(format!("note {i}")) },
         "weight": (i % 997) as f64 / 10.0,
     })
-}
-
-fn release_binary() -> PathBuf {
-    let path = syncflow_tests::workspace_root().join("target/release/syncflow");
-    if !path.exists() {
-        let ok = Command::new("cargo")
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "syncflow-engine",
-                "--bin",
-                "syncflow",
-            ])
-            .status();
-        assert!(
-            ok.is_ok_and(|s| s.success()),
-            "cargo build --release failed"
-        );
-    }
-    path
 }
 
 /// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
@@ -178,7 +157,7 @@ async fn main() {
     } else {
         sizes
     };
-    let bin = release_binary();
+    let bin = syncflow_tests::release_syncflow();
     println!(
         "{:>9} {:>10} {:>10} {:>8} {:>12} {:>10} {:>9}",
         "rows", "sync s", "rows/s", "copy s", "sync/copy", "resync s", "RSS MB"

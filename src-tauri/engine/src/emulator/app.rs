@@ -293,24 +293,24 @@ fn customer_thing(i: usize) -> Map<String, Value> {
     t.insert("Name".into(), json!(format!("Customer {i:05}")));
     t.insert("Customer Name".into(), json!(format!("ACME {}", i % 97)));
     t.insert("customer-name".into(), json!(format!("acme-{}", i % 97)));
-    if i % 7 != 0 {
+    if !i.is_multiple_of(7) {
         t.insert("E-mail".into(), json!(format!("c{i}@example.com")));
     }
     t.insert("Total".into(), money((i as u64 * 1_237) % 1_000_000));
     t.insert("total".into(), json!(i as u64 % 1_000));
-    t.insert("Commission Paid?".into(), json!(i % 2 == 0));
+    t.insert("Commission Paid?".into(), json!(i.is_multiple_of(2)));
     t.insert("Tier".into(), json!(TIERS[i % 3]));
     t.insert(
         "Address".into(),
         json!({"address": format!("{} Main St, Springfield", i + 1), "lat": 40.5 + (i % 100) as f64 / 1000.0, "lng": -74.25}),
     );
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         t.insert(
             "Logo".into(),
             json!(format!("//s3.amazonaws.com/appforest_uf/f{i}/logo.png")),
         );
     }
-    if i % 4 != 0 {
+    if !i.is_multiple_of(4) {
         t.insert(
             "Tags".into(),
             json!([format!("t{}", i % 5), format!("t{}", i % 11)]),
@@ -335,7 +335,7 @@ fn invoice_thing(i: usize, scale: Scale) -> Map<String, Value> {
         json!(thing_id("customer", i % scale.customers.max(1))),
     );
     t.insert("1st Payment %".into(), json!(i as u64 % 100));
-    if i % 5 != 0 {
+    if !i.is_multiple_of(5) {
         t.insert("2nd Payment %".into(), money(i as u64 % 10_000));
     }
     t.insert("Amount".into(), money((i as u64 * 7_919) % 10_000_000 + 1));
@@ -351,7 +351,7 @@ fn invoice_thing(i: usize, scale: Scale) -> Map<String, Value> {
     if !items.is_empty() {
         t.insert("Items".into(), Value::Array(items));
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         t.insert("Notes".into(), json!(NOTES[i % NOTES.len()]));
     }
     t
@@ -366,16 +366,16 @@ fn line_item_thing(i: usize, scale: Scale) -> Map<String, Value> {
     t.insert("Product".into(), json!(format!("SKU-{:06}", i % 5_000)));
     t.insert("Qty".into(), json!(1 + i as u64 % 12));
     t.insert("Unit Price".into(), money(99 + (i as u64 * 37) % 50_000));
-    if i % 6 != 0 {
+    if !i.is_multiple_of(6) {
         t.insert("Discount %".into(), json!((i % 20) as f64 / 2.0));
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         t.insert(
             "Attachment".into(),
             json!(format!("//s3.amazonaws.com/appforest_uf/f{i}/spec.pdf")),
         );
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         t.insert(
             "Shipped".into(),
             json!(iso_ms(EPOCH_MS + 86_400_000 * (i as i64 % 400))),

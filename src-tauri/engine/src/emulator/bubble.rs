@@ -161,7 +161,7 @@ fn bubble_error(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 /// Checks the token and the rate limit; counts the request.
-fn admit(state: &mut State_, headers: &HeaderMap) -> Result<(), Response> {
+fn admit(state: &mut State_, headers: &HeaderMap) -> Result<(), Box<Response>> {
     state.stats.requests += 1;
     if let Some(token) = &state.faults.token {
         let sent = headers
@@ -170,11 +170,11 @@ fn admit(state: &mut State_, headers: &HeaderMap) -> Result<(), Response> {
             .and_then(|v| v.strip_prefix("Bearer "));
         if sent != Some(token.as_str()) {
             state.stats.unauthorized += 1;
-            return Err(bubble_error(
+            return Err(Box::new(bubble_error(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
                 "invalid or missing API token",
-            ));
+            )));
         }
     }
     if let Some(limit) = state.faults.requests_per_minute {
@@ -203,7 +203,7 @@ fn admit(state: &mut State_, headers: &HeaderMap) -> Result<(), Response> {
             if let Ok(value) = seconds.to_string().parse() {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-            return Err(response);
+            return Err(Box::new(response));
         }
         state.recent.push_back(now);
     }
@@ -215,7 +215,7 @@ async fn meta(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         let mut state = lock(&shared);
         let latency = state.faults.latency_ms;
         match admit(&mut state, &headers) {
-            Err(response) => (response, latency),
+            Err(response) => (*response, latency),
             Ok(()) => {
                 state.stats.served += 1;
                 (axum::Json(state.app.meta()).into_response(), latency)
@@ -251,7 +251,7 @@ fn list_reply(
     headers: &HeaderMap,
 ) -> Response {
     if let Err(response) = admit(state, headers) {
-        return response;
+        return *response;
     }
     let draw = fault_draw(state.stats.requests);
     if draw < state.faults.error_rate {

@@ -64,7 +64,7 @@ fn parse(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn format(t: DateTime<Utc>) -> String {
-    let precision = if t.timestamp_subsec_nanos() % 1_000_000 == 0 {
+    let precision = if t.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
         SecondsFormat::Millis
     } else {
         SecondsFormat::Micros

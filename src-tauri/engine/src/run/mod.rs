@@ -235,7 +235,7 @@ pub struct OpenSource {
 pub async fn open_source(pipeline: &Pipeline) -> Result<OpenSource, RunError> {
     match &pipeline.source {
         SourceConfig::Rest(rest) => Ok(OpenSource {
-            source: Source::Rest(RestClient::new(rest).map_err(source_error)?),
+            source: Source::Rest(Box::new(RestClient::new(rest).map_err(source_error)?)),
             entities: pipeline.entities.clone(),
             _demo: None,
         }),

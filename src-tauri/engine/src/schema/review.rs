@@ -62,12 +62,12 @@ pub struct SchemaReview {
 
 /// The editor's view of discovered entities under the given overrides (stored ones when `overrides` is None).
 pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<EntityView> {
-    let mappings = remapped(found, overrides);
+    let (entities, mappings): (Vec<_>, Vec<_>) = found.iter().map(|d| remap(d, overrides)).unzip();
     let models = crate::discover::model_inputs(found, &mappings);
     prisma::reports(&models)
         .into_iter()
-        .zip(found.iter().zip(&mappings))
-        .map(|(report, (d, m))| EntityView {
+        .zip(found.iter().zip(mappings.iter().zip(&entities)))
+        .map(|(report, (d, (m, entity)))| EntityView {
             samples: samples(&d.sample, &report),
             evidence: report
                 .fields
@@ -85,7 +85,7 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
                 .filter(|(_, r)| r.exclude)
                 .map(|(s, _)| s.clone())
                 .collect(),
-            business_key: d.entity.key_fields(),
+            business_key: entity.key_fields(),
             overrides: m.rules.clone(),
             report,
         })
@@ -94,20 +94,25 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
 
 /// Mappings re-learnt from the discovered samples under the overrides.
 fn remapped(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<Mapping> {
-    found
-        .iter()
-        .map(|d| {
-            let mut entity = d.entity.clone();
-            if let Some(rules) = overrides.and_then(|o| o.get(&entity.name)) {
-                entity.fields = rules.clone();
-            }
-            let mut mapping =
-                Mapping::for_entity(&entity).with_declared(d.mapping.declared.clone());
-            mapping.fold_case = d.mapping.fold_case;
-            mapping.learn(&d.sample);
-            mapping
-        })
-        .collect()
+    found.iter().map(|d| remap(d, overrides).1).collect()
+}
+
+/// One entity and its mapping under the overrides (the editor's key choice included).
+fn remap(d: &Discovered, overrides: Option<&Overrides>) -> (crate::config::Entity, Mapping) {
+    let entity = match overrides.and_then(|o| o.get(&d.entity.name)) {
+        Some(rules) => {
+            let order: Vec<String> = d.mapping.fields.iter().map(|f| f.source.clone()).collect();
+            let mut entity = d.entity.with_rules(rules, &order);
+            // The editor's own view keeps every rule it sent (key marks included), so they round-trip.
+            entity.fields = rules.clone();
+            entity
+        }
+        None => d.entity.clone(),
+    };
+    let mut mapping = Mapping::for_entity(&entity).with_declared(d.mapping.declared.clone());
+    mapping.fold_case = d.mapping.fold_case;
+    mapping.learn(&d.sample);
+    (entity, mapping)
 }
 
 fn samples(records: &[Value], report: &EntityReport) -> BTreeMap<String, Vec<String>> {
@@ -128,6 +133,53 @@ fn samples(records: &[Value], report: &EntityReport) -> BTreeMap<String, Vec<Str
             (f.source.clone(), values)
         })
         .collect()
+}
+
+/// Refuses a business-key change for a table that already holds rows: their key hashes were computed from the old
+/// key, so the next sync would add every record again beside them.
+pub async fn check_key_changes(
+    before: &Pipeline,
+    after: &Pipeline,
+    found: &[Discovered],
+    base_dir: &Path,
+) -> Result<(), String> {
+    let mut sink: Option<Sink> = None;
+    for entity in &after.entities {
+        let old = before
+            .entities
+            .iter()
+            .chain(found.iter().map(|d| &d.entity))
+            .find(|e| e.name == entity.name)
+            .map(|e| e.key_fields());
+        let Some(old) = old.filter(|old| *old != entity.key_fields()) else {
+            continue;
+        };
+        if sink.is_none() {
+            sink = Some(
+                Sink::connect(&after.target, base_dir)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let Some(target) = sink.as_ref() else {
+            continue;
+        };
+        let table = entity.table_name();
+        let exists = target
+            .columns(table)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some();
+        if exists && !target.is_empty(table).await.map_err(|e| e.to_string())? {
+            return Err(format!(
+                "entity \"{}\": table \"{table}\" already holds rows identified by {}; a new business key would \
+                 add every record again beside them. Keep the key, or sync into a new (or emptied) table",
+                entity.name,
+                old.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(" + ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Generates the schema and compares each table with the mapping (connects to the target, writes nothing).
@@ -231,6 +283,60 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_new_business_key_is_refused_for_a_table_holding_rows() {
+        use crate::config::{DemoSource, Entity, SourceConfig, SqliteTarget, TargetConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let mut entity = Entity::named("invoice");
+        entity.business_key = vec!["_id".into()];
+        let before = Pipeline {
+            version: 1,
+            name: "p".into(),
+            source: SourceConfig::Demo(DemoSource { rows: 1 }),
+            target: TargetConfig::Sqlite(SqliteTarget {
+                path: "t.db".into(),
+            }),
+            entities: vec![entity.clone()],
+        };
+        let mut after = before.clone();
+        after.entities[0].business_key = vec!["Invoice No".into()];
+        check_key_changes(&before, &after, &[], dir.path())
+            .await
+            .expect("no table yet: the key may change");
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.db").display()
+        ))
+        .await
+        .unwrap();
+        let columns: Vec<String> = [crate::schema::ROW_ID_COLUMN, "_id"]
+            .iter()
+            .chain(crate::schema::TRACKING_COLUMNS.iter())
+            .map(|c| format!("\"{c}\" TEXT"))
+            .collect();
+        sqlx::query(&format!("CREATE TABLE invoice ({})", columns.join(", ")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        check_key_changes(&before, &after, &[], dir.path())
+            .await
+            .expect("an empty table may be re-keyed");
+        sqlx::query("INSERT INTO invoice (\"_id\") VALUES ('1x1')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let err = check_key_changes(&before, &after, &[], dir.path())
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("already holds rows") && err.contains("\"_id\""),
+            "{err}"
+        );
+        check_key_changes(&before, &before, &[], dir.path())
+            .await
+            .expect("an unchanged key is fine");
+    }
 
     #[test]
     fn only_lossless_type_changes_are_applied() {

@@ -129,7 +129,7 @@ impl Sink {
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         match self {
             Sink::Postgres(s) => s.is_empty(table).await,
-            Sink::Sqlite(_) => Ok(false),
+            Sink::Sqlite(s) => s.is_empty(table).await,
         }
     }
 

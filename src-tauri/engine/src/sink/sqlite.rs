@@ -152,6 +152,14 @@ impl SqliteSink {
         tx.commit().await.map_err(write_err(table))
     }
 
+    pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
+        let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {})", quote_ident(table));
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(write_err(table))
+    }
+
     pub async fn read_checkpoint(
         &self,
         pipeline: &str,

@@ -37,7 +37,7 @@ pub enum StreamEnd {
 
 /// A connected source of any kind.
 pub enum Source {
-    Rest(rest::RestClient),
+    Rest(Box<rest::RestClient>),
     Bubble(Box<bubble::BubbleClient>),
 }
 
