@@ -23,6 +23,8 @@ struct Shared {
     max_page_size: usize,
     token_ttl_s: i64,
     delay_ms: Arc<AtomicU64>,
+    /// When set, HS256 service tokens signed with this key are accepted too (`jwt_hs256` auth).
+    jwt_secret: Arc<RwLock<Option<String>>>,
 }
 
 pub struct ErpServer {
@@ -52,10 +54,13 @@ impl ErpServer {
             max_page_size,
             token_ttl_s,
             delay_ms: Arc::new(AtomicU64::new(0)),
+            jwt_secret: Arc::new(RwLock::new(None)),
         };
         let app = Router::new()
             .route("/auth/token", post(login))
             .route("/api/items", get(items))
+            .route("/api/cursor-items", get(cursor_items))
+            .route("/api/link-items", get(link_items))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -108,6 +113,11 @@ impl ErpServer {
         path
     }
 
+    /// Accepts HS256 service tokens signed with `secret` (besides login tokens).
+    pub fn accept_jwt_hs256(&self, secret: &str) {
+        *self.shared.jwt_secret.write().expect("jwt lock") = Some(secret.to_owned());
+    }
+
     pub fn tokens_issued(&self) -> u64 {
         self.shared.tokens_issued.load(Ordering::SeqCst)
     }
@@ -151,6 +161,12 @@ fn authorised(s: &Shared, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
+    let jwt_secret = s.jwt_secret.read().ok().and_then(|g| g.clone());
+    if let Some(secret) = jwt_secret {
+        if hs256_valid(token, &secret) {
+            return true;
+        }
+    }
     let Some(payload) = token.split('.').nth(1) else {
         return false;
     };
@@ -194,4 +210,105 @@ async fn items(
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     let page: Vec<Value> = records.iter().skip(start).take(size).cloned().collect();
     Ok(Json(json!({ "data": page, "total": records.len() })))
+}
+
+/// A service token signed with `secret` (HS256) and not expired.
+fn hs256_valid(token: &str, secret: &str) -> bool {
+    use hmac::Mac;
+    let Some((input, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(input.as_bytes());
+    let Ok(sent) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature) else {
+        return false;
+    };
+    if mac.verify_slice(&sent).is_err() {
+        return false;
+    }
+    let claims = input
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    claims.is_some_and(|c| c.get("exp").and_then(Value::as_i64).unwrap_or(0) > now())
+}
+
+/// The records from `start`, at most `limit` (capped), and the offset after them (None at the end).
+fn slice(
+    s: &Shared,
+    start: usize,
+    limit: usize,
+) -> Result<(Vec<Value>, Option<usize>), StatusCode> {
+    let records = s
+        .records
+        .read()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let limit = limit.min(s.max_page_size).max(1);
+    let page: Vec<Value> = records.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    Ok((page, (end < records.len()).then_some(end)))
+}
+
+/// `?cursor=TOKEN&limit=N` → `{"data": [...], "meta": {"next_cursor": "…" | null}}` (opaque tokens).
+async fn cursor_items(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, StatusCode> {
+    if !authorised(&s, &headers) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let start = match q.get("cursor") {
+        None => 0,
+        Some(token) => token
+            .strip_prefix("opaque-")
+            .and_then(|t| t.parse().ok())
+            .ok_or(StatusCode::BAD_REQUEST)?,
+    };
+    let limit = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let (page, next) = slice(&s, start, limit)?;
+    Ok(Json(
+        json!({"data": page, "meta": {"next_cursor": next.map(|n| format!("opaque-{n}"))}}),
+    ))
+}
+
+/// `?after=N&limit=N` → `{"items": [...], "links": {"next": URL | null}}` and the same next URL (relative) in an
+/// RFC 8288 `Link` header.
+async fn link_items(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<(HeaderMap, Json<Value>), StatusCode> {
+    if !authorised(&s, &headers) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let start = q.get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let (page, next) = slice(&s, start, limit)?;
+    let mut reply_headers = HeaderMap::new();
+    let next_url = next.map(|n| format!("/api/link-items?after={n}&limit={limit}"));
+    if let Some(url) = &next_url {
+        let value = format!(
+            "</api/link-items?after=0&limit={limit}>; rel=\"first\", <{url}>; rel=\"next\""
+        );
+        if let Ok(v) = value.parse() {
+            reply_headers.insert("link", v);
+        }
+    }
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let absolute = next_url.map(|u| format!("http://{host}{u}"));
+    Ok((
+        reply_headers,
+        Json(json!({"items": page, "links": {"next": absolute}})),
+    ))
 }

@@ -113,6 +113,19 @@ pub enum Auth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_field: Option<String>,
     },
+    /// A service JWT signed with HS256 by the engine itself (claims + `iat` + `exp`), renewed before it expires.
+    #[serde(rename = "jwt_hs256")]
+    JwtHs256 {
+        secret: Secret,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        claims: BTreeMap<String, serde_json::Value>,
+        #[serde(default = "jwt_ttl")]
+        ttl_s: u32,
+    },
+}
+
+fn jwt_ttl() -> u32 {
+    300
 }
 
 /// A reference to a secret: never the secret itself.
@@ -376,6 +389,24 @@ pub enum Pagination {
         #[serde(default = "page_size")]
         size: u32,
     },
+    /// `?cursor=TOKEN&limit=S`, the token of the next page read from each reply at the JSON pointer `next`
+    /// (missing, null or empty: the last page).
+    Cursor {
+        #[serde(default = "cursor_param")]
+        cursor_param: String,
+        /// JSON pointer to the next page's token in each reply.
+        next: String,
+        #[serde(default = "limit_param")]
+        size_param: String,
+        #[serde(default = "page_size")]
+        size: u32,
+    },
+    /// The next page's URL: from the RFC 8288 `Link: <…>; rel="next"` header, or from the reply at the JSON pointer
+    /// `next` when given.
+    Link {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
 }
 
 fn page_param() -> String {
@@ -383,6 +414,9 @@ fn page_param() -> String {
 }
 fn size_param() -> String {
     "page_size".to_owned()
+}
+fn cursor_param() -> String {
+    "cursor".to_owned()
 }
 fn offset_param() -> String {
     "offset".to_owned()

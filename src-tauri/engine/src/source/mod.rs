@@ -14,6 +14,10 @@ use serde_json::Value;
 pub enum PageCursor {
     Page(u64),
     Offset(u64),
+    /// The token of the next page (`cursor` pagination); None before the first.
+    Token(Option<String>),
+    /// The next page's URL (`link` pagination); None before the first.
+    Url(Option<String>),
     Bubble(bubble::BubbleCursor),
 }
 
@@ -81,8 +85,9 @@ impl Source {
         match self {
             Source::Rest(_) => match &entity.pagination {
                 Some(crate::config::Pagination::Page { size, .. })
-                | Some(crate::config::Pagination::Offset { size, .. }) => *size as usize,
-                None => 1000,
+                | Some(crate::config::Pagination::Offset { size, .. })
+                | Some(crate::config::Pagination::Cursor { size, .. }) => *size as usize,
+                Some(crate::config::Pagination::Link { .. }) | None => 1000,
             },
             Source::Bubble(_) => bubble::PAGE_LIMIT as usize,
         }

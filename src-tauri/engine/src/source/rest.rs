@@ -56,6 +56,8 @@ impl RestClient {
         match pagination(entity) {
             Pagination::Page { first, .. } => PageCursor::Page(u64::from(first)),
             Pagination::Offset { .. } => PageCursor::Offset(0),
+            Pagination::Cursor { .. } => PageCursor::Token(None),
+            Pagination::Link { .. } => PageCursor::Url(None),
         }
     }
 
@@ -68,8 +70,8 @@ impl RestClient {
     ) -> Result<FetchedPage, SourceError> {
         let started = std::time::Instant::now();
         let url = self.page_url(entity, cursor)?;
-        let body = match self.get_json(&url).await {
-            Ok(body) => body,
+        let (body, link_next) = match self.get_json_and_link(&url).await {
+            Ok(reply) => reply,
             // Some gateways answer 404 past the last page instead of an empty list.
             Err(SourceError::Status { status: 404, .. })
                 if *cursor != Self::first_cursor(entity) =>
@@ -83,6 +85,20 @@ impl RestClient {
             }
             Err(e) => return Err(e),
         };
+        let follow = match pagination(entity) {
+            Pagination::Cursor { next, .. } => {
+                token_at(&body, &next).map(|t| PageCursor::Token(Some(t)))
+            }
+            Pagination::Link {
+                next: Some(pointer),
+            } => token_at(&body, &pointer)
+                .and_then(|t| url.join(&t).ok())
+                .map(|u| PageCursor::Url(Some(u.to_string()))),
+            Pagination::Link { next: None } => link_next
+                .and_then(|t| url.join(&t).ok())
+                .map(|u| PageCursor::Url(Some(u.to_string()))),
+            _ => None,
+        };
         let pointer = entity.records.clone().unwrap_or_default();
         let records = extract_records(body, &pointer).ok_or_else(|| SourceError::NoRecords {
             url: url.to_string(),
@@ -92,6 +108,8 @@ impl RestClient {
             _ if records.is_empty() => None,
             PageCursor::Page(n) => Some(PageCursor::Page(n + 1)),
             PageCursor::Offset(n) => Some(PageCursor::Offset(n + records.len() as u64)),
+            // The reply names the next page; without a name this was the last.
+            PageCursor::Token(_) | PageCursor::Url(_) => follow,
             // page_url refused any other cursor already
             PageCursor::Bubble(_) => None,
         };
@@ -132,6 +150,12 @@ impl RestClient {
             .path
             .clone()
             .unwrap_or_else(|| format!("/{}", entity.name));
+        if let PageCursor::Url(Some(next)) = cursor {
+            return Url::parse(next).map_err(|e| SourceError::Unreachable {
+                url: next.clone(),
+                reason: format!("the next-page link is not a URL: {e}"),
+            });
+        }
         let raw = format!("{}{}", self.base_url, path);
         let mut url = Url::parse(&raw).map_err(|e| SourceError::Unreachable {
             url: raw.clone(),
@@ -148,6 +172,13 @@ impl RestClient {
                     query.append_pair(&offset_param, &n.to_string());
                     query.append_pair(&limit_param, &size.to_string());
                 }
+                (Pagination::Cursor { cursor_param, size_param, size, .. }, PageCursor::Token(token)) => {
+                    if let Some(token) = token {
+                        query.append_pair(&cursor_param, token);
+                    }
+                    query.append_pair(&size_param, &size.to_string());
+                }
+                (Pagination::Link { .. }, PageCursor::Url(None)) => {}
                 (_, other) => {
                     return Err(SourceError::Unreachable {
                         url: raw.clone(),
@@ -162,6 +193,11 @@ impl RestClient {
     /// GET with auth, bounded retries on 5xx/timeouts/resets/invalid bodies, waits on 429/503 (`Retry-After`,
     /// shared by every request of the source), and one re-login on 401.
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Value, SourceError> {
+        self.get_json_and_link(url).await.map(|(value, _)| value)
+    }
+
+    /// [`get_json`](Self::get_json), with the `rel="next"` target of the reply's `Link` header.
+    async fn get_json_and_link(&self, url: &Url) -> Result<(Value, Option<String>), SourceError> {
         let mut relogged = false;
         let mut attempt = 0;
         let mut refused = 0;
@@ -225,6 +261,11 @@ impl RestClient {
                 backoff(attempt).await;
                 continue;
             }
+            let link_next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
             let bytes = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
@@ -251,7 +292,7 @@ impl RestClient {
             match serde_json::from_slice(&bytes) {
                 Ok(value) => {
                     self.throttle.succeeded();
-                    return Ok(value);
+                    return Ok((value, link_next));
                 }
                 Err(e) => {
                     attempt += 1;
@@ -272,6 +313,28 @@ impl RestClient {
         match &self.auth {
             Auth::None => Ok(None),
             Auth::Bearer { token } => Ok(Some(secrets::resolve(token)?)),
+            Auth::JwtHs256 {
+                secret,
+                claims,
+                ttl_s,
+            } => {
+                let mut guard = self.token.lock().await;
+                let now = chrono::Utc::now().timestamp();
+                if let Some(token) = guard.as_ref() {
+                    if token.expires_at.is_some_and(|exp| exp - 30 > now) {
+                        return Ok(Some(token.value.clone()));
+                    }
+                }
+                let key = secrets::resolve(secret)?;
+                let expires_at = now + i64::from(*ttl_s).max(31);
+                let value =
+                    SecretValue::new(sign_hs256(key.expose().as_bytes(), claims, now, expires_at));
+                *guard = Some(Token {
+                    value: value.clone(),
+                    expires_at: Some(expires_at),
+                });
+                Ok(Some(value))
+            }
             Auth::Login {
                 path,
                 username,
@@ -374,6 +437,59 @@ fn display_pointer(pointer: &str) -> String {
     }
 }
 
+/// The JSON value at `pointer` as a token: text as it is, numbers spelled; None when missing, null or empty.
+fn token_at(body: &Value, pointer: &str) -> Option<String> {
+    match body.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The target of `rel="next"` in an RFC 8288 `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split('<').skip(1).find_map(|part| {
+        let (target, params) = part.split_once('>')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            p.strip_prefix("rel=").is_some_and(|rel| {
+                rel.trim_matches('"')
+                    .split_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        is_next.then(|| target.trim().to_owned())
+    })
+}
+
+/// A service JWT: `{"alg":"HS256","typ":"JWT"}`, the claims with `iat` and `exp`, signed with HMAC-SHA256.
+fn sign_hs256(
+    key: &[u8],
+    claims: &std::collections::BTreeMap<String, Value>,
+    issued_at: i64,
+    expires_at: i64,
+) -> String {
+    use hmac::Mac;
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut payload: serde_json::Map<String, Value> = claims.clone().into_iter().collect();
+    payload.insert("iat".into(), Value::from(issued_at));
+    payload.insert("exp".into(), Value::from(expires_at));
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(Value::Object(payload).to_string())
+    );
+    // HMAC accepts keys of any length, so this never fails.
+    let signature = match hmac::Hmac::<sha2::Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(signing_input.as_bytes());
+            b64.encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    };
+    format!("{signing_input}.{signature}")
+}
+
 /// The `exp` claim of a JWT, if the token is one.
 fn jwt_expiry(token: &str) -> Option<i64> {
     let payload = token.split('.').nth(1)?;
@@ -419,6 +535,43 @@ mod tests {
             3
         );
         assert!(extract_records(json!({"r": 1}), "/r").is_none());
+    }
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let header = r#"<https://api.example.com/items?page=1>; rel="first", <https://api.example.com/items?page=3>; rel="next", <https://api.example.com/items?page=9>; rel="last""#;
+        assert_eq!(
+            next_link(header).as_deref(),
+            Some("https://api.example.com/items?page=3")
+        );
+        assert_eq!(next_link(r#"</items?after=x>; rel="prev""#), None);
+        assert_eq!(
+            next_link("</items?after=y>; rel=next").as_deref(),
+            Some("/items?after=y")
+        );
+    }
+
+    #[test]
+    fn hs256_tokens_verify_with_the_key() {
+        use hmac::Mac;
+        let mut claims = std::collections::BTreeMap::new();
+        claims.insert("sub".to_owned(), json!("syncflow"));
+        let token = sign_hs256(b"k3y", &claims, 1_700_000_000, 1_700_000_300);
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y").unwrap();
+        mac.update(input.as_bytes());
+        let expected =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        assert_eq!(signature, expected);
+        assert_eq!(jwt_expiry(&token), Some(1_700_000_300));
+        assert!(token.split('.').nth(1).is_some_and(|p| {
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap();
+            String::from_utf8(payload)
+                .unwrap()
+                .contains(r#""sub":"syncflow""#)
+        }));
     }
 
     #[test]
