@@ -121,18 +121,25 @@ async fn display_name_keys_sync_past_the_cursor_ceiling_and_follow_changes() {
         &url,
         "concurrency = 3\ncursor_ceiling = 1000",
     );
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(
+        "\n[[entities]]\nname = \"customer\"\n\n[[entities]]\nname = \"invoice\"\ndeletes = \"soft\"\n\n\
+         [[entities]]\nname = \"lineitem\"\ndeletes = \"hard\"\n",
+    );
+    std::fs::write(&file, text).unwrap();
     let state = dir.path().join("state.db");
-    let run = |file: std::path::PathBuf, state: std::path::PathBuf| async move {
+    let run_with = |file: std::path::PathBuf, state: std::path::PathBuf, extra: &'static str| async move {
         tokio::task::spawn_blocking(move || {
-            syncflow(
-                &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                &state,
-                &[("BUBBLE_TOKEN", TOKEN)],
-            )
+            let mut args = vec!["run", file.to_str().unwrap(), "--apply-schema", "--json"];
+            if !extra.is_empty() {
+                args.push(extra);
+            }
+            syncflow(&args, &state, &[("BUBBLE_TOKEN", TOKEN)])
         })
         .await
         .unwrap()
     };
+    let run = |file, state| run_with(file, state, "");
     let out = run(file.clone(), state.clone()).await;
     assert_eq!(
         out.status.code(),
@@ -146,7 +153,18 @@ async fn display_name_keys_sync_past_the_cursor_ceiling_and_follow_changes() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     assert_target_equals_app(&pool, &emulator.app()).await;
 
-    // Change 40 invoices and add 25 line items (created later than the rest, as in a live app).
+    // Change 40 invoices, delete 30 invoices and 20 line items, add 25 line items (created later than the rest,
+    // as in a live app).
+    emulator.edit(|app| {
+        let invoices = app.get_type_mut("invoice").unwrap();
+        for k in 0..30 {
+            invoices.things.remove(1 + k * 50);
+        }
+        let items = app.get_type_mut("lineitem").unwrap();
+        for k in 0..20 {
+            items.things.remove(7 + k * 100);
+        }
+    });
     emulator.edit(|app| {
         let invoices = app.get_type_mut("invoice").unwrap();
         for thing in invoices.things.iter_mut().step_by(60).take(40) {
@@ -163,6 +181,24 @@ async fn display_name_keys_sync_past_the_cursor_ceiling_and_follow_changes() {
             items.things.push(thing);
         }
     });
+    // A dry run says what a run would do, and does none of it.
+    let out = run_with(file.clone(), state.clone(), "--dry-run").await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dry = summary(&out.stdout);
+    assert_eq!(dry["entities"]["invoice"]["deleted"], 30, "{dry}");
+    assert_eq!(dry["entities"]["lineitem"]["deleted"], 20, "{dry}");
+    assert_eq!(dry["entities"]["lineitem"]["inserted"], 25, "{dry}");
+    let (live,): (i64,) = sqlx::query_as("SELECT count(*) FROM lineitem")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 3_000, "the dry run wrote nothing");
+
     let out = run(file.clone(), state.clone()).await;
     assert_eq!(
         out.status.code(),
@@ -171,9 +207,106 @@ async fn display_name_keys_sync_past_the_cursor_ceiling_and_follow_changes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = summary(&out.stdout);
+    assert_eq!(s["entities"]["invoice"]["deleted"], 30, "{s}");
+    assert_eq!(s["entities"]["lineitem"]["deleted"], 20, "{s}");
+    assert_eq!(s["entities"]["customer"]["deleted"], 0, "{s}");
+    let (soft, hard): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM invoice WHERE \"_bridge_deleted_at\" IS NOT NULL), \
+                (SELECT count(*) FROM lineitem)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (soft, hard),
+        (30, 3_000 - 20 + 25),
+        "soft deletes kept, hard ones gone"
+    );
     assert_eq!(s["entities"]["invoice"]["updated"], 40, "{s}");
     assert_eq!(s["entities"]["invoice"]["inserted"], 0, "{s}");
     assert_eq!(s["entities"]["lineitem"]["inserted"], 25, "{s}");
     assert_eq!(s["entities"]["customer"]["skipped"], 600, "{s}");
     assert_target_equals_app(&pool, &emulator.app()).await;
+}
+
+/// The same engine into SQLite: soft and hard deletes after a complete pass, and nothing deleted after a pass in
+/// which a record failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_target_follows_deletes_only_after_a_clean_complete_pass() {
+    let emulator = BubbleEmulator::start(sample_app(Scale::total(1_000), true), Faults::default())
+        .await
+        .expect("start the emulator");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sqlite.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"to-sqlite\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
+             [target]\nkind = \"sqlite\"\npath = \"out.db\"\n\
+             [[entities]]\nname = \"invoice\"\ndeletes = \"soft\"\n\
+             [[entities]]\nname = \"lineitem\"\ndeletes = \"hard\"\n",
+            emulator.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+    let run = || {
+        let (file, state) = (file.clone(), state.clone());
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                syncflow(
+                    &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
+                    &state,
+                    &[],
+                )
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            summary(&out.stdout)
+        }
+    };
+    run().await;
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("out.db").display()))
+            .await
+            .unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db).await.unwrap();
+            n
+        }
+    };
+    assert_eq!(count("SELECT count(*) FROM lineitem").await, 500);
+
+    // A record that fails (its due date is not a date) stops deletes for that pass…
+    emulator.edit(|app| {
+        let invoices = app.get_type_mut("invoice").unwrap();
+        invoices.things.remove(3);
+        invoices.things[10].insert("Due Date".into(), json!("not a date"));
+        app.get_type_mut("lineitem").unwrap().things.truncate(450);
+    });
+    let s = run().await;
+    assert_eq!(s["entities"]["invoice"]["failed"], 1, "{s}");
+    assert_eq!(s["entities"]["invoice"]["deleted"], 0, "{s}");
+    assert_eq!(s["entities"]["lineitem"]["deleted"], 50, "{s}");
+    assert_eq!(count("SELECT count(*) FROM lineitem").await, 450);
+    // …and the next clean pass applies them.
+    emulator.edit(|app| {
+        let invoices = app.get_type_mut("invoice").unwrap();
+        invoices.things[10].insert("Due Date".into(), json!("2026-01-31"));
+    });
+    let s = run().await;
+    assert_eq!(s["entities"]["invoice"]["deleted"], 1, "{s}");
+    assert_eq!(
+        count("SELECT count(*) FROM invoice WHERE \"_bridge_deleted_at\" IS NOT NULL").await,
+        1
+    );
+    assert_eq!(count("SELECT count(*) FROM invoice").await, 400);
 }

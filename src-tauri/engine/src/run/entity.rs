@@ -134,7 +134,7 @@ impl EntityRun<'_> {
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
-            self.ingest_stage(ready_rx, counts, !fresh_start),
+            self.ingest_stage(ready_rx, counts, !fresh_start, page_no == 0),
         );
         ingesting?;
         transforming?;
@@ -256,6 +256,7 @@ impl EntityRun<'_> {
         mut input: mpsc::Receiver<Ready>,
         counts: &mut EntityCounts,
         skip_unchanged: bool,
+        mut starts_pass: bool,
     ) -> Result<(), Stop> {
         let started = Instant::now();
         let fetched_before = counts.fetched;
@@ -314,6 +315,8 @@ impl EntityRun<'_> {
                         checkpoint: &checkpoint,
                         dry_run: self.options.dry_run,
                         skip_unchanged,
+                        deletes: self.entity.deletes,
+                        starts_pass: std::mem::take(&mut starts_pass),
                     };
                     self.sink
                         .write_page(&write, self.run_id)
@@ -326,13 +329,14 @@ impl EntityRun<'_> {
                     ..Default::default()
                 },
                 (None, _) => {
-                    self.write_checkpoint_only(&checkpoint).await?;
-                    Default::default()
+                    self.write_checkpoint_only(&checkpoint, std::mem::take(&mut starts_pass))
+                        .await?
                 }
             };
             checkpoint.counts.inserted += merged.inserted;
             checkpoint.counts.updated += merged.updated;
             checkpoint.counts.skipped += merged.skipped;
+            checkpoint.counts.deleted += merged.deleted;
             *counts = checkpoint.counts;
             let metrics = BatchMetrics {
                 page_no,
@@ -406,7 +410,11 @@ impl EntityRun<'_> {
         m
     }
 
-    async fn write_checkpoint_only(&self, checkpoint: &Checkpoint) -> Result<(), Stop> {
+    async fn write_checkpoint_only(
+        &self,
+        checkpoint: &Checkpoint,
+        starts_pass: bool,
+    ) -> Result<MergeCounts, Stop> {
         let empty = Mapping::default();
         let write = PageWrite {
             pipeline: self.pipeline,
@@ -417,12 +425,13 @@ impl EntityRun<'_> {
             checkpoint,
             dry_run: self.options.dry_run,
             skip_unchanged: false,
+            deletes: self.entity.deletes,
+            starts_pass,
         };
         self.sink
             .write_page(&write, self.run_id)
             .await
             .map_err(sink_stop)
-            .map(|_| ())
     }
 
     /// TRACK: the state DB follows the target's commit.

@@ -36,6 +36,8 @@ pub struct MergeCounts {
     pub inserted: u64,
     pub updated: u64,
     pub skipped: u64,
+    /// Rows marked deleted (soft) or removed (hard) after a complete pass.
+    pub deleted: u64,
 }
 
 /// The page a sink writes, with the context the tracking columns need.
@@ -50,6 +52,39 @@ pub struct PageWrite<'a> {
     /// Look up stored hashes first so unchanged rows are not even copied (pointless into a table that was empty
     /// when the run started).
     pub skip_unchanged: bool,
+    /// What happens to rows the source no longer has: with soft or hard, every page's keys are recorded as seen
+    /// (in the same transaction), and the page that ends a complete pass applies the deletes.
+    pub deletes: crate::config::DeleteMode,
+    /// The first write of a pass that starts from the first page (keys seen by an earlier, unfinished pass are
+    /// forgotten).
+    pub starts_pass: bool,
+}
+
+/// The table of keys seen during the current pass of each entity (for delete detection).
+pub const SEEN_TABLE: &str = "_syncflow_seen";
+
+impl PageWrite<'_> {
+    /// Whether this write ends a complete pass that may delete: deletes asked for, no page left, and no record
+    /// failed in the pass (a failed record's row must not be taken for deleted).
+    pub fn applies_deletes(&self) -> bool {
+        self.deletes != crate::config::DeleteMode::None
+            && self.checkpoint.cursor.is_none()
+            && self.checkpoint.counts.failed == 0
+    }
+
+    pub fn tracks_seen(&self) -> bool {
+        self.deletes != crate::config::DeleteMode::None
+    }
+
+    /// The name the pass's seen keys are filed under: a dry run keeps its own, which it clears at its end, since
+    /// its page transactions are rolled back.
+    pub fn seen_entity(&self) -> String {
+        if self.dry_run {
+            format!("{}\u{1}dry-run", self.entity)
+        } else {
+            self.entity.to_owned()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +205,7 @@ fn checkpoint_json(c: &Checkpoint, merged: MergeCounts) -> Result<String, SinkEr
     c.counts.inserted += merged.inserted;
     c.counts.updated += merged.updated;
     c.counts.skipped += merged.skipped;
+    c.counts.deleted += merged.deleted;
     serde_json::to_string(&c).map_err(|e| SinkError::Write {
         table: CHECKPOINT_TABLE.into(),
         message: e.to_string(),

@@ -4,7 +4,7 @@
 
 use super::{
     checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, MergeCounts,
-    PageWrite, SinkError, CHECKPOINT_TABLE,
+    PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
 };
 use crate::config::PostgresTarget;
 use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
@@ -62,6 +62,108 @@ impl PostgresSink {
             .execute(&self.pool)
             .await
             .map_err(write_err(CHECKPOINT_TABLE))?;
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (pipeline text NOT NULL, entity text NOT NULL, key_hash text NOT NULL)",
+            self.qualified(SEEN_TABLE)
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(write_err(SEEN_TABLE))?;
+        Ok(())
+    }
+
+    /// Records the page's keys as seen in this pass.
+    async fn record_seen(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        page: &PageWrite<'_>,
+    ) -> Result<(), sqlx::Error> {
+        if page.starts_pass {
+            self.clear_seen(tx, page.pipeline, &page.seen_entity())
+                .await?;
+        }
+        if page.rows.is_empty() {
+            return Ok(());
+        }
+        let mut copy = tx
+            .copy_in_raw(&format!(
+                "COPY {} (pipeline, entity, key_hash) FROM STDIN",
+                self.qualified(SEEN_TABLE)
+            ))
+            .await?;
+        let mut prefix = String::new();
+        escape_copy_text(&mut prefix, page.pipeline);
+        prefix.push('\t');
+        escape_copy_text(&mut prefix, &page.seen_entity());
+        prefix.push('\t');
+        let mut buffer = String::with_capacity(page.rows.len() * (prefix.len() + 34));
+        for row in page.rows {
+            buffer.push_str(&prefix);
+            buffer.push_str(&row.key_hash);
+            buffer.push('\n');
+        }
+        copy.send(buffer.into_bytes()).await?;
+        copy.finish().await?;
+        Ok(())
+    }
+
+    /// At the end of a complete pass: rows whose key was not seen are marked deleted (soft) or removed (hard);
+    /// the pass's seen keys are cleared. Returns how many rows.
+    async fn apply_deletes(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        table: &str,
+        page: &PageWrite<'_>,
+    ) -> Result<u64, sqlx::Error> {
+        let seen = self.qualified(SEEN_TABLE);
+        let unseen = format!(
+            "NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.pipeline = $1 AND s.entity = $2
+                         AND s.key_hash = t.\"_bridge_key_hash\")"
+        );
+        let seen_entity = page.seen_entity();
+        if page.dry_run {
+            // What a real run would delete; the dry run's seen keys are cleared after its rollback.
+            let sql = format!(
+                "SELECT count(*) FROM {table} t WHERE t.\"_bridge_deleted_at\" IS NULL AND {unseen}"
+            );
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(page.pipeline)
+                .bind(&seen_entity)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(n.max(0) as u64);
+        }
+        let sql = match page.deletes {
+            crate::config::DeleteMode::Hard => format!("DELETE FROM {table} t WHERE {unseen}"),
+            _ => format!(
+                "UPDATE {table} t SET \"_bridge_deleted_at\" = now()
+                 WHERE t.\"_bridge_deleted_at\" IS NULL AND {unseen}"
+            ),
+        };
+        let done = sqlx::query(&sql)
+            .bind(page.pipeline)
+            .bind(&seen_entity)
+            .execute(&mut *tx)
+            .await?;
+        self.clear_seen(tx, page.pipeline, &seen_entity).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn clear_seen(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "DELETE FROM {} WHERE pipeline = $1 AND entity = $2",
+            self.qualified(SEEN_TABLE)
+        ))
+        .bind(pipeline)
+        .bind(entity)
+        .execute(&mut *tx)
+        .await?;
         Ok(())
     }
 
@@ -218,6 +320,11 @@ impl PostgresSink {
     ) -> Result<MergeCounts, SinkError> {
         let table = self.qualified(page.table);
         let err = write_err(page.table);
+        if page.dry_run && page.tracks_seen() {
+            // Kept across the dry run's rolled-back pages, under the dry run's own name.
+            let mut conn = self.pool.acquire().await.map_err(&err)?;
+            self.record_seen(&mut conn, page).await.map_err(&err)?;
+        }
         let mut tx = self.pool.begin().await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
@@ -259,6 +366,15 @@ impl PostgresSink {
             counts.updated = updated;
             counts.skipped += rows.len() as u64 - inserted - updated;
         }
+        if page.tracks_seen() && !page.dry_run {
+            self.record_seen(&mut tx, page).await.map_err(&err)?;
+        }
+        if page.applies_deletes() {
+            counts.deleted = self
+                .apply_deletes(&mut tx, &table, page)
+                .await
+                .map_err(&err)?;
+        }
         let sql = format!(
             "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
              ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()",
@@ -273,6 +389,12 @@ impl PostgresSink {
             .map_err(&err)?;
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
+            if page.applies_deletes() {
+                let mut conn = self.pool.acquire().await.map_err(&err)?;
+                self.clear_seen(&mut conn, page.pipeline, &page.seen_entity())
+                    .await
+                    .map_err(&err)?;
+            }
         } else {
             tx.commit().await.map_err(&err)?;
         }

@@ -2,7 +2,7 @@
 
 use super::{
     checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, MergeCounts,
-    PageWrite, SinkError, CHECKPOINT_TABLE,
+    PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
 };
 use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
 use serde_json::Value;
@@ -46,6 +46,21 @@ impl SqliteSink {
             .execute(&pool)
             .await
             .map_err(write_err(CHECKPOINT_TABLE))?;
+        for sql in [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, entity TEXT NOT NULL, key_hash TEXT NOT NULL)",
+                quote_ident(SEEN_TABLE)
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS \"_syncflow_seen_key\" ON {} (pipeline, entity, key_hash)",
+                quote_ident(SEEN_TABLE)
+            ),
+        ] {
+            sqlx::query(&sql)
+                .execute(&pool)
+                .await
+                .map_err(write_err(SEEN_TABLE))?;
+        }
         Ok(SqliteSink { pool })
     }
 
@@ -191,6 +206,12 @@ impl SqliteSink {
     ) -> Result<MergeCounts, SinkError> {
         let err = write_err(page.table);
         let table = quote_ident(page.table);
+        if page.dry_run && page.tracks_seen() {
+            // Kept across the dry run's rolled-back pages, under the dry run's own name.
+            let mut tx = self.pool.begin().await.map_err(&err)?;
+            record_seen(&mut tx, page).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+        }
         let mut tx = self.pool.begin().await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let synced_at = chrono::Utc::now().to_rfc3339();
@@ -266,6 +287,12 @@ impl SqliteSink {
                 }
             }
         }
+        if page.tracks_seen() && !page.dry_run {
+            record_seen(&mut tx, page).await.map_err(&err)?;
+        }
+        if page.applies_deletes() {
+            counts.deleted = apply_deletes(&mut tx, &table, page).await.map_err(&err)?;
+        }
         let sql = format!(
             "INSERT INTO {} (pipeline, entity, checkpoint) VALUES (?, ?, ?)
              ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = CURRENT_TIMESTAMP",
@@ -280,11 +307,97 @@ impl SqliteSink {
             .map_err(&err)?;
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
+            if page.applies_deletes() {
+                let mut tx = self.pool.begin().await.map_err(&err)?;
+                clear_seen(&mut tx, page.pipeline, &page.seen_entity())
+                    .await
+                    .map_err(&err)?;
+                tx.commit().await.map_err(&err)?;
+            }
         } else {
             tx.commit().await.map_err(&err)?;
         }
         Ok(counts)
     }
+}
+
+/// Records the page's keys as seen in this pass (after forgetting an unfinished earlier pass's).
+async fn record_seen(
+    tx: &mut sqlx::SqliteConnection,
+    page: &PageWrite<'_>,
+) -> Result<(), sqlx::Error> {
+    let entity = page.seen_entity();
+    if page.starts_pass {
+        clear_seen(tx, page.pipeline, &entity).await?;
+    }
+    let sql = format!(
+        "INSERT INTO {} (pipeline, entity, key_hash) VALUES (?, ?, ?)",
+        quote_ident(SEEN_TABLE)
+    );
+    for row in page.rows {
+        sqlx::query(&sql)
+            .bind(page.pipeline)
+            .bind(&entity)
+            .bind(&row.key_hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rows whose key was not seen in the complete pass: marked deleted (soft), removed (hard), or, in a dry run,
+/// counted. The pass's seen keys are cleared.
+async fn apply_deletes(
+    tx: &mut sqlx::SqliteConnection,
+    table: &str,
+    page: &PageWrite<'_>,
+) -> Result<u64, sqlx::Error> {
+    let entity = page.seen_entity();
+    let unseen = format!(
+        "NOT EXISTS (SELECT 1 FROM {} s WHERE s.pipeline = ? AND s.entity = ? AND s.key_hash = {table}.\"_bridge_key_hash\")",
+        quote_ident(SEEN_TABLE)
+    );
+    if page.dry_run {
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE \"_bridge_deleted_at\" IS NULL AND {unseen}"
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(page.pipeline)
+            .bind(&entity)
+            .fetch_one(&mut *tx)
+            .await?;
+        return Ok(n.max(0) as u64);
+    }
+    let sql = match page.deletes {
+        crate::config::DeleteMode::Hard => format!("DELETE FROM {table} WHERE {unseen}"),
+        _ => format!(
+            "UPDATE {table} SET \"_bridge_deleted_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE \"_bridge_deleted_at\" IS NULL AND {unseen}"
+        ),
+    };
+    let done = sqlx::query(&sql)
+        .bind(page.pipeline)
+        .bind(&entity)
+        .execute(&mut *tx)
+        .await?;
+    clear_seen(tx, page.pipeline, &entity).await?;
+    Ok(done.rows_affected())
+}
+
+async fn clear_seen(
+    tx: &mut sqlx::SqliteConnection,
+    pipeline: &str,
+    entity: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE pipeline = ? AND entity = ?",
+        quote_ident(SEEN_TABLE)
+    ))
+    .bind(pipeline)
+    .bind(entity)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 fn bind_texts(
