@@ -97,12 +97,13 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
     setOverrides((all) => {
       const merged: FieldOverride = { ...(all[entity]?.[source] ?? {}), ...change };
       if ("name" in change && change.name === autoName(entity, source)) delete merged.name;
-      const next: FieldOverride = {};
+      // Rules set in the pipeline file (text rules, defaults…) are kept; unset choices are dropped.
       // An emptied name box stays empty (and is flagged) until the analyst types a name.
-      if (merged.name !== undefined) next.name = merged.name;
-      if (merged.type) next.type = merged.type;
-      if (merged.exclude) next.exclude = true;
-      if (merged.key) next.key = true;
+      const next: FieldOverride = { ...merged };
+      if (next.name === undefined || next.name === null) delete next.name;
+      if (!next.type) delete next.type;
+      if (!next.exclude) delete next.exclude;
+      if (!next.key) delete next.key;
       const rules = Object.fromEntries(Object.entries(all[entity] ?? {}).filter(([s]) => s !== source));
       if (Object.keys(next).length > 0) rules[source] = next;
       return { ...all, [entity]: rules };

@@ -36,6 +36,8 @@ processed: string | null, status: string, retries: number, created_at: string, }
 
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
+export type TextRule = "trim" | "nfc" | "strip_control" | "newlines" | "uppercase" | "lowercase";
+
 export type FieldOverride = { 
 /**
  * The Prisma field name to use instead of the sanitised one.
@@ -53,7 +55,23 @@ exclude?: boolean,
  * Part of the business key, as chosen in the editor; saving moves it into the entity's `business_key`, so a
  * pipeline file never holds it.
  */
-key?: boolean, };
+key?: boolean, 
+/**
+ * Text rules, applied in order to the field's text values (nothing is changed unless asked for).
+ */
+text?: Array<TextRule>, 
+/**
+ * Numbers written as text use a decimal comma (`1.000,50`).
+ */
+decimal_comma?: boolean, 
+/**
+ * The value (as text, read as the field's type) for records that omit the field or send null.
+ */
+default?: string | null, 
+/**
+ * Records without a value (after the default) fail validation, naming the field.
+ */
+required?: boolean, };
 
 export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed" | "bubble_id";
 

@@ -15,6 +15,7 @@ pub fn typescript() -> String {
         crate::store::RunRecord::decl(),
         crate::store::FailedRow::decl(),
         crate::schema::ColumnType::decl(),
+        crate::config::TextRule::decl(),
         crate::config::FieldOverride::decl(),
         crate::names::Change::decl(),
         crate::schema::prisma::FieldReport::decl(),

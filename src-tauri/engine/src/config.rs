@@ -293,6 +293,34 @@ pub struct FieldOverride {
     /// pipeline file never holds it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub key: bool,
+    /// Text rules, applied in order to the field's text values (nothing is changed unless asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<TextRule>,
+    /// Numbers written as text use a decimal comma (`1.000,50`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decimal_comma: bool,
+    /// The value (as text, read as the field's type) for records that omit the field or send null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Records without a value (after the default) fail validation, naming the field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+}
+
+/// A rule of NORMALIZE's text layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum TextRule {
+    /// Leading and trailing white space removed.
+    Trim,
+    /// Unicode NFC (composed characters: `e` + `◌́` → `é`).
+    Nfc,
+    /// Control characters removed (tabs and line breaks kept).
+    StripControl,
+    /// Line endings made `\n` (CRLF and CR).
+    Newlines,
+    Uppercase,
+    Lowercase,
 }
 
 impl Entity {

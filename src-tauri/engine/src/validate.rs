@@ -21,6 +21,12 @@ pub fn validate_record(
         }
     }
     for (field, value) in mapping.fields.iter().zip(values) {
+        if value.is_null() && mapping.rules.get(&field.source).is_some_and(|r| r.required) {
+            return Err(format!(
+                "required field \"{}\" is missing or empty",
+                field.source
+            ));
+        }
         if holds_nul(value) {
             return Err(format!(
                 "field \"{}\" contains a NUL character (U+0000), which the target cannot store",

@@ -1,8 +1,12 @@
 //! NORMALIZE: turns a raw source record into values of the mapped column types.
 //!
-//! Layer 1 (types) is in [`types`]; the string, number, date-time and field-mapping layers follow it here.
+//! One module per layer: [`types`] (coercion to the mapped type), [`strings`] (text rules), [`numbers`] (numbers
+//! written as text), [`datetimes`] (date-times to ISO 8601 UTC) and the field rules here (defaults). A value passes
+//! the layers its type and the analyst's rules call for; a value no rule applies to is kept as it came.
 
 pub mod datetimes;
+pub mod numbers;
+pub mod strings;
 pub mod types;
 
 use crate::schema::Mapping;
@@ -26,9 +30,24 @@ pub fn normalize_record(
         .iter()
         .map(|field| {
             let raw = record.get(&field.source).unwrap_or(&Value::Null);
-            types::coerce(raw, field.ty).map_err(|message| NormalizeError {
+            let fail = |message| NormalizeError {
                 field: field.source.clone(),
                 message,
+            };
+            let Some(rule) = mapping.rules.get(&field.source) else {
+                return types::coerce(raw, field.ty, false).map_err(fail);
+            };
+            // Layer 5 first: a default stands in for a missing value and then passes the other layers.
+            let defaulted = match (raw, &rule.default) {
+                (Value::Null, Some(default)) => Value::String(default.clone()),
+                _ => raw.clone(),
+            };
+            let value = types::coerce(&defaulted, field.ty, rule.decimal_comma).map_err(fail)?;
+            Ok(match value {
+                Value::String(text) if !rule.text.is_empty() => {
+                    Value::String(strings::apply(&text, &rule.text))
+                }
+                other => other,
             })
         })
         .collect()

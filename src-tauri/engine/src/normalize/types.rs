@@ -3,8 +3,9 @@
 use crate::schema::ColumnType;
 use serde_json::Value;
 
-/// Coerces `value` to `ty`, or says why it cannot be.
-pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
+/// Coerces `value` to `ty`, or says why it cannot be. Numbers written as text are read by the numbers layer
+/// (`decimal_comma` as configured), date-times by the date-time layer.
+pub fn coerce(value: &Value, ty: ColumnType, decimal_comma: bool) -> Result<Value, String> {
     match (ty, value) {
         (_, Value::Null) => Ok(Value::Null),
         (ColumnType::Json, v) => Ok(v.clone()),
@@ -13,6 +14,13 @@ pub fn coerce(value: &Value, ty: ColumnType) -> Result<Value, String> {
         (ColumnType::Text, v) => Ok(Value::String(v.to_string())),
         (ColumnType::Numeric, Value::Number(_)) => Ok(value.clone()),
         (ColumnType::Integer, Value::Number(n)) if n.is_i64() => Ok(value.clone()),
+        (ColumnType::Numeric, Value::String(text)) => super::numbers::parse_number(text, decimal_comma)
+            .map(Value::Number)
+            .ok_or_else(|| format!("expected a number but got \"{}\"", shorten(text))),
+        (ColumnType::Integer, Value::String(text)) => super::numbers::parse_number(text, decimal_comma)
+            .filter(|n| n.is_i64())
+            .map(Value::Number)
+            .ok_or_else(|| format!("expected a whole number but got \"{}\"", shorten(text))),
         (ColumnType::Boolean, Value::Bool(_)) => Ok(value.clone()),
         (ColumnType::DateTime, Value::String(text)) => super::datetimes::to_utc_iso(text)
             .map(Value::String)
@@ -55,17 +63,41 @@ mod tests {
 
     #[test]
     fn scalars_in_text_keep_their_spelling() {
-        assert_eq!(coerce(&json!(42), ColumnType::Text).unwrap(), json!("42"));
         assert_eq!(
-            coerce(&json!(true), ColumnType::Text).unwrap(),
+            coerce(&json!(42), ColumnType::Text, false).unwrap(),
+            json!("42")
+        );
+        assert_eq!(
+            coerce(&json!(true), ColumnType::Text, false).unwrap(),
             json!("true")
         );
     }
 
     #[test]
     fn text_in_a_number_column_is_an_error_naming_the_value() {
-        let err = coerce(&json!("abc"), ColumnType::Numeric).unwrap_err();
+        let err = coerce(&json!("abc"), ColumnType::Numeric, false).unwrap_err();
         assert!(err.contains("a number") && err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn numbers_written_as_text_become_numbers_in_number_columns() {
+        assert_eq!(
+            coerce(&json!("10,000"), ColumnType::Numeric, false)
+                .unwrap()
+                .to_string(),
+            "10000"
+        );
+        assert_eq!(
+            coerce(&json!("1.000,50"), ColumnType::Numeric, true)
+                .unwrap()
+                .to_string(),
+            "1000.50"
+        );
+        assert!(coerce(&json!("1.5"), ColumnType::Integer, false).is_err());
+        assert_eq!(
+            coerce(&json!("2026-03-04 05:06"), ColumnType::DateTime, false).unwrap(),
+            json!("2026-03-04T05:06:00.000Z")
+        );
     }
 
     #[test]
@@ -76,7 +108,7 @@ mod tests {
             ColumnType::Boolean,
             ColumnType::Json,
         ] {
-            assert_eq!(coerce(&Value::Null, ty).unwrap(), Value::Null);
+            assert_eq!(coerce(&Value::Null, ty, false).unwrap(), Value::Null);
         }
     }
 }

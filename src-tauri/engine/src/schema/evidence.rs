@@ -72,46 +72,14 @@ impl Evidence {
     }
 }
 
-/// "10,000", "-1,000.50", "$12", "1e3", "  42 ": a number once separators, currency and spaces are set aside.
+/// Text the numbers layer reads as a number (separators, currency, decimals, exponents; not codes like "007").
 fn looks_numeric(text: &str) -> bool {
-    let cleaned: String = text
-        .trim()
-        .trim_start_matches(['$', '€', '£', '¥'])
-        .trim_end_matches(['$', '€', '£', '¥', '%'])
-        .chars()
-        .filter(|c| *c != ',' && *c != '_' && !c.is_whitespace())
-        .collect();
-    !cleaned.is_empty()
-        && cleaned.chars().any(|c| c.is_ascii_digit())
-        && cleaned.parse::<f64>().is_ok()
+    crate::normalize::numbers::reads_as_number(text)
 }
 
-const DATE_FORMATS: &[&str] = &[
-    "%Y-%m-%d",
-    "%d/%m/%Y",
-    "%m/%d/%Y",
-    "%d.%m.%Y",
-    "%Y/%m/%d",
-    "%d-%b-%Y",
-    "%b %d, %Y",
-];
-const DATETIME_FORMATS: &[&str] = &[
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%Y-%m-%d %H:%M:%S%.f",
-];
-
+/// Text the date-time layer reads as a date or a date-time.
 fn looks_like_date(text: &str) -> bool {
-    let t = text.trim();
-    chrono::DateTime::parse_from_rfc3339(t).is_ok()
-        || chrono::DateTime::parse_from_rfc2822(t).is_ok()
-        || DATE_FORMATS
-            .iter()
-            .any(|f| chrono::NaiveDate::parse_from_str(t, f).is_ok())
-        || DATETIME_FORMATS
-            .iter()
-            .any(|f| chrono::NaiveDateTime::parse_from_str(t, f).is_ok())
+    super::reads_as_datetime(text)
 }
 
 #[cfg(test)]
@@ -127,7 +95,7 @@ mod tests {
             json!("10,000"),
             json!("$1,000.50"),
             json!("2026-11-22T10:00:00.000Z"),
-            json!("22/11/2026"),
+            json!("22.11.2026"),
             json!("Nov 22, 2026"),
             json!("hello"),
             Value::Null,

@@ -41,7 +41,7 @@ pub enum ColumnType {
     Numeric,
     Boolean,
     /// A point in time, kept as ISO 8601 UTC with milliseconds (`timestamptz` in PostgreSQL). Declared by the
-    /// source (Bubble's `date`) or chosen by the analyst; never guessed from text, which stays byte-exact.
+    /// source (Bubble's `date`), chosen by the analyst, or inferred when every sampled text reads as a date.
     #[serde(rename = "datetime")]
     DateTime,
     /// Objects, arrays and mixed values.
@@ -71,6 +71,12 @@ impl ColumnType {
                 Some(ColumnType::Integer)
             }
             Value::Number(_) => Some(ColumnType::Numeric),
+            // Text that reads as a date-time or as a formatted number is taken for one (its evidence says so);
+            // a single value that does not read so widens the field back to text.
+            Value::String(s) if crate::normalize::numbers::reads_as_number(s) => {
+                Some(ColumnType::Numeric)
+            }
+            Value::String(s) if reads_as_datetime(s) => Some(ColumnType::DateTime),
             Value::String(_) => Some(ColumnType::Text),
             Value::Array(_) | Value::Object(_) => Some(ColumnType::Json),
         }
@@ -394,6 +400,13 @@ impl Mapping {
     }
 }
 
+/// Whether sampled text names a date or a date-time (with a year: `2026-03-04`, `04.03.2026 10:00`, RFC 2822…).
+pub fn reads_as_datetime(text: &str) -> bool {
+    text.len() >= 8
+        && text.chars().filter(char::is_ascii_digit).count() >= 6
+        && crate::normalize::datetimes::to_utc_iso(text).is_some()
+}
+
 /// `column`, then `column_2`, `column_3`… (each within 63 bytes).
 fn column_candidates(column: &str) -> impl Iterator<Item = String> + '_ {
     std::iter::once(column.to_owned()).chain((2u32..).map(move |n| {
@@ -421,8 +434,7 @@ fn accepts(column: ColumnType, value: ColumnType) -> bool {
     match column {
         ColumnType::Json => true,
         ColumnType::Numeric => matches!(value, ColumnType::Numeric | ColumnType::Integer),
-        // Text is parsed by the date-time layer; what does not parse fails its record, naming the field.
-        ColumnType::DateTime => value == ColumnType::Text,
+        ColumnType::DateTime => value == ColumnType::DateTime,
         // Scalars keep their JSON spelling in text; objects and arrays need JSON.
         ColumnType::Text => value != ColumnType::Json,
         other => other == value,
