@@ -306,6 +306,7 @@ impl Mapping {
     pub fn learn(&mut self, records: &[Value]) -> SchemaChange {
         let known = self.fields.len();
         let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
+        let mut bare: Vec<bool> = Vec::new();
         let declared: Vec<String> = self.declared.iter().map(|d| d.source.clone()).collect();
         for name in declared {
             if self.excluded(&name) {
@@ -326,6 +327,12 @@ impl Mapping {
                     types[index] = Some(fixed);
                     continue;
                 }
+                if is_bare_digits(value) {
+                    // "42" fits a number column, but alone it is more likely an identifier: decided below.
+                    bare.resize(types.len(), false);
+                    bare[index] = true;
+                    continue;
+                }
                 types[index] = match (types[index], incoming) {
                     (Some(current), Some(new)) if index < known && accepts(current, new) => {
                         Some(current)
@@ -334,6 +341,13 @@ impl Mapping {
                     (current, new) => current.or(new),
                 };
             }
+        }
+        for (ty, _) in types.iter_mut().zip(&bare).filter(|(_, bare)| **bare) {
+            *ty = match *ty {
+                None => Some(ColumnType::Text),
+                Some(ColumnType::DateTime | ColumnType::Boolean) => Some(ColumnType::Text),
+                kept => kept,
+            };
         }
         let mut change = SchemaChange::default();
         for (i, (field, ty)) in self.fields.iter_mut().zip(types).enumerate() {
@@ -402,9 +416,15 @@ impl Mapping {
 
 /// Whether sampled text names a date or a date-time (with a year: `2026-03-04`, `04.03.2026 10:00`, RFC 2822…).
 pub fn reads_as_datetime(text: &str) -> bool {
-    text.len() >= 8
-        && text.chars().filter(char::is_ascii_digit).count() >= 6
-        && crate::normalize::datetimes::to_utc_iso(text).is_some()
+    text.len() >= 8 && crate::normalize::datetimes::to_utc_iso(text).is_some()
+}
+
+/// A text of digits alone, without a leading zero (`"42"`, not `"007"`).
+fn is_bare_digits(value: &Value) -> bool {
+    matches!(value, Value::String(s) if !s.is_empty()
+        && s.len() < 30
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s.len() == 1 || !s.starts_with('0')))
 }
 
 /// `column`, then `column_2`, `column_3`… (each within 63 bytes).
@@ -592,6 +612,28 @@ mod tests {
         );
         let big = serde_json::from_str::<Value>("{\"n\": 123456789012345678901234567890}").unwrap();
         assert_eq!(Mapping::infer(&[big]).fields[0].ty, ColumnType::Numeric);
+    }
+
+    #[test]
+    fn texts_that_read_as_numbers_or_dates_are_typed_so_codes_stay_text() {
+        let m = Mapping::infer(&[
+            json!({"amount": "10,000", "when": "2026-03-04", "code": "007", "id": "42", "mixed": "1"}),
+            json!({"amount": "1", "when": "Mar 4, 2026", "code": "12", "id": "43", "mixed": "1,000.5"}),
+        ]);
+        let types: Vec<ColumnType> = m.fields.iter().map(|f| f.ty).collect();
+        assert_eq!(
+            types,
+            [
+                ColumnType::Numeric,
+                ColumnType::DateTime,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Numeric
+            ]
+        );
+        let mut m = m;
+        assert_eq!(m.learn(&[json!({"when": "soon"})]).retyped, ["when"]);
+        assert_eq!(m.fields[1].ty, ColumnType::Text);
     }
 
     #[test]
