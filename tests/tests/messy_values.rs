@@ -43,13 +43,25 @@ fn record(i: usize) -> Value {
         "clean note": format!("  Cafe\u{301}\u{7}\r\nline {i}  "),
         "long": "é".repeat(5_000),
     });
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         r.as_object_mut().unwrap().remove("status");
     } else {
         r["status"] = json!("closed");
     }
     r
 }
+
+/// sku, when, amount, preis, code, raw note, clean note, status:length of long.
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messy_values_land_normalised_where_asked_and_byte_exact_elsewhere() {
@@ -117,7 +129,7 @@ required = true
         ],
         "formatted numbers and date texts were inferred; codes with leading zeros stayed text"
     );
-    let rows: Vec<(String, String, String, String, String, String, String, String)> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         r#"SELECT sku, to_char("when" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), amount::text,
                   preis::text, code, "raw note", "clean note", status || ':' || length(long)::text
            FROM messy ORDER BY sku"#,
@@ -145,7 +157,11 @@ required = true
             "no rule: byte for byte"
         );
         assert_eq!(clean, format!("Café\nline {i}"), "{sku}");
-        let status = if i % 4 == 0 { "open" } else { "closed" };
+        let status = if i.is_multiple_of(4) {
+            "open"
+        } else {
+            "closed"
+        };
         assert_eq!(status_len, format!("{status}:5000"), "{sku}");
     }
 }
