@@ -18,6 +18,7 @@ pub struct Xvfb {
 impl Xvfb {
     pub fn start() -> Xvfb {
         for n in 90..140 {
+            clear_if_stale(n);
             if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
                 || Path::new(&format!("/tmp/.X{n}-lock")).exists()
             {
@@ -55,8 +56,36 @@ impl Xvfb {
     }
 }
 
+/// Removes the lock and socket of display `n` when the server that made them is gone (a killed Xvfb leaves them,
+/// and enough of them would use up every display number).
+fn clear_if_stale(n: u32) {
+    let lock = format!("/tmp/.X{n}-lock");
+    let Ok(text) = std::fs::read_to_string(&lock) else {
+        return;
+    };
+    let alive = text
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    if !alive {
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{n}"));
+    }
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its lock and socket; SIGKILL only if it does not stop.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

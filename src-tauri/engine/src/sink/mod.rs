@@ -47,7 +47,8 @@ pub struct PageWrite<'a> {
     pub table: &'a str,
     pub mapping: &'a Mapping,
     pub rows: &'a [PreparedRow],
-    pub checkpoint: &'a Checkpoint,
+    /// The checkpoint committed with the page; None for writes outside a pass (retrying failed records).
+    pub checkpoint: Option<&'a Checkpoint>,
     pub dry_run: bool,
     /// Look up stored hashes first so unchanged rows are not even copied (pointless into a table that was empty
     /// when the run started).
@@ -68,12 +69,13 @@ impl PageWrite<'_> {
     /// failed in the pass (a failed record's row must not be taken for deleted).
     pub fn applies_deletes(&self) -> bool {
         self.deletes != crate::config::DeleteMode::None
-            && self.checkpoint.cursor.is_none()
-            && self.checkpoint.counts.failed == 0
+            && self
+                .checkpoint
+                .is_some_and(|c| c.cursor.is_none() && c.counts.failed == 0)
     }
 
     pub fn tracks_seen(&self) -> bool {
-        self.deletes != crate::config::DeleteMode::None
+        self.deletes != crate::config::DeleteMode::None && self.checkpoint.is_some()
     }
 
     /// The name the pass's seen keys are filed under: a dry run keeps its own, which it clears at its end, since

@@ -375,18 +375,20 @@ impl PostgresSink {
                 .await
                 .map_err(&err)?;
         }
-        let sql = format!(
-            "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
-             ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()",
-            self.qualified(CHECKPOINT_TABLE)
-        );
-        sqlx::query(&sql)
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(checkpoint_json(page.checkpoint, counts)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
+        if let Some(checkpoint) = page.checkpoint {
+            let sql = format!(
+                "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
+                 ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()",
+                self.qualified(CHECKPOINT_TABLE)
+            );
+            sqlx::query(&sql)
+                .bind(page.pipeline)
+                .bind(page.entity)
+                .bind(checkpoint_json(checkpoint, counts)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
             if page.applies_deletes() {

@@ -293,18 +293,20 @@ impl SqliteSink {
         if page.applies_deletes() {
             counts.deleted = apply_deletes(&mut tx, &table, page).await.map_err(&err)?;
         }
-        let sql = format!(
-            "INSERT INTO {} (pipeline, entity, checkpoint) VALUES (?, ?, ?)
-             ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = CURRENT_TIMESTAMP",
-            quote_ident(CHECKPOINT_TABLE)
-        );
-        sqlx::query(&sql)
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(checkpoint_json(page.checkpoint, counts)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
+        if let Some(checkpoint) = page.checkpoint {
+            let sql = format!(
+                "INSERT INTO {} (pipeline, entity, checkpoint) VALUES (?, ?, ?)
+                 ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = CURRENT_TIMESTAMP",
+                quote_ident(CHECKPOINT_TABLE)
+            );
+            sqlx::query(&sql)
+                .bind(page.pipeline)
+                .bind(page.entity)
+                .bind(checkpoint_json(checkpoint, counts)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
             if page.applies_deletes() {
