@@ -410,6 +410,41 @@ impl Store {
             .collect()
     }
 
+    /// A retried record went through: it leaves the queue (kept, marked `retried`, for the record).
+    pub async fn mark_retried(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE failed_records SET status = 'retried', retries = retries + 1 WHERE id = ?",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A retried record failed again: its error and (possibly edited) record are kept; after `dead_after` tries
+    /// it is dead — no automatic retry any more, a manual one still works.
+    pub async fn mark_failed_again(
+        &self,
+        id: i64,
+        stage: &str,
+        message: &str,
+        raw: &str,
+        dead_after: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE failed_records SET stage = ?, message = ?, raw = ?, retries = retries + 1,
+             status = CASE WHEN retries + 1 >= ? THEN 'dead' ELSE 'failed' END WHERE id = ?",
+        )
+        .bind(stage)
+        .bind(message)
+        .bind(raw)
+        .bind(dead_after)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Gives the pool to tests and tools that inspect the state directly.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

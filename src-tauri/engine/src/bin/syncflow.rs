@@ -86,6 +86,19 @@ enum FailedAction {
         #[arg(long)]
         json: bool,
     },
+    /// Run the failed records of PIPELINE through the stages again (all of them, or those given with --id).
+    /// Relative SQLite target paths are taken from the current folder.
+    Retry {
+        pipeline: String,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Only this record (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +158,15 @@ fn main() -> ExitCode {
                         json,
                     },
             } => failed_list(&pipeline, state, json).await,
+            Command::Failed {
+                action:
+                    FailedAction::Retry {
+                        pipeline,
+                        state,
+                        ids,
+                        json,
+                    },
+            } => failed_retry(&pipeline, state, &ids, json).await,
             Command::Secret { action } => secret(action),
         }
     });
@@ -401,6 +423,63 @@ impl Reporter {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json: bool) -> u8 {
+    let store = match Store::open(&state.unwrap_or_else(Store::default_path)).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let definition = match store.pipeline(pipeline).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: no pipeline named \"{pipeline}\" in the state database ({e}); run it first, or pass --state");
+            return 2;
+        }
+    };
+    let only = (!ids.is_empty()).then_some(ids);
+    eprintln!("retrying the failed records of {pipeline}…");
+    let outcome = syncflow_engine::run::retry::retry_failed(
+        &definition,
+        &store,
+        &std::env::current_dir().unwrap_or_default(),
+        only,
+        &Default::default(),
+    )
+    .await;
+    match outcome {
+        Ok(outcome) => {
+            for f in &outcome.still_failing {
+                eprintln!(
+                    "#{} {} still fails at {}: {}",
+                    f.id, f.entity, f.stage, f.message
+                );
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&outcome).unwrap_or_else(|_| "{}".into())
+                );
+            } else {
+                println!(
+                    "{} retried ({} inserted, {} updated, {} unchanged), {} still failing",
+                    outcome.retried,
+                    outcome.inserted,
+                    outcome.updated,
+                    outcome.unchanged,
+                    outcome.still_failing.len()
+                );
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code() as u8
         }
     }
 }

@@ -65,10 +65,10 @@ fn source_stop(e: crate::source::SourceError) -> Stop {
 }
 
 /// The records of one page after the transform stages.
-struct Transformed {
-    rows: Vec<PreparedRow>,
-    failed: Vec<FailedRecord>,
-    duplicates: u64,
+pub(super) struct Transformed {
+    pub rows: Vec<PreparedRow>,
+    pub failed: Vec<FailedRecord>,
+    pub duplicates: u64,
 }
 
 impl EntityRun<'_> {
@@ -476,7 +476,7 @@ impl EntityRun<'_> {
 }
 
 /// NORMALIZE → VALIDATE → MAP → IDENTITY → DELTA for one page (pure CPU work).
-fn transform(
+pub(super) fn transform(
     records: &[Value],
     mapping: &Mapping,
     key_fields: &[String],

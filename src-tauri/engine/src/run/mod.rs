@@ -6,6 +6,7 @@
 //! duplicates.
 
 mod entity;
+pub mod retry;
 
 use crate::config::Entity;
 use crate::config::{Pipeline, SourceConfig};
