@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
 use syncflow_engine::discover::{self, Discovered};
+use syncflow_engine::run::retry::{retry_failed as engine_retry, RetryOutcome};
 use syncflow_engine::run::{run_pipeline as engine_run, RunEvent, RunOptions, StopSignal};
 use syncflow_engine::schema::review::{self, EntityView, Overrides, SchemaReview};
-use syncflow_engine::store::{PipelineSummary, Store};
+use syncflow_engine::store::{FailedRow, PipelineSummary, Store};
 use syncflow_engine::track::RunSummary;
 use tauri::ipc::Channel;
 use tauri::State;
@@ -111,6 +112,40 @@ pub async fn run_pipeline(
     .await
     .map_err(|e| e.to_string())?;
     Ok(outcome.summary)
+}
+
+/// The pipeline's failed records (the dead-letter queue), oldest first.
+#[tauri::command]
+pub async fn failed_records(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<Vec<FailedRow>, String> {
+    state
+        .store
+        .failed_records(&name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs failed records through the stages again: those in `ids` (all when None), `edits` replacing the stored
+/// text of some.
+#[tauri::command]
+pub async fn retry_failed(
+    state: State<'_, AppState>,
+    name: String,
+    ids: Option<Vec<i64>>,
+    edits: std::collections::BTreeMap<i64, String>,
+) -> Result<RetryOutcome, String> {
+    let pipeline = state.pipeline(&name).await?;
+    engine_retry(
+        &pipeline,
+        &state.store,
+        &state.data_dir,
+        ids.as_deref(),
+        &edits,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Reads the source's first pages and shows how every field will be named and typed.

@@ -27,7 +27,9 @@ pub fn run() -> anyhow::Result<()> {
             commands::preview_mapping,
             commands::save_overrides,
             commands::schema_review,
-            commands::apply_schema
+            commands::apply_schema,
+            commands::failed_records,
+            commands::retry_failed
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

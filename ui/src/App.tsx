@@ -1,16 +1,18 @@
 import { useCallback, useEffect, useState } from "react";
 import { listPipelines } from "./api";
 import type { PipelineSummary } from "./bindings";
+import { FailedScreen } from "./FailedScreen";
 import { MappingScreen } from "./MappingScreen";
 import { PipelinesScreen } from "./PipelinesScreen";
 import { SchemaScreen } from "./SchemaScreen";
 
-type Tab = "pipelines" | "mapping" | "schema";
+type Tab = "pipelines" | "mapping" | "schema" | "failed";
 
 const TABS: { id: Tab; label: string }[] = [
   { id: "pipelines", label: "Pipelines" },
   { id: "mapping", label: "Mapping" },
   { id: "schema", label: "Schema" },
+  { id: "failed", label: "Failed records" },
 ];
 
 export function App() {
@@ -75,6 +77,7 @@ export function App() {
         {pipelines && tab === "pipelines" && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
         {tab === "mapping" && selected && <MappingScreen key={selected} pipeline={selected} />}
         {tab === "schema" && selected && <SchemaScreen key={selected} pipeline={selected} />}
+        {tab === "failed" && selected && <FailedScreen key={selected} pipeline={selected} />}
       </main>
     </div>
   );

@@ -1,6 +1,15 @@
 // The console's commands: thin typed wrappers over Tauri's invoke. Types come from the Rust side (bindings.ts).
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { EntityView, FieldOverride, PipelineSummary, RunEvent, RunSummary, SchemaReview } from "./bindings";
+import type {
+  EntityView,
+  FailedRow,
+  FieldOverride,
+  PipelineSummary,
+  RetryOutcome,
+  RunEvent,
+  RunSummary,
+  SchemaReview,
+} from "./bindings";
 
 /** Overrides per entity, then per source field (the Rust `Overrides`). */
 export type Overrides = Record<string, Record<string, FieldOverride>>;
@@ -33,4 +42,13 @@ export function schemaReview(name: string): Promise<SchemaReview> {
 
 export function applySchema(name: string): Promise<SchemaReview> {
   return invoke<SchemaReview>("apply_schema", { name });
+}
+
+export function failedRecords(name: string): Promise<FailedRow[]> {
+  return invoke<FailedRow[]>("failed_records", { name });
+}
+
+/** Retries the records in `ids` (all when null); `edits` replaces the stored text of some, by id. */
+export function retryFailed(name: string, ids: number[] | null, edits: Record<number, string>): Promise<RetryOutcome> {
+  return invoke<RetryOutcome>("retry_failed", { name, ids, edits });
 }

@@ -34,6 +34,14 @@ raw: string,
  */
 processed: string | null, status: string, retries: number, created_at: string, };
 
+export type StillFailing = { id: number, entity: string, stage: string, message: string, };
+
+export type RetryOutcome = { retried: number, inserted: number, updated: number, unchanged: number, 
+/**
+ * Records that failed again, with their new errors.
+ */
+still_failing: Array<StillFailing>, };
+
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
 export type TextRule = "trim" | "nfc" | "strip_control" | "newlines" | "uppercase" | "lowercase";

@@ -14,6 +14,8 @@ pub fn typescript() -> String {
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
         crate::store::FailedRow::decl(),
+        crate::run::retry::StillFailing::decl(),
+        crate::run::retry::RetryOutcome::decl(),
         crate::schema::ColumnType::decl(),
         crate::config::TextRule::decl(),
         crate::config::FieldOverride::decl(),

@@ -348,6 +348,33 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for f in records {
+            // The same record failing again (in a later run) stays one entry of the queue, with the latest error.
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM failed_records WHERE pipeline = ? AND entity = ? AND raw = ?
+                 AND status IN ('failed', 'dead') ORDER BY id LIMIT 1",
+            )
+            .bind(pipeline)
+            .bind(entity)
+            .bind(&f.raw)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = known {
+                sqlx::query(
+                    "UPDATE failed_records SET run_id = ?, page_no = ?, record_index = ?, stage = ?, error_type = ?,
+                     message = ?, processed = ? WHERE id = ?",
+                )
+                .bind(run_id)
+                .bind(n(f.page_no))
+                .bind(n(f.record_index))
+                .bind(f.stage)
+                .bind(f.error_type)
+                .bind(&f.message)
+                .bind(f.processed.as_deref())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                continue;
+            }
             sqlx::query(
                 "INSERT OR IGNORE INTO failed_records (run_id, pipeline, entity, page_no, record_index, stage,
                  error_type, message, raw, processed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
