@@ -21,6 +21,9 @@ pub struct AppState {
     discovered: Mutex<HashMap<String, Arc<Vec<Discovered>>>>,
 }
 
+/// The least time between two progress updates sent to the window.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The demo pipeline every new console starts with: the embedded demo source into an SQLite file.
 pub const DEMO_PIPELINE: &str = "Demo";
 
@@ -97,7 +100,19 @@ pub async fn run_pipeline(
         dry_run: false,
         base_dir: state.data_dir.clone(),
     };
+    // A steady few updates a second, whatever the page rate: page events closer than this to the last one sent
+    // are dropped (their counts are cumulative, and entityDone/finished always go through).
+    let last_page_sent = std::sync::Mutex::new(None::<std::time::Instant>);
     let progress = |event: RunEvent| {
+        if let RunEvent::Page { .. } = event {
+            let mut last = last_page_sent
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if last.is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
         if let Err(e) = on_event.send(event) {
             tracing::warn!("progress not delivered to the window: {e}");
         }

@@ -50,6 +50,21 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         }
     }
 
+    // Progress: the source said how many things each type has, so each bar is full; the rate was charted.
+    for entity in ["customer", "invoice", "lineitem"] {
+        let progress = session
+            .text_of(&format!("[data-testid='progress-{entity}']"))
+            .await;
+        assert!(progress.contains("100 %"), "{entity}: {progress}");
+    }
+    assert!(
+        session
+            .find("[data-testid='rate-chart'] polyline")
+            .await
+            .is_some(),
+        "the rows/s chart is drawn"
+    );
+
     // The demo's target is a real SQLite file in the app-data folder, holding every row.
     let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))

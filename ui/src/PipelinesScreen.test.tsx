@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { App } from "./App";
-import { applyEvent } from "./PipelinesScreen";
+import { applyEvent, etaSeconds, type LiveRun } from "./PipelinesScreen";
 import type { RunSummary } from "./bindings";
 
 const summary: RunSummary = {
@@ -51,13 +51,45 @@ describe("pipelines screen", () => {
 });
 
 describe("applyEvent", () => {
-  const base = { pipeline: "Demo", status: "running" as const, entities: {}, rowsPerS: 0, pageNo: 0, summary: null, error: null };
+  const base: LiveRun = {
+    pipeline: "Demo",
+    status: "running",
+    entities: {},
+    rowsPerS: 0,
+    pageNo: 0,
+    current: null,
+    expected: {},
+    startedAt: Date.now() - 2000,
+    rate: [],
+    summary: null,
+    error: null,
+  };
+  const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
 
   it("keeps the latest counts per entity from page events", () => {
-    const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
-    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900 });
+    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900, expected: null });
     expect(next.entities["products"]?.fetched).toBe(250);
     expect(next.pageNo).toBe(1);
+    expect(next.rate).toHaveLength(1);
+    expect(etaSeconds(next, "products")).toBeNull();
+  });
+
+  it("estimates the time left from the expected total and the rate, and charts the rate", async () => {
+    let run = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 100, expected: 1250 });
+    run = applyEvent(run, {
+      event: "page",
+      entity: "products",
+      pageNo: 2,
+      counts: { ...counts, fetched: 500 },
+      rowsPerS: 125,
+      expected: null,
+    });
+    expect(run.expected["products"]).toBe(1250);
+    expect(etaSeconds(run, "products")).toBe(6);
+    expect(run.rate.map((s) => s.rowsPerS)).toEqual([100, 125]);
+    const { RateChart } = await import("./PipelinesScreen");
+    render(<RateChart samples={[{ t: 0.5, rowsPerS: 100 }, { t: 1.5, rowsPerS: 200 }]} />);
+    expect(screen.getByTestId("rate-chart").querySelector("polyline")?.getAttribute("points")).toBe("0.0,48.0 480.0,6.0");
   });
 
   it("takes status and error from the finished event", () => {

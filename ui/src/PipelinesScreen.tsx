@@ -7,14 +7,42 @@ interface Props {
   onRunFinished: () => void;
 }
 
-interface LiveRun {
+/** One point of the throughput chart: seconds since the run started, rows per second. */
+export interface RateSample {
+  t: number;
+  rowsPerS: number;
+}
+
+export interface LiveRun {
   pipeline: string;
   status: "running" | RunSummary["status"];
   entities: RunSummary["entities"];
   rowsPerS: number;
   pageNo: number;
+  /** The entity the last page belonged to. */
+  current: string | null;
+  /** Records each entity has in all, when the source says. */
+  expected: Record<string, number>;
+  startedAt: number;
+  rate: RateSample[];
   summary: RunSummary | null;
   error: string | null;
+}
+
+/** Samples kept for the chart (older ones are thinned, so a long run keeps its whole shape). */
+const MAX_SAMPLES = 240;
+
+function addSample(rate: RateSample[], sample: RateSample): RateSample[] {
+  const next = [...rate, sample];
+  return next.length > MAX_SAMPLES ? next.filter((_, i) => i % 2 === 0 || i === next.length - 1) : next;
+}
+
+/** Seconds left for an entity at the current rate, or null when unknown. */
+export function etaSeconds(run: LiveRun, entity: string): number | null {
+  const expected = run.expected[entity];
+  const fetched = run.entities[entity]?.fetched ?? 0;
+  if (expected === undefined || run.rowsPerS <= 0 || run.current !== entity) return null;
+  return Math.max(0, (expected - fetched) / run.rowsPerS);
 }
 
 /** Applies one progress event to the live view of a run. */
@@ -28,9 +56,17 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
         entities: { ...run.entities, [event.entity]: event.counts },
         rowsPerS: event.rowsPerS,
         pageNo: event.pageNo,
+        current: event.entity,
+        expected: event.expected === null ? run.expected : { ...run.expected, [event.entity]: event.expected },
+        rate: addSample(run.rate, { t: (Date.now() - run.startedAt) / 1000, rowsPerS: event.rowsPerS }),
       };
     case "entityDone":
-      return { ...run, entities: { ...run.entities, [event.entity]: event.counts } };
+      // Always delivered (page events are thinned to a few a second), so short runs get a chart too.
+      return {
+        ...run,
+        entities: { ...run.entities, [event.entity]: event.counts },
+        rate: addSample(run.rate, { t: (Date.now() - run.startedAt) / 1000, rowsPerS: run.rowsPerS }),
+      };
     case "finished":
       return {
         ...run,
@@ -55,6 +91,10 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       entities: {},
       rowsPerS: 0,
       pageNo: 0,
+      current: null,
+      expected: {},
+      startedAt: Date.now(),
+      rate: [],
       summary: null,
       error: null,
     };
@@ -102,9 +142,10 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
           </h2>
           {running && (
             <p className="muted" data-testid="run-progress">
-              page {live.pageNo} · {Math.round(live.rowsPerS).toLocaleString()} rows/s
+              {live.current ?? ""} page {live.pageNo} · {Math.round(live.rowsPerS).toLocaleString("en-US")} rows/s
             </p>
           )}
+          <RateChart samples={live.rate} />
           {live.error && (
             <p role="alert" className="error" data-testid="run-error">
               {live.error}
@@ -114,6 +155,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
             <thead>
               <tr>
                 <th>Entity</th>
+                <th>Progress</th>
                 {COLUMNS.map((c) => (
                   <th key={c}>{c}</th>
                 ))}
@@ -124,6 +166,9 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
                 counts === undefined ? null : (
                 <tr key={entity}>
                   <td>{entity}</td>
+                  <td data-testid={`progress-${entity}`}>
+                    <Progress run={live} entity={entity} fetched={counts.fetched} />
+                  </td>
                   {COLUMNS.map((c) => (
                     <td key={c} className="num" data-testid={`count-${entity}-${c}`}>
                       {counts[c].toLocaleString("en-US")}
@@ -142,5 +187,53 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
         </section>
       )}
     </section>
+  );
+}
+
+function formatEta(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.ceil(seconds % 60)} s left`;
+}
+
+/** A bar of fetched ÷ expected (when the source says how many), with the time left at the current rate. */
+function Progress({ run, entity, fetched }: { run: LiveRun; entity: string; fetched: number }) {
+  const expected = run.expected[entity];
+  if (expected === undefined || expected === 0) return <span className="muted">{fetched.toLocaleString("en-US")}</span>;
+  const share = Math.min(1, fetched / expected);
+  const eta = etaSeconds(run, entity);
+  return (
+    <span className="progress" title={`${fetched.toLocaleString("en-US")} of ${expected.toLocaleString("en-US")}`}>
+      <span className="bar">
+        <span className="fill" style={{ width: `${(share * 100).toFixed(1)}%` }} />
+      </span>
+      <span className="pct">{Math.round(share * 100)} %</span>
+      {eta !== null && run.status === "running" && <span className="eta">{formatEta(eta)}</span>}
+    </span>
+  );
+}
+
+/** Rows per second over the run, as a line. */
+export function RateChart({ samples }: { samples: RateSample[] }) {
+  if (samples.length < 2) return null;
+  const width = 480;
+  const height = 90;
+  const t0 = samples[0]?.t ?? 0;
+  const tMax = samples[samples.length - 1]?.t ?? t0;
+  const span = Math.max(tMax - t0, 0.001);
+  const rMax = Math.max(...samples.map((s) => s.rowsPerS), 1);
+  const points = samples
+    .map((s) => `${(((s.t - t0) / span) * width).toFixed(1)},${(height - (s.rowsPerS / rMax) * (height - 6)).toFixed(1)}`)
+    .join(" ");
+  return (
+    <figure className="rate-chart">
+      <svg data-testid="rate-chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img">
+        <title>rows per second over time</title>
+        <polyline points={points} fill="none" stroke="#2563eb" strokeWidth="2" />
+      </svg>
+      <figcaption className="muted">
+        rows/s over {tMax.toFixed(1)} s · peak {Math.round(rMax).toLocaleString("en-US")}
+      </figcaption>
+    </figure>
   );
 }

@@ -10,7 +10,11 @@ export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, 
  */
 error: string | null, };
 
-export type RunEvent = { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
+export type RunEvent = { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, 
+/**
+ * Records the entity has in all, when the source says (progress and ETA).
+ */
+expected: number | null, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
 
 export type PipelineSummary = { name: string, 
 /**

@@ -234,6 +234,7 @@ impl EntityRun<'_> {
                 store.await.map_err(failed)?;
             }
             let ready = Ready {
+                expected: page.expected,
                 page_no,
                 next: page.next,
                 records: records.len() as u64,
@@ -261,6 +262,7 @@ impl EntityRun<'_> {
         let started = Instant::now();
         let fetched_before = counts.fetched;
         let mut pending: Option<Ready> = None;
+        let mut expected: Option<u64> = None;
         loop {
             let mut page = match pending.take() {
                 Some(page) => page,
@@ -292,7 +294,9 @@ impl EntityRun<'_> {
                 transformed,
                 fetch_ms,
                 transform_ms,
+                expected: page_expected,
             } = page;
+            expected = page_expected.or(expected);
             let mut after = *counts;
             after.fetched += records;
             after.failed += transformed.failed.len() as u64;
@@ -356,6 +360,7 @@ impl EntityRun<'_> {
                 page_no,
                 counts: *counts,
                 rows_per_s: (counts.fetched - fetched_before) as f64 / secs,
+                expected,
             });
         }
         Ok(())
@@ -581,6 +586,7 @@ struct Ready {
     transformed: Transformed,
     fetch_ms: u64,
     transform_ms: u64,
+    expected: Option<u64>,
 }
 
 impl Ready {
@@ -603,6 +609,7 @@ impl Ready {
         self.records += other.records;
         self.fetch_ms += other.fetch_ms;
         self.transform_ms += other.transform_ms;
+        self.expected = other.expected.or(self.expected);
         self.transformed.rows.extend(other.transformed.rows);
         self.transformed.failed.extend(other.transformed.failed);
         self.transformed.duplicates += other.transformed.duplicates;

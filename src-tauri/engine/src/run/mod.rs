@@ -54,6 +54,9 @@ pub enum RunEvent {
         page_no: u64,
         counts: EntityCounts,
         rows_per_s: f64,
+        /// Records the entity has in all, when the source says (progress and ETA).
+        #[ts(type = "number | null")]
+        expected: Option<u64>,
     },
     #[serde(rename_all = "camelCase")]
     EntityDone {

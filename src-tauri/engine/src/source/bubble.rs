@@ -211,6 +211,7 @@ impl BubbleClient {
             records: listed.records,
             next,
             fetch_ms: listed.fetch_ms,
+            expected: None,
         })
     }
 
@@ -246,6 +247,8 @@ impl BubbleClient {
         let total_end = first.at + first.records.len() as u64 + first.remaining;
         let window_end = total_end.min(self.ceiling);
         let cut = total_end > self.ceiling;
+        // Without a window constraint the first reply counts every thing of the type.
+        let expected = cursor.after.is_none().then_some(total_end);
         let offsets: Vec<u64> = (first.at + first.records.len() as u64..window_end)
             .step_by(PAGE_LIMIT as usize)
             .collect();
@@ -282,6 +285,7 @@ impl BubbleClient {
                 records,
                 next,
                 fetch_ms: listed.fetch_ms,
+                expected,
             };
             if out.send(fetched).await.is_err() {
                 return Ok(WindowEnd::Stopped(StreamEnd::Done));

@@ -28,6 +28,8 @@ pub struct FetchedPage {
     pub next: Option<PageCursor>,
     /// How long the request took.
     pub fetch_ms: u64,
+    /// How many records the entity has in all, when the source says (Bubble's `remaining`); for progress and ETA.
+    pub expected: Option<u64>,
 }
 
 /// Why a source stopped yielding pages.

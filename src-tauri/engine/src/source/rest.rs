@@ -81,6 +81,7 @@ impl RestClient {
                     records: Vec::new(),
                     next: None,
                     fetch_ms: started.elapsed().as_millis() as u64,
+                    expected: None,
                 });
             }
             Err(e) => return Err(e),
@@ -117,6 +118,7 @@ impl RestClient {
             records,
             next,
             fetch_ms: started.elapsed().as_millis() as u64,
+            expected: None,
         })
     }
 
