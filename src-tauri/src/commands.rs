@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
+use syncflow_engine::connect::{self, ConnectionReport};
 use syncflow_engine::discover::{self, Discovered};
 use syncflow_engine::run::retry::{retry_failed as engine_retry, RetryOutcome};
 use syncflow_engine::run::{run_pipeline as engine_run, RunEvent, RunOptions, StopSignal};
@@ -127,6 +128,88 @@ pub async fn run_pipeline(
     .await
     .map_err(|e| e.to_string())?;
     Ok(outcome.summary)
+}
+
+/// The JSON Schema the connector forms are rendered from.
+#[tauri::command]
+pub fn connector_schema() -> serde_json::Value {
+    connect::connector_schema()
+}
+
+/// Reads the first page of every entity of a source described by the form, and says what it found.
+#[tauri::command]
+pub async fn test_connection(
+    source: serde_json::Value,
+    entities: serde_json::Value,
+) -> Result<ConnectionReport, String> {
+    let source: SourceConfig =
+        serde_json::from_value(source).map_err(|e| format!("source: {e}"))?;
+    let entities: Vec<syncflow_engine::config::Entity> =
+        serde_json::from_value(entities).map_err(|e| format!("entities: {e}"))?;
+    connect::test_connection(&source, &entities).await
+}
+
+/// Stores a new pipeline made in the console (its secrets are already in the keychain, referenced by name).
+#[tauri::command]
+pub async fn create_pipeline(
+    state: State<'_, AppState>,
+    pipeline: serde_json::Value,
+) -> Result<String, String> {
+    let pipeline: Pipeline = serde_json::from_value(pipeline).map_err(|e| e.to_string())?;
+    pipeline.validate()?;
+    let exists = state
+        .store
+        .has_pipeline(&pipeline.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if exists {
+        return Err(format!(
+            "a pipeline named \"{}\" exists already; choose another name",
+            pipeline.name
+        ));
+    }
+    state
+        .store
+        .save_pipeline(&pipeline)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pipeline.name)
+}
+
+/// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never sent back.
+#[tauri::command]
+pub async fn store_secret(entry: String, value: String) -> Result<(), String> {
+    if entry.trim().is_empty() || value.is_empty() {
+        return Err("a keychain entry needs a name and a value".into());
+    }
+    tauri::async_runtime::spawn_blocking(move || {
+        syncflow_engine::secrets::keychain_set(&entry, &value).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The pipeline file (TOML, CONTRACT.md) of a stored pipeline: secret references only.
+#[tauri::command]
+pub async fn export_pipeline(state: State<'_, AppState>, name: String) -> Result<String, String> {
+    state
+        .pipeline(&name)
+        .await?
+        .to_toml()
+        .map_err(|e| e.to_string())
+}
+
+/// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
+#[tauri::command]
+pub async fn import_pipeline(state: State<'_, AppState>, text: String) -> Result<String, String> {
+    let pipeline = Pipeline::from_toml(&text, "the imported file").map_err(|e| e.to_string())?;
+    state
+        .store
+        .save_pipeline(&pipeline)
+        .await
+        .map_err(|e| e.to_string())?;
+    state.discovered.lock().await.remove(&pipeline.name);
+    Ok(pipeline.name)
 }
 
 /// The pipeline's failed records (the dead-letter queue), oldest first.

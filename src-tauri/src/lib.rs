@@ -29,7 +29,13 @@ pub fn run() -> anyhow::Result<()> {
             commands::schema_review,
             commands::apply_schema,
             commands::failed_records,
-            commands::retry_failed
+            commands::retry_failed,
+            commands::connector_schema,
+            commands::test_connection,
+            commands::create_pipeline,
+            commands::store_secret,
+            commands::export_pipeline,
+            commands::import_pipeline
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

@@ -81,6 +81,60 @@ impl KeyringHome {
     }
 }
 
+/// A D-Bus session bus of its own with the keyring unlocked on it, for a long-lived process (the app under test);
+/// the bus and the keyring daemon stop when this is dropped.
+pub struct SessionBus {
+    pid: u32,
+    pub address: String,
+}
+
+impl KeyringHome {
+    pub fn start_bus(&self) -> SessionBus {
+        let envs = [
+            ("XDG_RUNTIME_DIR", self.dir.path().join("runtime")),
+            ("XDG_DATA_HOME", self.dir.path().join("data")),
+            ("XDG_CONFIG_HOME", self.dir.path().join("config")),
+            ("HOME", self.dir.path().join("home")),
+        ];
+        let out = Command::new("dbus-daemon")
+            .args(["--session", "--fork", "--print-address=1", "--print-pid=1"])
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
+            .output()
+            .expect("dbus-daemon (apt-get install dbus)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = text.lines();
+        let address = lines.next().unwrap_or_default().trim().to_owned();
+        let pid: u32 = lines
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("dbus-daemon gave no pid: {text}"));
+        let bus = SessionBus { pid, address };
+        let mut unlock = Command::new("gnome-keyring-daemon")
+            .args(["--unlock", "--components=secrets"])
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon (apt-get install gnome-keyring)");
+        if let Some(mut pipe) = unlock.stdin.take() {
+            use std::io::Write;
+            let _ = pipe.write_all(UNLOCK_PASSWORD.as_bytes());
+        }
+        let status = unlock.wait().expect("wait for gnome-keyring-daemon");
+        assert!(status.success(), "gnome-keyring-daemon did not unlock");
+        bus
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        // The keyring daemon leaves with its bus.
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+    }
+}
+
 impl Default for KeyringHome {
     fn default() -> Self {
         KeyringHome::new()

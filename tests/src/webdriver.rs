@@ -98,7 +98,7 @@ pub struct TauriDriver {
 }
 
 impl TauriDriver {
-    pub async fn start(display: &str, envs: &[(&str, &Path)]) -> TauriDriver {
+    pub async fn start(display: &str, envs: &[(&str, &std::ffi::OsStr)]) -> TauriDriver {
         let (port, native) = (crate::free_port(), crate::free_port());
         let exe = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| {
             let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
@@ -355,13 +355,19 @@ pub struct AppWindow {
 
 impl AppWindow {
     pub async fn open() -> AppWindow {
+        AppWindow::open_with(&[]).await
+    }
+
+    /// The app with extra environment variables (e.g. `DBUS_SESSION_BUS_ADDRESS` of a test keyring).
+    pub async fn open_with(extra: &[(&str, &std::ffi::OsStr)]) -> AppWindow {
         let app = crate::built_binary("syncflow-console");
         let data = tempfile::tempdir().expect("app data dir");
         let xvfb = Xvfb::start();
-        let envs = [
-            ("XDG_DATA_HOME", data.path()),
-            ("XDG_CONFIG_HOME", data.path()),
+        let mut envs: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("XDG_DATA_HOME", data.path().as_os_str()),
+            ("XDG_CONFIG_HOME", data.path().as_os_str()),
         ];
+        envs.extend_from_slice(extra);
         let driver = TauriDriver::start(&xvfb.display, &envs).await;
         let session = Session::new(&driver, &app).await;
         AppWindow {
@@ -372,7 +378,6 @@ impl AppWindow {
         }
     }
 
-    /// The console's own folder inside the app-data folder.
     pub fn app_dir(&self) -> std::path::PathBuf {
         self.data.path().join(syncflow_engine::APP_IDENTIFIER)
     }

@@ -1,15 +1,17 @@
 import { useCallback, useEffect, useState } from "react";
 import { listPipelines } from "./api";
 import type { PipelineSummary } from "./bindings";
+import { ConnectScreen } from "./ConnectScreen";
 import { FailedScreen } from "./FailedScreen";
 import { MappingScreen } from "./MappingScreen";
 import { PipelinesScreen } from "./PipelinesScreen";
 import { SchemaScreen } from "./SchemaScreen";
 
-type Tab = "pipelines" | "mapping" | "schema" | "failed";
+type Tab = "pipelines" | "connect" | "mapping" | "schema" | "failed";
 
 const TABS: { id: Tab; label: string }[] = [
   { id: "pipelines", label: "Pipelines" },
+  { id: "connect", label: "New pipeline" },
   { id: "mapping", label: "Mapping" },
   { id: "schema", label: "Schema" },
   { id: "failed", label: "Failed records" },
@@ -50,7 +52,7 @@ export function App() {
             </button>
           ))}
         </nav>
-        {tab !== "pipelines" && pipelines && (
+        {tab !== "pipelines" && tab !== "connect" && pipelines && (
           <label className="picker">
             Pipeline{" "}
             <select
@@ -75,6 +77,14 @@ export function App() {
         )}
         {pipelines === null && !error && <p className="muted">Loading pipelines…</p>}
         {pipelines && tab === "pipelines" && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
+        {tab === "connect" && (
+          <ConnectScreen
+            onCreated={(name) => {
+              setSelected(name);
+              refresh();
+            }}
+          />
+        )}
         {tab === "mapping" && selected && <MappingScreen key={selected} pipeline={selected} />}
         {tab === "schema" && selected && <SchemaScreen key={selected} pipeline={selected} />}
         {tab === "failed" && selected && <FailedScreen key={selected} pipeline={selected} />}

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { runPipeline } from "./api";
+import { exportPipeline, runPipeline } from "./api";
 import type { EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
@@ -82,6 +82,7 @@ const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skip
 
 export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
+  const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
   const running = live?.status === "running";
 
   const start = (name: string) => {
@@ -128,6 +129,18 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
               <td>
                 <button type="button" data-testid={`run-${p.name}`} disabled={running} onClick={() => start(p.name)}>
                   Run
+                </button>{" "}
+                <button
+                  type="button"
+                  className="secondary"
+                  data-testid={`export-${p.name}`}
+                  onClick={() => {
+                    exportPipeline(p.name)
+                      .then((text) => setExported({ name: p.name, text }))
+                      .catch((e: unknown) => setExported({ name: p.name, text: `# ${String(e)}` }));
+                  }}
+                >
+                  Export
                 </button>
               </td>
             </tr>
@@ -135,6 +148,16 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
         </tbody>
       </table>
       {pipelines.length === 0 && <p className="muted">No pipelines yet.</p>}
+      {exported && (
+        <figure>
+          <figcaption className="muted">
+            {exported.name}.toml — the pipeline file (secrets appear as references only)
+          </figcaption>
+          <pre className="code" data-testid="export-text">
+            {exported.text}
+          </pre>
+        </figure>
+      )}
       {live && (
         <section className="run" aria-live="polite">
           <h2>

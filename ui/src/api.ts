@@ -1,6 +1,7 @@
 // The console's commands: thin typed wrappers over Tauri's invoke. Types come from the Rust side (bindings.ts).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
+  ConnectionReport,
   EntityView,
   FailedRow,
   FieldOverride,
@@ -51,4 +52,30 @@ export function failedRecords(name: string): Promise<FailedRow[]> {
 /** Retries the records in `ids` (all when null); `edits` replaces the stored text of some, by id. */
 export function retryFailed(name: string, ids: number[] | null, edits: Record<number, string>): Promise<RetryOutcome> {
   return invoke<RetryOutcome>("retry_failed", { name, ids, edits });
+}
+
+/** The JSON Schema of the connector forms: `{source, target, entity}`. */
+export function connectorSchema(): Promise<Record<string, unknown>> {
+  return invoke<Record<string, unknown>>("connector_schema");
+}
+
+export function testConnection(source: unknown, entities: unknown[]): Promise<ConnectionReport> {
+  return invoke<ConnectionReport>("test_connection", { source, entities });
+}
+
+export function createPipeline(pipeline: unknown): Promise<string> {
+  return invoke<string>("create_pipeline", { pipeline });
+}
+
+/** Writes a secret into the OS keychain; it is never read back into the window. */
+export function storeSecret(entry: string, value: string): Promise<null> {
+  return invoke<null>("store_secret", { entry, value });
+}
+
+export function exportPipeline(name: string): Promise<string> {
+  return invoke<string>("export_pipeline", { name });
+}
+
+export function importPipeline(text: string): Promise<string> {
+  return invoke<string>("import_pipeline", { text });
 }

@@ -38,6 +38,22 @@ raw: string,
  */
 processed: string | null, status: string, retries: number, created_at: string, };
 
+export type EntityFound = { name: string, 
+/**
+ * Records on the first page.
+ */
+sampled: number, 
+/**
+ * Records in all, when the source says.
+ */
+total: number | null, 
+/**
+ * Field names seen (declared by the source, or in the first page's records).
+ */
+fields: Array<string>, };
+
+export type ConnectionReport = { entities: Array<EntityFound>, };
+
 export type StillFailing = { id: number, entity: string, stage: string, message: string, };
 
 export type RetryOutcome = { retried: number, inserted: number, updated: number, unchanged: number, 

@@ -14,6 +14,8 @@ pub fn typescript() -> String {
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
         crate::store::FailedRow::decl(),
+        crate::connect::EntityFound::decl(),
+        crate::connect::ConnectionReport::decl(),
         crate::run::retry::StillFailing::decl(),
         crate::run::retry::RetryOutcome::decl(),
         crate::schema::ColumnType::decl(),

@@ -5,6 +5,7 @@
 
 pub mod bindings;
 pub mod config;
+pub mod connect;
 pub mod delta;
 pub mod discover;
 pub mod emulator;

@@ -207,11 +207,15 @@ impl BubbleClient {
                 ..cursor.clone()
             })
         });
+        let expected = cursor
+            .after
+            .is_none()
+            .then_some(cursor.offset + listed.records.len() as u64 + listed.remaining);
         Ok(FetchedPage {
             records: listed.records,
             next,
             fetch_ms: listed.fetch_ms,
-            expected: None,
+            expected,
         })
     }
 

@@ -1,0 +1,152 @@
+//! Connector setup: the JSON Schema the console renders its forms from (derived from the config types, so a new
+//! connector needs no new form code), and the connection test that reports what a source holds — or exactly why
+//! it cannot be read.
+
+use crate::config::{Entity, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// The forms' schemas: `{"source": …, "target": …, "entity": …}` (JSON Schema draft 7).
+pub fn connector_schema() -> serde_json::Value {
+    serde_json::json!({
+        "source": schemars::schema_for!(SourceConfig),
+        "target": schemars::schema_for!(TargetConfig),
+        "entity": schemars::schema_for!(Entity),
+    })
+}
+
+/// What a connection test found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ConnectionReport {
+    pub entities: Vec<EntityFound>,
+}
+
+/// One entity (Bubble type, REST resource) as the test found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EntityFound {
+    pub name: String,
+    /// Records on the first page.
+    #[ts(type = "number")]
+    pub sampled: u64,
+    /// Records in all, when the source says.
+    #[ts(type = "number | null")]
+    pub total: Option<u64>,
+    /// Field names seen (declared by the source, or in the first page's records).
+    pub fields: Vec<String>,
+}
+
+/// Connects to a source and reads the first page of every entity (writing nothing anywhere).
+pub async fn test_connection(
+    source: &SourceConfig,
+    entities: &[Entity],
+) -> Result<ConnectionReport, String> {
+    let probe = Pipeline {
+        version: 1,
+        name: "connection-test".into(),
+        source: source.clone(),
+        // Never opened: a test reads the source only.
+        target: TargetConfig::Sqlite(SqliteTarget {
+            path: "unused.db".into(),
+        }),
+        entities: entities.to_vec(),
+    };
+    probe.validate()?;
+    let opened = crate::run::open_source(&probe)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut report = ConnectionReport::default();
+    for entity in &opened.entities {
+        let first = opened.source.first_cursor(entity);
+        let page = opened
+            .source
+            .fetch_page(entity, &first)
+            .await
+            .map_err(|e| format!("entity \"{}\": {e}", entity.name))?;
+        let mut fields: Vec<String> = opened
+            .source
+            .declared(entity)
+            .into_iter()
+            .map(|d| d.source)
+            .collect();
+        for record in page.records.iter().filter_map(|r| r.as_object()) {
+            for key in record.keys() {
+                if !fields.contains(key) {
+                    fields.push(key.clone());
+                }
+            }
+        }
+        report.entities.push(EntityFound {
+            name: entity.name.clone(),
+            sampled: page.records.len() as u64,
+            total: page.expected,
+            fields,
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_offers_every_source_and_target_kind() {
+        let schema = connector_schema();
+        let kinds = |part: &str| -> Vec<String> {
+            schema[part]["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    v["properties"]["kind"]["enum"][0]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(kinds("source"), ["rest", "bubble", "demo"]);
+        assert_eq!(kinds("target"), ["postgres", "sqlite"]);
+        assert!(schema["source"]["definitions"]["Secret"].is_object());
+    }
+
+    #[tokio::test]
+    async fn a_bubble_app_reports_its_types_and_counts() {
+        use crate::emulator::app::{sample_app, Scale};
+        use crate::emulator::bubble::{BubbleEmulator, Faults};
+        let emulator =
+            BubbleEmulator::start(sample_app(Scale::total(500), true), Faults::default())
+                .await
+                .unwrap();
+        let source = SourceConfig::Bubble(crate::config::BubbleSource {
+            base_url: emulator.base_url.clone(),
+            token: None,
+            concurrency: 1,
+            requests_per_minute: None,
+            cursor_ceiling: 50_000,
+        });
+        let report = test_connection(&source, &[]).await.unwrap();
+        let invoice = report
+            .entities
+            .iter()
+            .find(|e| e.name == "invoice")
+            .unwrap();
+        assert_eq!((invoice.sampled, invoice.total), (100, Some(200)));
+        assert!(invoice.fields.contains(&"2nd Payment %".to_owned()));
+        let bad = SourceConfig::Bubble(crate::config::BubbleSource {
+            base_url: format!(
+                "{}/nope/api/1.1",
+                emulator.base_url.trim_end_matches("/api/1.1")
+            ),
+            token: None,
+            concurrency: 1,
+            requests_per_minute: None,
+            cursor_ceiling: 50_000,
+        });
+        let err = test_connection(&bad, &[]).await.unwrap_err();
+        assert!(
+            err.contains("404") && err.contains("/nope/api/1.1/meta"),
+            "{err}"
+        );
+    }
+}

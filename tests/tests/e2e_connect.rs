@@ -1,0 +1,155 @@
+//! Connector setup in the real window: a Bubble connector is made from the schema-rendered form against the
+//! emulator, its token goes straight into a real Secret Service keychain, the connection test lists the app's types
+//! with their counts, the pipeline is saved, exported (a reference, never the token) and run.
+
+use std::time::Duration;
+use syncflow_engine::emulator::app::{sample_app, Scale};
+use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+use syncflow_tests::artifacts_dir;
+use syncflow_tests::keyring_session::KeyringHome;
+use syncflow_tests::webdriver::AppWindow;
+
+const TOKEN: &str = "bubble-token-typed-into-the-form";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
+    let emulator = BubbleEmulator::start(
+        sample_app(Scale::total(600), false),
+        Faults {
+            token: Some(TOKEN.into()),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("start the emulator");
+    let keyring = KeyringHome::new();
+    let bus = keyring.start_bus();
+    let address = std::ffi::OsString::from(&bus.address);
+    let window = AppWindow::open_with(&[("DBUS_SESSION_BUS_ADDRESS", address.as_os_str())]).await;
+    let session = &window.session;
+    let wait = Duration::from_secs(30);
+
+    let tab = session.wait_for("[data-testid='tab-connect']", wait).await;
+    session.click(&tab).await;
+    let name = session.wait_for("[data-testid='new-name']", wait).await;
+    session.type_into(&name, "my-bubble").await;
+    let option = session
+        .wait_for(
+            "[data-testid='field-source.kind'] option[value='bubble']",
+            wait,
+        )
+        .await;
+    session.click(&option).await;
+    let url = session
+        .wait_for("[data-testid='field-source.base_url']", wait)
+        .await;
+    session.type_into(&url, &emulator.test_base_url).await;
+    let keychain = session
+        .wait_for(
+            "[data-testid='field-source.token.mode'] option[value='keychain']",
+            wait,
+        )
+        .await;
+    session.click(&keychain).await;
+    let entry = session
+        .wait_for("[data-testid='field-source.token.keychain']", wait)
+        .await;
+    session.type_into(&entry, "my-bubble-token").await;
+    let value = session
+        .wait_for(
+            "[data-testid='field-source.token.value']:not([disabled])",
+            wait,
+        )
+        .await;
+    session.type_into(&value, TOKEN).await;
+    let sqlite = session
+        .wait_for(
+            "[data-testid='field-target.kind'] option[value='sqlite']",
+            wait,
+        )
+        .await;
+    session.click(&sqlite).await;
+    let path = session
+        .wait_for("[data-testid='field-target.path']", wait)
+        .await;
+    session.type_into(&path, "my-bubble.db").await;
+
+    // The test goes through the keychain: the token is stored first, then the app is read with it.
+    let test = session
+        .wait_for("[data-testid='test-connection']", wait)
+        .await;
+    session.click(&test).await;
+    let report = session
+        .wait_text("[data-testid='connection-report']", wait, |t| {
+            t.contains("invoice")
+        })
+        .await;
+    assert!(
+        report.contains("customer") && report.contains("240") && report.contains("300"),
+        "{report}"
+    );
+    assert_eq!(
+        session.value(&value).await,
+        "",
+        "the typed token is not kept in the form"
+    );
+    session
+        .screenshot(&artifacts_dir().join("connector-tested.png"))
+        .await;
+    let save = session
+        .wait_for("[data-testid='save-pipeline']:not([disabled])", wait)
+        .await;
+    session.click(&save).await;
+    session
+        .wait_text("[data-testid='connect-notice']", wait, |t| {
+            t.contains("Saved pipeline my-bubble")
+        })
+        .await;
+
+    let tab = session
+        .wait_for("[data-testid='tab-pipelines']", wait)
+        .await;
+    session.click(&tab).await;
+    let export = session
+        .wait_for("[data-testid='export-my-bubble']", wait)
+        .await;
+    session.click(&export).await;
+    let exported = session
+        .wait_text("[data-testid='export-text']", wait, |t| {
+            t.contains("my-bubble")
+        })
+        .await;
+    assert!(
+        exported.contains("keychain = \"my-bubble-token\"") && !exported.contains(TOKEN),
+        "{exported}"
+    );
+    let run = session
+        .wait_for("[data-testid='run-my-bubble']", wait)
+        .await;
+    session.click(&run).await;
+    let status = session
+        .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
+            t != "running" && !t.is_empty()
+        })
+        .await;
+    assert_eq!(
+        status,
+        "completed",
+        "{}",
+        session.text_of("[data-testid='run-error']").await
+    );
+    assert_eq!(
+        session
+            .text_of("[data-testid='count-invoice-inserted']")
+            .await,
+        "240"
+    );
+    for file in ["state.db", "my-bubble.db"] {
+        let bytes = std::fs::read(window.app_dir().join(file)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "the token leaked into {file}"
+        );
+    }
+    drop(bus);
+}

@@ -1,0 +1,79 @@
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, describe, expect, it } from "vitest";
+import { ConnectScreen } from "./ConnectScreen";
+
+// The shape schemars gives the engine's config types (tagged unions by `kind`, secrets by reference).
+const secret = { anyOf: [{ type: "object", properties: { env: { type: "string" } } }, { type: "object", properties: { keychain: { type: "string" } } }] };
+const schemas = {
+  source: {
+    oneOf: [
+      {
+        description: "A Bubble.io app's Data API.",
+        type: "object",
+        properties: {
+          kind: { type: "string", enum: ["bubble"] },
+          base_url: { type: "string", description: "up to /api/1.1" },
+          token: { anyOf: [{ $ref: "#/definitions/Secret" }, { type: "null" }] },
+          concurrency: { type: "integer", default: 1 },
+        },
+      },
+      { type: "object", properties: { kind: { type: "string", enum: ["demo"] }, rows: { type: "integer", default: 2500 } } },
+    ],
+    definitions: { Secret: secret },
+  },
+  target: {
+    oneOf: [{ type: "object", properties: { kind: { type: "string", enum: ["sqlite"] }, path: { type: "string" } } }],
+  },
+  entity: { type: "object", properties: { name: { type: "string" } } },
+};
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("new pipeline", () => {
+  it("renders forms from the schema, keeps the typed secret out of the pipeline and stores it first", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return schemas;
+      if (cmd === "store_secret") return null;
+      if (cmd === "test_connection") return { entities: [{ name: "invoice", sampled: 100, total: 240, fields: ["_id", "Amount"] }] };
+      if (cmd === "create_pipeline") return "my-bubble";
+      throw new Error(`unexpected ${cmd}`);
+    });
+    let created = "";
+    render(<ConnectScreen onCreated={(n) => (created = n)} />);
+    fireEvent.change(await screen.findByTestId("field-source.kind"), { target: { value: "bubble" } });
+    fireEvent.change(screen.getByTestId("field-source.base_url"), { target: { value: "http://127.0.0.1:9/api/1.1" } });
+    fireEvent.change(screen.getByTestId("field-source.token.mode"), { target: { value: "keychain" } });
+    fireEvent.change(screen.getByTestId("field-source.token.keychain"), { target: { value: "my-token" } });
+    fireEvent.change(screen.getByTestId("field-source.token.value"), { target: { value: "s3cr3t" } });
+    fireEvent.change(screen.getByTestId("field-target.kind"), { target: { value: "sqlite" } });
+    fireEvent.change(screen.getByTestId("field-target.path"), { target: { value: "b.db" } });
+    fireEvent.change(screen.getByTestId("new-name"), { target: { value: "my-bubble" } });
+
+    fireEvent.click(screen.getByTestId("test-connection"));
+    await waitFor(() => expect(screen.getByTestId("found-invoice").textContent).toContain("240"));
+    const order = calls.map(([c]) => c);
+    expect(order.indexOf("store_secret")).toBeLessThan(order.indexOf("test_connection"));
+    expect(calls.find(([c]) => c === "store_secret")?.[1]).toEqual({ entry: "my-token", value: "s3cr3t" });
+    expect((screen.getByTestId("field-source.token.value") as HTMLInputElement).value).toBe("");
+
+    fireEvent.click(screen.getByTestId("save-pipeline"));
+    await waitFor(() => expect(created).toBe("my-bubble"));
+    const pipeline = calls.find(([c]) => c === "create_pipeline")?.[1];
+    expect(pipeline).toEqual({
+      pipeline: {
+        version: 1,
+        name: "my-bubble",
+        source: { kind: "bubble", base_url: "http://127.0.0.1:9/api/1.1", token: { keychain: "my-token" } },
+        target: { kind: "sqlite", path: "b.db" },
+        entities: [],
+      },
+    });
+    expect(JSON.stringify(calls.filter(([c]) => c !== "store_secret"))).not.toContain("s3cr3t");
+  });
+});

@@ -1,0 +1,203 @@
+import { useEffect, useState } from "react";
+import { connectorSchema, createPipeline, importPipeline, storeSecret, testConnection } from "./api";
+import type { ConnectionReport } from "./bindings";
+import { type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
+
+interface Schemas {
+  source: JsonSchema;
+  target: JsonSchema;
+  entity: JsonSchema;
+}
+
+/** A new pipeline from forms rendered from the connectors' JSON Schema: source, entities (REST), target; a
+ * connection test that says what the source holds; secrets written straight to the keychain; import of a file. */
+export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void }) {
+  const [schemas, setSchemas] = useState<Schemas | null>(null);
+  const [name, setName] = useState("");
+  const [source, setSource] = useState<JsonObject | undefined>(undefined);
+  const [target, setTarget] = useState<JsonObject | undefined>(undefined);
+  const [entities, setEntities] = useState<JsonObject[]>([]);
+  const [secrets, setSecrets] = useState<PendingSecrets>({});
+  const [report, setReport] = useState<ConnectionReport | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [importText, setImportText] = useState("");
+
+  useEffect(() => {
+    connectorSchema()
+      .then((s) => setSchemas(s as unknown as Schemas))
+      .catch((e: unknown) => setError(String(e)));
+  }, []);
+
+  const onSecret = (entry: string, value: string | undefined) =>
+    setSecrets((all) => {
+      const rest = Object.fromEntries(Object.entries(all).filter(([k]) => k !== entry));
+      return value === undefined ? rest : { ...rest, [entry]: value };
+    });
+
+  /** Secrets typed into the form go to the keychain first (the form keeps no copy afterwards). */
+  const storeSecrets = async () => {
+    for (const [entry, value] of Object.entries(secrets)) {
+      await storeSecret(entry, value);
+    }
+    setSecrets({});
+  };
+
+  const listsEntities = source?.kind === "rest";
+  const entityList = listsEntities ? entities : [];
+
+  const act = (what: string, action: () => Promise<void>) => {
+    setBusy(what);
+    setError(null);
+    setNotice(null);
+    action()
+      .catch((e: unknown) => setError(String(e)))
+      .finally(() => setBusy(null));
+  };
+
+  const test = () =>
+    act("Testing the connection…", async () => {
+      setReport(null);
+      await storeSecrets();
+      setReport(await testConnection(source ?? {}, entityList));
+    });
+
+  const save = () =>
+    act("Saving…", async () => {
+      await storeSecrets();
+      const pipeline = { version: 1, name: name.trim(), source, target, entities: entityList };
+      const saved = await createPipeline(pipeline);
+      setNotice(`Saved pipeline ${saved}. Review its mapping and schema, then run it from Pipelines.`);
+      onCreated(saved);
+    });
+
+  const importFile = () =>
+    act("Importing…", async () => {
+      const imported = await importPipeline(importText);
+      setNotice(`Imported pipeline ${imported}.`);
+      setImportText("");
+      onCreated(imported);
+    });
+
+  if (!schemas) return <p className="muted">{error ?? "Loading connectors…"}</p>;
+  return (
+    <section className="screen connect">
+      <div className="toolbar">
+        <h1>New pipeline</h1>
+        <button type="button" data-testid="test-connection" disabled={busy !== null || !source} onClick={test}>
+          Test connection
+        </button>
+        <button
+          type="button"
+          data-testid="save-pipeline"
+          disabled={busy !== null || !source || !target || !name.trim()}
+          onClick={save}
+        >
+          Save pipeline
+        </button>
+        {busy && <span className="muted">{busy}</span>}
+      </div>
+      {error && (
+        <p role="alert" className="error" data-testid="connect-error">
+          {error}
+        </p>
+      )}
+      {notice && (
+        <p className="notice" data-testid="connect-notice">
+          {notice}
+        </p>
+      )}
+      {report && (
+        <table className="grid" data-testid="connection-report">
+          <thead>
+            <tr>
+              <th>Found</th>
+              <th className="num">Records</th>
+              <th className="num">Fields</th>
+              <th>Some fields</th>
+            </tr>
+          </thead>
+          <tbody>
+            {report.entities.map((e) => (
+              <tr key={e.name} data-testid={`found-${e.name}`}>
+                <td>{e.name}</td>
+                <td className="num">{(e.total ?? e.sampled).toLocaleString("en-US")}{e.total === null ? "+" : ""}</td>
+                <td className="num">{e.fields.length}</td>
+                <td className="muted">{e.fields.slice(0, 6).join(", ")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <label className="form-field">
+        <span className="form-label">name</span>
+        <input data-testid="new-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="unique pipeline name" />
+      </label>
+      <fieldset className="form-group">
+        <legend>Source</legend>
+        <VariantFields
+          path="source"
+          schema={schemas.source}
+          root={schemas.source}
+          value={source}
+          onChange={(v) => {
+            setSource(v);
+            setReport(null);
+          }}
+          secrets={secrets}
+          onSecret={onSecret}
+        />
+      </fieldset>
+      {listsEntities && (
+        <fieldset className="form-group">
+          <legend>Entities (REST resources)</legend>
+          {entities.map((entity, i) => (
+            <div key={i} className="form-item" data-testid={`entity-form-${i}`}>
+              <ObjectFields
+                path={`entities.${i}`}
+                schema={schemas.entity}
+                root={schemas.entity}
+                value={entity}
+                onChange={(v) => setEntities((all) => all.map((old, j) => (j === i ? v : old)))}
+                secrets={secrets}
+                onSecret={onSecret}
+              />
+              <button type="button" className="secondary" onClick={() => setEntities((all) => all.filter((_, j) => j !== i))}>
+                Remove
+              </button>
+            </div>
+          ))}
+          <button type="button" className="secondary" data-testid="add-entity" onClick={() => setEntities((all) => [...all, {}])}>
+            Add entity
+          </button>
+        </fieldset>
+      )}
+      <fieldset className="form-group">
+        <legend>Target</legend>
+        <VariantFields
+          path="target"
+          schema={schemas.target}
+          root={schemas.target}
+          value={target}
+          onChange={setTarget}
+          secrets={secrets}
+          onSecret={onSecret}
+        />
+      </fieldset>
+      <fieldset className="form-group">
+        <legend>Or import a pipeline file</legend>
+        <textarea
+          data-testid="import-text"
+          rows={6}
+          placeholder={'version = 1\nname = "…"\n[source]\n…'}
+          value={importText}
+          onChange={(e) => setImportText(e.target.value)}
+        />
+        <button type="button" data-testid="import-pipeline" disabled={busy !== null || !importText.trim()} onClick={importFile}>
+          Import
+        </button>
+      </fieldset>
+    </section>
+  );
+}
