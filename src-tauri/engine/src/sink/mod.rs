@@ -61,6 +61,31 @@ pub struct PageWrite<'a> {
     pub starts_pass: bool,
 }
 
+/// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
+/// whose key was not seen. `seen` is the seen-keys table as SQL names it, `params` the dialect's two placeholders
+/// (pipeline, entity), `now` its current time.
+pub(crate) fn unseen_rows_sql(
+    page: &PageWrite<'_>,
+    table: &str,
+    seen: &str,
+    params: (&str, &str),
+    now: &str,
+) -> String {
+    let (pipeline, entity) = params;
+    let unseen = format!(
+        "NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.pipeline = {pipeline} AND s.entity = {entity} \
+         AND s.key_hash = {table}.\"_bridge_key_hash\")"
+    );
+    let live = "\"_bridge_deleted_at\" IS NULL";
+    match (page.dry_run, page.deletes) {
+        (true, _) => format!("SELECT count(*) FROM {table} WHERE {live} AND {unseen}"),
+        (false, crate::config::DeleteMode::Hard) => format!("DELETE FROM {table} WHERE {unseen}"),
+        (false, _) => {
+            format!("UPDATE {table} SET \"_bridge_deleted_at\" = {now} WHERE {live} AND {unseen}")
+        }
+    }
+}
+
 /// The table of keys seen during the current pass of each entity (for delete detection).
 pub const SEEN_TABLE: &str = "_syncflow_seen";
 

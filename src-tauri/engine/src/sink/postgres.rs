@@ -116,17 +116,16 @@ impl PostgresSink {
         table: &str,
         page: &PageWrite<'_>,
     ) -> Result<u64, sqlx::Error> {
-        let seen = self.qualified(SEEN_TABLE);
-        let unseen = format!(
-            "NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.pipeline = $1 AND s.entity = $2
-                         AND s.key_hash = t.\"_bridge_key_hash\")"
-        );
         let seen_entity = page.seen_entity();
+        let sql = super::unseen_rows_sql(
+            page,
+            table,
+            &self.qualified(SEEN_TABLE),
+            ("$1", "$2"),
+            "now()",
+        );
         if page.dry_run {
             // What a real run would delete; the dry run's seen keys are cleared after its rollback.
-            let sql = format!(
-                "SELECT count(*) FROM {table} t WHERE t.\"_bridge_deleted_at\" IS NULL AND {unseen}"
-            );
             let n: i64 = sqlx::query_scalar(&sql)
                 .bind(page.pipeline)
                 .bind(&seen_entity)
@@ -134,13 +133,6 @@ impl PostgresSink {
                 .await?;
             return Ok(n.max(0) as u64);
         }
-        let sql = match page.deletes {
-            crate::config::DeleteMode::Hard => format!("DELETE FROM {table} t WHERE {unseen}"),
-            _ => format!(
-                "UPDATE {table} t SET \"_bridge_deleted_at\" = now()
-                 WHERE t.\"_bridge_deleted_at\" IS NULL AND {unseen}"
-            ),
-        };
         let done = sqlx::query(&sql)
             .bind(page.pipeline)
             .bind(&seen_entity)

@@ -355,14 +355,14 @@ async fn apply_deletes(
     page: &PageWrite<'_>,
 ) -> Result<u64, sqlx::Error> {
     let entity = page.seen_entity();
-    let unseen = format!(
-        "NOT EXISTS (SELECT 1 FROM {} s WHERE s.pipeline = ? AND s.entity = ? AND s.key_hash = {table}.\"_bridge_key_hash\")",
-        quote_ident(SEEN_TABLE)
+    let sql = super::unseen_rows_sql(
+        page,
+        table,
+        &quote_ident(SEEN_TABLE),
+        ("?", "?"),
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     );
     if page.dry_run {
-        let sql = format!(
-            "SELECT count(*) FROM {table} WHERE \"_bridge_deleted_at\" IS NULL AND {unseen}"
-        );
         let n: i64 = sqlx::query_scalar(&sql)
             .bind(page.pipeline)
             .bind(&entity)
@@ -370,13 +370,6 @@ async fn apply_deletes(
             .await?;
         return Ok(n.max(0) as u64);
     }
-    let sql = match page.deletes {
-        crate::config::DeleteMode::Hard => format!("DELETE FROM {table} WHERE {unseen}"),
-        _ => format!(
-            "UPDATE {table} SET \"_bridge_deleted_at\" = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE \"_bridge_deleted_at\" IS NULL AND {unseen}"
-        ),
-    };
     let done = sqlx::query(&sql)
         .bind(page.pipeline)
         .bind(&entity)

@@ -315,27 +315,38 @@ impl RestClient {
         match &self.auth {
             Auth::None => Ok(None),
             Auth::Bearer { token } => Ok(Some(secrets::resolve(token)?)),
+            Auth::JwtHs256 { .. } | Auth::Login { .. } => {
+                let mut guard = self.token.lock().await;
+                let now = chrono::Utc::now().timestamp();
+                // Renewed 30 s before it expires; a login token without `exp` lives until a 401.
+                if let Some(token) = guard.as_ref() {
+                    if token.expires_at.is_none_or(|exp| exp - 30 > now) {
+                        return Ok(Some(token.value.clone()));
+                    }
+                }
+                let token = self.new_token(now).await?;
+                let value = token.value.clone();
+                *guard = Some(token);
+                Ok(Some(value))
+            }
+        }
+    }
+
+    /// A fresh token: a service JWT signed here, or a login.
+    async fn new_token(&self, now: i64) -> Result<Token, SourceError> {
+        match &self.auth {
             Auth::JwtHs256 {
                 secret,
                 claims,
                 ttl_s,
             } => {
-                let mut guard = self.token.lock().await;
-                let now = chrono::Utc::now().timestamp();
-                if let Some(token) = guard.as_ref() {
-                    if token.expires_at.is_some_and(|exp| exp - 30 > now) {
-                        return Ok(Some(token.value.clone()));
-                    }
-                }
                 let key = secrets::resolve(secret)?;
                 let expires_at = now + i64::from(*ttl_s).max(31);
-                let value =
-                    SecretValue::new(sign_hs256(key.expose().as_bytes(), claims, now, expires_at));
-                *guard = Some(Token {
-                    value: value.clone(),
+                let signed = sign_hs256(key.expose().as_bytes(), claims, now, expires_at);
+                Ok(Token {
+                    value: SecretValue::new(signed),
                     expires_at: Some(expires_at),
-                });
-                Ok(Some(value))
+                })
             }
             Auth::Login {
                 path,
@@ -343,20 +354,14 @@ impl RestClient {
                 password,
                 token_field,
             } => {
-                let mut guard = self.token.lock().await;
-                let now = chrono::Utc::now().timestamp();
-                if let Some(token) = guard.as_ref() {
-                    if token.expires_at.is_none_or(|exp| exp - 30 > now) {
-                        return Ok(Some(token.value.clone()));
-                    }
-                }
                 let password = secrets::resolve(password)?;
                 let field = token_field.as_deref().unwrap_or("access_token");
-                let token = self.login(path, username, &password, field).await?;
-                let value = token.value.clone();
-                *guard = Some(token);
-                Ok(Some(value))
+                self.login(path, username, &password, field).await
             }
+            Auth::None | Auth::Bearer { .. } => Err(SourceError::Login {
+                url: self.base_url.clone(),
+                reason: "this auth kind has no token to renew".into(),
+            }),
         }
     }
 
