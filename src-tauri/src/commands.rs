@@ -20,6 +20,8 @@ pub struct AppState {
     data_dir: PathBuf,
     /// The last discovery per pipeline, so the editor's previews need no new requests to the source.
     discovered: Mutex<HashMap<String, Arc<Vec<Discovered>>>>,
+    /// The stop signal of each running pipeline (one run per pipeline at a time).
+    running: Mutex<HashMap<String, StopSignal>>,
 }
 
 /// The least time between two progress updates sent to the window.
@@ -38,6 +40,7 @@ impl AppState {
             store,
             data_dir,
             discovered: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
         })
     }
 
@@ -118,16 +121,30 @@ pub async fn run_pipeline(
             tracing::warn!("progress not delivered to the window: {e}");
         }
     };
-    let outcome = engine_run(
-        &pipeline,
-        &state.store,
-        &options,
-        &progress,
-        &StopSignal::default(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(outcome.summary)
+    let stop = StopSignal::default();
+    {
+        let mut running = state.running.lock().await;
+        if running.contains_key(&name) {
+            return Err(format!("{name} is running already"));
+        }
+        running.insert(name.clone(), stop.clone());
+    }
+    let outcome = engine_run(&pipeline, &state.store, &options, &progress, &stop).await;
+    state.running.lock().await.remove(&name);
+    Ok(outcome.map_err(|e| e.to_string())?.summary)
+}
+
+/// Pauses a running pipeline: the pages in hand are finished and checkpointed, then the run stops as `paused`;
+/// running it again resumes from there.
+#[tauri::command]
+pub async fn pause_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
+    match state.running.lock().await.get(&name) {
+        Some(stop) => {
+            stop.request();
+            Ok(())
+        }
+        None => Err(format!("{name} is not running")),
+    }
 }
 
 /// The JSON Schema the connector forms are rendered from.

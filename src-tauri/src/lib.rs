@@ -35,7 +35,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::create_pipeline,
             commands::store_secret,
             commands::export_pipeline,
-            commands::import_pipeline
+            commands::import_pipeline,
+            commands::pause_run
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

@@ -61,6 +61,7 @@ describe("applyEvent", () => {
     expected: {},
     startedAt: Date.now() - 2000,
     rate: [],
+    pausing: false,
     summary: null,
     error: null,
   };

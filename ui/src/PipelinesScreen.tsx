@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { exportPipeline, runPipeline } from "./api";
+import { exportPipeline, pauseRun, runPipeline } from "./api";
 import type { EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
@@ -25,6 +25,8 @@ export interface LiveRun {
   expected: Record<string, number>;
   startedAt: number;
   rate: RateSample[];
+  /** A pause was asked for and the run has not stopped yet. */
+  pausing: boolean;
   summary: RunSummary | null;
   error: string | null;
 }
@@ -96,6 +98,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       expected: {},
       startedAt: Date.now(),
       rate: [],
+      pausing: false,
       summary: null,
       error: null,
     };
@@ -163,6 +166,27 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
           <h2>
             Run of {live.pipeline}: <span data-testid="run-status" className={`status ${live.status}`}>{live.status}</span>
           </h2>
+          {running && (
+            <button
+              type="button"
+              className="secondary"
+              data-testid="pause-run"
+              disabled={live.pausing}
+              onClick={() => {
+                setLive((run) => (run ? { ...run, pausing: true } : run));
+                pauseRun(live.pipeline).catch((e: unknown) =>
+                  setLive((run) => (run ? { ...run, pausing: false, error: String(e) } : run)),
+                );
+              }}
+            >
+              {live.pausing ? "Pausing after the current page…" : "Pause"}
+            </button>
+          )}
+          {live.status === "paused" && (
+            <button type="button" data-testid="resume-run" onClick={() => start(live.pipeline)}>
+              Resume
+            </button>
+          )}
           {running && (
             <p className="muted" data-testid="run-progress">
               {live.current ?? ""} page {live.pageNo} · {Math.round(live.rowsPerS).toLocaleString("en-US")} rows/s

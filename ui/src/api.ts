@@ -79,3 +79,8 @@ export function exportPipeline(name: string): Promise<string> {
 export function importPipeline(text: string): Promise<string> {
   return invoke<string>("import_pipeline", { text });
 }
+
+/** Asks a running pipeline to pause after the pages in hand (run it again to resume). */
+export function pauseRun(name: string): Promise<null> {
+  return invoke<null>("pause_run", { name });
+}
