@@ -111,7 +111,13 @@ impl EntityRun<'_> {
                     Some(cursor) => (cursor, c.page_no),
                 }
             }
-            _ => (self.source.first_cursor(self.entity), 0),
+            _ => (self.start_cursor(table).await?, 0),
+        };
+        // An incremental pass sees only what changed: it must never take the rest for deleted.
+        let deletes = if is_incremental(&cursor) {
+            crate::config::DeleteMode::None
+        } else {
+            self.entity.deletes
         };
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
         let table_exists = existing.is_some();
@@ -134,7 +140,7 @@ impl EntityRun<'_> {
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
-            self.ingest_stage(ready_rx, counts, !fresh_start, page_no == 0),
+            self.ingest_stage(ready_rx, counts, !fresh_start, page_no == 0, deletes),
         );
         ingesting?;
         transforming?;
@@ -258,6 +264,7 @@ impl EntityRun<'_> {
         counts: &mut EntityCounts,
         skip_unchanged: bool,
         mut starts_pass: bool,
+        deletes: crate::config::DeleteMode,
     ) -> Result<(), Stop> {
         let started = Instant::now();
         let fetched_before = counts.fetched;
@@ -319,7 +326,7 @@ impl EntityRun<'_> {
                         checkpoint: Some(&checkpoint),
                         dry_run: self.options.dry_run,
                         skip_unchanged,
-                        deletes: self.entity.deletes,
+                        deletes,
                         starts_pass: std::mem::take(&mut starts_pass),
                     };
                     self.sink
@@ -333,8 +340,12 @@ impl EntityRun<'_> {
                     ..Default::default()
                 },
                 (None, _) => {
-                    self.write_checkpoint_only(&checkpoint, std::mem::take(&mut starts_pass))
-                        .await?
+                    self.write_checkpoint_only(
+                        &checkpoint,
+                        std::mem::take(&mut starts_pass),
+                        deletes,
+                    )
+                    .await?
                 }
             };
             checkpoint.counts.inserted += merged.inserted;
@@ -409,6 +420,22 @@ impl EntityRun<'_> {
         Ok(true)
     }
 
+    /// Where a new pass starts: with `delta = "rowversion"`, at the target's highest rowversion when the source can
+    /// select by change; otherwise at the first page.
+    async fn start_cursor(&self, table: &str) -> Result<PageCursor, Stop> {
+        if self.entity.delta == crate::config::DeltaStrategy::Rowversion
+            && self.sink.columns(table).await.map_err(sink_stop)?.is_some()
+        {
+            if let Some(since) = self.sink.max_rowversion(table).await.map_err(sink_stop)? {
+                if let Some(cursor) = self.source.changed_since(self.entity, &since) {
+                    tracing::info!(entity = self.entity.name, since, "incremental pass");
+                    return Ok(cursor);
+                }
+            }
+        }
+        Ok(self.source.first_cursor(self.entity))
+    }
+
     fn new_mapping(&self) -> Mapping {
         let mut m = Mapping::for_entity(self.entity).with_declared(self.declared.clone());
         m.fold_case = self.sink.folds_case();
@@ -419,6 +446,7 @@ impl EntityRun<'_> {
         &self,
         checkpoint: &Checkpoint,
         starts_pass: bool,
+        deletes: crate::config::DeleteMode,
     ) -> Result<MergeCounts, Stop> {
         let empty = Mapping::default();
         let write = PageWrite {
@@ -430,7 +458,7 @@ impl EntityRun<'_> {
             checkpoint: Some(checkpoint),
             dry_run: self.options.dry_run,
             skip_unchanged: false,
-            deletes: self.entity.deletes,
+            deletes,
             starts_pass,
         };
         self.sink
@@ -560,6 +588,11 @@ fn identify(
         rowversion,
         values,
     }
+}
+
+/// Whether a pass reads only what changed (and so must not detect deletes).
+fn is_incremental(cursor: &PageCursor) -> bool {
+    matches!(cursor, PageCursor::Bubble(c) if c.field.is_some())
 }
 
 /// Pages a stage may hold ahead of the next one.

@@ -195,6 +195,18 @@ impl Sink {
         }
     }
 
+    /// The highest rowversion stored in a table (where an incremental pass starts), if any.
+    pub async fn max_rowversion(&self, table: &str) -> Result<Option<String>, SinkError> {
+        let sql = |quoted: String| format!("SELECT max(\"_bridge_rowversion\") FROM {quoted}");
+        match self {
+            Sink::Postgres(s) => s.scalar_text(table, &sql(s.quoted(table))).await,
+            Sink::Sqlite(s) => {
+                s.scalar_text(table, &sql(crate::schema::quote_ident(table)))
+                    .await
+            }
+        }
+    }
+
     pub async fn read_checkpoint(
         &self,
         pipeline: &str,

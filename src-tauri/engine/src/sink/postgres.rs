@@ -270,6 +270,19 @@ impl PostgresSink {
         tx.commit().await.map_err(write_err(table))
     }
 
+    /// The table as SQL names it (schema-qualified, quoted).
+    pub fn quoted(&self, table: &str) -> String {
+        self.qualified(table)
+    }
+
+    /// One nullable text value of a query about `table`.
+    pub async fn scalar_text(&self, table: &str, sql: &str) -> Result<Option<String>, SinkError> {
+        sqlx::query_scalar::<_, Option<String>>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(write_err(table))
+    }
+
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         let sql = format!(
             "SELECT NOT EXISTS (SELECT 1 FROM {})",

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 /// Things per page: Bubble's maximum.
 pub const PAGE_LIMIT: u64 = 100;
-/// The field windows and pages are ordered by.
+/// The field windows and pages of a full pass are ordered by.
 const SORT_FIELD: &str = "Created Date";
 /// The fields Bubble adds to every thing, with their types (their keys are the same in both key styles).
 const BUILT_INS: [(&str, &str); 4] = [
@@ -56,6 +56,10 @@ pub struct MetaField {
 /// Where a Bubble listing resumes: a window (things created after `after`) and the offset inside it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 pub struct BubbleCursor {
+    /// The date field pages are ordered and windowed by: `Created Date` (None) for a full pass, the rowversion
+    /// field (`Modified Date`) for an incremental one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
     pub offset: u64,
@@ -191,6 +195,17 @@ impl BubbleClient {
 
     pub fn first_cursor() -> PageCursor {
         PageCursor::Bubble(BubbleCursor::default())
+    }
+
+    /// The first cursor of an incremental pass: things whose `field` (the rowversion, `Modified Date`) is `since`
+    /// or later, in that order — things stamped `since` itself are read again (unchanged, they are skipped), so
+    /// none sharing the stamp is missed.
+    pub fn changed_since(field: &str, since: &str) -> Option<PageCursor> {
+        Some(PageCursor::Bubble(BubbleCursor {
+            field: Some(field.to_owned()),
+            after: Some(just_before(since)?),
+            ..BubbleCursor::default()
+        }))
     }
 
     /// One page (for discovery samples).
@@ -339,10 +354,10 @@ impl BubbleClient {
             let mut query = url.query_pairs_mut();
             query.append_pair("cursor", &cursor.offset.to_string());
             query.append_pair("limit", &PAGE_LIMIT.to_string());
-            query.append_pair("sort_field", SORT_FIELD);
+            query.append_pair("sort_field", cursor.field());
             if let Some(after) = &cursor.after {
                 let constraints = serde_json::json!([
-                    {"key": SORT_FIELD, "constraint_type": "greater than", "value": after}
+                    {"key": cursor.field(), "constraint_type": "greater than", "value": after}
                 ]);
                 query.append_pair("constraints", &constraints.to_string());
             }
@@ -354,15 +369,33 @@ impl BubbleClient {
 /// The things of one window in order: drops those the previous window read, and remembers the last creation
 /// time and who has it, for the next window.
 struct Window<'a> {
+    field: &'a str,
     seen_at: Option<&'a str>,
     seen: &'a [String],
     last_at: Option<String>,
     last_ids: Vec<String>,
 }
 
+impl BubbleCursor {
+    fn field(&self) -> &str {
+        self.field.as_deref().unwrap_or(SORT_FIELD)
+    }
+}
+
+/// `stamp` less one millisecond, so that a `greater than` constraint still takes things stamped `stamp`.
+fn just_before(stamp: &str) -> Option<String> {
+    let instant = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some(
+        (instant - chrono::Duration::milliseconds(1))
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
 impl<'a> Window<'a> {
     fn new(cursor: &'a BubbleCursor) -> Window<'a> {
         Window {
+            field: cursor.field(),
             seen_at: cursor.seen_at.as_deref(),
             seen: &cursor.seen,
             last_at: None,
@@ -373,7 +406,7 @@ impl<'a> Window<'a> {
     fn take(&mut self, records: Vec<Value>) -> Vec<Value> {
         let mut kept = Vec::with_capacity(records.len());
         for record in records {
-            let at = record.get(SORT_FIELD).and_then(Value::as_str);
+            let at = record.get(self.field).and_then(Value::as_str);
             let id = record.get("_id").and_then(Value::as_str);
             if at.is_some()
                 && at == self.seen_at
@@ -399,12 +432,13 @@ impl<'a> Window<'a> {
         cursor: &BubbleCursor,
         type_name: &str,
     ) -> Result<BubbleCursor, SourceError> {
+        let field = self.field;
         let stuck = || {
             SourceError::Status {
             url: type_name.to_owned(),
             status: 400,
             body: format!(
-                "more things of type \"{type_name}\" share one {SORT_FIELD} than the cursor ceiling allows; \
+                "more things of type \"{type_name}\" share one {field} than the cursor ceiling allows; \
                  raise source.cursor_ceiling if the plan allows it"
             ),
         }
@@ -413,20 +447,17 @@ impl<'a> Window<'a> {
         if Some(last) == cursor.seen_at.as_deref() {
             return Err(stuck());
         }
-        let instant =
-            chrono::DateTime::parse_from_rfc3339(last).map_err(|_| SourceError::Status {
-                url: type_name.to_owned(),
-                status: 200,
-                body: format!("{SORT_FIELD} \"{last}\" is not an ISO 8601 date-time"),
-            })?;
-        let after = (instant - chrono::Duration::milliseconds(1))
-            .with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let after = just_before(last).ok_or_else(|| SourceError::Status {
+            url: type_name.to_owned(),
+            status: 200,
+            body: format!("{field} \"{last}\" is not an ISO 8601 date-time"),
+        })?;
         let mut seen = self.last_ids.clone();
         if cursor.seen_at.as_deref() == Some(last) {
             seen.extend(cursor.seen.iter().cloned());
         }
         Ok(BubbleCursor {
+            field: cursor.field.clone(),
             after: Some(after),
             offset: 0,
             seen_at: Some(last.to_owned()),
@@ -539,6 +570,7 @@ mod tests {
     #[test]
     fn a_window_drops_what_the_previous_one_read_and_names_its_tail() {
         let cursor = BubbleCursor {
+            field: None,
             after: Some("2023-01-01T00:00:00.999Z".into()),
             offset: 0,
             seen_at: Some("2023-01-01T00:00:01.000Z".into()),

@@ -56,6 +56,17 @@ impl Source {
         }
     }
 
+    /// Where an incremental pass starts: records changed since `since` (the target's highest rowversion); None
+    /// when the source cannot select by change (then the pass reads everything and skips what is unchanged).
+    pub fn changed_since(&self, entity: &crate::config::Entity, since: &str) -> Option<PageCursor> {
+        match self {
+            Source::Rest(_) => None,
+            Source::Bubble(_) => {
+                bubble::BubbleClient::changed_since(entity.rowversion.as_deref()?, since)
+            }
+        }
+    }
+
     /// One page.
     pub async fn fetch_page(
         &self,
