@@ -346,18 +346,24 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        // The same record failing again (in a later run) stays one entry of the queue, with the latest error.
+        // Looked up before the write transaction: a transaction that reads first and then writes cannot wait for
+        // another writer in SQLite (it fails "database is locked" at once).
+        let mut known = Vec::with_capacity(records.len());
         for f in records {
-            // The same record failing again (in a later run) stays one entry of the queue, with the latest error.
-            let known: Option<i64> = sqlx::query_scalar(
+            let id: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM failed_records WHERE pipeline = ? AND entity = ? AND raw = ?
                  AND status IN ('failed', 'dead') ORDER BY id LIMIT 1",
             )
             .bind(pipeline)
             .bind(entity)
             .bind(&f.raw)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
+            known.push(id);
+        }
+        let mut tx = self.pool.begin().await?;
+        for (f, known) in records.iter().zip(known) {
             if let Some(id) = known {
                 sqlx::query(
                     "UPDATE failed_records SET run_id = ?, page_no = ?, record_index = ?, stage = ?, error_type = ?,
