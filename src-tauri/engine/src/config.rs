@@ -32,6 +32,8 @@ pub enum SourceConfig {
     Rest(RestSource),
     /// A Bubble.io app's Data API.
     Bubble(BubbleSource),
+    /// Tables (or queries) of a PostgreSQL database.
+    Postgres(PostgresSource),
     /// Generated data from an HTTP server embedded in the engine (no credentials, no setup).
     Demo(DemoSource),
 }
@@ -77,6 +79,23 @@ pub struct BubbleSource {
 
 fn bubble_ceiling() -> u32 {
     50_000
+}
+
+/// A PostgreSQL database read table by table (or query by query), in pages ordered by the business key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    /// `postgresql://user@host:port/db` — no password in the URL.
+    pub url: String,
+    /// The password, if the server asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// Schema of the source tables.
+    #[serde(default = "public")]
+    pub schema: String,
+    /// Rows per page.
+    #[serde(default = "page_size")]
+    pub page_size: u32,
 }
 
 /// The embedded demo: an emulated Bubble app on 127.0.0.1 (customers, invoices, line items) with hostile field
@@ -273,6 +292,9 @@ pub struct Entity {
     /// The analyst's choices per source field (by its original name): its Prisma name, its type, or leaving it out.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, FieldOverride>,
+    /// PostgreSQL source: a query to read instead of the table `name` (its business key must be given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// An analyst's override of one field; what is not set stays as discovered.
@@ -339,6 +361,7 @@ impl Entity {
             conflicts: ConflictStrategy::default(),
             parents: Vec::new(),
             fields: BTreeMap::new(),
+            query: None,
         }
     }
 
@@ -581,10 +604,27 @@ impl Pipeline {
                     }
                 }
             }
+            SourceConfig::Postgres(pg) => {
+                check_pg_url(&pg.url, "source")?;
+                if pg.page_size == 0 {
+                    return Err("source.page_size must be at least 1".into());
+                }
+                if self.entities.is_empty() {
+                    return Err("a postgres source needs at least one [[entities]] block (name = the table)".into());
+                }
+                for entity in &self.entities {
+                    if entity.query.is_some() && entity.business_key.is_empty() {
+                        return Err(format!(
+                            "entities \"{}\": a query needs business_key = [...] (the columns that identify a row)",
+                            entity.name
+                        ));
+                    }
+                }
+            }
             SourceConfig::Demo(_) => {}
         }
         if let TargetConfig::Postgres(pg) = &self.target {
-            check_pg_url(&pg.url)?;
+            check_pg_url(&pg.url, "target")?;
         }
         let mut seen = std::collections::HashSet::new();
         for entity in &self.entities {
@@ -651,16 +691,16 @@ fn check_url(url: &str, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_pg_url(url: &str) -> Result<(), String> {
+fn check_pg_url(url: &str, part: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|_| {
-        "target.url is not a URL; write postgresql://user@host:port/database".to_owned()
+        format!("{part}.url is not a URL; write postgresql://user@host:port/database")
     })?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err("target.url must start with postgresql://".into());
+        return Err(format!("{part}.url must start with postgresql://"));
     }
     if parsed.password().is_some() {
         return Err(format!(
-            "target.url contains a password; remove it from the URL and set target.password: {LITERAL_SECRET_HELP}"
+            "{part}.url contains a password; remove it from the URL and set {part}.password: {LITERAL_SECRET_HELP}"
         ));
     }
     Ok(())

@@ -105,7 +105,7 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(kinds("source"), ["rest", "bubble", "demo"]);
+        assert_eq!(kinds("source"), ["rest", "bubble", "postgres", "demo"]);
         assert_eq!(kinds("target"), ["postgres", "sqlite"]);
         assert!(schema["source"]["definitions"]["Secret"].is_object());
     }

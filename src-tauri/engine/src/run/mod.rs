@@ -244,6 +244,19 @@ pub async fn open_source(pipeline: &Pipeline) -> Result<OpenSource, RunError> {
             _demo: None,
         }),
         SourceConfig::Bubble(bubble) => open_bubble(bubble, &pipeline.entities, None).await,
+        SourceConfig::Postgres(pg) => {
+            let source = crate::source::postgres::PgSource::connect(pg, &pipeline.entities)
+                .await
+                .map_err(source_error)?;
+            let entities = source
+                .entities(&pipeline.entities)
+                .map_err(RunError::Invalid)?;
+            Ok(OpenSource {
+                source: Source::Postgres(Box::new(source)),
+                entities,
+                _demo: None,
+            })
+        }
         SourceConfig::Demo(demo) => {
             let emulator = crate::source::demo::start(demo.rows)
                 .await

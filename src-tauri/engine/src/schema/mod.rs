@@ -96,9 +96,8 @@ impl ColumnType {
     /// Reads a type back from a PostgreSQL `data_type` / SQLite declared type.
     pub fn from_sql(name: &str) -> ColumnType {
         match name.to_ascii_lowercase().as_str() {
-            "numeric" | "bigint" | "integer" | "smallint" | "double precision" | "real" => {
-                ColumnType::Numeric
-            }
+            "bigint" | "integer" | "smallint" => ColumnType::Integer,
+            "numeric" | "double precision" | "real" => ColumnType::Numeric,
             "boolean" => ColumnType::Boolean,
             "timestamp with time zone" | "timestamptz" | "datetime" => ColumnType::DateTime,
             "jsonb" | "json" => ColumnType::Json,
@@ -351,7 +350,18 @@ impl Mapping {
         }
         let mut change = SchemaChange::default();
         for (i, (field, ty)) in self.fields.iter_mut().zip(types).enumerate() {
-            let ty = ty.unwrap_or(ColumnType::Text);
+            let mut ty = ty.unwrap_or(ColumnType::Text);
+            if i < known && ty != field.ty && !widens(field.ty, ty) {
+                // A column is only ever widened (every stored value converts); a narrower type the source
+                // declares or the analyst chose keeps the column, and values are coerced into it.
+                tracing::warn!(
+                    field = field.source,
+                    "column stays {:?}: {:?} would not hold every stored value",
+                    field.ty,
+                    ty
+                );
+                ty = field.ty;
+            }
             if i >= known {
                 change.added.push(field.source.clone());
             } else if ty != field.ty {
@@ -447,6 +457,14 @@ fn same_column(a: &str, b: &str, fold_case: bool) -> bool {
     } else {
         a == b
     }
+}
+
+/// Whether a column of type `from` can become `to` keeping every value (the only type changes ever made).
+pub fn widens(from: ColumnType, to: ColumnType) -> bool {
+    matches!(
+        (from, to),
+        (ColumnType::Integer, ColumnType::Numeric) | (_, ColumnType::Text) | (_, ColumnType::Json)
+    ) && from != ColumnType::Json
 }
 
 /// Whether a column of type `column` stores a value of kind `value` as it is.

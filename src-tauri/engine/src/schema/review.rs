@@ -4,7 +4,7 @@
 
 use super::evidence::Evidence;
 use super::prisma::{self, EntityReport, Provider};
-use super::{ColumnType, Mapping, SchemaChange};
+use super::{Mapping, SchemaChange};
 use crate::config::{FieldOverride, Pipeline};
 use crate::discover::Discovered;
 use crate::sink::{Sink, SinkError};
@@ -246,13 +246,7 @@ async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift
     })
 }
 
-/// Whether `from` → `to` keeps every value (the only type changes Apply makes).
-fn widens(from: ColumnType, to: ColumnType) -> bool {
-    matches!(
-        (from, to),
-        (ColumnType::Integer, ColumnType::Numeric) | (_, ColumnType::Text) | (_, ColumnType::Json)
-    ) && from != ColumnType::Json
-}
+use super::widens;
 
 /// Applies every table's statements in one transaction; returns the review afterwards.
 pub async fn apply(
@@ -283,6 +277,7 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::ColumnType;
 
     #[tokio::test]
     async fn a_new_business_key_is_refused_for_a_table_holding_rows() {

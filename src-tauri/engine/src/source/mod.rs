@@ -2,6 +2,7 @@
 
 pub mod bubble;
 pub mod demo;
+pub mod postgres;
 pub mod rest;
 pub mod throttle;
 
@@ -18,6 +19,8 @@ pub enum PageCursor {
     Token(Option<String>),
     /// The next page's URL (`link` pagination); None before the first.
     Url(Option<String>),
+    /// The business key of the last row read (PostgreSQL keyset pages); None before the first.
+    Key(Option<Vec<Value>>),
     Bubble(bubble::BubbleCursor),
 }
 
@@ -45,6 +48,7 @@ pub enum StreamEnd {
 pub enum Source {
     Rest(Box<rest::RestClient>),
     Bubble(Box<bubble::BubbleClient>),
+    Postgres(Box<postgres::PgSource>),
 }
 
 impl Source {
@@ -53,6 +57,7 @@ impl Source {
         match self {
             Source::Rest(_) => rest::RestClient::first_cursor(entity),
             Source::Bubble(_) => bubble::BubbleClient::first_cursor(),
+            Source::Postgres(_) => postgres::PgSource::first_cursor(),
         }
     }
 
@@ -60,7 +65,7 @@ impl Source {
     /// when the source cannot select by change (then the pass reads everything and skips what is unchanged).
     pub fn changed_since(&self, entity: &crate::config::Entity, since: &str) -> Option<PageCursor> {
         match self {
-            Source::Rest(_) => None,
+            Source::Rest(_) | Source::Postgres(_) => None,
             Source::Bubble(_) => {
                 bubble::BubbleClient::changed_since(entity.rowversion.as_deref()?, since)
             }
@@ -76,6 +81,7 @@ impl Source {
         match self {
             Source::Rest(c) => c.fetch_page(entity, cursor).await,
             Source::Bubble(c) => c.fetch_page(entity, cursor).await,
+            Source::Postgres(c) => c.fetch_page(entity, cursor).await,
         }
     }
 
@@ -88,8 +94,9 @@ impl Source {
         stop: &crate::run::StopSignal,
     ) -> Result<StreamEnd, SourceError> {
         match self {
-            Source::Rest(c) => c.stream(entity, cursor, out, stop).await,
+            Source::Rest(_) => stream_in_order(self, entity, cursor, out, stop).await,
             Source::Bubble(c) => c.stream(entity, cursor, out, stop).await,
+            Source::Postgres(_) => stream_in_order(self, entity, cursor, out, stop).await,
         }
     }
 
@@ -103,6 +110,7 @@ impl Source {
                 Some(crate::config::Pagination::Link { .. }) | None => 1000,
             },
             Source::Bubble(_) => bubble::PAGE_LIMIT as usize,
+            Source::Postgres(c) => c.page_size(),
         }
     }
 
@@ -111,6 +119,32 @@ impl Source {
         match self {
             Source::Rest(_) => Vec::new(),
             Source::Bubble(c) => c.declared(entity),
+            Source::Postgres(c) => c.declared(entity),
+        }
+    }
+}
+
+/// Pages one after the other, each from the cursor the last one gave.
+async fn stream_in_order(
+    source: &Source,
+    entity: &crate::config::Entity,
+    cursor: &PageCursor,
+    out: &tokio::sync::mpsc::Sender<FetchedPage>,
+    stop: &crate::run::StopSignal,
+) -> Result<StreamEnd, SourceError> {
+    let mut cursor = cursor.clone();
+    loop {
+        if stop.requested() {
+            return Ok(StreamEnd::Paused);
+        }
+        let page = source.fetch_page(entity, &cursor).await?;
+        let next = page.next.clone();
+        if out.send(page).await.is_err() {
+            return Ok(StreamEnd::Done);
+        }
+        match next {
+            Some(n) => cursor = n,
+            None => return Ok(StreamEnd::Done),
         }
     }
 }

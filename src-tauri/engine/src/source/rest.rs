@@ -112,7 +112,7 @@ impl RestClient {
             // The reply names the next page; without a name this was the last.
             PageCursor::Token(_) | PageCursor::Url(_) => follow,
             // page_url refused any other cursor already
-            PageCursor::Bubble(_) => None,
+            PageCursor::Bubble(_) | PageCursor::Key(_) => None,
         };
         Ok(FetchedPage {
             records,
@@ -120,31 +120,6 @@ impl RestClient {
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
         })
-    }
-
-    /// Every page from `cursor` on, in order, into `out`.
-    pub async fn stream(
-        &self,
-        entity: &Entity,
-        cursor: &PageCursor,
-        out: &tokio::sync::mpsc::Sender<FetchedPage>,
-        stop: &crate::run::StopSignal,
-    ) -> Result<super::StreamEnd, SourceError> {
-        let mut cursor = cursor.clone();
-        loop {
-            if stop.requested() {
-                return Ok(super::StreamEnd::Paused);
-            }
-            let page = self.fetch_page(entity, &cursor).await?;
-            let next = page.next.clone();
-            if out.send(page).await.is_err() {
-                return Ok(super::StreamEnd::Done);
-            }
-            match next {
-                Some(n) => cursor = n,
-                None => return Ok(super::StreamEnd::Done),
-            }
-        }
     }
 
     fn page_url(&self, entity: &Entity, cursor: &PageCursor) -> Result<Url, SourceError> {
