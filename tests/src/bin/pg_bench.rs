@@ -28,7 +28,7 @@ async fn main() {
            (i % 10000) + (i % 100) / 100.0, i % 3 <> 0, (ARRAY['Hardware','Garden','Kitchen','Office','Outdoor'])[i % 5 + 1],
            timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second',
            CASE WHEN i % 4 = 0 THEN NULL ELSE 'note ' || i END, (i % 997) / 10.0
-         FROM generate_series(1, {rows}) i"
+         FROM generate_series(1::bigint, {rows}::bigint) i"
     ))
     .execute(&src)
     .await
