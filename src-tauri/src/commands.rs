@@ -147,6 +147,19 @@ pub async fn pause_run(state: State<'_, AppState>, name: String) -> Result<(), S
     }
 }
 
+/// Cancels a running pipeline: it stops after the pages in hand and ends as `cancelled`; the target keeps what was
+/// committed, and the next run starts a new pass.
+#[tauri::command]
+pub async fn cancel_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
+    match state.running.lock().await.get(&name) {
+        Some(stop) => {
+            stop.cancel();
+            Ok(())
+        }
+        None => Err(format!("{name} is not running")),
+    }
+}
+
 /// The JSON Schema the connector forms are rendered from.
 #[tauri::command]
 pub fn connector_schema() -> serde_json::Value {

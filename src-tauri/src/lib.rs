@@ -36,7 +36,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::store_secret,
             commands::export_pipeline,
             commands::import_pipeline,
-            commands::pause_run
+            commands::pause_run,
+            commands::cancel_run
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

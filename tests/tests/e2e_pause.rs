@@ -103,6 +103,20 @@ async fn a_run_pauses_within_two_seconds_and_resumes_exactly() {
     session
         .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
         .await;
+    // Cancel: the run ends as cancelled (no Resume); the target keeps what was committed.
+    let run = session
+        .wait_for("[data-testid='run-slow-bubble']:not([disabled])", wait)
+        .await;
+    session.click(&run).await;
+    session
+        .wait_text("[data-testid='run-progress']", wait, |t| t.contains("page"))
+        .await;
+    let cancel = session.wait_for("[data-testid='cancel-run']", wait).await;
+    session.click(&cancel).await;
+    session
+        .wait_text("[data-testid='run-status']", wait, |t| t == "cancelled")
+        .await;
+    assert!(session.find("[data-testid='resume-run']").await.is_none());
     for ty in &app.types {
         assert_eq!(
             count(ty.name.clone()).await,

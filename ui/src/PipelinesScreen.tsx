@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { exportPipeline, pauseRun, runPipeline } from "./api";
+import { cancelRun, exportPipeline, pauseRun, runPipeline } from "./api";
 import type { EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
@@ -180,6 +180,22 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
               }}
             >
               {live.pausing ? "Pausing after the current page…" : "Pause"}
+            </button>
+          )}
+          {running && (
+            <button
+              type="button"
+              className="secondary"
+              data-testid="cancel-run"
+              disabled={live.pausing}
+              onClick={() => {
+                setLive((run) => (run ? { ...run, pausing: true } : run));
+                cancelRun(live.pipeline).catch((e: unknown) =>
+                  setLive((run) => (run ? { ...run, pausing: false, error: String(e) } : run)),
+                );
+              }}
+            >
+              Cancel
             </button>
           )}
           {live.status === "paused" && (

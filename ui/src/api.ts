@@ -84,3 +84,8 @@ export function importPipeline(text: string): Promise<string> {
 export function pauseRun(name: string): Promise<null> {
   return invoke<null>("pause_run", { name });
 }
+
+/** Cancels a running pipeline after the pages in hand (the next run starts a new pass). */
+export function cancelRun(name: string): Promise<null> {
+  return invoke<null>("cancel_run", { name });
+}

@@ -67,17 +67,30 @@ pub enum RunEvent {
     Finished { summary: RunSummary },
 }
 
-/// Asks a run to stop after the current page (pause).
+/// Asks a run to stop after the current page: a pause (run again to resume) or a cancel (the run ends as
+/// cancelled; the target keeps every committed page, and the next run starts a new pass).
 #[derive(Debug, Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
+pub struct StopSignal {
+    stop: Arc<AtomicBool>,
+    cancel: Arc<AtomicBool>,
+}
 
 impl StopSignal {
     pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        self.request();
     }
 
     pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 }
 
@@ -189,7 +202,11 @@ pub async fn run_pipeline(
                 counts: entity_counts,
             }),
             Some(entity::Stop::Paused) => {
-                status = RunStatus::Paused;
+                status = if stop.cancelled() {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Paused
+                };
                 break;
             }
             Some(entity::Stop::Failed { message, invalid }) => {
@@ -287,5 +304,46 @@ fn source_error(e: SourceError) -> RunError {
         SourceError::Secret(s) => RunError::Invalid(s.to_string()),
         SourceError::Unauthorized { .. } => RunError::Invalid(e.to_string()),
         other => RunError::Failed(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DemoSource, SqliteTarget, TargetConfig};
+
+    #[tokio::test]
+    async fn a_cancelled_run_ends_cancelled_and_the_next_run_starts_a_new_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+        let pipeline = Pipeline {
+            version: 1,
+            name: "cancel-me".into(),
+            source: SourceConfig::Demo(DemoSource { rows: 300 }),
+            target: TargetConfig::Sqlite(SqliteTarget {
+                path: "t.db".into(),
+            }),
+            entities: Vec::new(),
+        };
+        let options = RunOptions {
+            apply_schema: true,
+            dry_run: false,
+            base_dir: dir.path().to_path_buf(),
+        };
+        let stop = StopSignal::default();
+        stop.cancel();
+        let first = run_pipeline(&pipeline, &store, &options, &|_| {}, &stop)
+            .await
+            .unwrap();
+        assert_eq!(first.summary.status, RunStatus::Cancelled);
+        let second = run_pipeline(&pipeline, &store, &options, &|_| {}, &StopSignal::default())
+            .await
+            .unwrap();
+        assert_eq!(second.summary.status, RunStatus::Completed);
+        assert_ne!(
+            second.summary.run_id, first.summary.run_id,
+            "a cancelled run is not resumed"
+        );
+        assert_eq!(second.summary.entities["invoice"].fetched, 120);
     }
 }
