@@ -125,10 +125,9 @@ impl EntityRun<'_> {
         let fresh_start = page_no == 0
             && (!table_exists || self.sink.is_empty(table).await.map_err(sink_stop)?);
         let mapping = existing.map(|columns| {
-            let mut m =
-                Mapping::from_columns(columns, self.entity).with_declared(self.declared.clone());
-            m.fold_case = self.sink.folds_case();
-            m
+            Mapping::from_columns(columns, self.entity)
+                .with_declared(self.declared.clone())
+                .with_fold_case(self.sink.folds_case())
         });
 
         // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
@@ -437,9 +436,9 @@ impl EntityRun<'_> {
     }
 
     fn new_mapping(&self) -> Mapping {
-        let mut m = Mapping::for_entity(self.entity).with_declared(self.declared.clone());
-        m.fold_case = self.sink.folds_case();
-        m
+        Mapping::for_entity(self.entity)
+            .with_declared(self.declared.clone())
+            .with_fold_case(self.sink.folds_case())
     }
 
     async fn write_checkpoint_only(

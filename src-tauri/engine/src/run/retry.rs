@@ -90,9 +90,9 @@ pub async fn retry_failed(
                     "target table {table} does not exist; run the pipeline with --apply-schema first"
                 ))
             })?;
-        let mut mapping =
-            Mapping::from_columns(columns, entity).with_declared(opened.source.declared(entity));
-        mapping.fold_case = sink.folds_case();
+        let mut mapping = Mapping::from_columns(columns, entity)
+            .with_declared(opened.source.declared(entity))
+            .with_fold_case(sink.folds_case());
         let texts: Vec<String> = rows
             .iter()
             .map(|r| edits.get(&r.id).cloned().unwrap_or_else(|| r.raw.clone()))

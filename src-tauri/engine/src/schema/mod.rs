@@ -208,8 +208,13 @@ impl Mapping {
     }
 
     /// The same mapping, with column names unique as the target compares them.
-    pub fn for_target(mut self, target: &crate::config::TargetConfig) -> Mapping {
-        self.fold_case = matches!(target, crate::config::TargetConfig::Sqlite(_));
+    pub fn for_target(self, target: &crate::config::TargetConfig) -> Mapping {
+        self.with_fold_case(matches!(target, crate::config::TargetConfig::Sqlite(_)))
+    }
+
+    /// The same mapping, comparing column names without ASCII case when `fold_case` (SQLite targets).
+    pub fn with_fold_case(mut self, fold_case: bool) -> Mapping {
+        self.fold_case = fold_case;
         self
     }
 
@@ -320,7 +325,6 @@ impl Mapping {
                     continue;
                 }
                 let index = self.index_of(name, &mut types);
-                let incoming = ColumnType::of(value);
                 if let Some(fixed) = self.fixed_type(name) {
                     // The analyst chose the type: values that do not fit fail one by one, naming the field.
                     types[index] = Some(fixed);
@@ -332,6 +336,12 @@ impl Mapping {
                     bare[index] = true;
                     continue;
                 }
+                // Text holds every scalar: no need to read the value (this runs for every value of every page).
+                if types[index] == Some(ColumnType::Text) && !value.is_array() && !value.is_object()
+                {
+                    continue;
+                }
+                let incoming = ColumnType::of(value);
                 types[index] = match (types[index], incoming) {
                     (Some(current), Some(new)) if index < known && accepts(current, new) => {
                         Some(current)

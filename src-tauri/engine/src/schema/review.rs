@@ -109,8 +109,9 @@ fn remap(d: &Discovered, overrides: Option<&Overrides>) -> (crate::config::Entit
         }
         None => d.entity.clone(),
     };
-    let mut mapping = Mapping::for_entity(&entity).with_declared(d.mapping.declared.clone());
-    mapping.fold_case = d.mapping.fold_case;
+    let mut mapping = Mapping::for_entity(&entity)
+        .with_declared(d.mapping.declared.clone())
+        .with_fold_case(d.mapping.fold_case);
     mapping.learn(&d.sample);
     (entity, mapping)
 }
