@@ -119,9 +119,4 @@ fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
-/// The `--json` summary line of a run.
-pub fn summary(stdout: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(stdout);
-    let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("no JSON summary ({e}): {text}"))
-}
+pub use crate::last_json_line as summary;

@@ -88,3 +88,49 @@ pub fn release_syncflow() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"));
     target.join("release").join("syncflow")
 }
+
+/// [`syncflow`] off the async runtime's threads (tests serve emulators on that runtime while the CLI runs).
+pub async fn syncflow_async(
+    args: &[&str],
+    state: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let state = state.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        syncflow(&args, &state, &envs)
+    })
+    .await
+    .expect("the CLI's thread")
+}
+
+/// `syncflow run FILE --apply-schema --json`: asserts it completed (exit 0, stderr shown otherwise) and returns
+/// the run summary (the last stdout line).
+pub async fn run_synced(
+    file: &std::path::Path,
+    state: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> serde_json::Value {
+    let file = file.to_str().expect("a UTF-8 path");
+    let out = syncflow_async(&["run", file, "--apply-schema", "--json"], state, envs).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    last_json_line(&out.stdout)
+}
+
+/// The JSON object on the last line of a command's stdout (the `--json` summary).
+pub fn last_json_line(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("no JSON summary ({e}): {text}"))
+}

@@ -8,7 +8,7 @@ use syncflow_engine::emulator::app::{sample_app, Scale};
 use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
 use syncflow_tests::bubble::{assert_target_equals_app, pipeline_file, summary};
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::syncflow;
+use syncflow_tests::{run_synced, syncflow_async};
 
 const TOKEN: &str = "bubble-admin-token-never-stored";
 
@@ -39,18 +39,12 @@ async fn field_id_keys_sync_exactly_through_faults_and_the_rate_limit() {
     );
     let state = dir.path().join("state.db");
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking({
-        let (file, state) = (file.clone(), state.clone());
-        move || {
-            syncflow(
-                &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                &state,
-                &[("BUBBLE_TOKEN", TOKEN)],
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let out = syncflow_async(
+        &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
+        &state,
+        &[("BUBBLE_TOKEN", TOKEN)],
+    )
+    .await;
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -129,15 +123,11 @@ async fn display_name_keys_sync_past_the_cursor_ceiling_and_follow_changes() {
     std::fs::write(&file, text).unwrap();
     let state = dir.path().join("state.db");
     let run_with = |file: std::path::PathBuf, state: std::path::PathBuf, extra: &'static str| async move {
-        tokio::task::spawn_blocking(move || {
-            let mut args = vec!["run", file.to_str().unwrap(), "--apply-schema", "--json"];
-            if !extra.is_empty() {
-                args.push(extra);
-            }
-            syncflow(&args, &state, &[("BUBBLE_TOKEN", TOKEN)])
-        })
-        .await
-        .unwrap()
+        let mut args = vec!["run", file.to_str().unwrap(), "--apply-schema", "--json"];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        syncflow_async(&args, &state, &[("BUBBLE_TOKEN", TOKEN)]).await
     };
     let run = |file, state| run_with(file, state, "");
     let out = run(file.clone(), state.clone()).await;
@@ -250,27 +240,7 @@ async fn sqlite_target_follows_deletes_only_after_a_clean_complete_pass() {
     )
     .unwrap();
     let state = dir.path().join("state.db");
-    let run = || {
-        let (file, state) = (file.clone(), state.clone());
-        async move {
-            let out = tokio::task::spawn_blocking(move || {
-                syncflow(
-                    &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                    &state,
-                    &[],
-                )
-            })
-            .await
-            .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            summary(&out.stdout)
-        }
-    };
+    let run = || run_synced(&file, &state, &[]);
     run().await;
     let db =
         sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("out.db").display()))
@@ -329,27 +299,7 @@ async fn rowversion_delta_reads_only_what_changed() {
     );
     std::fs::write(&file, text).unwrap();
     let state = dir.path().join("state.db");
-    let run = || {
-        let (file, state) = (file.clone(), state.clone());
-        async move {
-            let out = tokio::task::spawn_blocking(move || {
-                syncflow(
-                    &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                    &state,
-                    &[("BUBBLE_TOKEN", "unused")],
-                )
-            })
-            .await
-            .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            summary(&out.stdout)
-        }
-    };
+    let run = || run_synced(&file, &state, &[("BUBBLE_TOKEN", "unused")]);
     let first = run().await;
     assert_eq!(first["entities"]["invoice"]["inserted"], 1_200, "{first}");
 

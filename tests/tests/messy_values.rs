@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::syncflow;
+use syncflow_tests::syncflow_async;
 
 /// Eight ways to write 2026-03-04T05:06:07Z (the last two are dates alone: midnight).
 const DATES: [(&str, &str); 8] = [
@@ -91,15 +91,12 @@ required = true
         &format!("records = \"/data\"\npagination = {{ kind = \"offset\", size = 100 }}\nbusiness_key = [\"code\"]\n{fields}"),
     );
     let state = dir.path().join("state.db");
-    let out = tokio::task::spawn_blocking(move || {
-        syncflow(
-            &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-            &state,
-            &[("PW", "pw")],
-        )
-    })
-    .await
-    .unwrap();
+    let out = syncflow_async(
+        &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
+        &state,
+        &[("PW", "pw")],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -1,9 +1,8 @@
 //! A PostgreSQL table (composite primary key, numeric, timestamptz, arrays, jsonb, messy text, a mixed-case column)
 //! and a query sync into another PostgreSQL database exactly, in keyset pages; changes are followed.
 
-use serde_json::Value;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::syncflow;
+use syncflow_tests::run_synced;
 
 const ROWS: i64 = 5_432;
 
@@ -60,28 +59,7 @@ async fn a_table_and_a_query_sync_exactly_in_keyset_pages() {
     )
     .unwrap();
     let state = dir.path().join("state.db");
-    let run = || {
-        let (file, state) = (file.clone(), state.clone());
-        async move {
-            let out = tokio::task::spawn_blocking(move || {
-                syncflow(
-                    &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                    &state,
-                    &[],
-                )
-            })
-            .await
-            .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            serde_json::from_str::<Value>(text.lines().last().unwrap()).unwrap()
-        }
-    };
+    let run = || run_synced(&file, &state, &[]);
     let first = run().await;
     assert_eq!(first["entities"]["orders"]["inserted"], ROWS, "{first}");
     let dst = sqlx::PgPool::connect(&dst_url).await.unwrap();

@@ -399,11 +399,9 @@ async fn bubble_schema_follows_the_seed_template_and_validates() {
             )
             .unwrap();
             let state = dir.path().join("state.db");
-            let out = tokio::task::spawn_blocking(move || {
-                syncflow_tests::syncflow(&["schema", file.to_str().unwrap()], &state, &[])
-            })
-            .await
-            .unwrap();
+            let out =
+                syncflow_tests::syncflow_async(&["schema", file.to_str().unwrap()], &state, &[])
+                    .await;
             let schema = String::from_utf8_lossy(&out.stdout).into_owned();
             assert_eq!(
                 out.status.code(),

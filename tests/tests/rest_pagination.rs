@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::syncflow;
+use syncflow_tests::syncflow_async;
 
 const KEY: &str = "service-signing-key-never-stored";
 const ROWS: u64 = 1_234;
@@ -63,35 +63,23 @@ async fn cursor_and_link_pagination_behind_service_tokens_sync_exactly() {
     std::fs::write(&file, pipeline(&server.base_url, &url, "SERVICE_KEY")).unwrap();
     let state = dir.path().join("state.db");
 
-    let wrong = {
-        let (file, state) = (file.clone(), state.clone());
-        tokio::task::spawn_blocking(move || {
-            syncflow(
-                &["run", file.to_str().unwrap(), "--apply-schema"],
-                &state,
-                &[("SERVICE_KEY", "not-the-key")],
-            )
-        })
-        .await
-        .unwrap()
-    };
+    let wrong = syncflow_async(
+        &["run", file.to_str().unwrap(), "--apply-schema"],
+        &state,
+        &[("SERVICE_KEY", "not-the-key")],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert_ne!(wrong.status.code(), Some(0));
     assert!(stderr.contains("refused the credentials"), "{stderr}");
     assert!(!stderr.contains("not-the-key"), "the key leaked: {stderr}");
 
-    let out = {
-        let (file, state) = (file.clone(), state.clone());
-        tokio::task::spawn_blocking(move || {
-            syncflow(
-                &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
-                &state,
-                &[("SERVICE_KEY", KEY)],
-            )
-        })
-        .await
-        .unwrap()
-    };
+    let out = syncflow_async(
+        &["run", file.to_str().unwrap(), "--apply-schema", "--json"],
+        &state,
+        &[("SERVICE_KEY", KEY)],
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -38,7 +38,7 @@ enum Command {
         /// Create missing target tables and add missing columns first.
         #[arg(long)]
         apply_schema: bool,
-        /// Report insert/update/skip counts and write nothing.
+        /// Report insert/update/delete/skip counts and write nothing.
         #[arg(long)]
         dry_run: bool,
         /// Print the run summary as one JSON object on the last stdout line.
@@ -479,7 +479,8 @@ async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json:
         }
         Err(e) => {
             eprintln!("error: {e}");
-            e.exit_code() as u8
+            // CONTRACT.md: `failed list|retry` exit 0 or 2.
+            2
         }
     }
 }
