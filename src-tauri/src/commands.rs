@@ -78,6 +78,7 @@ fn demo_pipeline(data_dir: &std::path::Path) -> Pipeline {
             path: data_dir.join("demo.db").display().to_string(),
         }),
         entities: Vec::new(),
+        schedule: None,
     }
 }
 
@@ -103,6 +104,7 @@ pub async fn run_pipeline(
         apply_schema: true,
         dry_run: false,
         base_dir: state.data_dir.clone(),
+        started_by: "manual",
     };
     // A steady few updates a second, whatever the page rate: page events closer than this to the last one sent
     // are dropped (their counts are cumulative, and entityDone/finished always go through).

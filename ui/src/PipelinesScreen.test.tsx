@@ -68,7 +68,7 @@ describe("applyEvent", () => {
   const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
 
   it("keeps the latest counts per entity from page events", () => {
-    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900, expected: null });
+    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900, expected: null, records: 250 });
     expect(next.entities["products"]?.fetched).toBe(250);
     expect(next.pageNo).toBe(1);
     expect(next.rate).toHaveLength(1);
@@ -76,7 +76,7 @@ describe("applyEvent", () => {
   });
 
   it("estimates the time left from the expected total and the rate, and charts the rate", async () => {
-    let run = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 100, expected: 1250 });
+    let run = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 100, expected: 1250, records: 250 });
     run = applyEvent(run, {
       event: "page",
       entity: "products",
@@ -84,6 +84,7 @@ describe("applyEvent", () => {
       counts: { ...counts, fetched: 500 },
       rowsPerS: 125,
       expected: null,
+      records: 250,
     });
     expect(run.expected["products"]).toBe(1250);
     expect(etaSeconds(run, "products")).toBe(6);

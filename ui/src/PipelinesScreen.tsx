@@ -15,7 +15,7 @@ export interface RateSample {
 
 export interface LiveRun {
   pipeline: string;
-  status: "running" | RunSummary["status"];
+  status: RunSummary["status"];
   entities: RunSummary["entities"];
   rowsPerS: number;
   pageNo: number;
@@ -50,6 +50,8 @@ export function etaSeconds(run: LiveRun, entity: string): number | null {
 /** Applies one progress event to the live view of a run. */
 export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
   switch (event.event) {
+    case "pending":
+      return { ...run, status: "pending" };
     case "started":
       return { ...run, status: "running" };
     case "page":
@@ -80,12 +82,12 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
   }
 }
 
-const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skipped", "failed", "pending"];
+const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skipped", "failed", "pending", "conflicts"];
 
 export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
-  const running = live?.status === "running";
+  const running = live?.status === "running" || live?.status === "pending";
 
   const start = (name: string) => {
     const initial: LiveRun = {

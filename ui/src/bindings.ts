@@ -2,7 +2,7 @@
 
 export type EntityCounts = { fetched: number, inserted: number, updated: number, deleted: number, skipped: number, failed: number, pending: number, conflicts: number, };
 
-export type RunStatus = "running" | "paused" | "completed" | "failed" | "cancelled";
+export type RunStatus = "pending" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
 
 export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, entities: { [key in string]?: EntityCounts }, duration_ms: number, 
 /**
@@ -10,11 +10,15 @@ export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, 
  */
 error: string | null, };
 
-export type RunEvent = { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, 
+export type RunEvent = { "event": "pending", pipeline: string, } | { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, 
 /**
  * Records the entity has in all, when the source says (progress and ETA).
  */
-expected: number | null, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
+expected: number | null, 
+/**
+ * Records fetched in this page (or batch of pages).
+ */
+records: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
 
 export type PipelineSummary = { name: string, 
 /**
@@ -166,3 +170,110 @@ prisma: string | null,
  * What stops the schema, by entity and field.
  */
 errors: Array<string>, tables: Array<TableDrift>, };
+
+export type Schedule = { 
+/**
+ * Five-field cron (minute hour day-of-month month day-of-week), e.g. "0 19 * * *" or "0,30 8-18 * * 1-5".
+ */
+cron: string, 
+/**
+ * IANA time zone the cron and the window are read in (default UTC), e.g. "Europe/Berlin".
+ */
+timezone: string, 
+/**
+ * Work only between these local times; a run still going at the end pauses and continues in the next window.
+ */
+window?: TimeWindow, 
+/**
+ * Spread each pass over this many windows: each window takes about 1/N of the records, the offset is kept
+ * between windows.
+ */
+days_to_complete?: number, };
+
+export type TimeWindow = { 
+/**
+ * "HH:MM"
+ */
+start: string, 
+/**
+ * "HH:MM"
+ */
+end: string, };
+
+export type SchedulePreview = { 
+/**
+ * The cron pattern in words.
+ */
+description: string, 
+/**
+ * The next five runs (RFC 3339, in the schedule's time zone); inside a window a fire outside it waits for it.
+ */
+next_runs: Array<string>, 
+/**
+ * The window in words, when there is one.
+ */
+window: string | null, };
+
+export type JobInfo = { pipeline: string, 
+/**
+ * pending or running
+ */
+status: RunStatus, 
+/**
+ * "manual", "cli" or "schedule"
+ */
+started_by: string, };
+
+export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, };
+
+export type RunHistoryRow = { run: RunRecord, pipeline: string, 
+/**
+ * "manual", "cli" or "schedule"
+ */
+started_by: string, counts: EntityCounts, };
+
+export type ScheduleState = { 
+/**
+ * When the schedule last fired (RFC 3339 UTC).
+ */
+last_fire_at: string | null, 
+/**
+ * Fires missed while nothing ran (shown, and run once).
+ */
+missed: number, missed_since: string | null, 
+/**
+ * The window the quota below counts in.
+ */
+window_id: string | null, window_rows: number, 
+/**
+ * A run the scheduler paused; it resumes it in the next window.
+ */
+paused_run: string | null, 
+/**
+ * The window whose share of a multi-day pass is done.
+ */
+quota_window: string | null, };
+
+export type Side = "source" | "target";
+
+export type ConflictField = { column: string, source: unknown, target: unknown, synced: unknown, 
+/**
+ * Source and target differ here.
+ */
+differs: boolean, };
+
+export type Resolution = { by: string, at: string, 
+/**
+ * "source", "target" or "fields"
+ */
+kind: string, chosen: { [key in string]?: Side }, old_values: Record<string, unknown>, new_values: Record<string, unknown>, };
+
+export type ConflictView = { id: number, pipeline: string, entity: string, table: string, 
+/**
+ * The business key's columns and values.
+ */
+key: Record<string, unknown>, fields: Array<ConflictField>, 
+/**
+ * "open" or "resolved"
+ */
+status: string, detected_at: string, source_rowversion: string | null, resolution: Resolution | null, };

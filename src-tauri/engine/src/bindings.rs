@@ -28,6 +28,17 @@ pub fn typescript() -> String {
         crate::schema::review::EntityView::decl(),
         crate::schema::review::TableDrift::decl(),
         crate::schema::review::SchemaReview::decl(),
+        crate::config::Schedule::decl(),
+        crate::config::TimeWindow::decl(),
+        crate::jobs::schedule::SchedulePreview::decl(),
+        crate::jobs::JobInfo::decl(),
+        crate::jobs::scheduler::SchedulerAction::decl(),
+        crate::store::RunHistoryRow::decl(),
+        crate::store::ScheduleState::decl(),
+        crate::conflicts::Side::decl(),
+        crate::conflicts::ConflictField::decl(),
+        crate::conflicts::Resolution::decl(),
+        crate::conflicts::ConflictView::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.\n\n",

@@ -22,6 +22,44 @@ pub struct Pipeline {
     /// The entities (resources, types, tables) to sync.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<Entity>,
+    /// When the console (or `syncflow daemon`) runs the pipeline by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+/// A pipeline's schedule: cron times in a time zone, optionally only inside a daily window, optionally spreading
+/// a large first sync over several windows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Five-field cron (minute hour day-of-month month day-of-week), e.g. "0 19 * * *" or "0,30 8-18 * * 1-5".
+    pub cron: String,
+    /// IANA time zone the cron and the window are read in (default UTC), e.g. "Europe/Berlin".
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Work only between these local times; a run still going at the end pauses and continues in the next window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub window: Option<TimeWindow>,
+    /// Spread each pass over this many windows: each window takes about 1/N of the records, the offset is kept
+    /// between windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub days_to_complete: Option<u32>,
+}
+
+/// A daily window in local time; `end` before `start` crosses midnight (19:00 – 07:00).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    /// "HH:MM"
+    pub start: String,
+    /// "HH:MM"
+    pub end: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 /// Where records come from.
@@ -507,6 +545,17 @@ pub enum ConflictStrategy {
     Manual,
 }
 
+impl ConflictStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictStrategy::SourceWins => "source_wins",
+            ConflictStrategy::TargetWins => "target_wins",
+            ConflictStrategy::LastWriteWins => "last_write_wins",
+            ConflictStrategy::Manual => "manual",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParentRef {
@@ -625,6 +674,23 @@ impl Pipeline {
         }
         if let TargetConfig::Postgres(pg) = &self.target {
             check_pg_url(&pg.url, "target")?;
+        }
+        if let Some(schedule) = &self.schedule {
+            crate::jobs::schedule::Plan::parse(schedule)?;
+        }
+        if matches!(self.target, TargetConfig::Sqlite(_)) {
+            if let Some(entity) = self
+                .entities
+                .iter()
+                .find(|e| e.conflicts != ConflictStrategy::SourceWins)
+            {
+                return Err(format!(
+                    "entities \"{}\": conflicts = \"{}\" needs a PostgreSQL target (edits made in a SQLite file \
+                     are not tracked); use conflicts = \"source_wins\" or a postgres target",
+                    entity.name,
+                    entity.conflicts.as_str()
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for entity in &self.entities {

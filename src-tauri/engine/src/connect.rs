@@ -49,6 +49,7 @@ pub async fn test_connection(
             path: "unused.db".into(),
         }),
         entities: entities.to_vec(),
+        schedule: None,
     };
     probe.validate()?;
     let opened = crate::run::open_source(&probe)

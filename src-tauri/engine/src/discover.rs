@@ -110,6 +110,7 @@ mod tests {
                 path: "x.db".into(),
             }),
             entities: Vec::new(),
+            schedule: None,
         };
         let mut entity = Entity::named("products");
         entity.business_key = vec!["_id".into()];

@@ -5,11 +5,13 @@
 
 pub mod bindings;
 pub mod config;
+pub mod conflicts;
 pub mod connect;
 pub mod delta;
 pub mod discover;
 pub mod emulator;
 pub mod identity;
+pub mod jobs;
 pub mod names;
 pub mod normalize;
 pub mod resolve;

@@ -206,7 +206,7 @@ impl Store {
     /// The run of this pipeline that did not finish (paused, failed or interrupted), if any.
     pub async fn unfinished_run(&self, pipeline: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
-            "SELECT id FROM runs WHERE pipeline = ? AND dry_run = 0 AND status IN ('running', 'paused', 'failed')
+            "SELECT id FROM runs WHERE pipeline = ? AND dry_run = 0 AND status IN ('running', 'paused', 'failed', 'interrupted')
              ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(pipeline)
@@ -220,14 +220,18 @@ impl Store {
         run_id: &str,
         pipeline: &str,
         dry_run: bool,
+        started_by: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, pipeline, status, dry_run) VALUES (?, ?, 'running', ?)
-             ON CONFLICT(id) DO UPDATE SET status = 'running', error = NULL, finished_at = NULL",
+            "INSERT INTO runs (id, pipeline, status, dry_run, pid, started_by) VALUES (?, ?, 'running', ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET status = 'running', error = NULL, finished_at = NULL, pid = excluded.pid,
+             started_by = excluded.started_by",
         )
         .bind(run_id)
         .bind(pipeline)
         .bind(dry_run)
+        .bind(i64::from(std::process::id()))
+        .bind(started_by)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -478,10 +482,393 @@ impl Store {
         Ok(())
     }
 
+    /// Files manual conflicts: a row already waiting keeps its id and gets the newest values.
+    pub async fn record_conflicts(
+        &self,
+        scope: &ConflictScope<'_>,
+        found: &[crate::sink::DetectedConflict],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for c in found {
+            let business_key: serde_json::Map<String, serde_json::Value> = scope
+                .key_columns
+                .iter()
+                .map(|k| {
+                    let value = c.source.get(k).cloned().unwrap_or_default();
+                    (k.clone(), value)
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO conflicts (pipeline, entity, target_table, key_hash, business_key, source, target, synced,
+                 source_hash, source_rowversion, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (pipeline, entity, key_hash) WHERE status = 'open' DO UPDATE SET
+                 source = excluded.source, target = excluded.target, synced = coalesce(excluded.synced, synced),
+                 source_hash = excluded.source_hash, source_rowversion = excluded.source_rowversion,
+                 run_id = excluded.run_id, detected_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(scope.pipeline)
+            .bind(scope.entity)
+            .bind(scope.table)
+            .bind(&c.key_hash)
+            .bind(serde_json::Value::Object(business_key).to_string())
+            .bind(c.source.to_string())
+            .bind(c.target.to_string())
+            .bind(c.synced.as_ref().map(|v| v.to_string()))
+            .bind(&c.source_hash)
+            .bind(c.source_rowversion.as_deref())
+            .bind(scope.run_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Conflicts of a pipeline (open ones, or all with their resolutions), oldest first.
+    pub async fn conflicts(
+        &self,
+        pipeline: &str,
+        include_resolved: bool,
+    ) -> Result<Vec<StoredConflict>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{CONFLICT_COLUMNS} WHERE pipeline = ? AND (status = 'open' OR ?) ORDER BY id"
+        ))
+        .bind(pipeline)
+        .bind(include_resolved)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_conflict).collect()
+    }
+
+    pub async fn conflict(&self, id: i64) -> Result<Option<StoredConflict>, StoreError> {
+        let row = sqlx::query(&format!("{CONFLICT_COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stored_conflict).transpose()
+    }
+
+    /// The audit trail of a resolution: who, when, what was chosen, the row before and after.
+    pub async fn resolve_conflict(
+        &self,
+        id: i64,
+        by: &str,
+        resolution: &str,
+        chosen: &serde_json::Value,
+        old_values: &serde_json::Value,
+        new_values: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE conflicts SET status = 'resolved', resolved_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+             resolved_by = ?, resolution = ?, chosen = ?, old_values = ?, new_values = ? WHERE id = ?",
+        )
+        .bind(by)
+        .bind(resolution)
+        .bind(chosen.to_string())
+        .bind(old_values.to_string())
+        .bind(new_values.to_string())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn open_conflict_count(&self, pipeline: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM conflicts WHERE pipeline = ? AND status = 'open'",
+        )
+        .bind(pipeline)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Runs left 'running' by a process that is gone (the app or the CLI closed or crashed) become 'interrupted';
+    /// they resume on request. Returns their ids.
+    pub async fn mark_interrupted_runs(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id, pid FROM runs WHERE status = 'running'")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut marked = Vec::new();
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            let pid: Option<i64> = row.try_get(1)?;
+            if pid.is_some_and(process_alive) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE runs SET status = 'interrupted', error = 'interrupted: the process running it ended \
+                 (closed or crashed); run it again to resume from its last checkpoint' WHERE id = ? AND status = 'running'",
+            )
+            .bind(&id)
+            .execute(&self.pool)
+            .await?;
+            marked.push(id);
+        }
+        Ok(marked)
+    }
+
+    /// The runs of a pipeline (or of all), newest first, with their counts: the runs screen's history.
+    pub async fn run_history(
+        &self,
+        pipeline: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunHistoryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.status, r.started_at, r.finished_at, r.duration_ms, r.error, r.pipeline, r.started_by,
+             coalesce(sum(e.fetched), 0), coalesce(sum(e.inserted), 0), coalesce(sum(e.updated), 0),
+             coalesce(sum(e.deleted), 0), coalesce(sum(e.skipped), 0), coalesce(sum(e.failed), 0),
+             coalesce(sum(e.conflicts), 0)
+             FROM runs r LEFT JOIN run_entities e ON e.run_id = r.id
+             WHERE r.dry_run = 0 AND (? IS NULL OR r.pipeline = ?)
+             GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
+        )
+        .bind(pipeline)
+        .bind(pipeline)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let count = |i: usize| -> Result<u64, StoreError> {
+                    let v: i64 = r.try_get(i)?;
+                    Ok(u64::try_from(v).unwrap_or(0))
+                };
+                Ok(RunHistoryRow {
+                    run: run_record(r)?,
+                    pipeline: r.try_get(6)?,
+                    started_by: r.try_get(7)?,
+                    counts: EntityCounts {
+                        fetched: count(8)?,
+                        inserted: count(9)?,
+                        updated: count(10)?,
+                        deleted: count(11)?,
+                        skipped: count(12)?,
+                        failed: count(13)?,
+                        conflicts: count(14)?,
+                        ..EntityCounts::default()
+                    },
+                })
+            })
+            .collect()
+    }
+
+    pub async fn schedule_state(&self, pipeline: &str) -> Result<ScheduleState, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_fire_at, missed, missed_since, window_id, window_rows, paused_run, quota_window FROM schedule_state
+             WHERE pipeline = ?",
+        )
+        .bind(pipeline)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(ScheduleState::default());
+        };
+        let missed: i64 = r.try_get(1)?;
+        let rows: i64 = r.try_get(4)?;
+        Ok(ScheduleState {
+            last_fire_at: r.try_get(0)?,
+            missed: u64::try_from(missed).unwrap_or(0),
+            missed_since: r.try_get(2)?,
+            window_id: r.try_get(3)?,
+            window_rows: u64::try_from(rows).unwrap_or(0),
+            paused_run: r.try_get(5)?,
+            quota_window: r.try_get(6)?,
+        })
+    }
+
+    pub async fn save_schedule_state(
+        &self,
+        pipeline: &str,
+        state: &ScheduleState,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schedule_state (pipeline, last_fire_at, missed, missed_since, window_id, window_rows, paused_run,
+             quota_window) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pipeline) DO UPDATE SET
+             last_fire_at = excluded.last_fire_at, missed = excluded.missed, missed_since = excluded.missed_since,
+             window_id = excluded.window_id, window_rows = excluded.window_rows, paused_run = excluded.paused_run,
+             quota_window = excluded.quota_window",
+        )
+        .bind(pipeline)
+        .bind(state.last_fire_at.as_deref())
+        .bind(n(state.missed))
+        .bind(state.missed_since.as_deref())
+        .bind(state.window_id.as_deref())
+        .bind(n(state.window_rows))
+        .bind(state.paused_run.as_deref())
+        .bind(state.quota_window.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Failed records whose next automatic try is due at `now` (3 tries, 60/120/240 s apart), by pipeline.
+    pub async fn failed_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        tries: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT pipeline, id, retries, coalesce(last_try_at, created_at) FROM failed_records
+             WHERE status = 'failed' AND retries < ? ORDER BY id",
+        )
+        .bind(tries)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = Vec::new();
+        for r in rows {
+            let retries: i64 = r.try_get(2)?;
+            let last: String = r.try_get(3)?;
+            let Ok(last) = chrono::DateTime::parse_from_rfc3339(&last) else {
+                continue;
+            };
+            let wait = chrono::Duration::seconds(60 << retries.clamp(0, 10));
+            if last.with_timezone(&chrono::Utc) + wait <= now {
+                due.push((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(due)
+    }
+
+    pub async fn note_tries(
+        &self,
+        ids: &[i64],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for id in ids {
+            sqlx::query("UPDATE failed_records SET last_try_at = ? WHERE id = ?")
+                .bind(&at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Dead records per pipeline (the dead-letter badge).
+    pub async fn dead_count(&self, pipeline: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM failed_records WHERE pipeline = ? AND status = 'dead'",
+        )
+        .bind(pipeline)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub async fn pipeline_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM pipelines ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Gives the pool to tests and tools that inspect the state directly.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Whether a process still runs (Linux: /proc; elsewhere every recorded process is taken as alive, so a run is
+/// marked interrupted only where that can be told).
+fn process_alive(pid: i64) -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// A run with its totals over entities and what started it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct RunHistoryRow {
+    pub run: RunRecord,
+    pub pipeline: String,
+    /// "manual", "cli" or "schedule"
+    pub started_by: String,
+    pub counts: EntityCounts,
+}
+
+/// The scheduler's memory of one pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct ScheduleState {
+    /// When the schedule last fired (RFC 3339 UTC).
+    pub last_fire_at: Option<String>,
+    /// Fires missed while nothing ran (shown, and run once).
+    #[ts(type = "number")]
+    pub missed: u64,
+    pub missed_since: Option<String>,
+    /// The window the quota below counts in.
+    pub window_id: Option<String>,
+    #[ts(type = "number")]
+    pub window_rows: u64,
+    /// A run the scheduler paused; it resumes it in the next window.
+    pub paused_run: Option<String>,
+    /// The window whose share of a multi-day pass is done.
+    pub quota_window: Option<String>,
+}
+
+/// Which page's conflicts are filed, and the key columns that name a row to the analyst.
+pub struct ConflictScope<'a> {
+    pub pipeline: &'a str,
+    pub entity: &'a str,
+    pub table: &'a str,
+    pub run_id: &'a str,
+    pub key_columns: &'a [String],
+}
+
+/// A conflict as stored (values as JSON text).
+#[derive(Debug, Clone)]
+pub struct StoredConflict {
+    pub id: i64,
+    pub pipeline: String,
+    pub entity: String,
+    pub table: String,
+    pub key_hash: String,
+    pub business_key: String,
+    pub source: String,
+    pub target: String,
+    pub synced: Option<String>,
+    pub source_hash: String,
+    pub source_rowversion: Option<String>,
+    pub status: String,
+    pub detected_at: String,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+    pub chosen: Option<String>,
+    pub old_values: Option<String>,
+    pub new_values: Option<String>,
+}
+
+const CONFLICT_COLUMNS: &str = "SELECT id, pipeline, entity, target_table, key_hash, business_key, source, target,
+    synced, source_hash, source_rowversion, status, detected_at, resolved_at, resolved_by, resolution, chosen,
+    old_values, new_values FROM conflicts";
+
+fn stored_conflict(r: &sqlx::sqlite::SqliteRow) -> Result<StoredConflict, StoreError> {
+    Ok(StoredConflict {
+        id: r.try_get(0)?,
+        pipeline: r.try_get(1)?,
+        entity: r.try_get(2)?,
+        table: r.try_get(3)?,
+        key_hash: r.try_get(4)?,
+        business_key: r.try_get(5)?,
+        source: r.try_get(6)?,
+        target: r.try_get(7)?,
+        synced: r.try_get(8)?,
+        source_hash: r.try_get(9)?,
+        source_rowversion: r.try_get(10)?,
+        status: r.try_get(11)?,
+        detected_at: r.try_get(12)?,
+        resolved_at: r.try_get(13)?,
+        resolved_by: r.try_get(14)?,
+        resolution: r.try_get(15)?,
+        chosen: r.try_get(16)?,
+        old_values: r.try_get(17)?,
+        new_values: r.try_get(18)?,
+    })
 }
 
 fn kind_of<T: Serialize>(tagged: &T) -> String {

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ts_rs::TS;
 
-/// Counters of one entity in one run. They add up: fetched = inserted + updated + skipped + failed + pending.
+/// Counters of one entity in one run. They add up: fetched = inserted + updated + skipped + failed + pending +
+/// conflicts (rows kept as edited in the target).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct EntityCounts {
     #[ts(type = "number")]
@@ -39,28 +40,40 @@ impl EntityCounts {
 
     /// Whether every fetched record is accounted for.
     pub fn adds_up(&self) -> bool {
-        self.fetched == self.inserted + self.updated + self.skipped + self.failed + self.pending
+        self.fetched
+            == self.inserted
+                + self.updated
+                + self.skipped
+                + self.failed
+                + self.pending
+                + self.conflicts
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Waiting for a free job slot.
+    Pending,
     Running,
     Paused,
     Completed,
     Failed,
     Cancelled,
+    /// Was running when the app or the CLI closed or crashed; resumes on request.
+    Interrupted,
 }
 
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Pending => "pending",
             RunStatus::Running => "running",
             RunStatus::Paused => "paused",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -70,6 +83,8 @@ impl RunStatus {
             "paused" => RunStatus::Paused,
             "completed" => RunStatus::Completed,
             "cancelled" => RunStatus::Cancelled,
+            "pending" => RunStatus::Pending,
+            "interrupted" => RunStatus::Interrupted,
             _ => RunStatus::Failed,
         }
     }

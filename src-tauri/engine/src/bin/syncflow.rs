@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use syncflow_engine::config::Pipeline;
+use syncflow_engine::conflicts::{self, Side};
 use syncflow_engine::discover::{discover, model_inputs, Discovered};
+use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
+use syncflow_engine::jobs::{Jobs, SystemClock};
 use syncflow_engine::run::{run_pipeline, RunEvent, RunOptions, StopSignal};
 use syncflow_engine::schema::prisma::{self, Provider};
 use syncflow_engine::schema::Mapping;
@@ -73,6 +76,69 @@ enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Manual conflicts: target rows edited outside the engine whose source changed too.
+    Conflicts {
+        #[command(subcommand)]
+        action: ConflictsAction,
+    },
+    /// Run the scheduler headless: pipelines with a [schedule] start on their cron, inside their window, and
+    /// failed records are retried; SIGINT/SIGTERM pause the running jobs and stop.
+    Daemon {
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Jobs running at once across pipelines.
+        #[arg(long, default_value_t = 2)]
+        max_jobs: usize,
+        /// Seconds between two looks at the schedules.
+        #[arg(long, default_value_t = 30)]
+        tick_seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConflictsAction {
+    /// List the open conflicts of PIPELINE: the key, and per field the source, target and last-synced values.
+    List {
+        pipeline: String,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Resolved ones too, with who resolved them, when, and what was chosen.
+        #[arg(long)]
+        all: bool,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve conflict ID: every field from one side, or some fields from the other with --field.
+    Resolve {
+        id: i64,
+        /// The side every field takes (unless named with --field).
+        #[arg(long, value_enum)]
+        take: TakeSide,
+        /// COLUMN=source|target for one field (repeatable).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Print the resolved conflict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TakeSide {
+    Source,
+    Target,
+}
+
+impl From<TakeSide> for Side {
+    fn from(t: TakeSide) -> Side {
+        match t {
+            TakeSide::Source => Side::Source,
+            TakeSide::Target => Side::Target,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -143,6 +209,7 @@ fn main() -> ExitCode {
                         apply_schema,
                         dry_run,
                         base_dir: PathBuf::new(),
+                        started_by: "cli",
                     },
                     json,
                 )
@@ -168,6 +235,30 @@ fn main() -> ExitCode {
                     },
             } => failed_retry(&pipeline, state, &ids, json).await,
             Command::Secret { action } => secret(action),
+            Command::Conflicts {
+                action:
+                    ConflictsAction::List {
+                        pipeline,
+                        state,
+                        all,
+                        json,
+                    },
+            } => conflicts_list(&pipeline, state, all, json).await,
+            Command::Conflicts {
+                action:
+                    ConflictsAction::Resolve {
+                        id,
+                        take,
+                        fields,
+                        state,
+                        json,
+                    },
+            } => conflicts_resolve(id, take.into(), &fields, state, json).await,
+            Command::Daemon {
+                state,
+                max_jobs,
+                tick_seconds,
+            } => daemon(state, max_jobs, tick_seconds).await,
         }
     });
     ExitCode::from(code)
@@ -403,6 +494,7 @@ impl Reporter {
                 ),
                 false,
             ),
+            RunEvent::Pending { pipeline } => (format!("{pipeline}: waiting for a free job slot"), true),
             RunEvent::EntityDone { entity, counts } => (format!("{entity}: done, {} records", counts.fetched), true),
             RunEvent::Finished { summary } => (format!("run {}", summary.status.as_str()), true),
         };
@@ -529,6 +621,150 @@ async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
         );
     }
     let _ = writeln!(out, "{} failed record(s)", rows.len());
+    0
+}
+
+async fn open_store(state: Option<PathBuf>) -> Option<Store> {
+    match Store::open(&state.unwrap_or_else(Store::default_path)).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+async fn conflicts_list(pipeline: &str, state: Option<PathBuf>, all: bool, json: bool) -> u8 {
+    let Some(store) = open_store(state).await else {
+        return 2;
+    };
+    if !matches!(store.has_pipeline(pipeline).await, Ok(true)) {
+        eprintln!("error: no pipeline named \"{pipeline}\" in the state database; run it first, or pass --state");
+        return 2;
+    }
+    let found = match conflicts::list(&store, pipeline, all).await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code() as u8;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).unwrap_or_else(|_| "[]".into())
+        );
+        return 0;
+    }
+    for c in &found {
+        let _ = writeln!(
+            out,
+            "#{} {} {} [{}] detected {}",
+            c.id, c.entity, c.key, c.status, c.detected_at
+        );
+        for f in c.fields.iter().filter(|f| f.differs) {
+            let _ = writeln!(
+                out,
+                "    {}: source {} | target {} | last synced {}",
+                f.column,
+                f.source,
+                f.target,
+                f.synced
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into())
+            );
+        }
+    }
+    let _ = writeln!(out, "{} conflict(s)", found.len());
+    0
+}
+
+async fn conflicts_resolve(
+    id: i64,
+    take: Side,
+    fields: &[String],
+    state: Option<PathBuf>,
+    json: bool,
+) -> u8 {
+    let mut chosen = std::collections::BTreeMap::new();
+    for field in fields {
+        let side = match field.rsplit_once('=') {
+            Some((column, "source")) => Some((column, Side::Source)),
+            Some((column, "target")) => Some((column, Side::Target)),
+            _ => None,
+        };
+        let Some((column, side)) = side else {
+            eprintln!("error: --field {field}: write it as COLUMN=source or COLUMN=target");
+            return 2;
+        };
+        chosen.insert(column.to_owned(), side);
+    }
+    let Some(store) = open_store(state).await else {
+        return 2;
+    };
+    match conflicts::resolve(&store, id, take, &chosen, &conflicts::current_user()).await {
+        Ok(view) => {
+            let mut out = std::io::stdout().lock();
+            if json {
+                let _ = writeln!(out, "{}", serde_json::to_string(&view).unwrap_or_default());
+            } else {
+                let kind = view
+                    .resolution
+                    .as_ref()
+                    .map(|r| r.kind.as_str())
+                    .unwrap_or("");
+                let _ = writeln!(out, "conflict {id} resolved ({kind}) in {}", view.table);
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code() as u8
+        }
+    }
+}
+
+/// `syncflow daemon`: the scheduler without the window.
+async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds: u64) -> u8 {
+    let Some(store) = open_store(state).await else {
+        return 2;
+    };
+    match store.mark_interrupted_runs().await {
+        Ok(ids) if !ids.is_empty() => eprintln!(
+            "{} interrupted run(s) will resume when next started",
+            ids.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    let base_dir = std::env::current_dir().unwrap_or_default();
+    let jobs = Jobs::new(store, max_jobs);
+    let scheduler = Scheduler::new(jobs, std::sync::Arc::new(SystemClock), base_dir);
+    eprintln!("syncflow daemon: looking at the schedules every {tick_seconds} s (Ctrl-C pauses the jobs and stops)");
+    let stop = StopSignal::default();
+    spawn_signal_handler(stop.clone());
+    let every = Duration::from_secs(tick_seconds.max(1));
+    let report = |action: &SchedulerAction| {
+        eprintln!("{}", serde_json::to_string(action).unwrap_or_default());
+    };
+    loop {
+        match scheduler.tick().await {
+            Ok(actions) => actions.iter().for_each(report),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        let deadline = Instant::now() + every;
+        while Instant::now() < deadline && !stop.requested() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if stop.requested() {
+            break;
+        }
+    }
+    scheduler.pause_all().await;
+    eprintln!("syncflow daemon: stopped");
     0
 }
 

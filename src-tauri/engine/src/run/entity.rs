@@ -1,14 +1,17 @@
 //! One entity's pages through the stages.
 
 use super::{Progress, RunEvent, RunOptions, StopSignal};
-use crate::config::Entity;
+use crate::config::{ConflictStrategy, Entity};
 use crate::identity;
 use crate::schema::Mapping;
+use crate::sink::DetectedConflict;
 use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
 use crate::source::{FetchedPage, PageCursor, Source, StreamEnd};
+use crate::store::ConflictScope;
 use crate::store::{BatchMetrics, FailedRecord, Store};
 use crate::track::EntityCounts;
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -119,6 +122,15 @@ impl EntityRun<'_> {
         } else {
             self.entity.deletes
         };
+        let edits_tracked = self
+            .sink
+            .prepare_edit_tracking(
+                table,
+                self.entity.conflicts != ConflictStrategy::SourceWins,
+                self.options.apply_schema && !self.options.dry_run,
+            )
+            .await
+            .map_err(sink_stop)?;
         let existing = self.sink.columns(table).await.map_err(sink_stop)?;
         let table_exists = existing.is_some();
         // Into a table that was empty when this (fresh) run began, every key is new: no hash lookups needed.
@@ -139,7 +151,16 @@ impl EntityRun<'_> {
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
-            self.ingest_stage(ready_rx, counts, !fresh_start, page_no == 0, deletes),
+            self.ingest_stage(
+                ready_rx,
+                counts,
+                Pass {
+                    skip_unchanged: !fresh_start,
+                    starts_pass: page_no == 0,
+                    deletes,
+                    edits_tracked,
+                },
+            ),
         );
         ingesting?;
         transforming?;
@@ -261,10 +282,14 @@ impl EntityRun<'_> {
         &self,
         mut input: mpsc::Receiver<Ready>,
         counts: &mut EntityCounts,
-        skip_unchanged: bool,
-        mut starts_pass: bool,
-        deletes: crate::config::DeleteMode,
+        pass: Pass,
     ) -> Result<(), Stop> {
+        let Pass {
+            skip_unchanged,
+            mut starts_pass,
+            deletes,
+            edits_tracked,
+        } = pass;
         let started = Instant::now();
         let fetched_before = counts.fetched;
         let mut pending: Option<Ready> = None;
@@ -316,6 +341,31 @@ impl EntityRun<'_> {
             let t_ingest = Instant::now();
             let merged = match (&mapping, table_exists || !self.options.dry_run) {
                 (Some(m), true) => {
+                    let key_columns: Vec<String> = m
+                        .fields
+                        .iter()
+                        .filter(|f| m.key.contains(&f.source))
+                        .map(|f| f.column.clone())
+                        .collect();
+                    let file_conflicts =
+                        |found: Vec<DetectedConflict>| -> BoxFuture<'_, Result<(), String>> {
+                            let key_columns = &key_columns;
+                            Box::pin(async move {
+                                self.store
+                                    .record_conflicts(
+                                        &ConflictScope {
+                                            pipeline: self.pipeline,
+                                            entity: &self.entity.name,
+                                            table: self.entity.table_name(),
+                                            run_id: self.run_id,
+                                            key_columns,
+                                        },
+                                        &found,
+                                    )
+                                    .await
+                                    .map_err(|e| e.to_string())
+                            })
+                        };
                     let write = PageWrite {
                         pipeline: self.pipeline,
                         entity: &self.entity.name,
@@ -327,6 +377,9 @@ impl EntityRun<'_> {
                         skip_unchanged,
                         deletes,
                         starts_pass: std::mem::take(&mut starts_pass),
+                        conflicts: self.entity.conflicts,
+                        edits_tracked,
+                        conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
                     };
                     self.sink
                         .write_page(&write, self.run_id)
@@ -351,6 +404,7 @@ impl EntityRun<'_> {
             checkpoint.counts.updated += merged.updated;
             checkpoint.counts.skipped += merged.skipped;
             checkpoint.counts.deleted += merged.deleted;
+            checkpoint.counts.conflicts += merged.conflicts;
             *counts = checkpoint.counts;
             let metrics = BatchMetrics {
                 page_no,
@@ -371,6 +425,7 @@ impl EntityRun<'_> {
                 counts: *counts,
                 rows_per_s: (counts.fetched - fetched_before) as f64 / secs,
                 expected,
+                records,
             });
         }
         Ok(())
@@ -459,6 +514,9 @@ impl EntityRun<'_> {
             skip_unchanged: false,
             deletes,
             starts_pass,
+            conflicts: ConflictStrategy::SourceWins,
+            edits_tracked: false,
+            conflict_log: None,
         };
         self.sink
             .write_page(&write, self.run_id)
@@ -654,6 +712,14 @@ impl Ready {
         self.transformed.rows = rows;
         self.transformed.duplicates += dropped as u64;
     }
+}
+
+/// How the ingest stage writes this pass's pages.
+struct Pass {
+    skip_unchanged: bool,
+    starts_pass: bool,
+    deletes: crate::config::DeleteMode,
+    edits_tracked: bool,
 }
 
 enum FetchEnd {

@@ -33,12 +33,17 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Folder that relative paths in the pipeline are taken from.
     pub base_dir: PathBuf,
+    /// Who started the run: "manual" (the console), "cli" or "schedule"; kept with the run.
+    pub started_by: &'static str,
 }
 
 /// What a run reports while it goes; the GUI receives these through a Tauri Channel, the CLI prints them.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum RunEvent {
+    /// Every job slot is taken: the run waits (pending) until one is free.
+    #[serde(rename_all = "camelCase")]
+    Pending { pipeline: String },
     #[serde(rename_all = "camelCase")]
     Started {
         run_id: String,
@@ -57,6 +62,9 @@ pub enum RunEvent {
         /// Records the entity has in all, when the source says (progress and ETA).
         #[ts(type = "number | null")]
         expected: Option<u64>,
+        /// Records fetched in this page (or batch of pages).
+        #[ts(type = "number")]
+        records: u64,
     },
     #[serde(rename_all = "camelCase")]
     EntityDone {
@@ -166,7 +174,7 @@ pub async fn run_pipeline(
     let resumed = resumable.is_some();
     let run_id = resumable.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     store
-        .start_run(&run_id, &pipeline.name, options.dry_run)
+        .start_run(&run_id, &pipeline.name, options.dry_run, options.started_by)
         .await
         .map_err(fail)?;
     tracing::info!(run_id, pipeline = pipeline.name, resumed, "run started");
@@ -324,11 +332,13 @@ mod tests {
                 path: "t.db".into(),
             }),
             entities: Vec::new(),
+            schedule: None,
         };
         let options = RunOptions {
             apply_schema: true,
             dry_run: false,
             base_dir: dir.path().to_path_buf(),
+            started_by: "manual",
         };
         let stop = StopSignal::default();
         stop.cancel();

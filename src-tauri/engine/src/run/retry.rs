@@ -131,6 +131,19 @@ pub async fn retry_failed(
             skip_unchanged: true,
             deletes: crate::config::DeleteMode::None,
             starts_pass: false,
+            // A retried record is a source record arriving late: it does not overwrite an outside edit either,
+            // except that a manual conflict is decided in the queue, not here.
+            conflicts: match entity.conflicts {
+                crate::config::ConflictStrategy::Manual => {
+                    crate::config::ConflictStrategy::TargetWins
+                }
+                other => other,
+            },
+            edits_tracked: sink
+                .prepare_edit_tracking(table, false, false)
+                .await
+                .map_err(|e| RunError::Failed(e.to_string()))?,
+            conflict_log: None,
         };
         let merged = sink
             .write_page(&write, "retry")

@@ -26,6 +26,10 @@ pub const TRACKING_COLUMNS: [&str; 6] = [
     "_bridge_deleted_at",
 ];
 
+/// Columns a PostgreSQL table gets for conflict detection: when the row was last changed outside the engine (a
+/// trigger keeps it), and the values the engine had written before that change.
+pub const EDIT_COLUMNS: [&str; 2] = ["_bridge_edited_at", "_bridge_synced"];
+
 /// The row id column (UUID v7), kept apart from source fields so a source `id` never collides with it.
 pub const ROW_ID_COLUMN: &str = "_bridge_id";
 

@@ -294,6 +294,7 @@ mod tests {
                 path: "t.db".into(),
             }),
             entities: vec![entity.clone()],
+            schedule: None,
         };
         let mut after = before.clone();
         after.entities[0].business_key = vec!["Invoice No".into()];

@@ -38,7 +38,29 @@ pub struct MergeCounts {
     pub skipped: u64,
     /// Rows marked deleted (soft) or removed (hard) after a complete pass.
     pub deleted: u64,
+    /// Rows left as the target has them because they were edited there (target_wins, last_write_wins with the
+    /// later edit, manual).
+    pub conflicts: u64,
 }
+
+/// A target row edited outside the engine whose source row changed too; values are keyed by target column, as
+/// PostgreSQL's `to_jsonb` spells them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedConflict {
+    pub key_hash: String,
+    pub source: Value,
+    pub target: Value,
+    /// The values the engine last wrote, kept by the target's trigger at the first outside edit.
+    pub synced: Option<Value>,
+    pub source_hash: String,
+    pub source_rowversion: Option<String>,
+}
+
+/// Files a page's manual conflicts before the page commits (so a crash cannot lose one: the page and its
+/// conflicts are processed again together).
+pub type ConflictLog<'a> = &'a (dyn Fn(Vec<DetectedConflict>) -> futures_util::future::BoxFuture<'a, Result<(), String>>
+         + Send
+         + Sync);
 
 /// The page a sink writes, with the context the tracking columns need.
 pub struct PageWrite<'a> {
@@ -59,6 +81,12 @@ pub struct PageWrite<'a> {
     /// The first write of a pass that starts from the first page (keys seen by an earlier, unfinished pass are
     /// forgotten).
     pub starts_pass: bool,
+    /// What to do with rows edited in the target whose source changed too.
+    pub conflicts: crate::config::ConflictStrategy,
+    /// Whether the table tracks outside edits (`_bridge_edited_at`, kept by a trigger).
+    pub edits_tracked: bool,
+    /// Where manual conflicts are filed (None in a dry run).
+    pub conflict_log: Option<ConflictLog<'a>>,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -195,6 +223,20 @@ impl Sink {
         }
     }
 
+    /// Whether `table` tracks outside edits, after adding the tracking (when `needed` and `apply`): a table that
+    /// does not exist yet will (it is created with it). SQLite targets never do.
+    pub async fn prepare_edit_tracking(
+        &self,
+        table: &str,
+        needed: bool,
+        apply: bool,
+    ) -> Result<bool, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.prepare_edit_tracking(table, needed, apply).await,
+            Sink::Sqlite(_) => Ok(false),
+        }
+    }
+
     /// The highest rowversion stored in a table (where an incremental pass starts), if any.
     pub async fn max_rowversion(&self, table: &str) -> Result<Option<String>, SinkError> {
         let sql = |quoted: String| format!("SELECT max(\"_bridge_rowversion\") FROM {quoted}");
@@ -245,6 +287,7 @@ fn checkpoint_json(c: &Checkpoint, merged: MergeCounts) -> Result<String, SinkEr
     c.counts.updated += merged.updated;
     c.counts.skipped += merged.skipped;
     c.counts.deleted += merged.deleted;
+    c.counts.conflicts += merged.conflicts;
     serde_json::to_string(&c).map_err(|e| SinkError::Write {
         table: CHECKPOINT_TABLE.into(),
         message: e.to_string(),

@@ -3,10 +3,10 @@
 //! transaction.
 
 use super::{
-    checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, MergeCounts,
-    PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
+    checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, DetectedConflict,
+    MergeCounts, PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
 };
-use crate::config::PostgresTarget;
+use crate::config::{ConflictStrategy, PostgresTarget};
 use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
 use crate::secrets;
 use serde_json::Value;
@@ -251,12 +251,89 @@ impl PostgresSink {
         columns.push("\"_bridge_synced_at\" timestamptz NOT NULL".into());
         columns.push("\"_bridge_run_id\" text NOT NULL".into());
         columns.push("\"_bridge_deleted_at\" timestamptz".into());
+        columns.push("\"_bridge_edited_at\" timestamptz".into());
+        columns.push("\"_bridge_synced\" jsonb".into());
         let mut statements = vec![format!(
             "CREATE TABLE {qualified} (\n  {}\n)",
             columns.join(",\n  ")
         )];
         statements.extend(crate::schema::index_statements(&qualified, table, mapping));
+        statements.extend(self.edit_trigger_statements(table));
         statements
+    }
+
+    /// The trigger that notes edits made outside the engine: the first one keeps the row as the engine wrote it
+    /// (`_bridge_synced`), every one stamps `_bridge_edited_at`. The engine's own writes set `syncflow.writer`
+    /// for their transaction and pass untouched.
+    fn edit_trigger_statements(&self, table: &str) -> Vec<String> {
+        let function = format!("{}.\"_syncflow_note_edit\"", quote_ident(&self.schema));
+        vec![
+            format!(
+                "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $syncflow$
+BEGIN
+  IF current_setting('syncflow.writer', true) IS NOT DISTINCT FROM 'engine' OR to_jsonb(NEW) = to_jsonb(OLD) THEN
+    RETURN NEW;
+  END IF;
+  IF OLD.\"_bridge_edited_at\" IS NULL THEN
+    NEW.\"_bridge_synced\" := {synced};
+  END IF;
+  NEW.\"_bridge_edited_at\" := clock_timestamp();
+  RETURN NEW;
+END
+$syncflow$",
+                synced = values_json("OLD")
+            ),
+            format!(
+                "DROP TRIGGER IF EXISTS \"_syncflow_edit\" ON {}",
+                self.qualified(table)
+            ),
+            format!(
+                "CREATE TRIGGER \"_syncflow_edit\" BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {function}()",
+                self.qualified(table)
+            ),
+        ]
+    }
+
+    /// See [`super::Sink::prepare_edit_tracking`].
+    pub async fn prepare_edit_tracking(
+        &self,
+        table: &str,
+        needed: bool,
+        apply: bool,
+    ) -> Result<bool, SinkError> {
+        let present: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2",
+        )
+        .bind(&self.schema)
+        .bind(table)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(write_err(table))?;
+        if present.is_empty() {
+            return Ok(true);
+        }
+        let tracked = crate::schema::EDIT_COLUMNS
+            .iter()
+            .all(|c| present.iter().any(|p| p == c));
+        if tracked || !needed {
+            return Ok(tracked);
+        }
+        if !apply {
+            return Err(SinkError::MissingTracking {
+                table: self.qualified(table),
+                column: "_bridge_edited_at (conflict detection; run with --apply-schema to add it)"
+                    .into(),
+            });
+        }
+        let qualified = self.qualified(table);
+        let mut statements = vec![
+            format!("ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS \"_bridge_edited_at\" timestamptz"),
+            format!("ALTER TABLE {qualified} ADD COLUMN IF NOT EXISTS \"_bridge_synced\" jsonb"),
+        ];
+        statements.extend(self.edit_trigger_statements(table));
+        self.apply(table, &statements).await?;
+        Ok(true)
     }
 
     pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {
@@ -331,6 +408,7 @@ impl PostgresSink {
             self.record_seen(&mut conn, page).await.map_err(&err)?;
         }
         let mut tx = self.pool.begin().await.map_err(&err)?;
+        as_engine_writer(&mut tx).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
             changed_rows(&mut tx, &table, page.rows)
@@ -366,10 +444,18 @@ impl PostgresSink {
                 copy.send(buffer.into_bytes()).await.map_err(&err)?;
             }
             copy.finish().await.map_err(&err)?;
-            let (inserted, updated) = merge(&mut tx, &table, page.mapping).await.map_err(&err)?;
+            let held = if page.edits_tracked && page.conflicts != ConflictStrategy::SourceWins {
+                hold_conflicts(&mut tx, &table, page).await?
+            } else {
+                0
+            };
+            let (inserted, updated) = merge(&mut tx, &table, page.mapping, page.edits_tracked)
+                .await
+                .map_err(&err)?;
             counts.inserted = inserted;
             counts.updated = updated;
-            counts.skipped += rows.len() as u64 - inserted - updated;
+            counts.conflicts = held;
+            counts.skipped += rows.len() as u64 - inserted - updated - held;
         }
         if page.tracks_seen() && !page.dry_run {
             self.record_seen(&mut tx, page).await.map_err(&err)?;
@@ -409,6 +495,88 @@ impl PostgresSink {
     }
 }
 
+/// What a conflict's resolution writes into the row.
+pub struct RowResolution {
+    /// The row's new values by column.
+    pub values: Value,
+    pub data_hash: String,
+    pub rowversion: Option<String>,
+    /// Whether the row now holds exactly the source's values (no outside edit left to protect).
+    pub matches_source: bool,
+}
+
+impl PostgresSink {
+    /// Applies a conflict's resolution to one row in a transaction: `decide` sees the row as it is now (locked) and
+    /// says what it becomes. Returns the values before and after. The engine's own write: the trigger keeps out.
+    pub async fn resolve_row(
+        &self,
+        table: &str,
+        key_hash: &str,
+        decide: impl FnOnce(&Value) -> RowResolution,
+    ) -> Result<(Value, Value), SinkError> {
+        let err = write_err(table);
+        let qualified = self.qualified(table);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        as_engine_writer(&mut tx).await.map_err(&err)?;
+        let sql = format!(
+            "SELECT {} FROM {qualified} t WHERE \"_bridge_key_hash\" = $1 FOR UPDATE",
+            values_json("t")
+        );
+        let before: Option<Value> = sqlx::query_scalar(&sql)
+            .bind(key_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&err)?;
+        let Some(before) = before else {
+            return Err(SinkError::Write {
+                table: qualified,
+                message: "the row is no longer in the target (deleted since the conflict was found); nothing to resolve"
+                    .into(),
+            });
+        };
+        let resolution = decide(&before);
+        let columns: Vec<String> = resolution
+            .values
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|c| !is_tracking(c))
+                    .map(|c| quote_ident(c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if columns.is_empty() {
+            return Err(SinkError::Write {
+                table: qualified,
+                message: "the resolution names no column".into(),
+            });
+        }
+        let edit = if resolution.matches_source {
+            "\"_bridge_edited_at\" = NULL, \"_bridge_synced\" = NULL"
+        } else {
+            "\"_bridge_edited_at\" = coalesce(\"_bridge_edited_at\", clock_timestamp())"
+        };
+        let sql = format!(
+            "UPDATE {qualified} AS t SET ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{qualified}, $1)),
+                 \"_bridge_data_hash\" = $2, \"_bridge_rowversion\" = $3, \"_bridge_synced_at\" = now(), {edit}
+             WHERE \"_bridge_key_hash\" = $4
+             RETURNING {values}",
+            list = columns.join(", "),
+            values = values_json("t"),
+        );
+        let after: Value = sqlx::query_scalar(&sql)
+            .bind(&resolution.values)
+            .bind(&resolution.data_hash)
+            .bind(resolution.rowversion.as_deref())
+            .bind(key_hash)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok((before, after))
+    }
+}
+
 /// The rows whose key is new or whose DATA_HASH differs from the stored one (one indexed lookup per page), so an
 /// unchanged page is neither copied nor merged.
 async fn changed_rows<'a>(
@@ -436,11 +604,105 @@ async fn changed_rows<'a>(
         .collect())
 }
 
+/// RESOLVE for rows edited in the target whose source changed too: decides per row by the entity's strategy,
+/// takes the rows the target keeps out of the staging table (their stored hash moves on to the source's, except
+/// for manual ones, which wait in the queue — filed before the page commits). Returns how many rows were held.
+async fn hold_conflicts(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    page: &PageWrite<'_>,
+) -> Result<u64, SinkError> {
+    let err = write_err(page.table);
+    let sql = format!(
+        "SELECT s.\"_bridge_key_hash\", s.\"_bridge_data_hash\", s.\"_bridge_rowversion\",
+                (extract(epoch FROM t.\"_bridge_edited_at\") * 1000)::float8,
+                {source}, {target}, t.\"_bridge_synced\"
+         FROM _sf_stage s JOIN {table} t ON t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\"
+         WHERE t.\"_bridge_edited_at\" IS NOT NULL
+           AND t.\"_bridge_data_hash\" IS DISTINCT FROM s.\"_bridge_data_hash\"
+         FOR UPDATE OF t",
+        source = values_json("s"),
+        target = values_json("t"),
+    );
+    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await.map_err(&err)?;
+    let mut kept = Vec::new();
+    let mut manual = Vec::new();
+    for row in rows {
+        let key_hash: String = row.try_get(0).map_err(&err)?;
+        let rowversion: Option<String> = row.try_get(2).map_err(&err)?;
+        let edited_ms: f64 = row.try_get(3).map_err(&err)?;
+        let target_keeps = match page.conflicts {
+            ConflictStrategy::SourceWins => false,
+            ConflictStrategy::TargetWins | ConflictStrategy::Manual => true,
+            ConflictStrategy::LastWriteWins => {
+                // Without a readable source time, the source change is the one seen last (now).
+                source_written_ms(rowversion.as_deref()).is_some_and(|source| source <= edited_ms)
+            }
+        };
+        if !target_keeps {
+            continue;
+        }
+        if page.conflicts == ConflictStrategy::Manual {
+            manual.push(DetectedConflict {
+                source_hash: row.try_get(1).map_err(&err)?,
+                source_rowversion: rowversion,
+                source: row.try_get(4).map_err(&err)?,
+                target: row.try_get(5).map_err(&err)?,
+                synced: row.try_get(6).map_err(&err)?,
+                key_hash: key_hash.clone(),
+            });
+        }
+        kept.push(key_hash);
+    }
+    if kept.is_empty() {
+        return Ok(0);
+    }
+    tracing::info!(
+        table = page.table,
+        rows = kept.len(),
+        strategy = page.conflicts.as_str(),
+        "rows edited in the target kept"
+    );
+    if page.conflicts != ConflictStrategy::Manual {
+        // The target's version stands for this source version: the next sync skips the row until the source
+        // changes again.
+        let sql = format!(
+            "UPDATE {table} t SET \"_bridge_data_hash\" = s.\"_bridge_data_hash\",
+                    \"_bridge_rowversion\" = s.\"_bridge_rowversion\"
+             FROM _sf_stage s WHERE t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\" AND s.\"_bridge_key_hash\" = ANY($1)"
+        );
+        sqlx::query(&sql)
+            .bind(&kept)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+    }
+    sqlx::query("DELETE FROM _sf_stage WHERE \"_bridge_key_hash\" = ANY($1)")
+        .bind(&kept)
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+    if let (Some(log), false) = (page.conflict_log, manual.is_empty()) {
+        log(manual).await.map_err(|message| SinkError::Write {
+            table: page.table.to_owned(),
+            message: format!("could not file the page's conflicts: {message}"),
+        })?;
+    }
+    Ok(kept.len() as u64)
+}
+
+/// When the source wrote a row, from its rowversion (an RFC 3339 time, e.g. Bubble's `Modified Date`), in ms.
+fn source_written_ms(rowversion: Option<&str>) -> Option<f64> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(rowversion?.trim()).ok()?;
+    Some(parsed.timestamp_millis() as f64)
+}
+
 /// One set-based statement: insert new keys, update changed hashes (or revived soft-deletes), skip the rest.
 async fn merge(
     tx: &mut sqlx::PgConnection,
     table: &str,
     mapping: &Mapping,
+    edits_tracked: bool,
 ) -> Result<(u64, u64), sqlx::Error> {
     let columns = column_list(mapping);
     let mut updates: Vec<String> = mapping
@@ -457,6 +719,10 @@ async fn merge(
         updates.push(format!("\"{c}\" = EXCLUDED.\"{c}\""));
     }
     updates.push("\"_bridge_deleted_at\" = NULL".into());
+    if edits_tracked {
+        // The source's values replace an outside edit (source_wins, or the source's later write).
+        updates.push("\"_bridge_edited_at\" = NULL, \"_bridge_synced\" = NULL".into());
+    }
     let sql = format!(
         "WITH m AS (
            INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM _sf_stage
@@ -489,7 +755,30 @@ fn column_list(mapping: &Mapping) -> String {
 }
 
 fn is_tracking(column: &str) -> bool {
-    column == ROW_ID_COLUMN || crate::schema::TRACKING_COLUMNS.contains(&column)
+    column == ROW_ID_COLUMN
+        || crate::schema::TRACKING_COLUMNS.contains(&column)
+        || crate::schema::EDIT_COLUMNS.contains(&column)
+}
+
+/// `to_jsonb(row)` without the engine's own columns: the row's values keyed by column.
+fn values_json(alias: &str) -> String {
+    let tracking: Vec<String> = std::iter::once(ROW_ID_COLUMN)
+        .chain(crate::schema::TRACKING_COLUMNS)
+        .chain(crate::schema::EDIT_COLUMNS)
+        .map(|c| format!("'{c}'"))
+        .collect();
+    format!(
+        "(to_jsonb({alias}) - ARRAY[{}]::text[])",
+        tracking.join(", ")
+    )
+}
+
+/// Marks the transaction's writes as the engine's, so the edit-tracking trigger leaves them alone.
+pub(crate) async fn as_engine_writer(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('syncflow.writer', 'engine', true)")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Appends one row in COPY's text format.
