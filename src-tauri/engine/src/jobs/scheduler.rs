@@ -290,22 +290,61 @@ struct ScheduledJob {
     pausing: Arc<AtomicBool>,
 }
 
+/// How many records the pipeline's entities hold, as their sources say on a first page (Bubble's `remaining`);
+/// None when a source does not say.
+async fn expected_total(pipeline: &Pipeline) -> Option<u64> {
+    let opened = match crate::run::open_source(pipeline).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            tracing::warn!(
+                pipeline = pipeline.name,
+                "cannot count the records up front: {e}"
+            );
+            return None;
+        }
+    };
+    let mut total = 0;
+    for entity in &opened.entities {
+        let first = opened.source.first_cursor(entity);
+        let page = opened.source.fetch_page(entity, &first).await.ok()?;
+        total += page.expected?;
+    }
+    Some(total)
+}
+
 /// Runs a job the scheduler started and remembers, for the next tick, whether it paused on the scheduler's behalf
 /// (window end, or this window's share of a multi-day pass done).
 async fn scheduled_job(job: ScheduledJob) {
     let rows = AtomicU64::new(job.window_rows);
     let quota_met = AtomicBool::new(false);
+    // A window's share of a multi-day pass: the records of every entity (as the source counts them) / days.
+    let quota = match job.days_to_complete {
+        Some(days) => expected_total(&job.pipeline)
+            .await
+            .map(|total| total.div_ceil(u64::from(days))),
+        None => None,
+    };
+    let seen_expected = Mutex::new(BTreeMap::<String, u64>::new());
     let progress = |event: RunEvent| {
         let RunEvent::Page {
-            records, expected, ..
+            records,
+            expected,
+            entity,
+            ..
         } = event
         else {
             return;
         };
         let done = rows.fetch_add(records, Ordering::SeqCst) + records;
-        if let (Some(days), Some(expected)) = (job.days_to_complete, expected) {
-            if done >= expected.div_ceil(u64::from(days)) && !quota_met.swap(true, Ordering::SeqCst)
-            {
+        // Without a count up front, the totals the source reports as the pass goes.
+        let quota = quota.or_else(|| {
+            let days = u64::from(job.days_to_complete?);
+            let mut seen = seen_expected.lock().unwrap_or_else(|p| p.into_inner());
+            seen.insert(entity, expected?);
+            Some(seen.values().sum::<u64>().div_ceil(days))
+        });
+        if let Some(quota) = quota {
+            if done >= quota && !quota_met.swap(true, Ordering::SeqCst) {
                 tracing::info!(
                     pipeline = job.pipeline.name,
                     done,

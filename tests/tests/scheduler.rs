@@ -1,0 +1,354 @@
+//! The scheduler, driven by a hand-set clock (no waiting for real nights): a job started by its cron pauses when
+//! its window closes mid-sync and completes in the next window with the target equal to the source; a pass with
+//! `days_to_complete = 3` takes about a third of the records per night; missed fires run once; failed records are
+//! retried 60/120/240 s apart and are dead after the third try.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use syncflow_engine::config::Pipeline;
+use syncflow_engine::emulator::app::{sample_app, BubbleApp, Scale};
+use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
+use syncflow_engine::jobs::{Jobs, ManualClock};
+use syncflow_engine::store::Store;
+use syncflow_engine::track::RunStatus;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    store: Store,
+    clock: ManualClock,
+    scheduler: Scheduler,
+    _emulator: BubbleEmulator,
+    app: BubbleApp,
+}
+
+async fn setup(name: &str, things: usize, latency_ms: u64, schedule: &str, start: &str) -> Setup {
+    let app = sample_app(Scale::total(things), true);
+    let emulator = BubbleEmulator::start(
+        app.clone(),
+        Faults {
+            latency_ms,
+            ..Faults::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let text = format!(
+        "version = 1\nname = \"{name}\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
+         [target]\nkind = \"sqlite\"\npath = \"{name}.db\"\n[schedule]\n{schedule}\n",
+        emulator.base_url
+    );
+    let pipeline = Pipeline::from_toml(&text, "test").unwrap();
+    store.save_pipeline(&pipeline).await.unwrap();
+    let clock = ManualClock::at(at(start));
+    let scheduler = Scheduler::new(
+        Jobs::new(store.clone(), 2),
+        Arc::new(clock.clone()),
+        dir.path().to_path_buf(),
+    );
+    Setup {
+        dir: dir.path().to_path_buf(),
+        _dir: dir,
+        store,
+        clock,
+        scheduler,
+        _emulator: emulator,
+        app,
+    }
+}
+
+impl Setup {
+    async fn tick_at(&self, now: &str) -> Vec<SchedulerAction> {
+        self.clock.set(at(now));
+        self.scheduler.tick().await.unwrap()
+    }
+
+    async fn last_run(&self, name: &str) -> (String, RunStatus, u64) {
+        let history = self.store.run_history(Some(name), 1).await.unwrap();
+        let last = history.first().expect("a run");
+        (last.run.id.clone(), last.run.status, last.counts.fetched)
+    }
+
+    /// Rows per table of the SQLite target, and whether any `_id` appears twice.
+    async fn target_rows(&self, name: &str) -> (u64, bool) {
+        if !self.dir.join(format!("{name}.db")).exists() {
+            return (0, false);
+        }
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            self.dir.join(format!("{name}.db")).display()
+        ))
+        .await
+        .unwrap();
+        let mut total = 0;
+        let mut doubled = false;
+        for ty in &self.app.types {
+            let table = &ty.name;
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+            )
+            .bind(table)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+            if exists.is_none() {
+                continue;
+            }
+            let (rows, ids): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT count(*), count(DISTINCT \"_id\") FROM \"{table}\""
+            ))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            total += rows as u64;
+            doubled |= rows != ids;
+        }
+        pool.close().await;
+        (total, doubled)
+    }
+
+    fn app_things(&self) -> u64 {
+        self.app.types.iter().map(|t| t.things.len() as u64).sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_pauses_when_its_window_closes_and_completes_in_the_next() {
+    let s = setup(
+        "nightly",
+        3_000,
+        60,
+        "cron = \"0 19 * * *\"\ntimezone = \"UTC\"\nwindow = { start = \"19:00\", end = \"07:00\" }",
+        "2026-11-22T18:59:00Z",
+    )
+    .await;
+    assert!(
+        s.tick_at("2026-11-22T18:59:00Z").await.is_empty(),
+        "first sight: nothing is due"
+    );
+    assert!(s.tick_at("2026-11-22T18:59:59Z").await.is_empty());
+    let started = s.tick_at("2026-11-22T19:00:05Z").await;
+    assert_eq!(
+        started,
+        vec![SchedulerAction::Started {
+            pipeline: "nightly".into(),
+            resumed: false,
+            missed: 0
+        }]
+    );
+    // Some pages land, then the night ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while s.target_rows("nightly").await.0 < 300 {
+        assert!(std::time::Instant::now() < deadline, "no rows arrived");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        s.tick_at("2026-11-23T03:00:00Z").await.is_empty(),
+        "inside the window: keeps going"
+    );
+    let paused = s.tick_at("2026-11-23T07:00:00Z").await;
+    assert!(
+        matches!(&paused[..], [SchedulerAction::Paused { pipeline, .. }] if pipeline == "nightly"),
+        "{paused:?}"
+    );
+    s.scheduler.wait_idle().await;
+    let (run_id, status, fetched) = s.last_run("nightly").await;
+    assert_eq!(status, RunStatus::Paused);
+    let (rows, doubled) = s.target_rows("nightly").await;
+    assert!(!doubled);
+    assert!(
+        rows > 0 && rows < s.app_things(),
+        "{rows} of {} at the pause",
+        s.app_things()
+    );
+    assert!(fetched >= rows);
+
+    assert!(
+        s.tick_at("2026-11-23T12:00:00Z").await.is_empty(),
+        "outside the window nothing starts"
+    );
+    let resumed = s.tick_at("2026-11-23T19:00:10Z").await;
+    assert_eq!(
+        resumed,
+        vec![SchedulerAction::Started {
+            pipeline: "nightly".into(),
+            resumed: true,
+            missed: 0
+        }]
+    );
+    s.scheduler.wait_idle().await;
+    let (same_run, status, _) = s.last_run("nightly").await;
+    assert_eq!(status, RunStatus::Completed);
+    assert_eq!(
+        same_run, run_id,
+        "the paused run was continued, not started afresh"
+    );
+    assert_eq!(s.target_rows("nightly").await, (s.app_things(), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_to_complete_spreads_a_pass_and_missed_fires_run_once() {
+    let s = setup(
+        "spread",
+        3_000,
+        30,
+        "cron = \"0 1 * * *\"\ntimezone = \"Europe/Berlin\"\ndays_to_complete = 3",
+        "2026-11-20T00:00:00Z",
+    )
+    .await;
+    let total = s.app_things();
+    assert!(s.tick_at("2026-11-20T00:00:00Z").await.is_empty());
+    // 01:00 in Berlin is 00:00 UTC in November.
+    let mut shares = Vec::new();
+    for day in ["2026-11-21", "2026-11-22", "2026-11-23"] {
+        let actions = s.tick_at(&format!("{day}T00:00:30Z")).await;
+        assert!(
+            matches!(&actions[..], [SchedulerAction::Started { .. }]),
+            "{day}: {actions:?}"
+        );
+        s.scheduler.wait_idle().await;
+        assert!(
+            s.tick_at(&format!("{day}T05:00:00Z")).await.is_empty(),
+            "{day}: this night's share is done; nothing more until the next fire"
+        );
+        shares.push(s.target_rows("spread").await.0);
+    }
+    let (_, status, _) = s.last_run("spread").await;
+    assert_eq!(
+        status,
+        RunStatus::Completed,
+        "done after three nights: {shares:?}"
+    );
+    assert_eq!(s.target_rows("spread").await, (total, false));
+    // Each night takes about a third (whole pages of 100, so up to a page more).
+    let first = shares[0];
+    assert!(
+        first >= total / 3 && first <= total / 3 + 200,
+        "{shares:?} of {total}"
+    );
+    assert!(
+        shares[1] >= 2 * total / 3 && shares[1] < total,
+        "{shares:?} of {total}"
+    );
+
+    // The console was closed for four days: the fires it missed are shown and run once.
+    let actions = s.tick_at("2026-11-27T09:00:00Z").await;
+    assert_eq!(
+        actions,
+        vec![SchedulerAction::Started {
+            pipeline: "spread".into(),
+            resumed: false,
+            missed: 3
+        }]
+    );
+    s.scheduler.wait_idle().await;
+    let state = s.store.schedule_state("spread").await.unwrap();
+    assert_eq!(state.missed, 3);
+    assert_eq!(
+        state.missed_since.as_deref(),
+        Some("2026-11-23T00:00:30.000Z")
+    );
+    assert!(
+        s.tick_at("2026-11-27T09:05:00Z").await.is_empty(),
+        "not run again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_records_are_retried_with_backoff_then_dead() {
+    // A schedule far away: only the retry loop acts.
+    let s = setup(
+        "retrying",
+        300,
+        0,
+        "cron = \"0 3 1 1 *\"",
+        "2026-11-22T10:00:00Z",
+    )
+    .await;
+    // Three invoices with an amount that never passes as a number fail at every try.
+    s._emulator.edit(|app| {
+        let invoices = app.get_type_mut("invoice").unwrap();
+        for thing in invoices.things.iter_mut().take(3) {
+            thing.insert("Amount".into(), serde_json::json!("TBD"));
+        }
+    });
+    let pipeline = s.store.pipeline("retrying").await.unwrap();
+    let jobs = Jobs::new(s.store.clone(), 1);
+    let options = syncflow_engine::run::RunOptions {
+        apply_schema: true,
+        dry_run: false,
+        base_dir: s.dir.clone(),
+        started_by: "manual",
+    };
+    let outcome = jobs.run(&pipeline, &options, &|_| {}).await.unwrap();
+    assert_eq!(
+        outcome.summary.entities["invoice"].failed, 3,
+        "{:?}",
+        outcome.summary
+    );
+    let failed = |s: &Setup| {
+        let store = s.store.clone();
+        async move {
+            let rows = store.failed_records("retrying").await.unwrap();
+            (
+                rows.iter().filter(|r| r.status == "failed").count(),
+                rows.iter().filter(|r| r.status == "dead").count(),
+                rows.iter().map(|r| r.retries).max().unwrap_or(0),
+            )
+        }
+    };
+    let now = chrono::Utc::now();
+    let after = |secs: i64| (now + chrono::Duration::seconds(secs)).to_rfc3339();
+    assert!(s.tick_at(&after(30)).await.is_empty(), "not before 60 s");
+    let first = s.tick_at(&after(65)).await;
+    assert!(
+        matches!(
+            &first[..],
+            [SchedulerAction::Retried {
+                tried: 3,
+                recovered: 0,
+                dead: 0,
+                ..
+            }]
+        ),
+        "{first:?}"
+    );
+    assert_eq!(failed(&s).await, (3, 0, 1));
+    assert!(
+        s.tick_at(&after(65 + 100)).await.is_empty(),
+        "the second try waits 120 s"
+    );
+    s.tick_at(&after(65 + 125)).await;
+    assert_eq!(failed(&s).await, (3, 0, 2));
+    assert!(
+        s.tick_at(&after(65 + 125 + 200)).await.is_empty(),
+        "the third waits 240 s"
+    );
+    let last = s.tick_at(&after(65 + 125 + 245)).await;
+    assert!(
+        matches!(
+            &last[..],
+            [SchedulerAction::Retried {
+                tried: 3,
+                dead: 3,
+                ..
+            }]
+        ),
+        "{last:?}"
+    );
+    assert_eq!(failed(&s).await, (0, 3, 3));
+    assert!(
+        s.tick_at(&after(10_000)).await.is_empty(),
+        "dead records wait for a person"
+    );
+}
