@@ -1,13 +1,19 @@
 //! Tauri commands: each one a plain call into the engine. Progress streams through a `Channel`.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use syncflow_engine::config::Schedule;
 use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
+use syncflow_engine::conflicts::{self, ConflictView, Side};
 use syncflow_engine::connect::{self, ConnectionReport};
 use syncflow_engine::discover::{self, Discovered};
+use syncflow_engine::jobs::schedule::{self, SchedulePreview};
+use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
+use syncflow_engine::jobs::{self, Attention, Jobs, RunsView, ScheduleView, SystemClock};
 use syncflow_engine::run::retry::{retry_failed as engine_retry, RetryOutcome};
-use syncflow_engine::run::{run_pipeline as engine_run, RunEvent, RunOptions, StopSignal};
+use syncflow_engine::run::{RunEvent, RunOptions};
 use syncflow_engine::schema::review::{self, EntityView, Overrides, SchemaReview};
 use syncflow_engine::store::{FailedRow, PipelineSummary, Store};
 use syncflow_engine::track::RunSummary;
@@ -20,8 +26,8 @@ pub struct AppState {
     data_dir: PathBuf,
     /// The last discovery per pipeline, so the editor's previews need no new requests to the source.
     discovered: Mutex<HashMap<String, Arc<Vec<Discovered>>>>,
-    /// The stop signal of each running pipeline (one run per pipeline at a time).
-    running: Mutex<HashMap<String, StopSignal>>,
+    /// Every run is a job: one per pipeline, a bounded number at once (the rest pending).
+    jobs: Jobs,
 }
 
 /// The least time between two progress updates sent to the window.
@@ -36,12 +42,32 @@ impl AppState {
         if !store.has_pipeline(DEMO_PIPELINE).await? {
             store.save_pipeline(&demo_pipeline(&data_dir)).await?;
         }
+        let interrupted = store.mark_interrupted_runs().await?;
+        if !interrupted.is_empty() {
+            tracing::info!(
+                runs = interrupted.len(),
+                "runs interrupted by the last close or crash; they resume when run"
+            );
+        }
+        let max_jobs = std::env::var("SYNCFLOW_MAX_JOBS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
         Ok(AppState {
+            jobs: Jobs::new(store.clone(), max_jobs),
             store,
             data_dir,
             discovered: Mutex::new(HashMap::new()),
-            running: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The scheduler of this window's jobs (started once at setup, ticking in the background).
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(
+            self.jobs.clone(),
+            Arc::new(SystemClock),
+            self.data_dir.clone(),
+        )
     }
 
     async fn pipeline(&self, name: &str) -> Result<Pipeline, String> {
@@ -123,16 +149,7 @@ pub async fn run_pipeline(
             tracing::warn!("progress not delivered to the window: {e}");
         }
     };
-    let stop = StopSignal::default();
-    {
-        let mut running = state.running.lock().await;
-        if running.contains_key(&name) {
-            return Err(format!("{name} is running already"));
-        }
-        running.insert(name.clone(), stop.clone());
-    }
-    let outcome = engine_run(&pipeline, &state.store, &options, &progress, &stop).await;
-    state.running.lock().await.remove(&name);
+    let outcome = state.jobs.run(&pipeline, &options, &progress).await;
     Ok(outcome.map_err(|e| e.to_string())?.summary)
 }
 
@@ -140,26 +157,128 @@ pub async fn run_pipeline(
 /// running it again resumes from there.
 #[tauri::command]
 pub async fn pause_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
-    match state.running.lock().await.get(&name) {
-        Some(stop) => {
-            stop.request();
-            Ok(())
-        }
-        None => Err(format!("{name} is not running")),
-    }
+    state.jobs.pause(&name).map_err(|e| e.to_string())
 }
 
 /// Cancels a running pipeline: it stops after the pages in hand and ends as `cancelled`; the target keeps what was
 /// committed, and the next run starts a new pass.
 #[tauri::command]
 pub async fn cancel_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
-    match state.running.lock().await.get(&name) {
-        Some(stop) => {
-            stop.cancel();
-            Ok(())
-        }
-        None => Err(format!("{name} is not running")),
-    }
+    state.jobs.cancel(&name).map_err(|e| e.to_string())
+}
+
+/// The runs screen: history (newest first) and the jobs waiting or running now.
+#[tauri::command]
+pub async fn list_runs(
+    state: State<'_, AppState>,
+    pipeline: Option<String>,
+) -> Result<RunsView, String> {
+    jobs::runs_view(&state.jobs, pipeline.as_deref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.
+#[tauri::command]
+pub async fn pipeline_schedule(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<ScheduleView, String> {
+    jobs::schedule_view(&state.store, &name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The editor's live preview: the cron in words and the next five runs, or what to fix.
+#[tauri::command]
+pub fn schedule_preview(schedule: Schedule) -> Result<SchedulePreview, String> {
+    schedule::preview_from_now(&schedule)
+}
+
+/// Saves (or, with none, removes) a pipeline's schedule.
+#[tauri::command]
+pub async fn save_schedule(
+    state: State<'_, AppState>,
+    name: String,
+    schedule: Option<Schedule>,
+) -> Result<(), String> {
+    let mut pipeline = state.pipeline(&name).await?;
+    pipeline.schedule = schedule;
+    pipeline.validate()?;
+    state
+        .store
+        .save_pipeline(&pipeline)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Conflicts of a pipeline (open ones, or with `all` the resolved ones and their audit trail).
+#[tauri::command]
+pub async fn list_conflicts(
+    state: State<'_, AppState>,
+    name: String,
+    all: bool,
+) -> Result<Vec<ConflictView>, String> {
+    conflicts::list(&state.store, &name, all)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Resolves a conflict: `take` for every field except those chosen in `fields`.
+#[tauri::command]
+pub async fn resolve_conflict(
+    state: State<'_, AppState>,
+    id: i64,
+    take: Side,
+    fields: BTreeMap<String, Side>,
+) -> Result<ConflictView, String> {
+    conflicts::resolve(&state.store, id, take, &fields, &conflicts::current_user())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Dead records and open conflicts over all pipelines: the badges on the tabs.
+#[tauri::command]
+pub async fn attention(state: State<'_, AppState>) -> Result<Attention, String> {
+    jobs::attention(&state.store)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the scheduler in the background for as long as the window lives: each action goes to the window as a
+/// `scheduler` event; records that used their last try also raise a desktop notification.
+pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
+    use tauri::Emitter;
+    use tauri_plugin_notification::NotificationExt;
+    let every = std::env::var("SYNCFLOW_SCHEDULER_TICK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    tauri::async_runtime::spawn(async move {
+        scheduler
+            .run_forever(std::time::Duration::from_millis(every), |action| {
+                if let Err(e) = app.emit("scheduler", action) {
+                    tracing::warn!("scheduler event not delivered: {e}");
+                }
+                if let SchedulerAction::Retried { pipeline, dead, .. } = action {
+                    if *dead > 0 {
+                        let shown = app
+                            .notification()
+                            .builder()
+                            .title("SyncFlow: records need you")
+                            .body(format!(
+                                "{dead} failed record(s) of {pipeline} used their last automatic try; \
+                                 open Failed records to fix and retry them."
+                            ))
+                            .show();
+                        if let Err(e) = shown {
+                            tracing::warn!("desktop notification not shown: {e}");
+                        }
+                    }
+                }
+            })
+            .await;
+    });
 }
 
 /// The JSON Schema the connector forms are rendered from.

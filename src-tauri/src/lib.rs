@@ -14,10 +14,13 @@ pub fn run() -> anyhow::Result<()> {
         )
         .init();
     tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             let state = tauri::async_runtime::block_on(commands::AppState::open(data_dir))?;
+            let scheduler = state.scheduler();
             app.manage(state);
+            commands::start_scheduler(app.handle().clone(), scheduler);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -37,7 +40,14 @@ pub fn run() -> anyhow::Result<()> {
             commands::export_pipeline,
             commands::import_pipeline,
             commands::pause_run,
-            commands::cancel_run
+            commands::cancel_run,
+            commands::list_runs,
+            commands::pipeline_schedule,
+            commands::schedule_preview,
+            commands::save_schedule,
+            commands::list_conflicts,
+            commands::resolve_conflict,
+            commands::attention
         ])
         .run(tauri::generate_context!())
         .context("the window system failed")

@@ -1,27 +1,58 @@
+import { listen } from "@tauri-apps/api/event";
 import { useCallback, useEffect, useState } from "react";
-import { listPipelines } from "./api";
-import type { PipelineSummary } from "./bindings";
+import { attention as loadAttention, listPipelines } from "./api";
+import type { Attention, PipelineSummary, SchedulerAction } from "./bindings";
+import { ConflictsScreen } from "./ConflictsScreen";
 import { ConnectScreen } from "./ConnectScreen";
 import { FailedScreen } from "./FailedScreen";
 import { MappingScreen } from "./MappingScreen";
 import { PipelinesScreen } from "./PipelinesScreen";
+import { RunsScreen } from "./RunsScreen";
 import { SchemaScreen } from "./SchemaScreen";
 
-type Tab = "pipelines" | "connect" | "mapping" | "schema" | "failed";
+type Tab = "pipelines" | "runs" | "connect" | "mapping" | "schema" | "failed" | "conflicts";
 
 const TABS: { id: Tab; label: string }[] = [
   { id: "pipelines", label: "Pipelines" },
+  { id: "runs", label: "Runs & schedule" },
   { id: "connect", label: "New pipeline" },
   { id: "mapping", label: "Mapping" },
   { id: "schema", label: "Schema" },
   { id: "failed", label: "Failed records" },
+  { id: "conflicts", label: "Conflicts" },
 ];
+
+/** The count a tab's badge shows (what needs a person there). */
+function badgeOf(tab: Tab, needs: Attention | null): number {
+  if (!needs) return 0;
+  if (tab === "failed") return needs.dead;
+  if (tab === "conflicts") return needs.conflicts;
+  return 0;
+}
+
+/** A scheduler action worth a line at the top of the window. */
+function describeAction(action: SchedulerAction): string | null {
+  switch (action.action) {
+    case "started":
+      return action.missed > 0
+        ? `${action.pipeline}: ${action.missed} missed scheduled run(s) folded into one, started now.`
+        : null;
+    case "paused":
+      return `${action.pipeline} paused: ${action.reason}.`;
+    case "retried":
+      return action.dead > 0
+        ? `${action.pipeline}: ${action.dead} failed record(s) used their last automatic try — see Failed records.`
+        : null;
+  }
+}
 
 export function App() {
   const [pipelines, setPipelines] = useState<PipelineSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tab, setTab] = useState<Tab>("pipelines");
   const [selected, setSelected] = useState<string | null>(null);
+  const [needs, setNeeds] = useState<Attention | null>(null);
+  const [news, setNews] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
     listPipelines()
@@ -35,6 +66,26 @@ export function App() {
 
   useEffect(refresh, [refresh]);
 
+  // Badges: dead records and open conflicts, kept current; the scheduler's news as it happens.
+  useEffect(() => {
+    const poll = () => {
+      loadAttention()
+        .then(setNeeds)
+        .catch(() => undefined);
+    };
+    poll();
+    const timer = window.setInterval(poll, 3000);
+    const unlisten = listen<SchedulerAction>("scheduler", (event) => {
+      const line = describeAction(event.payload);
+      if (line) setNews(line);
+      poll();
+    }).catch(() => null);
+    return () => {
+      window.clearInterval(timer);
+      void unlisten.then((stop) => stop?.());
+    };
+  }, []);
+
   return (
     <div className="app">
       <header className="topbar">
@@ -46,9 +97,17 @@ export function App() {
               type="button"
               className={`tab ${tab === t.id ? "active" : ""}`}
               data-testid={`tab-${t.id}`}
-              onClick={() => setTab(t.id)}
+              onClick={() => {
+                setTab(t.id);
+                refresh();
+              }}
             >
               {t.label}
+              {badgeOf(t.id, needs) > 0 && (
+                <span className="badge" data-testid={`badge-${t.id}`}>
+                  {badgeOf(t.id, needs)}
+                </span>
+              )}
             </button>
           ))}
         </nav>
@@ -75,6 +134,11 @@ export function App() {
             {error}
           </p>
         )}
+        {news && (
+          <p className="notice" data-testid="scheduler-news">
+            {news}
+          </p>
+        )}
         {pipelines === null && !error && <p className="muted">Loading pipelines…</p>}
         {pipelines && tab === "pipelines" && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
         {tab === "connect" && (
@@ -88,6 +152,8 @@ export function App() {
         {tab === "mapping" && selected && <MappingScreen key={selected} pipeline={selected} />}
         {tab === "schema" && selected && <SchemaScreen key={selected} pipeline={selected} />}
         {tab === "failed" && selected && <FailedScreen key={selected} pipeline={selected} />}
+        {tab === "runs" && selected && <RunsScreen key={selected} pipeline={selected} />}
+        {tab === "conflicts" && selected && <ConflictsScreen key={selected} pipeline={selected} />}
       </main>
     </div>
   );

@@ -1,6 +1,13 @@
 // The console's commands: thin typed wrappers over Tauri's invoke. Types come from the Rust side (bindings.ts).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
+  Attention,
+  ConflictView,
+  RunsView,
+  Schedule,
+  SchedulePreview,
+  ScheduleView,
+  Side,
   ConnectionReport,
   EntityView,
   FailedRow,
@@ -88,4 +95,33 @@ export function pauseRun(name: string): Promise<null> {
 /** Cancels a running pipeline after the pages in hand (the next run starts a new pass). */
 export function cancelRun(name: string): Promise<null> {
   return invoke<null>("cancel_run", { name });
+}
+
+export function listRuns(pipeline: string | null): Promise<RunsView> {
+  return invoke<RunsView>("list_runs", { pipeline });
+}
+
+export function pipelineSchedule(name: string): Promise<ScheduleView> {
+  return invoke<ScheduleView>("pipeline_schedule", { name });
+}
+
+export function schedulePreview(schedule: Schedule): Promise<SchedulePreview> {
+  return invoke<SchedulePreview>("schedule_preview", { schedule });
+}
+
+export function saveSchedule(name: string, schedule: Schedule | null): Promise<null> {
+  return invoke<null>("save_schedule", { name, schedule });
+}
+
+export function listConflicts(name: string, all: boolean): Promise<ConflictView[]> {
+  return invoke<ConflictView[]>("list_conflicts", { name, all });
+}
+
+/** `take` for every field, except those named in `fields`. */
+export function resolveConflict(id: number, take: Side, fields: Record<string, Side>): Promise<ConflictView> {
+  return invoke<ConflictView>("resolve_conflict", { id, take, fields });
+}
+
+export function attention(): Promise<Attention> {
+  return invoke<Attention>("attention");
 }

@@ -277,3 +277,9 @@ key: Record<string, unknown>, fields: Array<ConflictField>,
  * "open" or "resolved"
  */
 status: string, detected_at: string, source_rowversion: string | null, resolution: Resolution | null, };
+
+export type RunsView = { history: Array<RunHistoryRow>, jobs: Array<JobInfo>, };
+
+export type ScheduleView = { schedule: Schedule | null, state: ScheduleState, preview: SchedulePreview | null, };
+
+export type Attention = { dead: number, conflicts: number, };

@@ -39,6 +39,9 @@ pub fn typescript() -> String {
         crate::conflicts::ConflictField::decl(),
         crate::conflicts::Resolution::decl(),
         crate::conflicts::ConflictView::decl(),
+        crate::jobs::RunsView::decl(),
+        crate::jobs::ScheduleView::decl(),
+        crate::jobs::Attention::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.\n\n",

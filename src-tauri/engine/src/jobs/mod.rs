@@ -219,3 +219,62 @@ impl Jobs {
         jobs
     }
 }
+
+/// The runs screen's data: history (newest first) and the jobs waiting or running now.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct RunsView {
+    pub history: Vec<crate::store::RunHistoryRow>,
+    pub jobs: Vec<JobInfo>,
+}
+
+pub async fn runs_view(
+    jobs: &Jobs,
+    pipeline: Option<&str>,
+) -> Result<RunsView, crate::store::StoreError> {
+    Ok(RunsView {
+        history: jobs.store.run_history(pipeline, 200).await?,
+        jobs: jobs.list(),
+    })
+}
+
+/// A pipeline's schedule, the scheduler's memory of it (last fire, missed fires) and its next runs.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct ScheduleView {
+    pub schedule: Option<crate::config::Schedule>,
+    pub state: crate::store::ScheduleState,
+    pub preview: Option<schedule::SchedulePreview>,
+}
+
+pub async fn schedule_view(
+    store: &Store,
+    name: &str,
+) -> Result<ScheduleView, crate::store::StoreError> {
+    let pipeline = store.pipeline(name).await?;
+    let preview = pipeline
+        .schedule
+        .as_ref()
+        .and_then(|s| schedule::preview_from_now(s).ok());
+    Ok(ScheduleView {
+        state: store.schedule_state(name).await?,
+        schedule: pipeline.schedule,
+        preview,
+    })
+}
+
+/// What needs a person, over all pipelines: dead records and open conflicts (the tabs' badges).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct Attention {
+    #[ts(type = "number")]
+    pub dead: u64,
+    #[ts(type = "number")]
+    pub conflicts: u64,
+}
+
+pub async fn attention(store: &Store) -> Result<Attention, crate::store::StoreError> {
+    let mut out = Attention::default();
+    for name in store.pipeline_names().await? {
+        out.dead += store.dead_count(&name).await?;
+        out.conflicts += store.open_conflict_count(&name).await?;
+    }
+    Ok(out)
+}

@@ -175,6 +175,11 @@ pub fn preview(schedule: &Schedule, now: DateTime<Utc>) -> Result<SchedulePrevie
     })
 }
 
+/// [`preview`] from the system clock's now.
+pub fn preview_from_now(schedule: &Schedule) -> Result<SchedulePreview, String> {
+    preview(schedule, Utc::now())
+}
+
 fn clock_time(text: &str, key: &str) -> Result<NaiveTime, String> {
     NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
         format!("{key} = \"{text}\" is not a time of day; write it as HH:MM, e.g. \"19:00\"")

@@ -1,0 +1,274 @@
+import { useCallback, useEffect, useState } from "react";
+import { cancelRun, listRuns, pauseRun, pipelineSchedule, runPipeline, saveSchedule, schedulePreview } from "./api";
+import type { RunsView, Schedule, SchedulePreview, ScheduleView } from "./bindings";
+
+interface Props {
+  pipeline: string;
+}
+
+/** Statuses a run can be continued from (run again = resume from the checkpoint). */
+const RESUMABLE = new Set(["paused", "interrupted", "failed"]);
+
+/** The runs screen: jobs now (with pause / cancel), the history of runs (with resume), and the schedule editor. */
+export function RunsScreen({ pipeline }: Props) {
+  const [runs, setRuns] = useState<RunsView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const refresh = useCallback(() => {
+    listRuns(null)
+      .then((view) => {
+        setRuns(view);
+        setError(null);
+      })
+      .catch((e: unknown) => setError(String(e)));
+  }, []);
+
+  // States change live: a job pausing, a scheduled job starting.
+  useEffect(() => {
+    refresh();
+    const timer = window.setInterval(refresh, 1000);
+    return () => window.clearInterval(timer);
+  }, [refresh]);
+
+  const act = (action: Promise<unknown>) => {
+    action.catch((e: unknown) => setError(String(e))).finally(refresh);
+  };
+
+  return (
+    <section className="screen">
+      <h1>Runs</h1>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      <h2>Now</h2>
+      {runs && runs.jobs.length === 0 && <p className="muted">No job is running.</p>}
+      {runs && runs.jobs.length > 0 && (
+        <table className="grid" data-testid="jobs">
+          <tbody>
+            {runs.jobs.map((job) => (
+              <tr key={job.pipeline} data-testid={`job-${job.pipeline}`}>
+                <td>{job.pipeline}</td>
+                <td className={`status ${job.status}`}>{job.status}</td>
+                <td className="muted">{job.started_by}</td>
+                <td>
+                  <button type="button" className="secondary" onClick={() => act(pauseRun(job.pipeline))}>
+                    Pause
+                  </button>{" "}
+                  <button type="button" className="secondary" onClick={() => act(cancelRun(job.pipeline))}>
+                    Cancel
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>History</h2>
+      <table className="grid" data-testid="run-history">
+        <thead>
+          <tr>
+            <th>Pipeline</th>
+            <th>Status</th>
+            <th>Started</th>
+            <th>By</th>
+            <th className="num">Duration</th>
+            <th className="num">Fetched</th>
+            <th className="num">Inserted</th>
+            <th className="num">Updated</th>
+            <th className="num">Skipped</th>
+            <th className="num">Failed</th>
+            <th className="num">Conflicts</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {runs?.history.map((row, index) => {
+            const latest = runs.history.findIndex((r) => r.pipeline === row.pipeline) === index;
+            const active = runs.jobs.some((j) => j.pipeline === row.pipeline);
+            return (
+              <tr key={row.run.id} data-testid={`history-${row.run.id}`} title={row.run.error ?? ""}>
+                <td>{row.pipeline}</td>
+                <td className={`status ${row.run.status}`}>{row.run.status}</td>
+                <td>{new Date(row.run.started_at).toLocaleString()}</td>
+                <td className="muted">{row.started_by}</td>
+                <td className="num">{(row.run.duration_ms / 1000).toFixed(1)} s</td>
+                <td className="num">{row.counts.fetched.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.inserted.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.updated.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.skipped.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.failed.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.conflicts.toLocaleString("en-US")}</td>
+                <td>
+                  {latest && !active && RESUMABLE.has(row.run.status) && (
+                    <button type="button" onClick={() => act(runPipeline(row.pipeline, () => undefined))}>
+                      Resume
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <ScheduleEditor key={pipeline} pipeline={pipeline} />
+    </section>
+  );
+}
+
+interface Draft {
+  enabled: boolean;
+  cron: string;
+  timezone: string;
+  windowed: boolean;
+  start: string;
+  end: string;
+  days: string;
+}
+
+const EMPTY: Draft = {
+  enabled: false,
+  cron: "0 19 * * *",
+  timezone: "UTC",
+  windowed: true,
+  start: "19:00",
+  end: "07:00",
+  days: "",
+};
+
+function draftOf(schedule: Schedule | null): Draft {
+  if (!schedule) return EMPTY;
+  return {
+    enabled: true,
+    cron: schedule.cron,
+    timezone: schedule.timezone,
+    windowed: schedule.window !== undefined,
+    start: schedule.window?.start ?? EMPTY.start,
+    end: schedule.window?.end ?? EMPTY.end,
+    days: schedule.days_to_complete ? String(schedule.days_to_complete) : "",
+  };
+}
+
+/** The draft as the pipeline file's `[schedule]` (the engine checks it). */
+export function scheduleOf(draft: Draft): Schedule | null {
+  if (!draft.enabled) return null;
+  const days = Number.parseInt(draft.days, 10);
+  return {
+    cron: draft.cron,
+    timezone: draft.timezone,
+    ...(draft.windowed ? { window: { start: draft.start, end: draft.end } } : {}),
+    ...(Number.isFinite(days) && days > 0 ? { days_to_complete: days } : {}),
+  };
+}
+
+/** Cron with a preview in words and the next five runs, a time window, days to complete. */
+function ScheduleEditor({ pipeline }: Props) {
+  const [view, setView] = useState<ScheduleView | null>(null);
+  const [draft, setDraft] = useState<Draft>(EMPTY);
+  const [preview, setPreview] = useState<SchedulePreview | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+
+  useEffect(() => {
+    pipelineSchedule(pipeline)
+      .then((v) => {
+        setView(v);
+        setDraft(draftOf(v.schedule));
+      })
+      .catch((e: unknown) => setProblem(String(e)));
+  }, [pipeline]);
+
+  useEffect(() => {
+    const schedule = scheduleOf({ ...draft, enabled: true });
+    if (!schedule) return;
+    let current = true;
+    schedulePreview(schedule)
+      .then((p) => {
+        if (!current) return;
+        setPreview(p);
+        setProblem(null);
+      })
+      .catch((e: unknown) => {
+        if (!current) return;
+        setPreview(null);
+        setProblem(String(e));
+      });
+    return () => {
+      current = false;
+    };
+  }, [draft]);
+
+  const set = (patch: Partial<Draft>) => {
+    setSaved(null);
+    setDraft((d) => ({ ...d, ...patch }));
+  };
+
+  return (
+    <section className="schedule" data-testid="schedule-editor">
+      <h2>Schedule of {pipeline}</h2>
+      <label>
+        <input type="checkbox" checked={draft.enabled} data-testid="schedule-enabled" onChange={(e) => set({ enabled: e.target.checked })} />{" "}
+        Run on a schedule
+      </label>
+      <div className="form-row">
+        <label>
+          Cron{" "}
+          <input data-testid="schedule-cron" value={draft.cron} onChange={(e) => set({ cron: e.target.value })} />
+        </label>
+        <label>
+          Time zone{" "}
+          <input data-testid="schedule-timezone" value={draft.timezone} onChange={(e) => set({ timezone: e.target.value })} />
+        </label>
+      </div>
+      <div className="form-row">
+        <label>
+          <input type="checkbox" checked={draft.windowed} onChange={(e) => set({ windowed: e.target.checked })} /> Only between
+        </label>{" "}
+        <input aria-label="window start" data-testid="schedule-start" value={draft.start} disabled={!draft.windowed} onChange={(e) => set({ start: e.target.value })} />{" "}
+        and{" "}
+        <input aria-label="window end" data-testid="schedule-end" value={draft.end} disabled={!draft.windowed} onChange={(e) => set({ end: e.target.value })} />
+        <label>
+          {" "}
+          Days to complete{" "}
+          <input data-testid="schedule-days" value={draft.days} placeholder="1" onChange={(e) => set({ days: e.target.value })} />
+        </label>
+      </div>
+      {problem && (
+        <p role="alert" className="error" data-testid="schedule-problem">
+          {problem}
+        </p>
+      )}
+      {preview && (
+        <div className="muted" data-testid="schedule-preview">
+          <p>{preview.description}</p>
+          {preview.window && <p>{preview.window}</p>}
+          <ol>
+            {preview.next_runs.map((t) => (
+              <li key={t}>{t}</li>
+            ))}
+          </ol>
+        </div>
+      )}
+      {view && view.state.missed > 0 && (
+        <p className="notice" data-testid="schedule-missed">
+          {view.state.missed} scheduled run(s) were missed since {view.state.missed_since ?? "?"} while the console was
+          closed; they were run once.
+        </p>
+      )}
+      <button
+        type="button"
+        data-testid="schedule-save"
+        disabled={draft.enabled && problem !== null}
+        onClick={() => {
+          saveSchedule(pipeline, scheduleOf(draft))
+            .then(() => setSaved(draft.enabled ? "Schedule saved." : "Schedule removed."))
+            .catch((e: unknown) => setProblem(String(e)));
+        }}
+      >
+        Save schedule
+      </button>{" "}
+      {saved && <span data-testid="schedule-saved">{saved}</span>}
+    </section>
+  );
+}
