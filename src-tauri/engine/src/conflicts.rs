@@ -208,9 +208,13 @@ pub async fn resolve(
 
 /// Who resolves: the OS user (the console and the CLI run as the analyst).
 pub fn current_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(|| {
+            dirs::home_dir().and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn parse(id: i64, text: &str) -> Result<Value, ConflictError> {
