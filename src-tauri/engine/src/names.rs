@@ -38,6 +38,8 @@ const RESERVED_FIELDS: &[&str] = &[
     "bridgeSyncedAt",
     "bridgeRunId",
     "bridgeDeletedAt",
+    "bridgeEditedAt",
+    "bridgeSynced",
 ];
 
 /// Model (and enum) names Prisma rejects or that shadow its types.

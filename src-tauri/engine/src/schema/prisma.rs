@@ -246,6 +246,20 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         attrs.push_str(&format!("@map({})", literal(column)));
         lines.push((field.into(), ty.into(), attrs));
     }
+    if pg {
+        // Conflict detection's columns (PostgreSQL targets; docs/adr/0008-conflicts.md), so that applying this
+        // schema with Prisma keeps them.
+        lines.push((
+            "bridgeEditedAt".into(),
+            "DateTime?".into(),
+            "@db.Timestamptz(6) @map(\"_bridge_edited_at\")".into(),
+        ));
+        lines.push((
+            "bridgeSynced".into(),
+            "Json?".into(),
+            "@map(\"_bridge_synced\")".into(),
+        ));
+    }
     let single_key = report
         .indexes
         .iter()
