@@ -199,5 +199,64 @@ async fn main() {
             first / copy
         );
         println!("          stages (fetch / transform / ingest, s): first {stages_first:.2?}, re-sync {stages_again:.2?}");
+        let paused =
+            pause_and_resume(&bin, &server, dir.path(), &target, &url, n, first / 2.0).await;
+        println!("          {paused}");
     }
+}
+
+/// A fresh sync of the same rows into another table, paused (SIGINT) half-way, then resumed: how long the pause
+/// took to take effect, and whether the resumed run left every row exactly once.
+async fn pause_and_resume(
+    bin: &Path,
+    server: &ErpServer,
+    dir: &Path,
+    target: &str,
+    url: &str,
+    n: u64,
+    after_secs: f64,
+) -> String {
+    let extra = "records = \"/data\"\npagination = { kind = \"offset\", size = 5000 }\nbusiness_key = [\"id\"]\ntable = \"items_pause\"";
+    let file = server.pipeline_file(
+        dir,
+        "bench-pause",
+        "{ env = \"ERP_PASSWORD\" }",
+        target,
+        "items",
+        extra,
+    );
+    let state = dir.join("pause-state.db");
+    let mut child = Command::new(bin)
+        .args([
+            "run",
+            file.to_str().unwrap_or_default(),
+            "--apply-schema",
+            "--json",
+            "--state",
+        ])
+        .arg(&state)
+        .env("ERP_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run syncflow");
+    std::thread::sleep(std::time::Duration::from_secs_f64(after_secs));
+    let signalled = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+    let took = signalled.elapsed().as_secs_f64();
+    let (resume, _, summary) = timed_run(bin, &file, &state);
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT id) FROM items_pause")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    format!(
+        "pause after {after_secs:.1} s: took effect in {took:.2} s (exit {code}); resume {resume:.2} s ({}), \
+         {rows} rows, {distinct} distinct of {n}",
+        summary["status"]
+    )
 }
