@@ -39,12 +39,9 @@ pub enum ConflictError {
 }
 
 impl ConflictError {
-    /// CONTRACT.md: 0 · 2 for the `conflicts` commands; a target that cannot be reached is 1.
+    /// CONTRACT.md: the `conflicts` commands exit 0, or 2 with the problem on stderr (an unreachable target too).
     pub fn exit_code(&self) -> i32 {
-        match self {
-            ConflictError::Sink(crate::sink::SinkError::Connect(_)) => 1,
-            _ => 2,
-        }
+        2
     }
 }
 
