@@ -573,14 +573,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn open_conflict_count(&self, pipeline: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM conflicts WHERE pipeline = ? AND status = 'open'",
+    /// Dead records and open conflicts over all pipelines (the console's badges, polled every few seconds).
+    pub async fn needing_attention(&self) -> Result<(u64, u64), StoreError> {
+        let (dead, open): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM failed_records WHERE status = 'dead'),
+                    (SELECT count(*) FROM conflicts WHERE status = 'open')",
         )
-        .bind(pipeline)
         .fetch_one(&self.pool)
         .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok((
+            u64::try_from(dead).unwrap_or(0),
+            u64::try_from(open).unwrap_or(0),
+        ))
     }
 
     /// Runs left 'running' by a process that is gone (the app or the CLI closed or crashed) become 'interrupted';

@@ -178,21 +178,20 @@ impl Jobs {
 
     /// Asks a running (or pending) job to pause after the pages in hand.
     pub fn pause(&self, name: &str) -> Result<(), JobError> {
-        let table = self.table();
-        let job = table
-            .get(name)
-            .ok_or_else(|| JobError::NotRunning(name.to_owned()))?;
-        job.stop.request();
-        Ok(())
+        self.signal(name, StopSignal::request)
     }
 
     /// Asks a running (or pending) job to stop and end as cancelled.
     pub fn cancel(&self, name: &str) -> Result<(), JobError> {
+        self.signal(name, StopSignal::cancel)
+    }
+
+    fn signal(&self, name: &str, send: fn(&StopSignal)) -> Result<(), JobError> {
         let table = self.table();
         let job = table
             .get(name)
             .ok_or_else(|| JobError::NotRunning(name.to_owned()))?;
-        job.stop.cancel();
+        send(&job.stop);
         Ok(())
     }
 
@@ -271,10 +270,6 @@ pub struct Attention {
 }
 
 pub async fn attention(store: &Store) -> Result<Attention, crate::store::StoreError> {
-    let mut out = Attention::default();
-    for name in store.pipeline_names().await? {
-        out.dead += store.dead_count(&name).await?;
-        out.conflicts += store.open_conflict_count(&name).await?;
-    }
-    Ok(out)
+    let (dead, conflicts) = store.needing_attention().await?;
+    Ok(Attention { dead, conflicts })
 }
