@@ -12,10 +12,11 @@ use syncflow_engine::discover::{self, Discovered};
 use syncflow_engine::jobs::schedule::{self, SchedulePreview};
 use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
 use syncflow_engine::jobs::{self, Attention, Jobs, RunsView, ScheduleView, SystemClock};
+use syncflow_engine::run::pending::{land_children, Attempt, LandOutcome};
 use syncflow_engine::run::retry::{retry_failed as engine_retry, RetryOutcome};
 use syncflow_engine::run::{RunEvent, RunOptions};
 use syncflow_engine::schema::review::{self, EntityView, Overrides, SchemaReview};
-use syncflow_engine::store::{FailedRow, PipelineSummary, Store};
+use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary, Store};
 use syncflow_engine::track::RunSummary;
 use tauri::ipc::Channel;
 use tauri::State;
@@ -131,19 +132,24 @@ pub async fn run_pipeline(
         dry_run: false,
         base_dir: state.data_dir.clone(),
         started_by: "manual",
+        budget: None,
     };
-    // A steady few updates a second, whatever the page rate: page events closer than this to the last one sent
-    // are dropped (their counts are cumulative, and entityDone/finished always go through).
-    let last_page_sent = std::sync::Mutex::new(None::<std::time::Instant>);
+    // A steady few updates a second per entity (entities run side by side), whatever the page rate: page events
+    // closer than this to the entity's last one sent are dropped (their counts are cumulative, and
+    // entityDone/finished always go through).
+    let last_page_sent = std::sync::Mutex::new(HashMap::<String, std::time::Instant>::new());
     let progress = |event: RunEvent| {
-        if let RunEvent::Page { .. } = event {
+        if let RunEvent::Page { entity, .. } = &event {
             let mut last = last_page_sent
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if last.is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL) {
+            if last
+                .get(entity)
+                .is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL)
+            {
                 return;
             }
-            *last = Some(std::time::Instant::now());
+            last.insert(entity.clone(), std::time::Instant::now());
         }
         if let Err(e) = on_event.send(event) {
             tracing::warn!("progress not delivered to the window: {e}");
@@ -260,20 +266,28 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
                 if let Err(e) = app.emit("scheduler", action) {
                     tracing::warn!("scheduler event not delivered: {e}");
                 }
-                if let SchedulerAction::Retried { pipeline, dead, .. } = action {
-                    if *dead > 0 {
-                        let shown = app
-                            .notification()
-                            .builder()
-                            .title("SyncFlow: records need you")
-                            .body(format!(
-                                "{dead} failed record(s) of {pipeline} used their last automatic try; \
-                                 open Failed records to fix and retry them."
-                            ))
-                            .show();
-                        if let Err(e) = shown {
-                            tracing::warn!("desktop notification not shown: {e}");
-                        }
+                let body = match action {
+                    SchedulerAction::Retried { pipeline, dead, .. } if *dead > 0 => Some(format!(
+                        "{dead} failed record(s) of {pipeline} used their last automatic try; \
+                         open Failed records to fix and retry them."
+                    )),
+                    SchedulerAction::ChildrenChecked { pipeline, dead, .. } if *dead > 0 => {
+                        Some(format!(
+                            "{dead} record(s) of {pipeline} waited 5 checks for a parent that never came; \
+                             open Failed records to see them and retry."
+                        ))
+                    }
+                    _ => None,
+                };
+                if let Some(body) = body {
+                    let shown = app
+                        .notification()
+                        .builder()
+                        .title("SyncFlow: records need you")
+                        .body(body)
+                        .show();
+                    if let Err(e) = shown {
+                        tracing::warn!("desktop notification not shown: {e}");
                     }
                 }
             })
@@ -392,6 +406,37 @@ pub async fn retry_failed(
         &state.data_dir,
         ids.as_deref(),
         &edits,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Records waiting for their parent (pending, and dead after five checks), oldest first.
+#[tauri::command]
+pub async fn pending_children(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<Vec<PendingChild>, String> {
+    state
+        .store
+        .pending_children(&name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Checks the waiting records now (dead ones too): those whose parent is in the target land.
+#[tauri::command]
+pub async fn retry_pending_children(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<LandOutcome, String> {
+    let pipeline = state.pipeline(&name).await?;
+    land_children(
+        &pipeline,
+        &state.store,
+        &state.data_dir,
+        None,
+        Attempt::Manual,
     )
     .await
     .map_err(|e| e.to_string())

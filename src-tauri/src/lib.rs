@@ -33,6 +33,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::apply_schema,
             commands::failed_records,
             commands::retry_failed,
+            commands::pending_children,
+            commands::retry_pending_children,
             commands::connector_schema,
             commands::test_connection,
             commands::create_pipeline,

@@ -289,6 +289,7 @@ async fn failed_records_are_retried_with_backoff_then_dead() {
         dry_run: false,
         base_dir: s.dir.clone(),
         started_by: "manual",
+        budget: None,
     };
     let outcome = jobs.run(&pipeline, &options, &|_| {}).await.unwrap();
     assert_eq!(

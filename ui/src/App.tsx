@@ -43,6 +43,10 @@ function describeAction(action: SchedulerAction): string | null {
       return action.dead > 0
         ? `${action.pipeline}: ${action.dead} failed record(s) used their last automatic try — see Failed records.`
         : null;
+    case "childrenChecked":
+      return action.dead > 0
+        ? `${action.pipeline}: ${action.dead} record(s) waited 5 checks for a parent that never came — see Failed records.`
+        : null;
   }
 }
 

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { failedRecords, retryFailed } from "./api";
 import type { FailedRow, RetryOutcome } from "./bindings";
+import { WaitingChildren } from "./WaitingChildren";
 
 /** The record text as the editor shows it: pretty JSON when it parses, as stored otherwise. */
 function pretty(raw: string): string {
@@ -130,6 +131,7 @@ export function FailedScreen({ pipeline }: { pipeline: string }) {
           <input type="checkbox" checked={showRetried} onChange={(e) => setShowRetried(e.target.checked)} /> show retried
         </label>
       </div>
+      <WaitingChildren pipeline={pipeline} />
       {rows === null && !error && <p className="muted">Loading…</p>}
       {rows && visible.length === 0 && <p className="muted" data-testid="failed-empty">No failed records.</p>}
       {visible.length > 0 && (

@@ -12,6 +12,8 @@ import type {
   EntityView,
   FailedRow,
   FieldOverride,
+  LandOutcome,
+  PendingChild,
   PipelineSummary,
   RetryOutcome,
   RunEvent,
@@ -59,6 +61,16 @@ export function failedRecords(name: string): Promise<FailedRow[]> {
 /** Retries the records in `ids` (all when null); `edits` replaces the stored text of some, by id. */
 export function retryFailed(name: string, ids: number[] | null, edits: Record<number, string>): Promise<RetryOutcome> {
   return invoke<RetryOutcome>("retry_failed", { name, ids, edits });
+}
+
+/** Records waiting for their parent (pending, or dead after five checks). */
+export function pendingChildren(name: string): Promise<PendingChild[]> {
+  return invoke<PendingChild[]>("pending_children", { name });
+}
+
+/** Checks every waiting record now: those whose parent is in the target land. */
+export function retryPendingChildren(name: string): Promise<LandOutcome> {
+  return invoke<LandOutcome>("retry_pending_children", { name });
 }
 
 /** The JSON Schema of the connector forms: `{source, target, entity}`. */

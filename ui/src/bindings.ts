@@ -62,9 +62,53 @@ export type StillFailing = { id: number, entity: string, stage: string, message:
 
 export type RetryOutcome = { retried: number, inserted: number, updated: number, unchanged: number, 
 /**
+ * Records that passed but whose parent is not in the target yet: they wait with the other children.
+ */
+waiting: number, 
+/**
  * Records that failed again, with their new errors.
  */
 still_failing: Array<StillFailing>, };
+
+export type PendingChild = { id: number, pipeline: string, entity: string, key_hash: string, 
+/**
+ * The reference field.
+ */
+field: string, parent_entity: string, 
+/**
+ * The missing parent's key (JSON text).
+ */
+parent_key: string, 
+/**
+ * The record as fetched (JSON text).
+ */
+raw: string, run_id: string, 
+/**
+ * pending | dead
+ */
+status: string, tries: number, last_try_at: string | null, created_at: string, };
+
+export type LandOutcome = { 
+/**
+ * Children checked.
+ */
+tried: number, 
+/**
+ * Children written to the target (their parent is there now).
+ */
+landed: number, 
+/**
+ * Children still waiting.
+ */
+waiting: number, 
+/**
+ * Children that used their last try in this check.
+ */
+dead: number, 
+/**
+ * Children that no longer pass the stages (the table changed): moved to the failed records.
+ */
+failed: number, };
 
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
@@ -224,7 +268,7 @@ status: RunStatus,
  */
 started_by: string, };
 
-export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, };
+export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "childrenChecked", pipeline: string, tried: number, landed: number, dead: number, };
 
 export type RunHistoryRow = { run: RunRecord, pipeline: string, 
 /**

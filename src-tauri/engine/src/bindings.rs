@@ -18,6 +18,8 @@ pub fn typescript() -> String {
         crate::connect::ConnectionReport::decl(),
         crate::run::retry::StillFailing::decl(),
         crate::run::retry::RetryOutcome::decl(),
+        crate::store::PendingChild::decl(),
+        crate::run::pending::LandOutcome::decl(),
         crate::schema::ColumnType::decl(),
         crate::config::TextRule::decl(),
         crate::config::FieldOverride::decl(),

@@ -210,6 +210,7 @@ fn main() -> ExitCode {
                         dry_run,
                         base_dir: PathBuf::new(),
                         started_by: "cli",
+                        budget: None,
                     },
                     json,
                 )
@@ -535,6 +536,9 @@ async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json:
         }
     };
     let only = (!ids.is_empty()).then_some(ids);
+    if only.is_none() {
+        land_waiting_children(&definition, &store).await;
+    }
     eprintln!("retrying the failed records of {pipeline}…");
     let outcome = syncflow_engine::run::retry::retry_failed(
         &definition,
@@ -574,6 +578,20 @@ async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json:
             // CONTRACT.md: `failed list|retry` exit 0 or 2.
             2
         }
+    }
+}
+
+/// `failed retry` without ids also checks the children waiting for their parent (dead ones too).
+async fn land_waiting_children(definition: &syncflow_engine::config::Pipeline, store: &Store) {
+    use syncflow_engine::run::pending::{land_children, Attempt};
+    let base_dir = std::env::current_dir().unwrap_or_default();
+    match land_children(definition, store, &base_dir, None, Attempt::Manual).await {
+        Ok(outcome) if outcome.tried > 0 => eprintln!(
+            "{} record(s) waiting for their parent: {} landed, {} still waiting",
+            outcome.tried, outcome.landed, outcome.waiting
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: records waiting for their parent not checked: {e}"),
     }
 }
 
@@ -621,6 +639,19 @@ async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
         );
     }
     let _ = writeln!(out, "{} failed record(s)", rows.len());
+    // Children waiting for their parent are not failed, but they are not in the target either.
+    if let Ok(waiting) = store.pending_children(pipeline).await {
+        for c in &waiting {
+            let _ = writeln!(
+                out,
+                "waiting {} [{}] {} = {} names {} not in the target yet ({} checks)",
+                c.entity, c.status, c.field, c.parent_key, c.parent_entity, c.tries
+            );
+        }
+        if !waiting.is_empty() {
+            let _ = writeln!(out, "{} record(s) waiting for their parent", waiting.len());
+        }
+    }
     0
 }
 

@@ -5,7 +5,7 @@
 use super::schedule::Plan;
 use super::{Clock, Jobs};
 use crate::config::Pipeline;
-use crate::run::{RunEvent, RunOptions};
+use crate::run::{RowBudget, RunEvent, RunOptions};
 use crate::store::{ScheduleState, StoreError};
 use crate::track::RunStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -39,6 +39,17 @@ pub enum SchedulerAction {
         tried: u64,
         #[ts(type = "number")]
         recovered: u64,
+        #[ts(type = "number")]
+        dead: u64,
+    },
+    /// Children waiting for their parent were checked; `landed` went in, `dead` have used their last try.
+    #[serde(rename_all = "camelCase")]
+    ChildrenChecked {
+        pipeline: String,
+        #[ts(type = "number")]
+        tried: u64,
+        #[ts(type = "number")]
+        landed: u64,
         #[ts(type = "number")]
         dead: u64,
     },
@@ -91,6 +102,7 @@ impl Scheduler {
             }
         }
         actions.extend(self.retry_failed_records().await?);
+        actions.extend(self.check_waiting_children().await?);
         Ok(actions)
     }
 
@@ -198,6 +210,7 @@ impl Scheduler {
                 dry_run: false,
                 base_dir: self.base_dir.clone(),
                 started_by: "schedule",
+                budget: None,
             },
             stop,
             days_to_complete: plan.days_to_complete,
@@ -242,15 +255,9 @@ impl Scheduler {
     async fn retry_failed_records(&self) -> Result<Vec<SchedulerAction>, StoreError> {
         let store = self.jobs.store();
         let now = self.clock.now();
-        let mut due: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for (pipeline, id) in store.failed_due(now, crate::run::retry::DEAD_AFTER).await? {
-            due.entry(pipeline).or_default().push(id);
-        }
+        let due = self.idle_pipelines(store.failed_due(now, crate::run::retry::DEAD_AFTER).await?);
         let mut actions = Vec::new();
         for (name, ids) in due {
-            if self.jobs.is_active(&name) {
-                continue;
-            }
             let pipeline = store.pipeline(&name).await?;
             let dead_before = store.dead_count(&name).await?;
             let outcome = crate::run::retry::retry_failed(
@@ -273,6 +280,56 @@ impl Scheduler {
                     dead,
                 }),
                 Err(e) => tracing::warn!(pipeline = name, "retry of failed records: {e}"),
+            }
+        }
+        Ok(actions)
+    }
+}
+
+impl Scheduler {
+    /// Due records grouped by pipeline, leaving out pipelines with a job running (it settles its own records; the
+    /// next tick looks again).
+    fn idle_pipelines(&self, due: Vec<(String, i64)>) -> BTreeMap<String, Vec<i64>> {
+        let mut by_pipeline: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (pipeline, id) in due {
+            if !self.jobs.is_active(&pipeline) {
+                by_pipeline.entry(pipeline).or_default().push(id);
+            }
+        }
+        by_pipeline
+    }
+
+    /// The pending-children loop: every 5 minutes a waiting child is checked; it lands if its parent is in the
+    /// target now, and is dead after the fifth check (the console notifies and shows a badge).
+    async fn check_waiting_children(&self) -> Result<Vec<SchedulerAction>, StoreError> {
+        use crate::run::pending::{land_children, Attempt, CHECK_EVERY_MINUTES, DEAD_AFTER};
+        let store = self.jobs.store();
+        let now = self.clock.now();
+        let every = chrono::Duration::minutes(CHECK_EVERY_MINUTES);
+        let due = self.idle_pipelines(store.children_due(now, every, DEAD_AFTER).await?);
+        let mut actions = Vec::new();
+        for (name, ids) in due {
+            let pipeline = store.pipeline(&name).await?;
+            let checked = land_children(
+                &pipeline,
+                store,
+                &self.base_dir,
+                Some(&ids),
+                Attempt::Loop(now),
+            )
+            .await;
+            match checked {
+                Ok(outcome) => actions.push(SchedulerAction::ChildrenChecked {
+                    pipeline: name.clone(),
+                    tried: outcome.tried,
+                    landed: outcome.landed,
+                    dead: outcome.dead,
+                }),
+                Err(e) => {
+                    // An unreachable source or target is a try too: the loop must end.
+                    tracing::warn!(pipeline = name, "waiting children not checked: {e}");
+                    store.note_child_tries(&ids, now, DEAD_AFTER).await?;
+                }
             }
         }
         Ok(actions)
@@ -324,6 +381,9 @@ async fn scheduled_job(job: ScheduledJob) {
             .map(|total| total.div_ceil(u64::from(days))),
         None => None,
     };
+    let mut options = job.options.clone();
+    // Known up front, the share is a budget the run's batches are cut to, so parallel entities do not overshoot it.
+    options.budget = quota.map(|q| Arc::new(RowBudget::new(q.saturating_sub(job.window_rows))));
     let seen_expected = Mutex::new(BTreeMap::<String, u64>::new());
     let progress = |event: RunEvent| {
         let RunEvent::Page {
@@ -356,7 +416,7 @@ async fn scheduled_job(job: ScheduledJob) {
     };
     let outcome = job
         .jobs
-        .run_claimed(&job.pipeline, &job.options, &progress, &job.stop)
+        .run_claimed(&job.pipeline, &options, &progress, &job.stop)
         .await;
     let store = job.jobs.store();
     let mut state = match store.schedule_state(&job.pipeline.name).await {

@@ -9,7 +9,7 @@ use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
 use crate::source::{FetchedPage, PageCursor, Source, StreamEnd};
 use crate::store::ConflictScope;
-use crate::store::{BatchMetrics, FailedRecord, Store};
+use crate::store::{BatchMetrics, FailedRecord, HeldChild, Store};
 use crate::track::EntityCounts;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -26,6 +26,8 @@ pub(super) struct EntityRun<'a> {
     pub pipeline: &'a str,
     pub run_id: &'a str,
     pub entity: &'a Entity,
+    /// RESOLVE: the entity's parents in this pipeline.
+    pub parents: &'a [crate::resolve::ParentLink],
     pub source: &'a Source,
     /// The fields the source declares for the entity.
     pub declared: Vec<crate::schema::Declared>,
@@ -72,6 +74,8 @@ pub(super) struct Transformed {
     pub rows: Vec<PreparedRow>,
     pub failed: Vec<FailedRecord>,
     pub duplicates: u64,
+    /// Children RESOLVE held back (their parent is not in the target yet).
+    pub held: Vec<HeldChild>,
 }
 
 impl EntityRun<'_> {
@@ -162,7 +166,10 @@ impl EntityRun<'_> {
                 },
             ),
         );
-        ingesting?;
+        if let FetchEnd::Paused = ingesting? {
+            // The stages before stopped because ingest stopped listening: a pause, whatever they say.
+            return Err(Stop::Paused);
+        }
         transforming?;
         match fetching? {
             FetchEnd::Done => Ok(()),
@@ -237,7 +244,7 @@ impl EntityRun<'_> {
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
             let records = Arc::new(page.records);
-            let transformed = {
+            let mut transformed = {
                 let (records, m, keys, rv) = (
                     records.clone(),
                     page_mapping.clone(),
@@ -250,6 +257,10 @@ impl EntityRun<'_> {
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
             };
+            if table_exists {
+                self.hold_orphans(&mut transformed, &page_mapping, &records)
+                    .await?;
+            }
             if !self.options.dry_run {
                 let store = self.store.record_failed(
                     self.run_id,
@@ -277,13 +288,54 @@ impl EntityRun<'_> {
         Ok(())
     }
 
+    /// RESOLVE: rows whose parent the target does not have yet are held back with their record as fetched.
+    async fn hold_orphans(
+        &self,
+        transformed: &mut Transformed,
+        mapping: &Mapping,
+        records: &[Value],
+    ) -> Result<(), Stop> {
+        if self.parents.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut transformed.rows);
+        let (kept, held) = crate::resolve::hold_orphans(self.sink, self.parents, mapping, rows)
+            .await
+            .map_err(sink_stop)?;
+        transformed.rows = kept;
+        transformed.held = held
+            .into_iter()
+            .map(|h| super::pending::held_child(h, records))
+            .collect();
+        Ok(())
+    }
+
+    /// The queue of waiting children follows each page, before the page commits (see `Store::settle_children`).
+    async fn settle_children(&self, transformed: &Transformed) -> Result<(), Stop> {
+        let landed: Vec<&str> = transformed
+            .rows
+            .iter()
+            .map(|r| r.key_hash.as_str())
+            .collect();
+        self.store
+            .settle_children(
+                self.pipeline,
+                &self.entity.name,
+                self.run_id,
+                &landed,
+                &transformed.held,
+            )
+            .await
+            .map_err(failed)
+    }
+
     /// INGEST and TRACK: pages in order, each with its checkpoint in one target transaction.
     async fn ingest_stage(
         &self,
         mut input: mpsc::Receiver<Ready>,
         counts: &mut EntityCounts,
         pass: Pass,
-    ) -> Result<(), Stop> {
+    ) -> Result<FetchEnd, Stop> {
         let Pass {
             skip_unchanged,
             mut starts_pass,
@@ -292,6 +344,15 @@ impl EntityRun<'_> {
         } = pass;
         let started = Instant::now();
         let fetched_before = counts.fetched;
+        // Only entities with waiting children (or that hold some in this pass) keep the queue in step.
+        let mut children_waiting = !self.options.dry_run
+            && !self.parents.is_empty()
+            && self
+                .store
+                .open_children(self.pipeline, &self.entity.name)
+                .await
+                .map_err(failed)?
+                > 0;
         let mut pending: Option<Ready> = None;
         let mut expected: Option<u64> = None;
         loop {
@@ -302,10 +363,19 @@ impl EntityRun<'_> {
                     None => break,
                 },
             };
+            // A pause takes effect after the batch in hand: pages queued behind it are fetched again on resume.
+            // Entities side by side share a budget: a page is taken only while some is left.
+            let budget = self.options.budget.as_ref();
+            if self.stop.requested() || budget.is_some_and(|b| !b.take_page(page.records)) {
+                return Ok(FetchEnd::Paused);
+            }
             // Pages that queued up while the last batch was written go in one transaction with this one.
             let mut absorbed = false;
-            while let Ok(more) = input.try_recv() {
-                if page.can_absorb(&more) {
+            while let Some(more) = (!self.stop.requested())
+                .then(|| input.try_recv().ok())
+                .flatten()
+            {
+                if page.can_absorb(&more) && budget.is_none_or(|b| b.take_fitting(more.records)) {
                     page.absorb(more);
                     absorbed = true;
                 } else {
@@ -332,6 +402,11 @@ impl EntityRun<'_> {
             after.fetched += records;
             after.failed += transformed.failed.len() as u64;
             after.skipped += transformed.duplicates;
+            after.pending += transformed.held.len() as u64;
+            children_waiting |= !transformed.held.is_empty() && !self.options.dry_run;
+            if children_waiting {
+                self.settle_children(&transformed).await?;
+            }
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
                 cursor: next,
@@ -428,7 +503,7 @@ impl EntityRun<'_> {
                 records,
             });
         }
-        Ok(())
+        Ok(FetchEnd::Done)
     }
 
     /// Learns the page's fields; creates, extends or widens the table when allowed. Returns whether the table
@@ -610,13 +685,20 @@ pub(super) fn transform(
             failures.push(reject("validate", "invalid", message, Some(&values)));
             continue;
         }
-        rows.push(identify(values, mapping, key_fields, rowversion));
+        rows.push(identify(
+            values,
+            mapping,
+            key_fields,
+            rowversion,
+            index as u32,
+        ));
     }
     let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
     Transformed {
         rows,
         failed: failures,
         duplicates: duplicates as u64,
+        held: Vec::new(),
     }
 }
 
@@ -625,6 +707,7 @@ fn identify(
     mapping: &Mapping,
     key_fields: &[String],
     rowversion: Option<&str>,
+    record_index: u32,
 ) -> PreparedRow {
     let (key_hash, data_hash) = identity::record_hashes(mapping, &values, key_fields);
     let rowversion = rowversion.and_then(|field| {
@@ -644,6 +727,7 @@ fn identify(
         data_hash,
         rowversion,
         values,
+        record_index,
     }
 }
 
@@ -703,6 +787,7 @@ impl Ready {
         self.transformed.rows.extend(other.transformed.rows);
         self.transformed.failed.extend(other.transformed.failed);
         self.transformed.duplicates += other.transformed.duplicates;
+        self.transformed.held.extend(other.transformed.held);
     }
 
     /// Repeated keys across the absorbed pages: the last wins, as within a page.

@@ -6,6 +6,8 @@
 //! duplicates.
 
 mod entity;
+pub mod pending;
+mod replay;
 pub mod retry;
 
 use crate::config::Entity;
@@ -19,7 +21,7 @@ use crate::track::{EntityCounts, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use ts_rs::TS;
@@ -35,6 +37,41 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// Who started the run: "manual" (the console), "cli" or "schedule"; kept with the run.
     pub started_by: &'static str,
+    /// Records the run may still take before it pauses (a scheduled window's share of a multi-day pass).
+    pub budget: Option<Arc<RowBudget>>,
+}
+
+/// Records a run may still take, shared by the entities running side by side: a batch is cut to what is left,
+/// and the run pauses (on whole pages) when nothing is.
+#[derive(Debug, Default)]
+pub struct RowBudget(AtomicU64);
+
+impl RowBudget {
+    pub fn new(records: u64) -> RowBudget {
+        RowBudget(AtomicU64::new(records))
+    }
+
+    pub fn left(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Takes a page of `records` while anything is left (whole pages: the last may take more than is left).
+    fn take_page(&self, records: u64) -> bool {
+        self.take_if(records, |left| left > 0)
+    }
+
+    /// Takes `records` for a page joining a batch, only if they fit.
+    fn take_fitting(&self, records: u64) -> bool {
+        self.take_if(records, |left| left >= records)
+    }
+
+    fn take_if(&self, records: u64, allowed: impl Fn(u64) -> bool) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                allowed(left).then(|| left.saturating_sub(records))
+            })
+            .is_ok()
+    }
 }
 
 /// What a run reports while it goes; the GUI receives these through a Tauri Channel, the CLI prints them.
@@ -162,6 +199,18 @@ pub async fn run_pipeline(
             other => RunError::Failed(other.to_string()),
         })?;
     let order = crate::resolve::parents_first(entities).map_err(RunError::Invalid)?;
+    let links: Vec<Vec<crate::resolve::ParentLink>> = entities
+        .iter()
+        .map(|e| crate::resolve::parent_links(e, entities))
+        .collect::<Result<_, _>>()
+        .map_err(RunError::Invalid)?;
+    let links_of = |entity: &Entity| -> &[crate::resolve::ParentLink] {
+        entities
+            .iter()
+            .position(|e| e.name == entity.name)
+            .and_then(|i| links.get(i))
+            .map_or(&[], Vec::as_slice)
+    };
     store
         .save_pipeline(pipeline)
         .await
@@ -189,41 +238,76 @@ pub async fn run_pipeline(
     let mut status = RunStatus::Completed;
     let mut error = None;
     let mut invalid_input = false;
-    for entity in order {
-        let job = entity::EntityRun {
-            pipeline: &pipeline.name,
-            run_id: &run_id,
-            entity,
+    // Entities that do not depend on each other run side by side; a level starts when its parents are done.
+    'levels: for level in crate::resolve::levels(&order) {
+        let jobs = level.iter().map(|entity| {
+            let job = entity::EntityRun {
+                pipeline: &pipeline.name,
+                run_id: &run_id,
+                entity,
+                parents: links_of(entity),
+                source,
+                declared: source.declared(entity),
+                sink: &sink,
+                store,
+                options,
+                progress,
+                stop,
+            };
+            async move { (*entity, job.run().await) }
+        });
+        let mut stopped_here = false;
+        for (entity, (entity_counts, stopped)) in futures_util::future::join_all(jobs).await {
+            counts.insert(entity.name.clone(), entity_counts);
+            match stopped {
+                None => progress(RunEvent::EntityDone {
+                    entity: entity.name.clone(),
+                    counts: entity_counts,
+                }),
+                Some(entity::Stop::Paused) => {
+                    if status == RunStatus::Completed {
+                        status = if stop.cancelled() {
+                            RunStatus::Cancelled
+                        } else {
+                            RunStatus::Paused
+                        };
+                    }
+                    stopped_here = true;
+                }
+                Some(entity::Stop::Failed { message, invalid }) => {
+                    tracing::error!(run_id, entity = entity.name, "{message}");
+                    if error.is_none() {
+                        status = RunStatus::Failed;
+                        error = Some(format!("entity \"{}\": {message}", entity.name));
+                        invalid_input = invalid;
+                    }
+                    stopped_here = true;
+                }
+            }
+        }
+        if stopped_here {
+            break 'levels;
+        }
+    }
+    if status == RunStatus::Completed && !options.dry_run && links.iter().any(|l| !l.is_empty()) {
+        // Parents that arrived in this run take their waiting children with them.
+        let landing = pending::land_with(
+            &pipeline.name,
+            entities,
             source,
-            declared: source.declared(entity),
-            sink: &sink,
+            &sink,
             store,
-            options,
-            progress,
-            stop,
-        };
-        let (entity_counts, stopped) = job.run().await;
-        counts.insert(entity.name.clone(), entity_counts);
-        match stopped {
-            None => progress(RunEvent::EntityDone {
-                entity: entity.name.clone(),
-                counts: entity_counts,
-            }),
-            Some(entity::Stop::Paused) => {
-                status = if stop.cancelled() {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Paused
-                };
-                break;
-            }
-            Some(entity::Stop::Failed { message, invalid }) => {
-                tracing::error!(run_id, entity = entity.name, "{message}");
-                status = RunStatus::Failed;
-                error = Some(format!("entity \"{}\": {message}", entity.name));
-                invalid_input = invalid;
-                break;
-            }
+            pending::Attempt::AfterRun,
+        );
+        match landing.await {
+            Ok(landed) if landed.tried > 0 => tracing::info!(
+                run_id,
+                tried = landed.tried,
+                landed = landed.landed,
+                "children waiting for their parent"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(run_id, "waiting children not checked: {e}"),
         }
     }
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -339,6 +423,7 @@ mod tests {
             dry_run: false,
             base_dir: dir.path().to_path_buf(),
             started_by: "manual",
+            budget: None,
         };
         let stop = StopSignal::default();
         stop.cancel();

@@ -3,11 +3,12 @@
 //! the queue; those that fail again keep their new error, and are dead after [`DEAD_AFTER`] tries.
 
 use super::entity::transform;
+use super::pending::held_child;
+use super::replay::{table_mapping, write_late};
 use super::{open_source, RunError};
 use crate::config::Pipeline;
-use crate::schema::Mapping;
-use crate::sink::{PageWrite, Sink};
-use crate::store::{FailedRow, Store};
+use crate::sink::Sink;
+use crate::store::{FailedRow, HeldChild, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,6 +29,9 @@ pub struct RetryOutcome {
     pub updated: u64,
     #[ts(type = "number")]
     pub unchanged: u64,
+    /// Records that passed but whose parent is not in the target yet: they wait with the other children.
+    #[ts(type = "number")]
+    pub waiting: u64,
     /// Records that failed again, with their new errors.
     pub still_failing: Vec<StillFailing>,
 }
@@ -80,19 +84,6 @@ pub async fn retry_failed(
                     "failed records of entity \"{name}\", which the pipeline no longer has"
                 ))
             })?;
-        let table = entity.table_name();
-        let columns = sink
-            .columns(table)
-            .await
-            .map_err(|e| RunError::Failed(e.to_string()))?
-            .ok_or_else(|| {
-                RunError::Invalid(format!(
-                    "target table {table} does not exist; run the pipeline with --apply-schema first"
-                ))
-            })?;
-        let mut mapping = Mapping::from_columns(columns, entity)
-            .with_declared(opened.source.declared(entity))
-            .with_fold_case(sink.folds_case());
         let texts: Vec<String> = rows
             .iter()
             .map(|r| edits.get(&r.id).cloned().unwrap_or_else(|| r.raw.clone()))
@@ -102,53 +93,30 @@ pub async fn retry_failed(
             .iter()
             .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
             .collect();
-        // Learning claims the table's columns for the records' fields; it must not add or retype any (a retry
-        // changes no schema): what does not fit fails again, naming the field.
-        let (known, types): (usize, Vec<_>) = (
-            mapping.fields.len(),
-            mapping.fields.iter().map(|f| f.ty).collect(),
-        );
-        mapping.learn(&records);
-        mapping.fields.truncate(known);
-        for (field, ty) in mapping.fields.iter_mut().zip(types) {
-            field.ty = ty;
-        }
-        let done = transform(
+        let mapping = table_mapping(&sink, &opened.source, entity, &records).await?;
+        let mut done = transform(
             &records,
             &mapping,
             &entity.key_fields(),
             entity.rowversion.as_deref(),
             0,
         );
-        let write = PageWrite {
-            pipeline: &pipeline.name,
-            entity: name,
-            table,
-            mapping: &mapping,
-            rows: &done.rows,
-            checkpoint: None,
-            dry_run: false,
-            skip_unchanged: true,
-            deletes: crate::config::DeleteMode::None,
-            starts_pass: false,
-            // A retried record is a source record arriving late: it does not overwrite an outside edit either,
-            // except that a manual conflict is decided in the queue, not here.
-            conflicts: match entity.conflicts {
-                crate::config::ConflictStrategy::Manual => {
-                    crate::config::ConflictStrategy::TargetWins
-                }
-                other => other,
-            },
-            edits_tracked: sink
-                .prepare_edit_tracking(table, false, false)
-                .await
-                .map_err(|e| RunError::Failed(e.to_string()))?,
-            conflict_log: None,
-        };
-        let merged = sink
-            .write_page(&write, "retry")
+        // A retried child whose parent is still missing moves to the queue of waiting children.
+        let links =
+            crate::resolve::parent_links(entity, &opened.entities).map_err(RunError::Invalid)?;
+        let (ready, held) = crate::resolve::hold_orphans(&sink, &links, &mapping, done.rows)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
+        done.rows = ready;
+        let held: Vec<HeldChild> = held.into_iter().map(|h| held_child(h, &records)).collect();
+        let landed: Vec<&str> = done.rows.iter().map(|r| r.key_hash.as_str()).collect();
+        store
+            .settle_children(&pipeline.name, name, "retry", &landed, &held)
+            .await
+            .map_err(|e| RunError::Failed(e.to_string()))?;
+        outcome.waiting += held.len() as u64;
+        let merged =
+            write_late(&sink, &pipeline.name, entity, &mapping, &done.rows, "retry").await?;
         outcome.inserted += merged.inserted;
         outcome.updated += merged.updated;
         outcome.unchanged += merged.skipped;

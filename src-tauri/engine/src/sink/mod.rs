@@ -18,6 +18,8 @@ pub struct PreparedRow {
     pub key_hash: String,
     pub data_hash: String,
     pub rowversion: Option<String>,
+    /// The record's position in the page it came from (RESOLVE holds children back by it).
+    pub record_index: u32,
 }
 
 /// Where an entity's sync stands, stored in the target beside the data it describes.
@@ -212,6 +214,29 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.apply(table, statements).await,
             Sink::Sqlite(s) => s.apply(table, statements).await,
+        }
+    }
+
+    /// Which of `key_hashes` are live rows of `table`; none when the table does not exist (yet).
+    pub async fn existing_keys(
+        &self,
+        table: &str,
+        key_hashes: &[String],
+    ) -> Result<std::collections::HashSet<String>, SinkError> {
+        if key_hashes.is_empty() {
+            return Ok(Default::default());
+        }
+        let found = match self {
+            Sink::Postgres(s) => s.existing_keys(table, key_hashes).await,
+            Sink::Sqlite(s) => s.existing_keys(table, key_hashes).await,
+        };
+        match found {
+            Ok(keys) => Ok(keys.into_iter().collect()),
+            // Asked only on the unhappy path: a parent table that was never created holds no parents.
+            Err(e) => match self.columns(table).await? {
+                None => Ok(Default::default()),
+                Some(_) => Err(e),
+            },
         }
     }
 

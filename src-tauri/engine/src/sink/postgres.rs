@@ -19,6 +19,9 @@ pub struct PostgresSink {
     schema: String,
 }
 
+/// The advisory lock key schema changes take ("syncflow" in ASCII).
+const DDL_LOCK: i64 = 0x73_79_6e_63_66_6c_6f_77;
+
 fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
     move |e| SinkError::Write {
         table: table.to_owned(),
@@ -338,6 +341,13 @@ $syncflow$",
 
     pub async fn apply(&self, table: &str, statements: &[String]) -> Result<(), SinkError> {
         let mut tx = self.pool.begin().await.map_err(write_err(table))?;
+        // Entities run side by side, and their DDL shares objects (the edit-trigger function): one schema change
+        // at a time per database, or PostgreSQL fails one with "tuple concurrently updated".
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(DDL_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_err(table))?;
         for statement in statements {
             sqlx::query(statement)
                 .execute(&mut *tx)
@@ -356,6 +366,24 @@ $syncflow$",
     pub async fn scalar_text(&self, table: &str, sql: &str) -> Result<Option<String>, SinkError> {
         sqlx::query_scalar::<_, Option<String>>(sql)
             .fetch_one(&self.pool)
+            .await
+            .map_err(write_err(table))
+    }
+
+    /// Which of `key_hashes` are live rows of `table` (not soft-deleted).
+    pub async fn existing_keys(
+        &self,
+        table: &str,
+        key_hashes: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        let sql = format!(
+            "SELECT \"_bridge_key_hash\" FROM {} WHERE \"_bridge_key_hash\" = ANY($1)
+             AND \"_bridge_deleted_at\" IS NULL",
+            self.qualified(table)
+        );
+        sqlx::query_scalar(&sql)
+            .bind(key_hashes)
+            .fetch_all(&self.pool)
             .await
             .map_err(write_err(table))
     }

@@ -175,6 +175,28 @@ impl SqliteSink {
             .map_err(write_err(table))
     }
 
+    /// Which of `key_hashes` are live rows of `table` (not soft-deleted).
+    pub async fn existing_keys(
+        &self,
+        table: &str,
+        key_hashes: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        let sql = format!(
+            "SELECT \"_bridge_key_hash\" FROM {} WHERE \"_bridge_key_hash\" IN (SELECT value FROM json_each(?))
+             AND \"_bridge_deleted_at\" IS NULL",
+            quote_ident(table)
+        );
+        let keys = serde_json::to_string(key_hashes).map_err(|e| SinkError::Write {
+            table: table.to_owned(),
+            message: e.to_string(),
+        })?;
+        sqlx::query_scalar(&sql)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(write_err(table))
+    }
+
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {})", quote_ident(table));
         sqlx::query_scalar(&sql)
