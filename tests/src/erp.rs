@@ -23,6 +23,8 @@ struct Shared {
     max_page_size: usize,
     token_ttl_s: i64,
     delay_ms: Arc<AtomicU64>,
+    /// Records sent in list replies so far.
+    served: Arc<AtomicU64>,
     /// When set, HS256 service tokens signed with this key are accepted too (`jwt_hs256` auth).
     jwt_secret: Arc<RwLock<Option<String>>>,
 }
@@ -54,6 +56,7 @@ impl ErpServer {
             max_page_size,
             token_ttl_s,
             delay_ms: Arc::new(AtomicU64::new(0)),
+            served: Arc::new(AtomicU64::new(0)),
             jwt_secret: Arc::new(RwLock::new(None)),
         };
         let app = Router::new()
@@ -116,6 +119,11 @@ impl ErpServer {
     /// Accepts HS256 service tokens signed with `secret` (besides login tokens).
     pub fn accept_jwt_hs256(&self, secret: &str) {
         *self.shared.jwt_secret.write().expect("jwt lock") = Some(secret.to_owned());
+    }
+
+    /// Records sent in list replies so far (an incremental pass must ask for few).
+    pub fn records_served(&self) -> u64 {
+        self.shared.served.load(Ordering::SeqCst)
     }
 
     pub fn tokens_issued(&self) -> u64 {
@@ -208,8 +216,30 @@ async fn items(
         .records
         .read()
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    let page: Vec<Value> = records.iter().skip(start).take(size).cloned().collect();
+    // `updated_since`: only records whose `updated_at` is at or after the stamp (an incremental read).
+    let since = q.get("updated_since").map(|v| instant(v));
+    let page: Vec<Value> = records
+        .iter()
+        .filter(|r| {
+            since.is_none_or(|since| {
+                r.get("updated_at")
+                    .and_then(Value::as_str)
+                    .is_some_and(|at| instant(at) >= since)
+            })
+        })
+        .skip(start)
+        .take(size)
+        .cloned()
+        .collect();
+    s.served.fetch_add(page.len() as u64, Ordering::SeqCst);
     Ok(Json(json!({ "data": page, "total": records.len() })))
+}
+
+/// An RFC 3339 stamp as an instant (text that is not one compares as the earliest).
+fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
 }
 
 /// A service token signed with `secret` (HS256) and not expired.

@@ -318,6 +318,10 @@ pub struct Entity {
     /// Field holding the change stamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rowversion: Option<String>,
+    /// REST, with `delta = "rowversion"`: the query parameter asking for records changed since a stamp
+    /// (`updated_since`); a pass after the first then reads only what changed since the target's highest stamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_param: Option<String>,
     /// What happens to target rows whose record disappeared from the source.
     #[serde(default)]
     pub deletes: DeleteMode,
@@ -395,6 +399,7 @@ impl Entity {
             business_key: Vec::new(),
             delta: DeltaStrategy::default(),
             rowversion: None,
+            since_param: None,
             deletes: DeleteMode::default(),
             conflicts: ConflictStrategy::default(),
             parents: Vec::new(),

@@ -121,7 +121,7 @@ impl EntityRun<'_> {
             _ => (self.start_cursor(table).await?, 0),
         };
         // An incremental pass sees only what changed: it must never take the rest for deleted.
-        let deletes = if is_incremental(&cursor) {
+        let deletes = if cursor.is_incremental() {
             crate::config::DeleteMode::None
         } else {
             self.entity.deletes
@@ -729,11 +729,6 @@ fn identify(
         values,
         record_index,
     }
-}
-
-/// Whether a pass reads only what changed (and so must not detect deletes).
-fn is_incremental(cursor: &PageCursor) -> bool {
-    matches!(cursor, PageCursor::Bubble(c) if c.field.is_some())
 }
 
 /// Pages a stage may hold ahead of the next one.

@@ -22,6 +22,42 @@ pub enum PageCursor {
     /// The business key of the last row read (PostgreSQL keyset pages); None before the first.
     Key(Option<Vec<Value>>),
     Bubble(bubble::BubbleCursor),
+    /// An incremental pass (REST, PostgreSQL): records changed at or after `since` (the target's highest
+    /// rowversion; records stamped `since` itself are read again and skipped as unchanged), paged by `page`.
+    Since {
+        since: String,
+        page: Box<PageCursor>,
+    },
+}
+
+impl PageCursor {
+    /// Whether the pass reads only what changed (and so must not detect deletes).
+    pub fn is_incremental(&self) -> bool {
+        match self {
+            PageCursor::Bubble(c) => c.field.is_some(),
+            PageCursor::Since { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The paging cursor and the stamp of an incremental pass, if it is one.
+    pub fn split_since(&self) -> (&PageCursor, Option<&str>) {
+        match self {
+            PageCursor::Since { since, page } => (page, Some(since)),
+            other => (other, None),
+        }
+    }
+
+    /// `next` in the same pass as `self` (an incremental pass stays one).
+    pub fn carry_since(&self, next: PageCursor) -> PageCursor {
+        match self {
+            PageCursor::Since { since, .. } => PageCursor::Since {
+                since: since.clone(),
+                page: Box::new(next),
+            },
+            _ => next,
+        }
+    }
 }
 
 /// One page of raw records and where the following page starts (None: this was the last).
@@ -65,7 +101,20 @@ impl Source {
     /// when the source cannot select by change (then the pass reads everything and skips what is unchanged).
     pub fn changed_since(&self, entity: &crate::config::Entity, since: &str) -> Option<PageCursor> {
         match self {
-            Source::Rest(_) | Source::Postgres(_) => None,
+            Source::Rest(_) => {
+                entity.since_param.as_ref()?;
+                Some(PageCursor::Since {
+                    since: since.to_owned(),
+                    page: Box::new(rest::RestClient::first_cursor(entity)),
+                })
+            }
+            Source::Postgres(_) => {
+                entity.rowversion.as_ref()?;
+                Some(PageCursor::Since {
+                    since: since.to_owned(),
+                    page: Box::new(postgres::PgSource::first_cursor()),
+                })
+            }
             Source::Bubble(_) => {
                 bubble::BubbleClient::changed_since(entity.rowversion.as_deref()?, since)
             }

@@ -189,6 +189,8 @@ impl PgSource {
         cursor: &PageCursor,
     ) -> Result<FetchedPage, SourceError> {
         let started = Instant::now();
+        let whole = cursor;
+        let (cursor, since) = whole.split_since();
         let after = match cursor {
             PageCursor::Key(after) => after.clone(),
             other => {
@@ -213,23 +215,37 @@ impl PgSource {
             .map(|k| format!("r.{}", quote_ident(k)))
             .collect::<Vec<_>>()
             .join(", ");
+        let type_of = |column: &str| {
+            facts
+                .columns
+                .iter()
+                .find(|(c, _)| c == column)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_else(|| "text".into())
+        };
         let mut sql = format!("SELECT to_jsonb(r)::text FROM {from} r");
+        let mut conditions = Vec::new();
         if after.is_some() {
             // Each bound key value is text cast back to its column's type, so the row comparison uses the index.
             let params: Vec<String> = key
                 .iter()
                 .enumerate()
-                .map(|(i, k)| {
-                    let ty = facts
-                        .columns
-                        .iter()
-                        .find(|(c, _)| c == k)
-                        .map(|(_, t)| t.as_str())
-                        .unwrap_or("text");
-                    format!("${}::text::{ty}", i + 1)
-                })
+                .map(|(i, k)| format!("${}::text::{}", i + 1, type_of(k)))
                 .collect();
-            sql.push_str(&format!(" WHERE ({key_list}) > ({})", params.join(", ")));
+            conditions.push(format!("({key_list}) > ({})", params.join(", ")));
+        }
+        let rowversion = entity.rowversion.as_deref().filter(|_| since.is_some());
+        if let Some(column) = rowversion {
+            // Inclusive: rows sharing the highest stamp are read again (and skipped as unchanged), none is missed.
+            let n = after.as_ref().map_or(0, Vec::len) + 1;
+            conditions.push(format!(
+                "r.{} >= ${n}::text::{}",
+                quote_ident(column),
+                type_of(column)
+            ));
+        }
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
         }
         sql.push_str(&format!(" ORDER BY {key_list} LIMIT {}", self.page_size));
         let mut query = sqlx::query_scalar::<_, String>(&sql);
@@ -241,6 +257,9 @@ impl PgSource {
                 });
             }
         }
+        if let (Some(_), Some(since)) = (rowversion, since) {
+            query = query.bind(since.to_owned());
+        }
         let rows = query
             .fetch_all(&self.pool)
             .await
@@ -250,11 +269,13 @@ impl PgSource {
             .map(|text| serde_json::from_str(text).map_err(|e| failed(&self.url, e)))
             .collect::<Result<_, _>>()?;
         let next = match records.last() {
-            Some(last) if records.len() as u32 == self.page_size => Some(PageCursor::Key(Some(
-                key.iter()
-                    .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            ))),
+            Some(last) if records.len() as u32 == self.page_size => Some(
+                whole.carry_since(PageCursor::Key(Some(
+                    key.iter()
+                        .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                ))),
+            ),
             _ => None,
         };
         Ok(FetchedPage {

@@ -69,7 +69,16 @@ impl RestClient {
         cursor: &PageCursor,
     ) -> Result<FetchedPage, SourceError> {
         let started = std::time::Instant::now();
-        let url = self.page_url(entity, cursor)?;
+        let whole = cursor;
+        let (cursor, since) = whole.split_since();
+        let mut url = self.page_url(entity, cursor)?;
+        if let (Some(since), Some(param), false) = (
+            since,
+            entity.since_param.as_deref(),
+            matches!(cursor, PageCursor::Url(Some(_))),
+        ) {
+            url.query_pairs_mut().append_pair(param, since);
+        }
         let (body, link_next) = match self.get_json_and_link(&url).await {
             Ok(reply) => reply,
             // Some gateways answer 404 past the last page instead of an empty list.
@@ -112,11 +121,11 @@ impl RestClient {
             // The reply names the next page; without a name this was the last.
             PageCursor::Token(_) | PageCursor::Url(_) => follow,
             // page_url refused any other cursor already
-            PageCursor::Bubble(_) | PageCursor::Key(_) => None,
+            PageCursor::Bubble(_) | PageCursor::Key(_) | PageCursor::Since { .. } => None,
         };
         Ok(FetchedPage {
             records,
-            next,
+            next: next.map(|n| whole.carry_since(n)),
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
         })
