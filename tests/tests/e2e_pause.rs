@@ -117,6 +117,19 @@ async fn a_run_pauses_within_two_seconds_and_resumes_exactly() {
         .wait_text("[data-testid='run-status']", wait, |t| t == "cancelled")
         .await;
     assert!(session.find("[data-testid='resume-run']").await.is_none());
+    // The runs screen says where each run's time went, stage by stage.
+    let tab = session.wait_for("[data-testid='tab-runs']", wait).await;
+    session.click(&tab).await;
+    // (The cancelled run may have stopped before its first batch; the paused-and-resumed one has many.)
+    let history = session
+        .wait_text("[data-testid='run-history']", wait, |t| {
+            t.contains(" batches)")
+        })
+        .await;
+    assert!(
+        history.contains("fetch") && history.contains("transform") && history.contains("ingest"),
+        "{history}"
+    );
     for ty in &app.types {
         assert_eq!(
             count(ty.name.clone()).await,

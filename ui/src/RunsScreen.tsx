@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { cancelRun, listRuns, pauseRun, pipelineSchedule, runPipeline, saveSchedule, schedulePreview } from "./api";
-import type { RunsView, Schedule, SchedulePreview, ScheduleView } from "./bindings";
+import type { RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes } from "./bindings";
 
 interface Props {
   pipeline: string;
@@ -79,7 +79,9 @@ export function RunsScreen({ pipeline }: Props) {
             <th className="num">Updated</th>
             <th className="num">Skipped</th>
             <th className="num">Failed</th>
+            <th className="num">Pending</th>
             <th className="num">Conflicts</th>
+            <th title="Time each stage spent, summed over the run's batches (the stages overlap)">Fetch · transform · ingest</th>
             <th />
           </tr>
         </thead>
@@ -99,7 +101,11 @@ export function RunsScreen({ pipeline }: Props) {
                 <td className="num">{row.counts.updated.toLocaleString("en-US")}</td>
                 <td className="num">{row.counts.skipped.toLocaleString("en-US")}</td>
                 <td className="num">{row.counts.failed.toLocaleString("en-US")}</td>
+                <td className="num">{row.counts.pending.toLocaleString("en-US")}</td>
                 <td className="num">{row.counts.conflicts.toLocaleString("en-US")}</td>
+                <td data-testid={`stages-${row.run.id}`}>
+                  <StageBar stages={row.stages} />
+                </td>
                 <td>
                   {latest && !active && RESUMABLE.has(row.run.status) && (
                     <button type="button" onClick={() => act(runPipeline(row.pipeline, () => undefined))}>
@@ -114,6 +120,33 @@ export function RunsScreen({ pipeline }: Props) {
       </table>
       <ScheduleEditor key={pipeline} pipeline={pipeline} />
     </section>
+  );
+}
+
+const STAGES = [
+  ["fetch", "fetch_ms"],
+  ["transform", "transform_ms"],
+  ["ingest", "ingest_ms"],
+] as const;
+
+/** The stage sums in words: "fetch 1.2 s · transform 0.4 s · ingest 2.0 s (12 batches)". */
+export function stagesText(stages: StageTimes): string {
+  if (stages.batches === 0) return "no batches";
+  const parts = STAGES.map(([name, key]) => `${name} ${(stages[key] / 1000).toFixed(1)} s`);
+  return `${parts.join(" · ")} (${stages.batches.toLocaleString("en-US")} batches)`;
+}
+
+/** Where a run's time went: one bar per stage, as long as its share of the largest, with the sums in words. */
+function StageBar({ stages }: { stages: StageTimes }) {
+  const longest = Math.max(stages.fetch_ms, stages.transform_ms, stages.ingest_ms, 1);
+  return (
+    <span className="stages" title="Summed over the run's batches; the stages overlap, so the longest paced the run">
+      {stages.batches > 0 &&
+        STAGES.map(([name, key]) => (
+          <span key={name} className={`stage ${name}`} style={{ width: `${(40 * stages[key]) / longest}px` }} />
+        ))}
+      <span className="muted">{stagesText(stages)}</span>
+    </span>
   );
 }
 

@@ -270,11 +270,13 @@ started_by: string, };
 
 export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "childrenChecked", pipeline: string, tried: number, landed: number, dead: number, };
 
+export type StageTimes = { batches: number, fetch_ms: number, transform_ms: number, ingest_ms: number, };
+
 export type RunHistoryRow = { run: RunRecord, pipeline: string, 
 /**
  * "manual", "cli" or "schedule"
  */
-started_by: string, counts: EntityCounts, };
+started_by: string, counts: EntityCounts, stages: StageTimes, };
 
 export type ScheduleState = { 
 /**

@@ -35,6 +35,7 @@ pub fn typescript() -> String {
         crate::jobs::schedule::SchedulePreview::decl(),
         crate::jobs::JobInfo::decl(),
         crate::jobs::scheduler::SchedulerAction::decl(),
+        crate::store::StageTimes::decl(),
         crate::store::RunHistoryRow::decl(),
         crate::store::ScheduleState::decl(),
         crate::conflicts::Side::decl(),

@@ -660,7 +660,11 @@ impl Store {
             "SELECT r.id, r.status, r.started_at, r.finished_at, r.duration_ms, r.error, r.pipeline, r.started_by,
              coalesce(sum(e.fetched), 0), coalesce(sum(e.inserted), 0), coalesce(sum(e.updated), 0),
              coalesce(sum(e.deleted), 0), coalesce(sum(e.skipped), 0), coalesce(sum(e.failed), 0),
-             coalesce(sum(e.conflicts), 0)
+             coalesce(sum(e.conflicts), 0), coalesce(sum(e.pending), 0),
+             (SELECT count(*) FROM sync_batches b WHERE b.run_id = r.id),
+             (SELECT coalesce(sum(b.fetch_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
+             (SELECT coalesce(sum(b.transform_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
+             (SELECT coalesce(sum(b.ingest_ms), 0) FROM sync_batches b WHERE b.run_id = r.id)
              FROM runs r LEFT JOIN run_entities e ON e.run_id = r.id
              WHERE r.dry_run = 0 AND (? IS NULL OR r.pipeline = ?)
              GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
@@ -688,7 +692,13 @@ impl Store {
                         skipped: count(12)?,
                         failed: count(13)?,
                         conflicts: count(14)?,
-                        ..EntityCounts::default()
+                        pending: count(15)?,
+                    },
+                    stages: StageTimes {
+                        batches: count(16)?,
+                        fetch_ms: count(17)?,
+                        transform_ms: count(18)?,
+                        ingest_ms: count(19)?,
                     },
                 })
             })
@@ -992,6 +1002,22 @@ pub struct RunHistoryRow {
     /// "manual", "cli" or "schedule"
     pub started_by: String,
     pub counts: EntityCounts,
+    pub stages: StageTimes,
+}
+
+/// Where a run's time went: each stage's time summed over its batches (`sync_batches`). The stages overlap (fetch,
+/// transform and ingest work on different pages at once), so the sums may exceed the run's duration; the largest
+/// is the one that paced the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct StageTimes {
+    #[ts(type = "number")]
+    pub batches: u64,
+    #[ts(type = "number")]
+    pub fetch_ms: u64,
+    #[ts(type = "number")]
+    pub transform_ms: u64,
+    #[ts(type = "number")]
+    pub ingest_ms: u64,
 }
 
 /// The scheduler's memory of one pipeline.
