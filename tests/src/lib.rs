@@ -5,6 +5,7 @@ pub mod bubble;
 pub mod erp;
 pub mod keyring_session;
 pub mod pg;
+pub mod products;
 pub mod webdriver;
 
 use std::path::PathBuf;

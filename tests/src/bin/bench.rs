@@ -3,7 +3,7 @@
 //! `psql \copy` for reference, and prints rows/s, the ratio to COPY, the unchanged re-sync and peak RSS.
 //! Prints figures; asserts nothing.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -11,26 +11,7 @@ use std::time::Instant;
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
 
-const PASSWORD: &str = "bench";
-
-/// Ten columns, like the COPY reference in NOTES.md.
-fn row(i: u64) -> Value {
-    let category = ["Hardware", "Garden", "Kitchen", "Office", "Outdoor"][(i % 5) as usize];
-    let price = serde_json::from_str::<Value>(&format!("{}.{:02}", i % 10_000, i % 100))
-        .unwrap_or(Value::Null);
-    json!({
-        "id": i,
-        "sku": format!("SKU-{i:08}"),
-        "name": format!("Product number {i} with a moderately long descriptive name"),
-        "qty": (i * 7919) % 100_000,
-        "price": price,
-        "active": !i.is_multiple_of(3),
-        "category": category,
-        "updated_at": format!("2026-{:02}-{:02}T{:02}:00:00.000Z", 1 + i % 12, 1 + i % 28, i % 24),
-        "note": if i.is_multiple_of(4) { Value::Null } else { json!(format!("note {i}")) },
-        "weight": (i % 997) as f64 / 10.0,
-    })
-}
+use syncflow_tests::products::{row, PASSWORD};
 
 /// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
 fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
@@ -167,16 +148,7 @@ async fn main() {
         let url = cluster.create_database("bench").await;
         let server = ErpServer::start((1..=n).map(row).collect(), PASSWORD, 5_000, 3600).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let target = format!("kind = \"postgres\"\nurl = \"{url}\"");
-        let extra = "records = \"/data\"\npagination = { kind = \"offset\", size = 5000 }\nbusiness_key = [\"id\"]";
-        let file = server.pipeline_file(
-            dir.path(),
-            "bench",
-            "{ env = \"ERP_PASSWORD\" }",
-            &target,
-            "items",
-            extra,
-        );
+        let file = syncflow_tests::products::pipeline(&server, dir.path(), "bench", &url, "items");
         let state = dir.path().join("state.db");
         let (first, rss, summary) = timed_run(&bin, &file, &state);
         assert_eq!(
@@ -199,8 +171,7 @@ async fn main() {
             first / copy
         );
         println!("          stages (fetch / transform / ingest, s): first {stages_first:.2?}, re-sync {stages_again:.2?}");
-        let paused =
-            pause_and_resume(&bin, &server, dir.path(), &target, &url, n, first / 2.0).await;
+        let paused = pause_and_resume(&bin, &server, dir.path(), &url, n, first / 2.0).await;
         println!("          {paused}");
     }
 }
@@ -211,20 +182,11 @@ async fn pause_and_resume(
     bin: &Path,
     server: &ErpServer,
     dir: &Path,
-    target: &str,
     url: &str,
     n: u64,
     after_secs: f64,
 ) -> String {
-    let extra = "records = \"/data\"\npagination = { kind = \"offset\", size = 5000 }\nbusiness_key = [\"id\"]\ntable = \"items_pause\"";
-    let file = server.pipeline_file(
-        dir,
-        "bench-pause",
-        "{ env = \"ERP_PASSWORD\" }",
-        target,
-        "items",
-        extra,
-    );
+    let file = syncflow_tests::products::pipeline(server, dir, "bench-pause", url, "items_pause");
     let state = dir.join("pause-state.db");
     let mut child = Command::new(bin)
         .args([

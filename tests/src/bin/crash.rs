@@ -1,0 +1,208 @@
+//! `cargo run --release -p syncflow-tests --bin syncflow-crash [-- ROWS KILLS SEED]` (default 1,000,000 rows, 10
+//! kills): syncs generated rows from the in-repo REST test server into a throwaway PostgreSQL with the release
+//! `syncflow` CLI, kills the CLI with SIGKILL at random moments, runs it again after each kill, and finally to the
+//! end; then compares the target with the same rows loaded by `psql \copy` — row count, distinct keys, a digest of
+//! every value — and checks the run's counters add up. Prints what it saw; exits 1 when the target is not exact.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use syncflow_tests::pg::PgCluster;
+use syncflow_tests::products::{row, PASSWORD};
+
+/// xorshift64*: reproducible random moments from a printed seed.
+struct Moments(u64);
+
+impl Moments {
+    fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn spawn_run(bin: &Path, file: &Path, state: &Path) -> std::process::Child {
+    Command::new(bin)
+        .args([
+            "run",
+            file.to_str().unwrap_or_default(),
+            "--apply-schema",
+            "--json",
+            "--state",
+        ])
+        .arg(state)
+        .env("ERP_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run syncflow")
+}
+
+/// Every value of a row as text, in key order, hashed: the same spelling on both sides.
+const DIGEST: &str = "SELECT md5(string_agg(concat_ws('|', id, sku, name, qty, price, active, category, \
+     to_char(updated_at::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), coalesce(note, '<null>'), weight), \
+     ',' ORDER BY id)) FROM ";
+
+fn load_reference(url: &str, rows: u64, dir: &Path) {
+    let csv = dir.join("rows.csv");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv"));
+    for i in 1..=rows {
+        let r = row(i);
+        let cols: Vec<String> = [
+            "id",
+            "sku",
+            "name",
+            "qty",
+            "price",
+            "active",
+            "category",
+            "updated_at",
+            "note",
+            "weight",
+        ]
+        .iter()
+        .map(|k| match &r[*k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+        writeln!(file, "{}", cols.join(",")).expect("write csv");
+    }
+    drop(file);
+    for sql in [
+        "CREATE TABLE copy_ref (id bigint, sku text, name text, qty bigint, price numeric, active boolean, \
+         category text, updated_at text, note text, weight numeric)"
+            .to_owned(),
+        format!("\\copy copy_ref FROM '{}' WITH (FORMAT csv)", csv.display()),
+    ] {
+        let ok = Command::new("psql")
+            .args(["-q", "-X", url, "-c", &sql])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.replace('_', "").parse().ok())
+        .collect();
+    let rows = args.first().copied().unwrap_or(1_000_000);
+    let kills = args.get(1).copied().unwrap_or(10);
+    let seed = args.get(2).copied().unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1
+    });
+    println!("{rows} rows, {kills} kills, seed {seed}");
+    let bin = syncflow_tests::release_syncflow();
+    let cluster = PgCluster::start();
+    let url = cluster.create_database("crash").await;
+    let server =
+        syncflow_tests::erp::ErpServer::start((1..=rows).map(row).collect(), PASSWORD, 5_000, 3600)
+            .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = syncflow_tests::products::pipeline(&server, dir.path(), "crash", &url, "items");
+    let state = dir.path().join("state.db");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let committed = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM items")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+    };
+
+    // Kill moments spread over about one first sync (≈ 27 s at 1M here), earlier for smaller runs.
+    let span = (rows as f64 / 37_000.0).max(1.0);
+    let mut moments = Moments(seed);
+    let started = Instant::now();
+    for k in 1..=kills {
+        let after = 0.2 + moments.next_f64() * span / 2.0;
+        let mut child = spawn_run(&bin, &file, &state);
+        std::thread::sleep(Duration::from_secs_f64(after));
+        let outcome = match child.try_wait() {
+            Ok(Some(status)) => format!("had already ended ({status})"),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                "killed".to_owned()
+            }
+        };
+        println!(
+            "kill {k:>2}: after {after:5.2} s {outcome}; rows in the target now {}",
+            committed().await
+        );
+    }
+    let final_started = Instant::now();
+    let child = spawn_run(&bin, &file, &state);
+    let output = child.wait_with_output().expect("final run");
+    let summary: Value = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    println!(
+        "final run: exit {:?} in {:.2} s (all runs {:.1} s), status {}",
+        output.status.code(),
+        final_started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        summary["status"]
+    );
+
+    load_reference(&url, rows, dir.path());
+    let (count, distinct_ids, distinct_keys): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT id), count(DISTINCT \"_bridge_key_hash\") FROM items",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    let digest = |table: &str| {
+        let sql = format!("{DIGEST}{table}");
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("digest")
+        }
+    };
+    let (target, reference) = (digest("items").await, digest("copy_ref").await);
+    let c = &summary["entities"]["items"];
+    let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+    let adds_up = n("fetched")
+        == n("inserted")
+            + n("updated")
+            + n("skipped")
+            + n("failed")
+            + n("pending")
+            + n("conflicts");
+    println!("target: {count} rows, {distinct_ids} distinct ids, {distinct_keys} distinct key hashes (source {rows})");
+    println!(
+        "values: digest {} the source's ({})",
+        if target == reference {
+            "equals"
+        } else {
+            "DIFFERS from"
+        },
+        target.as_deref().unwrap_or_default()
+    );
+    println!("counters of the run: {c} — add up: {adds_up}");
+    let exact = output.status.code() == Some(0)
+        && count as u64 == rows
+        && distinct_ids as u64 == rows
+        && distinct_keys as u64 == rows
+        && target == reference
+        && adds_up
+        && n("fetched") == rows;
+    println!("{}", if exact { "EXACT" } else { "NOT EXACT" });
+    if !exact {
+        std::process::exit(1);
+    }
+}
