@@ -119,24 +119,52 @@ async fn main() {
             .unwrap_or(0)
     };
 
-    // Kill moments spread over about one first sync (≈ 27 s at 1M here), earlier for smaller runs.
-    let span = (rows as f64 / 37_000.0).max(1.0);
+    // How far the pass has committed, from the checkpoint the target keeps with each page (cheap to poll).
+    let checkpointed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(max((checkpoint->'counts'->>'fetched')::bigint), 0) FROM _syncflow_checkpoints",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_or(0, |n| n as u64)
+    };
+    // Ten random points of the first pass, in order: each run is killed once the target holds that many rows
+    // plus a random few milliseconds (so the kill lands anywhere in a page's fetch, transform, COPY or commit).
     let mut moments = Moments(seed);
+    let mut points: Vec<u64> = (0..kills)
+        .map(|_| (moments.next_f64() * rows as f64 * 0.95) as u64)
+        .collect();
+    points.sort_unstable();
     let started = Instant::now();
-    for k in 1..=kills {
-        let after = 0.2 + moments.next_f64() * span / 2.0;
+    for (k, point) in points.into_iter().enumerate() {
         let mut child = spawn_run(&bin, &file, &state);
-        std::thread::sleep(Duration::from_secs_f64(after));
-        let outcome = match child.try_wait() {
-            Ok(Some(status)) => format!("had already ended ({status})"),
-            _ => {
+        let run_started = Instant::now();
+        let ended = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if checkpointed().await >= point {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let jitter = moments.next_f64() * 0.3;
+        let outcome = match ended {
+            Some(status) => format!("ended by itself ({status})"),
+            None => {
+                tokio::time::sleep(Duration::from_secs_f64(jitter)).await;
                 let _ = child.kill();
                 let _ = child.wait();
-                "killed".to_owned()
+                format!(
+                    "killed at {:.2} s (past {point} rows, +{:.0} ms)",
+                    run_started.elapsed().as_secs_f64(),
+                    jitter * 1e3
+                )
             }
         };
         println!(
-            "kill {k:>2}: after {after:5.2} s {outcome}; rows in the target now {}",
+            "run {:>2}: {outcome}; rows in the target now {}",
+            k + 1,
             committed().await
         );
     }
