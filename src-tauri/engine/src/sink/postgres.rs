@@ -428,6 +428,33 @@ $syncflow$",
         page: &PageWrite<'_>,
         run_id: &str,
     ) -> Result<MergeCounts, SinkError> {
+        // Into a table that was empty when the pass began every key is new: the rows are COPYed straight into
+        // it, with no staging table and no merge. A key the source repeats across batches makes that COPY fail
+        // on the unique key; the batch is then written again through the merge.
+        if !page.skip_unchanged && !page.dry_run && !page.rows.is_empty() {
+            if let Some(counts) = self.write_page_as(page, run_id, Ingest::Copy).await? {
+                return Ok(counts);
+            }
+            tracing::info!(
+                table = page.table,
+                "a key repeated in a fresh pass: batch merged instead"
+            );
+        }
+        self.write_page_as(page, run_id, Ingest::Merge)
+            .await?
+            .ok_or_else(|| SinkError::Write {
+                table: page.table.to_owned(),
+                message: "the merge reported a repeated key".into(),
+            })
+    }
+
+    /// Writes the page's batch; None when a straight COPY met a key the table holds already (nothing written).
+    async fn write_page_as(
+        &self,
+        page: &PageWrite<'_>,
+        run_id: &str,
+        ingest: Ingest,
+    ) -> Result<Option<MergeCounts>, SinkError> {
         let table = self.qualified(page.table);
         let err = write_err(page.table);
         if page.dry_run && page.tracks_seen() {
@@ -448,14 +475,20 @@ $syncflow$",
         counts.skipped = (page.rows.len() - rows.len()) as u64;
         if !rows.is_empty() {
             let columns = column_list(page.mapping);
-            sqlx::query(&format!(
-                "CREATE TEMP TABLE _sf_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
+            let into = match ingest {
+                Ingest::Copy => table.clone(),
+                Ingest::Merge => {
+                    sqlx::query(&format!(
+                        "CREATE TEMP TABLE _sf_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    ))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&err)?;
+                    "_sf_stage".to_owned()
+                }
+            };
             let mut copy = tx
-                .copy_in_raw(&format!("COPY _sf_stage ({columns}) FROM STDIN"))
+                .copy_in_raw(&format!("COPY {into} ({columns}) FROM STDIN"))
                 .await
                 .map_err(&err)?;
             let synced_at = chrono::Utc::now().to_rfc3339();
@@ -471,7 +504,15 @@ $syncflow$",
             if !buffer.is_empty() {
                 copy.send(buffer.into_bytes()).await.map_err(&err)?;
             }
-            copy.finish().await.map_err(&err)?;
+            match copy.finish().await {
+                Err(e) if ingest == Ingest::Copy && is_unique_violation(&e) => return Ok(None),
+                other => other.map_err(&err)?,
+            };
+            if ingest == Ingest::Copy {
+                counts.inserted = rows.len() as u64;
+            }
+        }
+        if !rows.is_empty() && ingest == Ingest::Merge {
             let held = if page.edits_tracked && page.conflicts != ConflictStrategy::SourceWins {
                 hold_conflicts(&mut tx, &table, page).await?
             } else {
@@ -519,8 +560,23 @@ $syncflow$",
         } else {
             tx.commit().await.map_err(&err)?;
         }
-        Ok(counts)
+        Ok(Some(counts))
     }
+}
+
+/// How a batch reaches its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ingest {
+    /// COPY straight into the table (every key new).
+    Copy,
+    /// COPY into a staging table, then one set-based merge.
+    Merge,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "23505")
 }
 
 /// What a conflict's resolution writes into the row.
