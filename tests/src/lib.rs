@@ -120,6 +120,11 @@ pub async fn run_synced(
 ) -> serde_json::Value {
     let file = file.to_str().expect("a UTF-8 path");
     let out = syncflow_async(&["run", file, "--apply-schema", "--json"], state, envs).await;
+    succeeded_json(&out)
+}
+
+/// Asserts a command exited 0 (its stderr shown otherwise) and returns the JSON on its last stdout line.
+pub fn succeeded_json(out: &std::process::Output) -> serde_json::Value {
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -2,7 +2,10 @@
 
 use crate::erp::ErpServer;
 use serde_json::{json, Value};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 /// The test server's password in the benchmarks (given to the CLI as `ERP_PASSWORD`).
 pub const PASSWORD: &str = "bench";
@@ -41,4 +44,69 @@ pub fn pipeline(server: &ErpServer, dir: &Path, name: &str, url: &str, table: &s
         "items",
         &extra,
     )
+}
+
+/// Starts `syncflow run FILE --apply-schema --json --state STATE` with the benchmarks' password (stderr dropped).
+pub fn spawn_run(bin: &Path, file: &Path, state: &Path, stdout: Stdio) -> Child {
+    Command::new(bin)
+        .args([
+            "run",
+            file.to_str().unwrap_or_default(),
+            "--apply-schema",
+            "--json",
+            "--state",
+        ])
+        .arg(state)
+        .env("ERP_PASSWORD", PASSWORD)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run syncflow")
+}
+
+/// The reference: products 1..=`rows` written as CSV in `dir` and loaded with `psql \copy` into a new table
+/// `copy_ref` of the database at `url`; returns the seconds the `\copy` took.
+pub fn copy_reference(url: &str, rows: u64, dir: &Path) -> f64 {
+    let csv = dir.join("rows.csv");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv"));
+    for i in 1..=rows {
+        let r = row(i);
+        let cols: Vec<String> = [
+            "id",
+            "sku",
+            "name",
+            "qty",
+            "price",
+            "active",
+            "category",
+            "updated_at",
+            "note",
+            "weight",
+        ]
+        .iter()
+        .map(|k| match &r[*k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+        writeln!(file, "{}", cols.join(",")).expect("write csv");
+    }
+    drop(file);
+    let psql = |sql: &str| {
+        let ok = Command::new("psql")
+            .args(["-q", "-X", url, "-c", sql])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
+    };
+    psql(
+        "CREATE TABLE copy_ref (id bigint, sku text, name text, qty bigint, price numeric, active boolean, \
+         category text, updated_at text, note text, weight numeric)",
+    );
+    let started = Instant::now();
+    psql(&format!(
+        "\\copy copy_ref FROM '{}' WITH (FORMAT csv)",
+        csv.display()
+    ));
+    started.elapsed().as_secs_f64()
 }

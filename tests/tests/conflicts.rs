@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::{last_json_line, run_synced, syncflow_async};
+use syncflow_tests::{run_synced, succeeded_json, syncflow_async};
 
 const ROWS: i64 = 50;
 const STRATEGIES: [&str; 4] = ["source_wins", "target_wins", "last_write_wins", "manual"];
@@ -157,16 +157,7 @@ async fn edited_rows_follow_the_strategy_and_manual_ones_are_resolved_by_hand() 
 
     let list = |args: &'static [&'static str]| {
         let state = state.clone();
-        async move {
-            let out = syncflow_async(args, &state, &[]).await;
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            last_json_line(&out.stdout)
-        }
+        async move { succeeded_json(&syncflow_async(args, &state, &[]).await) }
     };
     let open = list(&["conflicts", "list", "shop", "--json"]).await;
     let open = open.as_array().unwrap().clone();

@@ -4,32 +4,18 @@
 //! Prints figures; asserts nothing.
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
 
-use syncflow_tests::products::{row, PASSWORD};
+use syncflow_tests::products::{row, spawn_run, PASSWORD};
 
 /// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
 fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args([
-            "run",
-            file.to_str().unwrap_or_default(),
-            "--apply-schema",
-            "--json",
-            "--state",
-        ])
-        .arg(state)
-        .env("ERP_PASSWORD", PASSWORD)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run syncflow");
+    let mut child = spawn_run(bin, file, state, std::process::Stdio::piped());
     let pid = child.id();
     let watcher = std::thread::spawn(move || peak_rss_mb(pid));
     let mut stdout = String::new();
@@ -84,49 +70,6 @@ async fn stage_seconds(state: &Path) -> (f64, f64, f64) {
         .unwrap_or((0.0, 0.0, 0.0))
 }
 
-fn copy_reference(cluster: &PgCluster, url: &str, rows: u64, dir: &Path) -> f64 {
-    let csv = dir.join("rows.csv");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv"));
-    for i in 1..=rows {
-        let r = row(i);
-        let cols: Vec<String> = [
-            "id",
-            "sku",
-            "name",
-            "qty",
-            "price",
-            "active",
-            "category",
-            "updated_at",
-            "note",
-            "weight",
-        ]
-        .iter()
-        .map(|k| match &r[*k] {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect();
-        writeln!(file, "{}", cols.join(",")).expect("write csv");
-    }
-    drop(file);
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .args(["-q", "-X", url, "-c", sql])
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
-    };
-    psql("CREATE TABLE copy_ref (id bigint, sku text, name text, qty bigint, price numeric, active boolean, category text, updated_at text, note text, weight numeric)");
-    let started = Instant::now();
-    psql(&format!(
-        "\\copy copy_ref FROM '{}' WITH (FORMAT csv)",
-        csv.display()
-    ));
-    let _ = cluster;
-    started.elapsed().as_secs_f64()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let sizes: Vec<u64> = std::env::args()
@@ -164,7 +107,7 @@ async fn main() {
             Some(n),
             "re-sync: {summary}"
         );
-        let copy = copy_reference(&cluster, &url, n, dir.path());
+        let copy = syncflow_tests::products::copy_reference(&url, n, dir.path());
         println!(
             "{n:>9} {first:>10.2} {:>10.0} {copy:>8.2} {:>12.2} {again:>10.2} {rss:>9.1}",
             n as f64 / first,
@@ -188,20 +131,7 @@ async fn pause_and_resume(
 ) -> String {
     let file = syncflow_tests::products::pipeline(server, dir, "bench-pause", url, "items_pause");
     let state = dir.join("pause-state.db");
-    let mut child = Command::new(bin)
-        .args([
-            "run",
-            file.to_str().unwrap_or_default(),
-            "--apply-schema",
-            "--json",
-            "--state",
-        ])
-        .arg(&state)
-        .env("ERP_PASSWORD", PASSWORD)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run syncflow");
+    let mut child = spawn_run(bin, &file, &state, std::process::Stdio::null());
     std::thread::sleep(std::time::Duration::from_secs_f64(after_secs));
     let signalled = Instant::now();
     let _ = Command::new("kill")

@@ -5,12 +5,10 @@
 //! every value — and checks the run's counters add up. Prints what it saw; exits 1 when the target is not exact.
 
 use serde_json::Value;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::products::{row, PASSWORD};
+use syncflow_tests::products::{row, spawn_run, PASSWORD};
 
 /// xorshift64*: reproducible random moments from a printed seed.
 struct Moments(u64);
@@ -24,67 +22,10 @@ impl Moments {
     }
 }
 
-fn spawn_run(bin: &Path, file: &Path, state: &Path) -> std::process::Child {
-    Command::new(bin)
-        .args([
-            "run",
-            file.to_str().unwrap_or_default(),
-            "--apply-schema",
-            "--json",
-            "--state",
-        ])
-        .arg(state)
-        .env("ERP_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run syncflow")
-}
-
 /// Every value of a row as text, in key order, hashed: the same spelling on both sides.
 const DIGEST: &str = "SELECT md5(string_agg(concat_ws('|', id, sku, name, qty, price, active, category, \
      to_char(updated_at::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), coalesce(note, '<null>'), weight), \
      ',' ORDER BY id)) FROM ";
-
-fn load_reference(url: &str, rows: u64, dir: &Path) {
-    let csv = dir.join("rows.csv");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&csv).expect("csv"));
-    for i in 1..=rows {
-        let r = row(i);
-        let cols: Vec<String> = [
-            "id",
-            "sku",
-            "name",
-            "qty",
-            "price",
-            "active",
-            "category",
-            "updated_at",
-            "note",
-            "weight",
-        ]
-        .iter()
-        .map(|k| match &r[*k] {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect();
-        writeln!(file, "{}", cols.join(",")).expect("write csv");
-    }
-    drop(file);
-    for sql in [
-        "CREATE TABLE copy_ref (id bigint, sku text, name text, qty bigint, price numeric, active boolean, \
-         category text, updated_at text, note text, weight numeric)"
-            .to_owned(),
-        format!("\\copy copy_ref FROM '{}' WITH (FORMAT csv)", csv.display()),
-    ] {
-        let ok = Command::new("psql")
-            .args(["-q", "-X", url, "-c", &sql])
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
-    }
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -137,7 +78,7 @@ async fn main() {
     points.sort_unstable();
     let started = Instant::now();
     for (k, point) in points.into_iter().enumerate() {
-        let mut child = spawn_run(&bin, &file, &state);
+        let mut child = spawn_run(&bin, &file, &state, Stdio::piped());
         let run_started = Instant::now();
         let ended = loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -169,7 +110,7 @@ async fn main() {
         );
     }
     let final_started = Instant::now();
-    let child = spawn_run(&bin, &file, &state);
+    let child = spawn_run(&bin, &file, &state, Stdio::piped());
     let output = child.wait_with_output().expect("final run");
     let summary: Value = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -184,7 +125,7 @@ async fn main() {
         summary["status"]
     );
 
-    load_reference(&url, rows, dir.path());
+    syncflow_tests::products::copy_reference(&url, rows, dir.path());
     let (count, distinct_ids, distinct_keys): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT id), count(DISTINCT \"_bridge_key_hash\") FROM items",
     )

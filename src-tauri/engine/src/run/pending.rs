@@ -218,6 +218,7 @@ async fn land_entity(
     let failures: Vec<FailedRecord> = done
         .failed
         .into_iter()
+        // Filed under run "pending", page 0, with the waiting entry's id as the record index: unique per child.
         .map(|f| FailedRecord {
             page_no: 0,
             record_index: id_at(f.record_index as u32).map_or(0, |id| id.unsigned_abs()),
