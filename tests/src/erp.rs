@@ -27,6 +27,8 @@ struct Shared {
     served: Arc<AtomicU64>,
     /// When set, HS256 service tokens signed with this key are accepted too (`jwt_hs256` auth).
     jwt_secret: Arc<RwLock<Option<String>>>,
+    /// List requests starting at this offset answer 500 (a page that cannot be read).
+    broken_offset: Arc<RwLock<Option<usize>>>,
 }
 
 pub struct ErpServer {
@@ -58,6 +60,7 @@ impl ErpServer {
             delay_ms: Arc::new(AtomicU64::new(0)),
             served: Arc::new(AtomicU64::new(0)),
             jwt_secret: Arc::new(RwLock::new(None)),
+            broken_offset: Arc::new(RwLock::new(None)),
         };
         let app = Router::new()
             .route("/auth/token", post(login))
@@ -114,6 +117,15 @@ impl ErpServer {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).expect("write the pipeline file");
         path
+    }
+
+    /// Makes the page at `offset` of `/api/items` answer 500 every time (None: every page answers again).
+    pub fn break_offset(&self, offset: Option<usize>) {
+        *self
+            .shared
+            .broken_offset
+            .write()
+            .expect("broken offset lock") = offset;
     }
 
     /// Accepts HS256 service tokens signed with `secret` (besides login tokens).
@@ -212,6 +224,9 @@ async fn items(
         (None, Some(offset)) => offset,
         (None, None) => 0,
     };
+    if s.broken_offset.read().ok().and_then(|b| *b) == Some(start) {
+        return Err(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     let records = s
         .records
         .read()

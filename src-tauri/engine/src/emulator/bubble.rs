@@ -29,6 +29,8 @@ pub struct Faults {
     pub truncate_rate: f64,
     /// No page past this item (Bubble: 50,000).
     pub cursor_ceiling: usize,
+    /// List requests at these cursors of this type (`type`, `cursor`) always answer 500 (a page that cannot be read).
+    pub broken_pages: Vec<(String, usize)>,
     /// The bearer token required, if any.
     pub token: Option<String>,
 }
@@ -41,6 +43,7 @@ impl Default for Faults {
             error_rate: 0.0,
             truncate_rate: 0.0,
             cursor_ceiling: 50_000,
+            broken_pages: Vec::new(),
             token: None,
         }
     }
@@ -262,6 +265,19 @@ fn list_reply(
             "injected server error",
         );
     }
+    let cursor = query.cursor.unwrap_or(0);
+    if state
+        .faults
+        .broken_pages
+        .iter()
+        .any(|(t, c)| t == type_name && *c == cursor)
+    {
+        return bubble_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERROR",
+            "this page is broken",
+        );
+    }
     let use_captions = state.app.use_captions_for_get;
     let Some(ty) = state.app.types.iter().find(|t| t.name == type_name) else {
         return bubble_error(
@@ -270,7 +286,6 @@ fn list_reply(
             &format!("type {type_name} not found"),
         );
     };
-    let cursor = query.cursor.unwrap_or(0);
     let limit = query.limit.unwrap_or(100).clamp(1, 100);
     if cursor >= state.faults.cursor_ceiling {
         return bubble_error(

@@ -6,7 +6,7 @@ use crate::identity;
 use crate::schema::Mapping;
 use crate::sink::DetectedConflict;
 use crate::sink::MergeCounts;
-use crate::sink::{Checkpoint, PageWrite, PreparedRow, Sink, SinkError};
+use crate::sink::{Checkpoint, FailedPage, PageWrite, PreparedRow, Sink, SinkError};
 use crate::source::{FetchedPage, PageCursor, Source, StreamEnd};
 use crate::store::ConflictScope;
 use crate::store::{BatchMetrics, FailedRecord, HeldChild, Store};
@@ -110,18 +110,22 @@ impl EntityRun<'_> {
                 .await
                 .map_err(sink_stop)?
         };
-        let (cursor, page_no) = match saved {
+        let (cursor, page_no, failed_pages) = match saved {
             Some(c) if c.run_id == self.run_id => {
                 *counts = c.counts;
-                match c.cursor {
-                    None => return Ok(()),
-                    Some(cursor) => (cursor, c.page_no),
+                if c.cursor.is_none() && c.failed_pages.is_empty() {
+                    return Ok(());
                 }
+                (c.cursor, c.page_no, c.failed_pages)
             }
-            _ => (self.start_cursor(table).await?, 0),
+            _ => (Some(self.start_cursor(table).await?), 0, Vec::new()),
         };
+        let incremental = cursor
+            .as_ref()
+            .or(failed_pages.first().map(|f| &f.cursor))
+            .is_some_and(PageCursor::is_incremental);
         // An incremental pass sees only what changed: it must never take the rest for deleted.
-        let deletes = if cursor.is_incremental() {
+        let deletes = if incremental {
             crate::config::DeleteMode::None
         } else {
             self.entity.deletes
@@ -152,8 +156,9 @@ impl EntityRun<'_> {
         let ready_pages =
             (BATCH_ROWS / self.source.page_size(self.entity).max(1)).max(PAGES_IN_FLIGHT);
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>(ready_pages);
+        let retry = failed_pages.clone();
         let (fetching, transforming, ingesting) = tokio::join!(
-            self.fetch_stage(cursor, page_no, fetched_tx),
+            self.fetch_stage(cursor, retry, page_no, fetched_tx),
             self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
             self.ingest_stage(
                 ready_rx,
@@ -163,39 +168,64 @@ impl EntityRun<'_> {
                     starts_pass: page_no == 0,
                     deletes,
                     edits_tracked,
+                    failed_pages,
                 },
             ),
         );
-        if let FetchEnd::Paused = ingesting? {
+        let (ingested, still_failed) = ingesting?;
+        if let FetchEnd::Paused = ingested {
             // The stages before stopped because ingest stopped listening: a pause, whatever they say.
             return Err(Stop::Paused);
         }
         transforming?;
         match fetching? {
-            FetchEnd::Done => Ok(()),
+            FetchEnd::Done if still_failed.is_empty() => Ok(()),
+            FetchEnd::Done => Err(failed(pages_not_fetched(&still_failed))),
             FetchEnd::Paused => Err(Stop::Paused),
         }
     }
 
-    /// FETCH: the source yields pages in order until the last (or a pause); they are numbered on their way on.
+    /// FETCH: first the pages an earlier try of this pass could not fetch, each alone; then the source yields pages
+    /// in order from `cursor` until the last (or a pause). Pages are numbered on their way on.
     async fn fetch_stage(
         &self,
-        cursor: PageCursor,
+        cursor: Option<PageCursor>,
+        retry: Vec<FailedPage>,
         page_no: u64,
         out: mpsc::Sender<Fetched>,
     ) -> Result<FetchEnd, Stop> {
-        let (pages_tx, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
+        let (pages_tx, mut pages_rx) = mpsc::channel::<(FetchedPage, Option<u64>)>(1);
         let fetching = async {
-            let end = self
-                .source
-                .stream(self.entity, &cursor, &pages_tx, self.stop)
-                .await;
+            let end = self.fetch_again(&retry, &cursor, &pages_tx).await;
+            let end = match (end, &cursor) {
+                (StreamEnd::Done, Some(cursor)) => {
+                    let (tx, mut rx) = mpsc::channel::<FetchedPage>(1);
+                    let forwarding = async {
+                        while let Some(page) = rx.recv().await {
+                            if pages_tx.send((page, None)).await.is_err() {
+                                break;
+                            }
+                        }
+                        rx.close();
+                    };
+                    let streaming = async {
+                        let end = self
+                            .source
+                            .stream(self.entity, cursor, &tx, self.stop)
+                            .await;
+                        drop(tx);
+                        end
+                    };
+                    tokio::join!(streaming, forwarding).0
+                }
+                (end, _) => Ok(end),
+            };
             drop(pages_tx);
             end
         };
         let numbering = async {
             let mut page_no = page_no;
-            while let Some(page) = pages_rx.recv().await {
+            while let Some((page, retry_of)) = pages_rx.recv().await {
                 page_no += 1;
                 let fetch_ms = page.fetch_ms;
                 if out
@@ -203,6 +233,7 @@ impl EntityRun<'_> {
                         page_no,
                         page,
                         fetch_ms,
+                        retry_of,
                     })
                     .await
                     .is_err()
@@ -220,6 +251,54 @@ impl EntityRun<'_> {
         }
     }
 
+    /// The pages passed over earlier in this pass, fetched again one by one. Each goes on with the pass's cursor as
+    /// its `next`, so its checkpoint leaves the pass where it stood; one that fails again stays filed, with its new
+    /// error.
+    async fn fetch_again(
+        &self,
+        retry: &[FailedPage],
+        resume_at: &Option<PageCursor>,
+        out: &mpsc::Sender<(FetchedPage, Option<u64>)>,
+    ) -> StreamEnd {
+        for filed in retry {
+            if self.stop.requested() {
+                return StreamEnd::Paused;
+            }
+            tracing::info!(
+                entity = self.entity.name,
+                page = filed.cursor.describe(),
+                "fetching a page passed over before"
+            );
+            let page = match self.source.fetch_page(self.entity, &filed.cursor).await {
+                Ok(page) => FetchedPage {
+                    next: resume_at.clone(),
+                    ..page
+                },
+                Err(e) => {
+                    tracing::warn!(
+                        entity = self.entity.name,
+                        page = filed.cursor.describe(),
+                        "page still not fetched: {e}"
+                    );
+                    FetchedPage {
+                        records: Vec::new(),
+                        next: resume_at.clone(),
+                        fetch_ms: 0,
+                        expected: None,
+                        failure: Some(crate::source::PageFailure {
+                            cursor: filed.cursor.clone(),
+                            error: e.to_string(),
+                        }),
+                    }
+                }
+            };
+            if out.send((page, Some(filed.page_no))).await.is_err() {
+                return StreamEnd::Done;
+            }
+        }
+        StreamEnd::Done
+    }
+
     /// NORMALIZE … DELTA: learns each page's fields (DDL when allowed), then transforms it on a blocking thread.
     async fn transform_stage(
         &self,
@@ -234,8 +313,18 @@ impl EntityRun<'_> {
             page_no,
             page,
             fetch_ms,
+            retry_of,
         }) = input.recv().await
         {
+            let failed_pages: Vec<FailedPage> = page
+                .failure
+                .map(|f| FailedPage {
+                    page_no: retry_of.unwrap_or(page_no),
+                    cursor: f.cursor,
+                    error: f.error,
+                })
+                .into_iter()
+                .collect();
             let started = Instant::now();
             if !page.records.is_empty() {
                 table_exists = self
@@ -280,6 +369,8 @@ impl EntityRun<'_> {
                 transformed,
                 fetch_ms,
                 transform_ms: started.elapsed().as_millis() as u64,
+                failed_pages,
+                retried: retry_of.into_iter().collect(),
             };
             if out.send(ready).await.is_err() {
                 return Ok(());
@@ -335,12 +426,13 @@ impl EntityRun<'_> {
         mut input: mpsc::Receiver<Ready>,
         counts: &mut EntityCounts,
         pass: Pass,
-    ) -> Result<FetchEnd, Stop> {
+    ) -> Result<(FetchEnd, Vec<FailedPage>), Stop> {
         let Pass {
             skip_unchanged,
             mut starts_pass,
             deletes,
             edits_tracked,
+            failed_pages: mut open_pages,
         } = pass;
         let started = Instant::now();
         let fetched_before = counts.fetched;
@@ -367,7 +459,7 @@ impl EntityRun<'_> {
             // Entities side by side share a budget: a page is taken only while some is left.
             let budget = self.options.budget.as_ref();
             if self.stop.requested() || budget.is_some_and(|b| !b.take_page(page.records)) {
-                return Ok(FetchEnd::Paused);
+                return Ok((FetchEnd::Paused, open_pages));
             }
             // Pages that queued up while the last batch was written go in one transaction with this one.
             let mut absorbed = false;
@@ -396,7 +488,11 @@ impl EntityRun<'_> {
                 fetch_ms,
                 transform_ms,
                 expected: page_expected,
+                failed_pages,
+                retried,
             } = page;
+            open_pages.retain(|p| !retried.contains(&p.page_no));
+            open_pages.extend(failed_pages);
             expected = page_expected.or(expected);
             let mut after = *counts;
             after.fetched += records;
@@ -412,6 +508,7 @@ impl EntityRun<'_> {
                 cursor: next,
                 page_no,
                 counts: after,
+                failed_pages: open_pages.clone(),
             };
             let t_ingest = Instant::now();
             let merged = match (&mapping, table_exists || !self.options.dry_run) {
@@ -503,7 +600,7 @@ impl EntityRun<'_> {
                 records,
             });
         }
-        Ok(FetchEnd::Done)
+        Ok((FetchEnd::Done, open_pages))
     }
 
     /// Learns the page's fields; creates, extends or widens the table when allowed. Returns whether the table
@@ -743,6 +840,8 @@ struct Fetched {
     page_no: u64,
     page: FetchedPage,
     fetch_ms: u64,
+    /// The number of the passed-over page this one fetches again.
+    retry_of: Option<u64>,
 }
 
 /// A transformed page on its way to the ingest stage, with the mapping it was transformed under.
@@ -756,6 +855,10 @@ struct Ready {
     fetch_ms: u64,
     transform_ms: u64,
     expected: Option<u64>,
+    /// Pages passed over in this batch (or fetched again and failed again).
+    failed_pages: Vec<FailedPage>,
+    /// Numbers of passed-over pages this batch fetched again.
+    retried: Vec<u64>,
 }
 
 impl Ready {
@@ -783,6 +886,8 @@ impl Ready {
         self.transformed.failed.extend(other.transformed.failed);
         self.transformed.duplicates += other.transformed.duplicates;
         self.transformed.held.extend(other.transformed.held);
+        self.failed_pages.extend(other.failed_pages);
+        self.retried.extend(other.retried);
     }
 
     /// Repeated keys across the absorbed pages: the last wins, as within a page.
@@ -800,6 +905,22 @@ struct Pass {
     starts_pass: bool,
     deletes: crate::config::DeleteMode,
     edits_tracked: bool,
+    /// Pages of the pass filed as not fetched (from the checkpoint).
+    failed_pages: Vec<FailedPage>,
+}
+
+/// Why the entity is not done: the pages the pass went on without.
+fn pages_not_fetched(pages: &[FailedPage]) -> String {
+    let listed: Vec<String> = pages
+        .iter()
+        .map(|p| format!("{} ({})", p.cursor.describe(), p.error))
+        .collect();
+    format!(
+        "{} page(s) could not be fetched and were passed over: {}; every other page is synced — run the pipeline \
+         again to fetch just these",
+        pages.len(),
+        listed.join("; ")
+    )
 }
 
 enum FetchEnd {

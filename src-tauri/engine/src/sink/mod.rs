@@ -30,6 +30,18 @@ pub struct Checkpoint {
     pub cursor: Option<crate::source::PageCursor>,
     pub page_no: u64,
     pub counts: EntityCounts,
+    /// Pages of this pass that could not be fetched; the pass is complete only once they have been.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_pages: Vec<FailedPage>,
+}
+
+/// A page the pass went on without, kept in the checkpoint so that the next run of the pipeline fetches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedPage {
+    /// The number the page had in its pass.
+    pub page_no: u64,
+    pub cursor: crate::source::PageCursor,
+    pub error: String,
 }
 
 /// What a merge did.
@@ -124,9 +136,9 @@ impl PageWrite<'_> {
     /// failed in the pass (a failed record's row must not be taken for deleted).
     pub fn applies_deletes(&self) -> bool {
         self.deletes != crate::config::DeleteMode::None
-            && self
-                .checkpoint
-                .is_some_and(|c| c.cursor.is_none() && c.counts.failed == 0)
+            && self.checkpoint.is_some_and(|c| {
+                c.cursor.is_none() && c.counts.failed == 0 && c.failed_pages.is_empty()
+            })
     }
 
     pub fn tracks_seen(&self) -> bool {

@@ -231,6 +231,7 @@ impl BubbleClient {
             next,
             fetch_ms: listed.fetch_ms,
             expected,
+            failure: None,
         })
     }
 
@@ -277,11 +278,12 @@ impl BubbleClient {
                     offset,
                     ..cursor.clone()
                 };
-                async move { self.list(entity, &at).await }
+                async move { (at.clone(), self.list(entity, &at).await) }
             })
             .buffered(self.concurrency);
         let mut window = Window::new(cursor);
         let mut page = Some(first);
+        let mut failed_in_a_row = 0;
         while let Some(listed) = page.take() {
             let got = listed.records.len() as u64;
             let end = listed.at + got;
@@ -305,6 +307,7 @@ impl BubbleClient {
                 next,
                 fetch_ms: listed.fetch_ms,
                 expected,
+                failure: None,
             };
             if out.send(fetched).await.is_err() {
                 return Ok(WindowEnd::Stopped(StreamEnd::Done));
@@ -315,10 +318,44 @@ impl BubbleClient {
                     None => WindowEnd::Stopped(StreamEnd::Done),
                 });
             }
-            if stop.requested() {
-                return Ok(WindowEnd::Stopped(StreamEnd::Paused));
+            // A page that fails its retries is passed over (and filed) unless it ends the window: the next window
+            // starts from the last page's things.
+            loop {
+                if stop.requested() {
+                    return Ok(WindowEnd::Stopped(StreamEnd::Paused));
+                }
+                match rest.next().await {
+                    None => break,
+                    Some((_, Ok(listed))) => {
+                        failed_in_a_row = 0;
+                        page = Some(listed);
+                        break;
+                    }
+                    Some((at, Err(e))) => {
+                        failed_in_a_row += 1;
+                        let next_offset = at.offset + PAGE_LIMIT;
+                        if next_offset >= window_end
+                            || !e.is_transient()
+                            || failed_in_a_row >= super::FAILED_PAGES_IN_A_ROW
+                        {
+                            return Err(e);
+                        }
+                        let next = BubbleCursor {
+                            offset: next_offset,
+                            ..cursor.clone()
+                        };
+                        let mut stand_in = FetchedPage::failed(
+                            PageCursor::Bubble(at),
+                            PageCursor::Bubble(next),
+                            &e,
+                        );
+                        stand_in.expected = expected;
+                        if out.send(stand_in).await.is_err() {
+                            return Ok(WindowEnd::Stopped(StreamEnd::Done));
+                        }
+                    }
+                }
             }
-            page = rest.next().await.transpose()?;
         }
         Ok(WindowEnd::Stopped(StreamEnd::Done))
     }
@@ -377,7 +414,7 @@ struct Window<'a> {
 }
 
 impl BubbleCursor {
-    fn field(&self) -> &str {
+    pub(crate) fn field(&self) -> &str {
         self.field.as_deref().unwrap_or(SORT_FIELD)
     }
 }

@@ -48,6 +48,47 @@ impl PageCursor {
         }
     }
 
+    /// Where the page after this one starts when this one could not be fetched: only paginations whose next page
+    /// does not depend on the reply (page numbers, offsets — `last_len` records a page, as the last page that came
+    /// had — and Bubble's offsets) can go on past a failed page; a token, link or keyset page cannot.
+    pub fn past_failed(&self, last_len: u64) -> Option<PageCursor> {
+        let next = match self.split_since().0 {
+            PageCursor::Page(n) => PageCursor::Page(n + 1),
+            PageCursor::Offset(n) if last_len > 0 => PageCursor::Offset(n + last_len),
+            PageCursor::Bubble(c) => PageCursor::Bubble(bubble::BubbleCursor {
+                offset: c.offset + bubble::PAGE_LIMIT,
+                ..c.clone()
+            }),
+            _ => return None,
+        };
+        Some(self.carry_since(next))
+    }
+
+    /// The page, as a person reads it in an error message.
+    pub fn describe(&self) -> String {
+        match self {
+            PageCursor::Page(n) => format!("page {n}"),
+            PageCursor::Offset(n) => format!("offset {n}"),
+            PageCursor::Token(None) | PageCursor::Url(None) | PageCursor::Key(None) => {
+                "the first page".into()
+            }
+            PageCursor::Token(Some(t)) => format!("cursor {t}"),
+            PageCursor::Url(Some(u)) => format!("page {u}"),
+            PageCursor::Key(Some(k)) => format!("the page after key {}", Value::Array(k.clone())),
+            PageCursor::Bubble(c) => match &c.after {
+                Some(after) => format!(
+                    "cursor {} of things with {} after {after}",
+                    c.offset,
+                    c.field()
+                ),
+                None => format!("cursor {}", c.offset),
+            },
+            PageCursor::Since { since, page } => {
+                format!("{} of the records changed since {since}", page.describe())
+            }
+        }
+    }
+
     /// `next` in the same pass as `self` (an incremental pass stays one).
     pub fn carry_since(&self, next: PageCursor) -> PageCursor {
         match self {
@@ -69,7 +110,40 @@ pub struct FetchedPage {
     pub fetch_ms: u64,
     /// How many records the entity has in all, when the source says (Bubble's `remaining`); for progress and ETA.
     pub expected: Option<u64>,
+    /// Set when the page could not be fetched even after its retries and the pass went on past it: `records` is
+    /// empty and the page is filed with its cursor, so that a re-run fetches just that page.
+    pub failure: Option<PageFailure>,
 }
+
+/// A page the pass went on without.
+#[derive(Debug, Clone)]
+pub struct PageFailure {
+    pub cursor: PageCursor,
+    pub error: String,
+}
+
+impl FetchedPage {
+    /// The stand-in for a page that could not be fetched at `cursor`; the pass goes on at `next`.
+    pub fn failed(cursor: PageCursor, next: PageCursor, error: &SourceError) -> FetchedPage {
+        tracing::warn!(
+            page = cursor.describe(),
+            "page not fetched, going on without it: {error}"
+        );
+        FetchedPage {
+            records: Vec::new(),
+            next: Some(next),
+            fetch_ms: 0,
+            expected: None,
+            failure: Some(PageFailure {
+                cursor,
+                error: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// Pages in a row that may fail before the source is taken for down and the run stops.
+pub const FAILED_PAGES_IN_A_ROW: u32 = 3;
 
 /// Why a source stopped yielding pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,11 +256,31 @@ async fn stream_in_order(
     stop: &crate::run::StopSignal,
 ) -> Result<StreamEnd, SourceError> {
     let mut cursor = cursor.clone();
+    // Records in the last page that came (0: none came yet, so a failure stops the run).
+    let mut last_len = 0;
+    let mut failed_in_a_row = 0;
     loop {
         if stop.requested() {
             return Ok(StreamEnd::Paused);
         }
-        let page = source.fetch_page(entity, &cursor).await?;
+        let page = match source.fetch_page(entity, &cursor).await {
+            Ok(page) => {
+                failed_in_a_row = 0;
+                last_len = page.records.len() as u64;
+                page
+            }
+            Err(e) => {
+                failed_in_a_row += 1;
+                let past =
+                    (last_len > 0 && e.is_transient() && failed_in_a_row < FAILED_PAGES_IN_A_ROW)
+                        .then(|| cursor.past_failed(last_len))
+                        .flatten();
+                match past {
+                    Some(next) => FetchedPage::failed(cursor.clone(), next, &e),
+                    None => return Err(e),
+                }
+            }
+        };
         let next = page.next.clone();
         if out.send(page).await.is_err() {
             return Ok(StreamEnd::Done);
@@ -194,6 +288,20 @@ async fn stream_in_order(
         match next {
             Some(n) => cursor = n,
             None => return Ok(StreamEnd::Done),
+        }
+    }
+}
+
+impl SourceError {
+    /// Whether asking again later may succeed (the source was down, slow, overloaded or cut the reply short), as
+    /// opposed to a refusal or a reply of the wrong shape.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Unreachable { .. } | SourceError::InvalidJson { .. } => true,
+            SourceError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            _ => false,
         }
     }
 }
@@ -218,4 +326,62 @@ pub enum SourceError {
     Login { url: String, reason: String },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paginations_that_do_not_need_the_reply_go_on_past_a_failed_page() {
+        assert_eq!(
+            PageCursor::Page(3).past_failed(0),
+            Some(PageCursor::Page(4))
+        );
+        assert_eq!(
+            PageCursor::Offset(20).past_failed(10),
+            Some(PageCursor::Offset(30))
+        );
+        // The server's page size is learnt from a page that came; before one came there is nothing to go on with.
+        assert_eq!(PageCursor::Offset(0).past_failed(0), None);
+        assert_eq!(PageCursor::Token(Some("t".into())).past_failed(10), None);
+        assert_eq!(PageCursor::Url(None).past_failed(10), None);
+        assert_eq!(
+            PageCursor::Key(Some(vec![Value::from(7)])).past_failed(10),
+            None
+        );
+        let since = PageCursor::Since {
+            since: "2026-01-01T00:00:00Z".into(),
+            page: Box::new(PageCursor::Offset(100)),
+        };
+        assert_eq!(
+            since.past_failed(100),
+            Some(PageCursor::Since {
+                since: "2026-01-01T00:00:00Z".into(),
+                page: Box::new(PageCursor::Offset(200)),
+            })
+        );
+        assert_eq!(
+            since.describe(),
+            "offset 100 of the records changed since 2026-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn refusals_are_not_worth_asking_again_but_outages_are() {
+        let status = |status| SourceError::Status {
+            url: "u".into(),
+            status,
+            body: String::new(),
+        };
+        assert!(
+            status(500).is_transient() && status(503).is_transient() && status(429).is_transient()
+        );
+        assert!(!status(400).is_transient() && !status(404).is_transient());
+        assert!(!SourceError::Unauthorized {
+            url: "u".into(),
+            status: 401
+        }
+        .is_transient());
+    }
 }

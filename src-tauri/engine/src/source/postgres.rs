@@ -283,6 +283,7 @@ impl PgSource {
             next,
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
+            failure: None,
         })
     }
 }

@@ -91,6 +91,7 @@ impl RestClient {
                     next: None,
                     fetch_ms: started.elapsed().as_millis() as u64,
                     expected: None,
+                    failure: None,
                 });
             }
             Err(e) => return Err(e),
@@ -128,6 +129,7 @@ impl RestClient {
             next: next.map(|n| whole.carry_since(n)),
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
+            failure: None,
         })
     }
 
