@@ -201,11 +201,19 @@ fn authorised(s: &Shared, headers: &HeaderMap) -> bool {
     exp > now() && n >= 1 && n <= s.tokens_issued.load(Ordering::SeqCst)
 }
 
+/// A page of `/api/items`, serialised straight from the records it borrows.
+#[derive(serde::Serialize)]
+struct ItemsReply<'a> {
+    data: &'a [Value],
+    total: usize,
+}
+
 async fn items(
     State(s): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, StatusCode> {
+) -> Result<axum::response::Response, StatusCode> {
+    use axum::response::IntoResponse;
     if !authorised(&s, &headers) {
         return Err(StatusCode::UNAUTHORIZED);
     }
@@ -231,23 +239,38 @@ async fn items(
         .records
         .read()
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let total = records.len();
     // `updated_since`: only records whose `updated_at` is at or after the stamp (an incremental read).
-    let since = q.get("updated_since").map(|v| instant(v));
-    let page: Vec<Value> = records
-        .iter()
-        .filter(|r| {
-            since.is_none_or(|since| {
-                r.get("updated_at")
-                    .and_then(Value::as_str)
-                    .is_some_and(|at| instant(at) >= since)
-            })
-        })
-        .skip(start)
-        .take(size)
-        .cloned()
-        .collect();
-    s.served.fetch_add(page.len() as u64, Ordering::SeqCst);
-    Ok(Json(json!({ "data": page, "total": records.len() })))
+    let body = match q.get("updated_since").map(|v| instant(v)) {
+        // The bench's path: no copy of the records, so the server takes little of the machine from the sync.
+        None => {
+            let end = start.saturating_add(size).min(total);
+            let data = &records[start.min(end)..end];
+            s.served.fetch_add(data.len() as u64, Ordering::SeqCst);
+            serde_json::to_vec(&ItemsReply { data, total })
+        }
+        Some(since) => {
+            let data: Vec<Value> = records
+                .iter()
+                .filter(|r| {
+                    r.get("updated_at")
+                        .and_then(Value::as_str)
+                        .is_some_and(|at| instant(at) >= since)
+                })
+                .skip(start)
+                .take(size)
+                .cloned()
+                .collect();
+            s.served.fetch_add(data.len() as u64, Ordering::SeqCst);
+            serde_json::to_vec(&ItemsReply { data: &data, total })
+        }
+    }
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// An RFC 3339 stamp as an instant (text that is not one compares as the earliest).

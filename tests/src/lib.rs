@@ -67,7 +67,8 @@ pub fn syncflow(
     cmd.output().expect("run syncflow")
 }
 
-/// The release `syncflow` CLI for benchmarks, built (or brought up to date) first.
+/// The release `syncflow` CLI for benchmarks, built (or brought up to date) first. `syncflow-tests` is named too so
+/// that the shared crates get the same features as in the bench's own build and are not compiled again.
 pub fn release_syncflow() -> PathBuf {
     let ok = std::process::Command::new("cargo")
         .args([
@@ -75,6 +76,8 @@ pub fn release_syncflow() -> PathBuf {
             "--release",
             "-p",
             "syncflow-engine",
+            "-p",
+            "syncflow-tests",
             "--bin",
             "syncflow",
         ])

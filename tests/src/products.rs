@@ -110,3 +110,29 @@ pub fn copy_reference(url: &str, rows: u64, dir: &Path) -> f64 {
     ));
     started.elapsed().as_secs_f64()
 }
+
+/// The floor of ingest for the target's own table shape: the synced rows of `table` written out with `psql \copy
+/// … TO`, then loaded with `psql \copy … FROM` into an empty copy of the table with the same columns, keys and
+/// indexes; returns the seconds that load took.
+pub fn copy_like_target(url: &str, table: &str, dir: &Path) -> f64 {
+    let csv = dir.join("target-rows.csv");
+    let psql = |sql: &str| {
+        let ok = Command::new("psql")
+            .args(["-q", "-X", url, "-c", sql])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "psql failed: {sql}");
+    };
+    psql(&format!(
+        "\\copy \"{table}\" TO '{}' WITH (FORMAT csv)",
+        csv.display()
+    ));
+    psql(&format!(
+        "CREATE TABLE \"{table}_floor\" (LIKE \"{table}\" INCLUDING ALL)"
+    ));
+    let started = Instant::now();
+    psql(&format!(
+        "\\copy \"{table}_floor\" FROM '{}' WITH (FORMAT csv)",
+        csv.display()
+    ));
+    started.elapsed().as_secs_f64()
+}

@@ -18,6 +18,9 @@ use syncflow_engine::schema::Mapping;
 use syncflow_engine::store::Store;
 use syncflow_engine::track::RunSummary;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "syncflow",

@@ -152,10 +152,10 @@ impl EntityRun<'_> {
 
         // Fetch, transform and ingest overlap: each stage hands pages to the next through a bounded channel,
         // so memory holds a few pages whatever the table's size, and the CPU work runs while PostgreSQL ingests.
-        let (fetched_tx, fetched_rx) = mpsc::channel::<Fetched>(PAGES_IN_FLIGHT);
-        let ready_pages =
-            (BATCH_ROWS / self.source.page_size(self.entity).max(1)).max(PAGES_IN_FLIGHT);
-        let (ready_tx, ready_rx) = mpsc::channel::<Ready>(ready_pages);
+        let page_size = self.source.page_size(self.entity).max(1);
+        let (fetched_tx, fetched_rx) =
+            mpsc::channel::<Fetched>((ROWS_IN_FLIGHT / page_size).clamp(1, PAGES_IN_FLIGHT));
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>((BATCH_ROWS / page_size).max(1));
         let retry = failed_pages.clone();
         let (fetching, transforming, ingesting) = tokio::join!(
             self.fetch_stage(cursor, retry, page_no, fetched_tx),
@@ -194,38 +194,27 @@ impl EntityRun<'_> {
         page_no: u64,
         out: mpsc::Sender<Fetched>,
     ) -> Result<FetchEnd, Stop> {
-        let (pages_tx, mut pages_rx) = mpsc::channel::<(FetchedPage, Option<u64>)>(1);
+        let (pages_tx, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
         let fetching = async {
-            let end = self.fetch_again(&retry, &cursor, &pages_tx).await;
-            let end = match (end, &cursor) {
-                (StreamEnd::Done, Some(cursor)) => {
-                    let (tx, mut rx) = mpsc::channel::<FetchedPage>(1);
-                    let forwarding = async {
-                        while let Some(page) = rx.recv().await {
-                            if pages_tx.send((page, None)).await.is_err() {
-                                break;
-                            }
-                        }
-                        rx.close();
-                    };
-                    let streaming = async {
-                        let end = self
-                            .source
-                            .stream(self.entity, cursor, &tx, self.stop)
-                            .await;
-                        drop(tx);
-                        end
-                    };
-                    tokio::join!(streaming, forwarding).0
-                }
-                (end, _) => Ok(end),
+            let end = match self.fetch_again(&retry, &cursor, &pages_tx).await {
+                StreamEnd::Done => match &cursor {
+                    Some(cursor) => {
+                        self.source
+                            .stream(self.entity, cursor, &pages_tx, self.stop)
+                            .await
+                    }
+                    None => Ok(StreamEnd::Done),
+                },
+                paused => Ok(paused),
             };
             drop(pages_tx);
             end
         };
         let numbering = async {
             let mut page_no = page_no;
-            while let Some((page, retry_of)) = pages_rx.recv().await {
+            // The first pages to come are the passed-over ones, one each, in the order they were asked for.
+            let mut retried = retry.iter().map(|p| p.page_no);
+            while let Some(page) = pages_rx.recv().await {
                 page_no += 1;
                 let fetch_ms = page.fetch_ms;
                 if out
@@ -233,7 +222,7 @@ impl EntityRun<'_> {
                         page_no,
                         page,
                         fetch_ms,
-                        retry_of,
+                        retry_of: retried.next(),
                     })
                     .await
                     .is_err()
@@ -258,7 +247,7 @@ impl EntityRun<'_> {
         &self,
         retry: &[FailedPage],
         resume_at: &Option<PageCursor>,
-        out: &mpsc::Sender<(FetchedPage, Option<u64>)>,
+        out: &mpsc::Sender<FetchedPage>,
     ) -> StreamEnd {
         for filed in retry {
             if self.stop.requested() {
@@ -292,7 +281,7 @@ impl EntityRun<'_> {
                     }
                 }
             };
-            if out.send((page, Some(filed.page_no))).await.is_err() {
+            if out.send(page).await.is_err() {
                 return StreamEnd::Done;
             }
         }
@@ -372,6 +361,8 @@ impl EntityRun<'_> {
                 failed_pages,
                 retried: retry_of.into_iter().collect(),
             };
+            // The page as fetched is not needed past here: freed before waiting on the ingest stage.
+            drop(records);
             if out.send(ready).await.is_err() {
                 return Ok(());
             }
@@ -747,6 +738,10 @@ pub(super) fn transform(
 ) -> Transformed {
     let mut rows = Vec::with_capacity(records.len());
     let mut failures = Vec::new();
+    let normalizer = crate::normalize::RecordNormalizer::new(mapping);
+    let mut hasher = identity::RecordHasher::new(mapping, key_fields);
+    let rowversion_at =
+        rowversion.and_then(|field| mapping.fields.iter().position(|f| f.source == field));
     for (index, record) in records.iter().enumerate() {
         let reject = |stage: &'static str,
                       error_type: &'static str,
@@ -771,7 +766,7 @@ pub(super) fn transform(
             ));
             continue;
         };
-        let values = match crate::normalize::normalize_record(object, mapping) {
+        let values = match normalizer.normalize(object) {
             Ok(v) => v,
             Err(e) => {
                 failures.push(reject("normalize", "type", e.to_string(), None));
@@ -782,13 +777,7 @@ pub(super) fn transform(
             failures.push(reject("validate", "invalid", message, Some(&values)));
             continue;
         }
-        rows.push(identify(
-            values,
-            mapping,
-            key_fields,
-            rowversion,
-            index as u32,
-        ));
+        rows.push(identify(values, &mut hasher, rowversion_at, index as u32));
     }
     let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
     Transformed {
@@ -801,22 +790,15 @@ pub(super) fn transform(
 
 fn identify(
     values: Vec<Value>,
-    mapping: &Mapping,
-    key_fields: &[String],
-    rowversion: Option<&str>,
+    hasher: &mut identity::RecordHasher,
+    rowversion_at: Option<usize>,
     record_index: u32,
 ) -> PreparedRow {
-    let (key_hash, data_hash) = identity::record_hashes(mapping, &values, key_fields);
-    let rowversion = rowversion.and_then(|field| {
-        mapping
-            .fields
-            .iter()
-            .position(|f| f.source == field)
-            .and_then(|i| match values.get(i) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(other) => Some(other.to_string()),
-            })
+    let (key_hash, data_hash) = hasher.hashes(&values);
+    let rowversion = rowversion_at.and_then(|i| match values.get(i) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
     });
     PreparedRow {
         id: uuid::Uuid::now_v7(),
@@ -828,8 +810,10 @@ fn identify(
     }
 }
 
-/// Pages a stage may hold ahead of the next one.
+/// Pages a stage may hold ahead of the next one: two small ones, or one of `ROWS_IN_FLIGHT` rows or more (each
+/// stage holds one more while it waits to hand it on, so a large page is not queued twice).
 const PAGES_IN_FLIGHT: usize = 2;
+const ROWS_IN_FLIGHT: usize = 4_000;
 
 /// Rows one target transaction takes at most when pages queue up: small pages (Bubble's 100) are written together,
 /// so the cost of a transaction and its checkpoint is paid once per batch rather than once per page.
