@@ -1,6 +1,7 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { failedRecords, retryFailed } from "./api";
 import type { FailedRow, RetryOutcome } from "./bindings";
+import { useQueue } from "./useQueue";
 import { WaitingChildren } from "./WaitingChildren";
 
 /** The record text as the editor shows it: pretty JSON when it parses, as stored otherwise. */
@@ -20,23 +21,14 @@ function describe(outcome: RetryOutcome): string {
 /** The dead-letter browser: filter by entity, stage and error; see the raw and processed record; edit and retry one,
  * or retry all. */
 export function FailedScreen({ pipeline }: { pipeline: string }) {
-  const [rows, setRows] = useState<FailedRow[] | null>(null);
   const [entity, setEntity] = useState("");
   const [stage, setStage] = useState("");
   const [text, setText] = useState("");
   const [showRetried, setShowRetried] = useState(false);
   const [selected, setSelected] = useState<number | null>(null);
   const [draft, setDraft] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const load = useCallback(() => {
-    failedRecords(pipeline)
-      .then(setRows)
-      .catch((e: unknown) => setError(String(e)));
-  }, [pipeline]);
-  useEffect(load, [load]);
+  const fetch = useCallback(() => failedRecords(pipeline), [pipeline]);
+  const { data: rows, load, act, busy, notice, setNotice, error } = useQueue(fetch);
 
   const visible = useMemo(() => {
     const needle = text.trim().toLowerCase();
@@ -58,17 +50,8 @@ export function FailedScreen({ pipeline }: { pipeline: string }) {
     setNotice(null);
   };
 
-  const retry = (ids: number[] | null, edits: Record<number, string>) => {
-    setBusy(true);
-    setError(null);
-    retryFailed(pipeline, ids, edits)
-      .then((outcome) => {
-        setNotice(describe(outcome));
-        load();
-      })
-      .catch((e: unknown) => setError(String(e)))
-      .finally(() => setBusy(false));
-  };
+  const retry = (ids: number[] | null, edits: Record<number, string>) =>
+    act(() => retryFailed(pipeline, ids, edits), describe);
 
   const retryOne = () => {
     if (!current) return;

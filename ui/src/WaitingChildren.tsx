@@ -1,6 +1,7 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback } from "react";
 import { pendingChildren, retryPendingChildren } from "./api";
 import type { LandOutcome, PendingChild } from "./bindings";
+import { useQueue } from "./useQueue";
 
 function describe(outcome: LandOutcome): string {
   return `${outcome.tried} checked: ${outcome.landed} landed, ${outcome.waiting} still waiting`;
@@ -9,29 +10,10 @@ function describe(outcome: LandOutcome): string {
 /** Records held back because their parent is not in the target yet: checked every 5 minutes (5 times) and after
  * every run; dead ones wait for the analyst's retry. */
 export function WaitingChildren({ pipeline }: { pipeline: string }) {
-  const [rows, setRows] = useState<PendingChild[]>([]);
-  const [busy, setBusy] = useState(false);
-  const [notice, setNotice] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  const load = useCallback(() => {
-    pendingChildren(pipeline)
-      .then(setRows)
-      .catch((e: unknown) => setError(String(e)));
-  }, [pipeline]);
-  useEffect(load, [load]);
-
-  const retry = () => {
-    setBusy(true);
-    setError(null);
-    retryPendingChildren(pipeline)
-      .then((outcome) => {
-        setNotice(describe(outcome));
-        load();
-      })
-      .catch((e: unknown) => setError(String(e)))
-      .finally(() => setBusy(false));
-  };
+  const fetch = useCallback(() => pendingChildren(pipeline), [pipeline]);
+  const { data, act, busy, notice, error } = useQueue(fetch);
+  const rows: PendingChild[] = data ?? [];
+  const retry = () => act(() => retryPendingChildren(pipeline), describe);
 
   if (rows.length === 0 && !notice && !error) return null;
   return (
