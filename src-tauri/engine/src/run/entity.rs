@@ -263,23 +263,7 @@ impl EntityRun<'_> {
                     next: resume_at.clone(),
                     ..page
                 },
-                Err(e) => {
-                    tracing::warn!(
-                        entity = self.entity.name,
-                        page = filed.cursor.describe(),
-                        "page still not fetched: {e}"
-                    );
-                    FetchedPage {
-                        records: Vec::new(),
-                        next: resume_at.clone(),
-                        fetch_ms: 0,
-                        expected: None,
-                        failure: Some(crate::source::PageFailure {
-                            cursor: filed.cursor.clone(),
-                            error: e.to_string(),
-                        }),
-                    }
-                }
+                Err(e) => FetchedPage::failed(filed.cursor.clone(), resume_at.clone(), &e),
             };
             if out.send(page).await.is_err() {
                 return StreamEnd::Done;

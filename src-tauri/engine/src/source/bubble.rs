@@ -346,7 +346,7 @@ impl BubbleClient {
                         };
                         let mut stand_in = FetchedPage::failed(
                             PageCursor::Bubble(at),
-                            PageCursor::Bubble(next),
+                            Some(PageCursor::Bubble(next)),
                             &e,
                         );
                         stand_in.expected = expected;

@@ -124,14 +124,18 @@ pub struct PageFailure {
 
 impl FetchedPage {
     /// The stand-in for a page that could not be fetched at `cursor`; the pass goes on at `next`.
-    pub fn failed(cursor: PageCursor, next: PageCursor, error: &SourceError) -> FetchedPage {
+    pub fn failed(
+        cursor: PageCursor,
+        next: Option<PageCursor>,
+        error: &SourceError,
+    ) -> FetchedPage {
         tracing::warn!(
             page = cursor.describe(),
             "page not fetched, going on without it: {error}"
         );
         FetchedPage {
             records: Vec::new(),
-            next: Some(next),
+            next,
             fetch_ms: 0,
             expected: None,
             failure: Some(PageFailure {
@@ -276,7 +280,7 @@ async fn stream_in_order(
                         .then(|| cursor.past_failed(last_len))
                         .flatten();
                 match past {
-                    Some(next) => FetchedPage::failed(cursor.clone(), next, &e),
+                    Some(next) => FetchedPage::failed(cursor.clone(), Some(next), &e),
                     None => return Err(e),
                 }
             }
