@@ -154,12 +154,17 @@ impl EntityRun<'_> {
         // so memory holds a few pages whatever the table's size, and the CPU work runs while PostgreSQL ingests.
         let page_size = self.source.page_size(self.entity).max(1);
         let (fetched_tx, fetched_rx) =
-            mpsc::channel::<Fetched>((ROWS_IN_FLIGHT / page_size).clamp(1, PAGES_IN_FLIGHT));
+            mpsc::channel::<FetchedPage>((ROWS_IN_FLIGHT / page_size).clamp(1, PAGES_IN_FLIGHT));
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>((BATCH_ROWS / page_size).max(1));
+        // The first pages to come are the passed-over ones, one each, in the order they were asked for.
+        let numbers = PageNumbers {
+            last: page_no,
+            retried: failed_pages.iter().map(|p| p.page_no).collect(),
+        };
         let retry = failed_pages.clone();
         let (fetching, transforming, ingesting) = tokio::join!(
-            self.fetch_stage(cursor, retry, page_no, fetched_tx),
-            self.transform_stage(fetched_rx, ready_tx, mapping, table_exists),
+            self.fetch_stage(cursor, &retry, fetched_tx),
+            self.transform_stage(fetched_rx, numbers, ready_tx, mapping, table_exists),
             self.ingest_stage(
                 ready_rx,
                 counts,
@@ -186,58 +191,28 @@ impl EntityRun<'_> {
     }
 
     /// FETCH: first the pages an earlier try of this pass could not fetch, each alone; then the source yields pages
-    /// in order from `cursor` until the last (or a pause). Pages are numbered on their way on.
+    /// in order from `cursor` until the last (or a pause). The source hands its pages straight to the next stage.
     async fn fetch_stage(
         &self,
         cursor: Option<PageCursor>,
-        retry: Vec<FailedPage>,
-        page_no: u64,
-        out: mpsc::Sender<Fetched>,
+        retry: &[FailedPage],
+        out: mpsc::Sender<FetchedPage>,
     ) -> Result<FetchEnd, Stop> {
-        let (pages_tx, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
-        let fetching = async {
-            let end = match self.fetch_again(&retry, &cursor, &pages_tx).await {
-                StreamEnd::Done => match &cursor {
-                    Some(cursor) => {
-                        self.source
-                            .stream(self.entity, cursor, &pages_tx, self.stop)
-                            .await
-                    }
-                    None => Ok(StreamEnd::Done),
-                },
-                paused => Ok(paused),
-            };
-            drop(pages_tx);
-            end
-        };
-        let numbering = async {
-            let mut page_no = page_no;
-            // The first pages to come are the passed-over ones, one each, in the order they were asked for.
-            let mut retried = retry.iter().map(|p| p.page_no);
-            while let Some(page) = pages_rx.recv().await {
-                page_no += 1;
-                let fetch_ms = page.fetch_ms;
-                if out
-                    .send(Fetched {
-                        page_no,
-                        page,
-                        fetch_ms,
-                        retry_of: retried.next(),
-                    })
+        let end = match self.fetch_again(retry, &cursor, &out).await {
+            StreamEnd::Done => match &cursor {
+                Some(cursor) => self
+                    .source
+                    .stream(self.entity, cursor, &out, self.stop)
                     .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-            // Stops the source when the next stage stopped listening.
-            pages_rx.close();
+                    .map_err(source_stop)?,
+                None => StreamEnd::Done,
+            },
+            paused => paused,
         };
-        let (end, ()) = tokio::join!(fetching, numbering);
-        match end.map_err(source_stop)? {
-            StreamEnd::Done => Ok(FetchEnd::Done),
-            StreamEnd::Paused => Ok(FetchEnd::Paused),
-        }
+        Ok(match end {
+            StreamEnd::Done => FetchEnd::Done,
+            StreamEnd::Paused => FetchEnd::Paused,
+        })
     }
 
     /// The pages passed over earlier in this pass, fetched again one by one. Each goes on with the pass's cursor as
@@ -275,20 +250,17 @@ impl EntityRun<'_> {
     /// NORMALIZE … DELTA: learns each page's fields (DDL when allowed), then transforms it on a blocking thread.
     async fn transform_stage(
         &self,
-        mut input: mpsc::Receiver<Fetched>,
+        mut input: mpsc::Receiver<FetchedPage>,
+        mut numbers: PageNumbers,
         out: mpsc::Sender<Ready>,
         mut mapping: Option<Mapping>,
         mut table_exists: bool,
     ) -> Result<(), Stop> {
         let key_fields = Arc::new(self.entity.key_fields());
         let rowversion = Arc::new(self.entity.rowversion.clone());
-        while let Some(Fetched {
-            page_no,
-            page,
-            fetch_ms,
-            retry_of,
-        }) = input.recv().await
-        {
+        while let Some(page) = input.recv().await {
+            let (page_no, retry_of) = numbers.next();
+            let fetch_ms = page.fetch_ms;
             let failed_pages: Vec<FailedPage> = page
                 .failure
                 .map(|f| FailedPage {
@@ -299,13 +271,13 @@ impl EntityRun<'_> {
                 .into_iter()
                 .collect();
             let started = Instant::now();
-            if !page.records.is_empty() {
+            let records = Arc::new(page.records);
+            if !records.is_empty() {
                 table_exists = self
-                    .prepare_table(&mut mapping, &page.records, table_exists)
+                    .prepare_table(&mut mapping, records.clone(), table_exists)
                     .await?;
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
-            let records = Arc::new(page.records);
             let mut transformed = {
                 let (records, m, keys, rv) = (
                     records.clone(),
@@ -345,7 +317,8 @@ impl EntityRun<'_> {
                 failed_pages,
                 retried: retry_of.into_iter().collect(),
             };
-            // The page as fetched is not needed past here: freed before waiting on the ingest stage.
+            // The page as fetched is not needed past here: freed before waiting on the ingest stage, on a blocking
+            // thread, since freeing thousands of records is CPU work the other stages' task would wait for.
             drop(records);
             if out.send(ready).await.is_err() {
                 return Ok(());
@@ -564,6 +537,8 @@ impl EntityRun<'_> {
                 transform_ms,
                 ingest_ms: t_ingest.elapsed().as_millis() as u64,
             };
+            // Freeing a page's rows is milliseconds of CPU that need not hold up the next page's write.
+            tokio::task::spawn_blocking(move || drop(transformed));
             self.track(&checkpoint, metrics).await;
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             (self.progress)(RunEvent::Page {
@@ -583,13 +558,21 @@ impl EntityRun<'_> {
     async fn prepare_table(
         &self,
         mapping: &mut Option<Mapping>,
-        records: &[Value],
+        records: Arc<Vec<Value>>,
         exists: bool,
     ) -> Result<bool, Stop> {
         let table = self.entity.table_name();
-        let current = mapping.get_or_insert_with(|| self.new_mapping());
-        let before = current.clone();
-        let change = current.learn(records);
+        let before = mapping.take().unwrap_or_else(|| self.new_mapping());
+        // Learning reads every value of the page: on a blocking thread, like the transform, so that fetching and
+        // ingesting (polled on this task) go on meanwhile.
+        let (learned, before, change) = tokio::task::spawn_blocking(move || {
+            let mut learned = before.clone();
+            let change = learned.learn(&records);
+            (learned, before, change)
+        })
+        .await
+        .map_err(|e| failed(format!("transform stage stopped: {e}")))?;
+        let current = mapping.insert(learned);
         if change.is_empty() {
             return Ok(exists);
         }
@@ -803,13 +786,18 @@ const ROWS_IN_FLIGHT: usize = 4_000;
 /// so the cost of a transaction and its checkpoint is paid once per batch rather than once per page.
 const BATCH_ROWS: usize = 2_000;
 
-/// A fetched page on its way to the transform stage.
-struct Fetched {
-    page_no: u64,
-    page: FetchedPage,
-    fetch_ms: u64,
-    /// The number of the passed-over page this one fetches again.
-    retry_of: Option<u64>,
+/// Numbers the pages as they come: each its own, and a passed-over page fetched again also the number it had.
+struct PageNumbers {
+    last: u64,
+    retried: std::collections::VecDeque<u64>,
+}
+
+impl PageNumbers {
+    /// The next page's number, and the number of the passed-over page it fetches again.
+    fn next(&mut self) -> (u64, Option<u64>) {
+        self.last += 1;
+        (self.last, self.retried.pop_front())
+    }
 }
 
 /// A transformed page on its way to the ingest stage, with the mapping it was transformed under.

@@ -661,30 +661,39 @@ impl PostgresSink {
     }
 }
 
-/// The rows whose key is new or whose DATA_HASH differs from the stored one (one indexed lookup per page), so an
-/// unchanged page is neither copied nor merged.
+/// The rows whose key is new or whose DATA_HASH differs from the stored one (one indexed lookup per page, which
+/// PostgreSQL runs cheaper than a probe per row), so an unchanged page is neither copied nor merged. The stored
+/// hashes are compared as they stream in, without copying them.
 async fn changed_rows<'a>(
     tx: &mut sqlx::PgConnection,
     table: &str,
     rows: &'a [super::PreparedRow],
 ) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
+    use futures_util::TryStreamExt;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let keys: Vec<&str> = rows.iter().map(|r| r.key_hash.as_str()).collect();
+    let position: std::collections::HashMap<&str, usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let sql = format!(
         "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
          WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL"
     );
-    let stored: std::collections::HashMap<String, String> = sqlx::query_as(&sql)
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let mut unchanged = vec![false; rows.len()];
+    let mut stored = sqlx::query(&sql).bind(&keys).fetch(&mut *tx);
+    while let Some(row) = stored.try_next().await? {
+        let key: &str = row.try_get(0)?;
+        let hash: &str = row.try_get(1)?;
+        if let Some(&i) = position.get(key) {
+            unchanged[i] = rows[i].data_hash == hash;
+        }
+    }
     Ok(rows
         .iter()
-        .filter(|r| stored.get(&r.key_hash) != Some(&r.data_hash))
+        .zip(unchanged)
+        .filter(|(_, same)| !same)
+        .map(|(row, _)| row)
         .collect())
 }
 

@@ -277,7 +277,7 @@ impl RestClient {
                     body,
                 });
             }
-            match serde_json::from_slice(&bytes) {
+            match parse_json(bytes).await {
                 Ok(value) => {
                     self.throttle.succeeded();
                     return Ok((value, link_next));
@@ -287,7 +287,7 @@ impl RestClient {
                     if attempt >= TRIES {
                         return Err(SourceError::InvalidJson {
                             url: url.to_string(),
-                            reason: e.to_string(),
+                            reason: e,
                         });
                     }
                     tracing::warn!(%url, attempt, "invalid or truncated JSON body, retrying");
@@ -481,6 +481,16 @@ fn sign_hs256(
         Err(_) => String::new(),
     };
     format!("{signing_input}.{signature}")
+}
+
+/// Parses a reply on a blocking thread: a page of thousands of records is milliseconds of CPU, which the other
+/// stages of a run (polled on the same task) would otherwise wait for.
+async fn parse_json(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Value, String> {
+    tokio::task::spawn_blocking(move || {
+        serde_json::from_slice(bytes.as_ref()).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
 }
 
 /// The `exp` claim of a JWT, if the token is one.
