@@ -466,7 +466,7 @@ $syncflow$",
         as_engine_writer(&mut tx).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
-            changed_rows(&mut tx, &table, page.rows)
+            changed_rows(&mut tx, &table, page.mapping, page.rows)
                 .await
                 .map_err(&err)?
         } else {
@@ -667,21 +667,39 @@ impl PostgresSink {
 async fn changed_rows<'a>(
     tx: &mut sqlx::PgConnection,
     table: &str,
+    mapping: &Mapping,
     rows: &'a [super::PreparedRow],
 ) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
-    use futures_util::TryStreamExt;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let position: std::collections::HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.key_hash.as_str(), i))
+        .collect();
+    if let Some((sql, keys)) = business_key_lookup(tx, table, mapping, rows).await? {
+        let stored = sqlx::query(&sql).bind(keys).fetch(&mut *tx);
+        return matched(stored, rows, &position).await;
+    }
     let keys: Vec<&str> = rows.iter().map(|r| r.key_hash.as_str()).collect();
-    let position: std::collections::HashMap<&str, usize> =
-        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let sql = format!(
         "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
          WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL"
     );
+    let stored = sqlx::query(&sql).bind(keys).fetch(&mut *tx);
+    matched(stored, rows, &position).await
+}
+
+/// The rows of `rows` not found unchanged among the stored (key hash, data hash) pairs `stored` streams. A stored
+/// row counts only when both its hashes match, so a lookup that finds extra rows or misses some is still exact.
+async fn matched<'a, 'q>(
+    mut stored: futures_util::stream::BoxStream<'q, Result<sqlx::postgres::PgRow, sqlx::Error>>,
+    rows: &'a [super::PreparedRow],
+    position: &std::collections::HashMap<&str, usize>,
+) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
+    use futures_util::TryStreamExt;
     let mut unchanged = vec![false; rows.len()];
-    let mut stored = sqlx::query(&sql).bind(&keys).fetch(&mut *tx);
     while let Some(row) = stored.try_next().await? {
         let key: &str = row.try_get(0)?;
         let hash: &str = row.try_get(1)?;
@@ -695,6 +713,62 @@ async fn changed_rows<'a>(
         .filter(|(_, same)| !same)
         .map(|(row, _)| row)
         .collect())
+}
+
+/// With a one-field business key whose column leads an index, the lookup goes through that index by the key's
+/// values: sources mostly list records in key order, so a page's keys sit side by side in that index (and in the
+/// table), where BK_HASHes are scattered over the whole of theirs. Twice as cheap for PostgreSQL here.
+async fn business_key_lookup(
+    tx: &mut sqlx::PgConnection,
+    table: &str,
+    mapping: &Mapping,
+    rows: &[super::PreparedRow],
+) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
+    let [key] = mapping.key.as_slice() else {
+        return Ok(None);
+    };
+    let Some((at, field)) = mapping
+        .fields
+        .iter()
+        .enumerate()
+        .find(|(_, f)| &f.source == key)
+    else {
+        return Ok(None);
+    };
+    // Text and whole-number keys (the usual ids), in a column of that type that leads a full index.
+    let sql_type = match field.ty {
+        ColumnType::Text | ColumnType::Integer => field.ty.postgres(),
+        _ => return Ok(None),
+    };
+    let indexed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_index i
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+           WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid AND i.indpred IS NULL
+             AND format_type(a.atttypid, NULL) = $3)",
+    )
+    .bind(table)
+    .bind(&field.column)
+    .bind(sql_type)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !indexed {
+        return Ok(None);
+    }
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        match (row.values.get(at), field.ty) {
+            (Some(Value::String(s)), ColumnType::Text) => keys.push(s.clone()),
+            (Some(Value::Number(n)), ColumnType::Integer) => keys.push(n.to_string()),
+            // Not a value of the column's type (normalisation makes that rare): the BK_HASH lookup then.
+            _ => return Ok(None),
+        }
+    }
+    let sql = format!(
+        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
+         WHERE {} = ANY($1::text[]::{sql_type}[]) AND \"_bridge_deleted_at\" IS NULL",
+        quote_ident(&field.column)
+    );
+    Ok(Some((sql, keys)))
 }
 
 /// RESOLVE for rows edited in the target whose source changed too: decides per row by the entity's strategy,
