@@ -317,8 +317,7 @@ impl EntityRun<'_> {
                 failed_pages,
                 retried: retry_of.into_iter().collect(),
             };
-            // The page as fetched is not needed past here: freed before waiting on the ingest stage, on a blocking
-            // thread, since freeing thousands of records is CPU work the other stages' task would wait for.
+            // The page as fetched is not needed past here: freed before waiting on the ingest stage.
             drop(records);
             if out.send(ready).await.is_err() {
                 return Ok(());
