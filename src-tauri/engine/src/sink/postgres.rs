@@ -727,19 +727,16 @@ async fn business_key_lookup(
     let [key] = mapping.key.as_slice() else {
         return Ok(None);
     };
-    let Some((at, field)) = mapping
-        .fields
-        .iter()
-        .enumerate()
-        .find(|(_, f)| &f.source == key)
-    else {
+    let Some(at) = mapping.fields.iter().position(|f| &f.source == key) else {
         return Ok(None);
     };
+    let field = &mapping.fields[at];
     // Text and whole-number keys (the usual ids), in a column of that type that leads a full index.
     let sql_type = match field.ty {
         ColumnType::Text | ColumnType::Integer => field.ty.postgres(),
         _ => return Ok(None),
     };
+    // Asked on every page, in its transaction: a schema change during the run may retype or drop the column.
     let indexed: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_index i
            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
