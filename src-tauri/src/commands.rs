@@ -7,7 +7,7 @@ use std::sync::Arc;
 use syncflow_engine::config::Schedule;
 use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
 use syncflow_engine::conflicts::{self, ConflictView, Side};
-use syncflow_engine::connect::{self, ConnectionReport};
+use syncflow_engine::connect::{self, ConnectionReport, TargetReport};
 use syncflow_engine::discover::{self, Discovered};
 use syncflow_engine::jobs::schedule::{self, SchedulePreview};
 use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
@@ -312,6 +312,39 @@ pub async fn test_connection(
     let entities: Vec<syncflow_engine::config::Entity> =
         serde_json::from_value(entities).map_err(|e| format!("entities: {e}"))?;
     connect::test_connection(&source, &entities).await
+}
+
+/// Connects to a target described by the form and says what it reached and whether the connection is encrypted.
+#[tauri::command]
+pub async fn test_target(
+    state: State<'_, AppState>,
+    target: serde_json::Value,
+) -> Result<TargetReport, String> {
+    let target: TargetConfig =
+        serde_json::from_value(target).map_err(|e| format!("target: {e}"))?;
+    connect::test_target(&target, &state.data_dir).await
+}
+
+/// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); None when cancelled.
+/// A test run (`SYNCFLOW_PICK_FILE`) answers with that path instead of opening the system's dialog, which a
+/// WebDriver session cannot drive.
+#[tauri::command]
+pub async fn pick_file(app: tauri::AppHandle, title: String) -> Result<Option<String>, String> {
+    use tauri_plugin_dialog::DialogExt;
+    if let Some(path) = std::env::var_os("SYNCFLOW_PICK_FILE") {
+        return Ok(Some(path.to_string_lossy().into_owned()));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title(title)
+        .pick_file(move |picked| {
+            let _ = tx.send(picked);
+        });
+    let picked = rx.await.map_err(|e| e.to_string())?;
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
 }
 
 /// Stores a new pipeline made in the console (its secrets are already in the keychain, referenced by name).

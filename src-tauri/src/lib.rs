@@ -15,6 +15,7 @@ pub fn run() -> anyhow::Result<()> {
         .init();
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             let state = tauri::async_runtime::block_on(commands::AppState::open(data_dir))?;
@@ -37,6 +38,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::retry_pending_children,
             commands::connector_schema,
             commands::test_connection,
+            commands::test_target,
+            commands::pick_file,
             commands::create_pipeline,
             commands::store_secret,
             commands::export_pipeline,

@@ -115,6 +115,93 @@ impl PgCluster {
         );
     }
 
+    /// Restarts the server the way a maintenance window or a failover does: `pg_ctl restart -m fast` (every
+    /// connection is cut, the server is down for a moment, then accepts connections again).
+    pub fn restart_fast(&self) {
+        let data = self.data_dir();
+        self.pg_command(
+            "pg_ctl",
+            &["-w", "-t", "60", "-m", "fast", "restart", "-D"],
+            Some(&data),
+        );
+    }
+
+    /// Turns TLS on with a certificate for `localhost` and 127.0.0.1 signed by a CA made for the test, and makes
+    /// `role` (created, may log in, no password) connect only over TLS (`hostssl`; `hostnossl … reject`). Returns
+    /// the CA certificate's path.
+    pub async fn enable_tls(&self, role: &str) -> PathBuf {
+        let tls = self.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).expect("tls dir");
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(&tls)
+                .output()
+                .expect("sh");
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=SyncFlow test CA' \
+            -keyout ca.key -out ca.pem 2>/dev/null",
+        );
+        sh("openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null");
+        sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext.cnf && \
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile ext.cnf -out server.pem 2>/dev/null");
+        let data = self.data_dir();
+        for file in ["server.pem", "server.key"] {
+            std::fs::copy(tls.join(file), data.join(file)).expect("copy the server's certificate");
+        }
+        if self.as_postgres {
+            sh(&format!(
+                "chown postgres:postgres {0}/server.pem {0}/server.key",
+                data.display()
+            ));
+        }
+        sh(&format!("chmod 600 {}/server.key", data.display()));
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("hostnossl all {role} all reject\nhostssl all {role} all trust\n{rules}"),
+        )
+        .expect("write pg_hba.conf");
+        self.sql(&[
+            &format!("CREATE ROLE \"{role}\" LOGIN"),
+            "ALTER SYSTEM SET ssl = on",
+            "ALTER SYSTEM SET ssl_cert_file = 'server.pem'",
+            "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+            "ALTER SYSTEM SET log_connections = on",
+            "SELECT pg_reload_conf()",
+        ])
+        .await;
+        tls.join("ca.pem")
+    }
+
+    /// Runs statements as the superuser, each on its own (ALTER SYSTEM cannot run in a transaction).
+    pub async fn sql(&self, statements: &[&str]) {
+        let pool = sqlx::PgPool::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the throwaway cluster");
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        pool.close().await;
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// A connection URL (user postgres, no password) for `database`.
     pub fn url(&self, database: &str) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)

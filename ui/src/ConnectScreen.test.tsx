@@ -76,4 +76,60 @@ describe("new pipeline", () => {
     });
     expect(JSON.stringify(calls.filter(([c]) => c !== "store_secret"))).not.toContain("s3cr3t");
   });
+
+  it("offers a file picker for a PostgreSQL target's CA and tests the target, saying how it is protected", async () => {
+    const pgSchemas = {
+      ...schemas,
+      target: {
+        oneOf: [
+          {
+            type: "object",
+            properties: {
+              kind: { type: "string", enum: ["postgres"] },
+              url: { type: "string" },
+              connection: { $ref: "#/definitions/PgConnection" },
+            },
+          },
+        ],
+        definitions: {
+          PgConnection: {
+            type: "object",
+            properties: {
+              sslmode: { anyOf: [{ $ref: "#/definitions/SslMode" }, { type: "null" }] },
+              sslrootcert: { anyOf: [{ $ref: "#/definitions/FilePath" }, { type: "null" }] },
+            },
+          },
+          SslMode: { type: "string", enum: ["disable", "require", "verify-full"] },
+          FilePath: { type: "string" },
+        },
+      },
+    };
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return pgSchemas;
+      if (cmd === "pick_file") return "/etc/ssl/provider-ca.pem";
+      if (cmd === "test_target") {
+        return { detail: "PostgreSQL 15.8, database erp, schema public (tables can be created)", tls: "encrypted (TLS), server certificate and host name verified" };
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} />);
+    fireEvent.change(await screen.findByTestId("field-target.kind"), { target: { value: "postgres" } });
+    fireEvent.change(screen.getByTestId("field-target.url"), { target: { value: "postgresql://svc@db.example.com/erp" } });
+    fireEvent.change(screen.getByTestId("field-target.connection.sslmode"), { target: { value: "verify-full" } });
+    fireEvent.click(screen.getByTestId("pick-target.connection.sslrootcert"));
+    await waitFor(() =>
+      expect((screen.getByTestId("field-target.connection.sslrootcert") as HTMLInputElement).value).toBe("/etc/ssl/provider-ca.pem"),
+    );
+    fireEvent.click(screen.getByTestId("test-target"));
+    await waitFor(() => expect(screen.getByTestId("target-report").textContent).toContain("host name verified"));
+    expect(calls.find(([c]) => c === "test_target")?.[1]).toEqual({
+      target: {
+        kind: "postgres",
+        url: "postgresql://svc@db.example.com/erp",
+        connection: { sslmode: "verify-full", sslrootcert: "/etc/ssl/provider-ca.pem" },
+      },
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
-import { connectorSchema, createPipeline, importPipeline, storeSecret, testConnection } from "./api";
-import type { ConnectionReport } from "./bindings";
+import { connectorSchema, createPipeline, importPipeline, storeSecret, testConnection, testTarget } from "./api";
+import type { ConnectionReport, TargetReport } from "./bindings";
 import { type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
 
 interface Schemas {
@@ -19,6 +19,7 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
   const [entities, setEntities] = useState<JsonObject[]>([]);
   const [secrets, setSecrets] = useState<PendingSecrets>({});
   const [report, setReport] = useState<ConnectionReport | null>(null);
+  const [targetReport, setTargetReport] = useState<TargetReport | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -44,7 +45,8 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
     setSecrets({});
   };
 
-  const listsEntities = source?.kind === "rest";
+  // REST resources and PostgreSQL tables are named by the user; Bubble lists its types itself.
+  const listsEntities = source?.kind === "rest" || source?.kind === "postgres";
   const entityList = listsEntities ? entities : [];
 
   const act = (what: string, action: () => Promise<void>) => {
@@ -61,6 +63,13 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
       setReport(null);
       await storeSecrets();
       setReport(await testConnection(source ?? {}, entityList));
+    });
+
+  const testTheTarget = () =>
+    act("Testing the target…", async () => {
+      setTargetReport(null);
+      await storeSecrets();
+      setTargetReport(await testTarget(target ?? {}));
     });
 
   const save = () =>
@@ -88,6 +97,9 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
         <button type="button" data-testid="test-connection" disabled={busy !== null || !source} onClick={test}>
           Test connection
         </button>
+        <button type="button" data-testid="test-target" disabled={busy !== null || !target} onClick={testTheTarget}>
+          Test target
+        </button>
         <button
           type="button"
           data-testid="save-pipeline"
@@ -106,6 +118,17 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
       {notice && (
         <p className="notice" data-testid="connect-notice">
           {notice}
+        </p>
+      )}
+      {report?.tls && (
+        <p className="muted" data-testid="source-tls">
+          Source connection: {report.tls}
+        </p>
+      )}
+      {targetReport && (
+        <p className="muted" data-testid="target-report">
+          Target: {targetReport.detail}
+          {targetReport.tls && <> — {targetReport.tls}</>}
         </p>
       )}
       {report && (
@@ -151,7 +174,7 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
       </fieldset>
       {listsEntities && (
         <fieldset className="form-group">
-          <legend>Entities (REST resources)</legend>
+          <legend>{source?.kind === "postgres" ? "Entities (tables, or queries with a business key)" : "Entities (REST resources)"}</legend>
           {entities.map((entity, i) => (
             <div key={i} className="form-item" data-testid={`entity-form-${i}`}>
               <ObjectFields
@@ -180,7 +203,10 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
           schema={schemas.target}
           root={schemas.target}
           value={target}
-          onChange={setTarget}
+          onChange={(v) => {
+            setTarget(v);
+            setTargetReport(null);
+          }}
           secrets={secrets}
           onSecret={onSecret}
         />

@@ -62,6 +62,7 @@ describe("applyEvent", () => {
     startedAt: Date.now() - 2000,
     rate: [],
     pausing: false,
+    waiting: null,
     summary: null,
     error: null,
   };
@@ -92,6 +93,20 @@ describe("applyEvent", () => {
     const { RateChart } = await import("./PipelinesScreen");
     render(<RateChart samples={[{ t: 0.5, rowsPerS: 100 }, { t: 1.5, rowsPerS: 200 }]} />);
     expect(screen.getByTestId("rate-chart").querySelector("polyline")?.getAttribute("points")).toBe("0.0,48.0 480.0,6.0");
+  });
+
+  it("says the run waits for the target while the connection is lost, until the next page lands", () => {
+    const waiting = applyEvent(base, {
+      event: "waiting",
+      entity: "products",
+      on: "target",
+      message: "Connection reset by peer",
+      waitedS: 3,
+      budgetS: 120,
+    });
+    expect(waiting.waiting).toBe("products: waiting for the target (3 s of 120 s) — Connection reset by peer");
+    const back = applyEvent(waiting, { event: "page", entity: "products", pageNo: 2, counts, rowsPerS: 90, expected: null, records: 250 });
+    expect(back.waiting).toBeNull();
   });
 
   it("takes status and error from the finished event", () => {

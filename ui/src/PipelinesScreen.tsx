@@ -27,6 +27,8 @@ export interface LiveRun {
   rate: RateSample[];
   /** A pause was asked for and the run has not stopped yet. */
   pausing: boolean;
+  /** The run lost its connection to the target (or source) and is trying again: what it says, or null. */
+  waiting: string | null;
   summary: RunSummary | null;
   error: string | null;
 }
@@ -54,9 +56,15 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
       return { ...run, status: "pending" };
     case "started":
       return { ...run, status: "running" };
+    case "waiting":
+      return {
+        ...run,
+        waiting: `${event.entity}: waiting for the ${event.on} (${event.waitedS} s of ${event.budgetS} s) — ${event.message}`,
+      };
     case "page":
       return {
         ...run,
+        waiting: null,
         entities: { ...run.entities, [event.entity]: event.counts },
         rowsPerS: event.rowsPerS,
         pageNo: event.pageNo,
@@ -101,6 +109,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       startedAt: Date.now(),
       rate: [],
       pausing: false,
+      waiting: null,
       summary: null,
       error: null,
     };
@@ -211,6 +220,11 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
             </p>
           )}
           <RateChart samples={live.rate} />
+          {live.waiting && live.status === "running" && (
+            <p role="status" className="warning" data-testid="run-waiting">
+              {live.waiting}
+            </p>
+          )}
           {live.error && (
             <p role="alert" className="error" data-testid="run-error">
               {live.error}

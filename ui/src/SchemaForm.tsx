@@ -1,6 +1,8 @@
 // A form rendered from a JSON Schema (the engine's config types, derived by schemars): objects, tagged unions
 // (`kind`), enums, strings, numbers, booleans, lists, and secret references. A new connector needs no form code.
 
+import { pickFile } from "./api";
+
 export interface JsonSchema {
   $ref?: string;
   type?: string | string[];
@@ -26,6 +28,8 @@ export type PendingSecrets = Record<string, string>;
 interface Resolved extends JsonSchema {
   nullable?: boolean;
   secret?: boolean;
+  /** A path to a file on this machine: the field offers a file picker. */
+  file?: boolean;
 }
 
 /** Follows `$ref`, a lone `allOf` wrapper and `anyOf [X, null]` (an optional X). */
@@ -33,7 +37,12 @@ export function resolve(schema: JsonSchema, root: JsonSchema): Resolved {
   if (schema.$ref) {
     const name = schema.$ref.split("/").pop() ?? "";
     const target = root.definitions?.[name] ?? {};
-    return { ...resolve(target, root), description: schema.description ?? target.description, secret: name === "Secret" };
+    return {
+      ...resolve(target, root),
+      description: schema.description ?? target.description,
+      secret: name === "Secret",
+      file: name === "FilePath",
+    };
   }
   if (schema.allOf?.length === 1 && schema.allOf[0]) {
     return { ...resolve(schema.allOf[0], root), description: schema.description, default: schema.default };
@@ -300,6 +309,30 @@ function Field(props: FieldProps) {
         value={typeof value === "number" ? value : ""}
         onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))}
       />,
+    );
+  }
+  if (schema.type === "string" && schema.file) {
+    return wrap(
+      <span className="file-field">
+        <input
+          data-testid={`field-${path}`}
+          placeholder="path to a file"
+          value={typeof value === "string" ? value : ""}
+          onChange={(e) => onChange(e.target.value || undefined)}
+        />
+        <button
+          type="button"
+          className="secondary"
+          data-testid={`pick-${path}`}
+          onClick={() => {
+            pickFile(`Choose ${label(name)}`)
+              .then((picked) => picked && onChange(picked))
+              .catch(() => undefined);
+          }}
+        >
+          Browse…
+        </button>
+      </span>,
     );
   }
   if (schema.type === "string") {

@@ -9,6 +9,7 @@ import type {
   ScheduleView,
   Side,
   ConnectionReport,
+  TargetReport,
   EntityView,
   FailedRow,
   FieldOverride,
@@ -80,6 +81,16 @@ export function connectorSchema(): Promise<Record<string, unknown>> {
 
 export function testConnection(source: unknown, entities: unknown[]): Promise<ConnectionReport> {
   return invoke<ConnectionReport>("test_connection", { source, entities });
+}
+
+/** Tests a target described by the form: what was reached, and whether the connection is encrypted. */
+export function testTarget(target: unknown): Promise<TargetReport> {
+  return invoke<TargetReport>("test_target", { target });
+}
+
+/** Asks the user for a file through the system's dialog; null when cancelled. */
+export function pickFile(title: string): Promise<string | null> {
+  return invoke<string | null>("pick_file", { title });
 }
 
 export function createPipeline(pipeline: unknown): Promise<string> {

@@ -18,7 +18,11 @@ expected: number | null,
 /**
  * Records fetched in this page (or batch of pages).
  */
-records: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, };
+records: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
+/**
+ * "target" or "source".
+ */
+on: string, message: string, waitedS: number, budgetS: number, };
 
 export type PipelineSummary = { name: string, 
 /**
@@ -56,7 +60,22 @@ total: number | null,
  */
 fields: Array<string>, };
 
-export type ConnectionReport = { entities: Array<EntityFound>, };
+export type ConnectionReport = { entities: Array<EntityFound>, 
+/**
+ * How the connection is protected, for a database source (e.g. "encrypted (TLS), server certificate and
+ * host name verified").
+ */
+tls: string | null, };
+
+export type TargetReport = { 
+/**
+ * What was reached, e.g. "PostgreSQL 15.8, database erp, schema public (tables can be created)".
+ */
+detail: string, 
+/**
+ * How the connection is protected, for a database target.
+ */
+tls: string | null, };
 
 export type StillFailing = { id: number, entity: string, stage: string, message: string, };
 

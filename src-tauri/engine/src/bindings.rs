@@ -16,6 +16,7 @@ pub fn typescript() -> String {
         crate::store::FailedRow::decl(),
         crate::connect::EntityFound::decl(),
         crate::connect::ConnectionReport::decl(),
+        crate::connect::TargetReport::decl(),
         crate::run::retry::StillFailing::decl(),
         crate::run::retry::RetryOutcome::decl(),
         crate::store::PendingChild::decl(),

@@ -134,7 +134,85 @@ pub struct PostgresSource {
     /// Rows per page.
     #[serde(default = "page_size")]
     pub page_size: u32,
+    /// TLS and how connections ride out restarts.
+    #[serde(default, skip_serializing_if = "PgConnection::is_default")]
+    pub connection: PgConnection,
 }
+
+/// How the engine connects to a PostgreSQL server: TLS with libpq's parameters and meanings (these override the
+/// same parameters in the URL), and how long a lost connection is retried.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PgConnection {
+    /// TLS: disable, allow, prefer, require, verify-ca or verify-full. Default: the URL's sslmode, else
+    /// verify-full for a server on another machine and prefer for one on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<SslMode>,
+    /// The CA certificate(s) to trust (PEM file), e.g. your provider's CA bundle. Default: the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslrootcert: Option<FilePath>,
+    /// A client certificate (PEM file), for servers that ask for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslcert: Option<FilePath>,
+    /// The client certificate's private key (PEM file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslkey: Option<FilePath>,
+    /// Seconds a lost connection (a restart, a failover) is retried before the run fails (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_s: Option<u64>,
+    /// statement_timeout of the engine's statements, in seconds (default 900; 0 = none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_s: Option<u64>,
+    /// lock_timeout of the engine's statements, in seconds (default 60; 0 = none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_timeout_s: Option<u64>,
+}
+
+impl PgConnection {
+    pub fn is_default(&self) -> bool {
+        self == &PgConnection::default()
+    }
+}
+
+/// libpq's sslmode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plaintext only.
+    Disable,
+    /// Plaintext, or TLS if the server insists.
+    Allow,
+    /// TLS if the server offers it, else plaintext.
+    Prefer,
+    /// TLS, without checking the server's certificate.
+    Require,
+    /// TLS with a certificate signed by a trusted CA.
+    VerifyCa,
+    /// TLS with a trusted certificate issued for the host name connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn parse(text: &str) -> Option<SslMode> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// A path to a file on this machine; the console offers a file picker for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct FilePath(pub String);
 
 /// The embedded demo: an emulated Bubble app on 127.0.0.1 (customers, invoices, line items) with hostile field
 /// names, so the mapping editor has something to show.
@@ -277,6 +355,9 @@ pub struct PostgresTarget {
     /// Schema of the target tables.
     #[serde(default = "public")]
     pub schema: String,
+    /// TLS, timeouts and how connections ride out restarts.
+    #[serde(default, skip_serializing_if = "PgConnection::is_default")]
+    pub connection: PgConnection,
 }
 
 fn public() -> String {
@@ -769,10 +850,18 @@ fn check_pg_url(url: &str, part: &str) -> Result<(), String> {
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return Err(format!("{part}.url must start with postgresql://"));
     }
-    if parsed.password().is_some() {
+    let password_param = parsed.query_pairs().any(|(k, _)| k == "password");
+    if parsed.password().is_some() || password_param {
         return Err(format!(
             "{part}.url contains a password; remove it from the URL and set {part}.password: {LITERAL_SECRET_HELP}"
         ));
+    }
+    if let Some((_, mode)) = parsed.query_pairs().find(|(k, _)| k == "sslmode") {
+        if SslMode::parse(&mode).is_none() {
+            return Err(format!(
+                "{part}.url has sslmode={mode}; use disable, allow, prefer, require, verify-ca or verify-full"
+            ));
+        }
     }
     Ok(())
 }

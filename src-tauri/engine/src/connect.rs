@@ -19,6 +19,9 @@ pub fn connector_schema() -> serde_json::Value {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ConnectionReport {
     pub entities: Vec<EntityFound>,
+    /// How the connection is protected, for a database source (e.g. "encrypted (TLS), server certificate and
+    /// host name verified").
+    pub tls: Option<String>,
 }
 
 /// One entity (Bubble type, REST resource) as the test found it.
@@ -56,6 +59,9 @@ pub async fn test_connection(
         .await
         .map_err(|e| e.to_string())?;
     let mut report = ConnectionReport::default();
+    if let crate::source::Source::Postgres(pg) = &opened.source {
+        report.tls = Some(pg.tls().await.map_err(|e| e.to_string())?);
+    }
     for entity in &opened.entities {
         let first = opened.source.first_cursor(entity);
         let page = opened
@@ -84,6 +90,77 @@ pub async fn test_connection(
         });
     }
     Ok(report)
+}
+
+/// What a target connection test found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TargetReport {
+    /// What was reached, e.g. "PostgreSQL 15.8, database erp, schema public (tables can be created)".
+    pub detail: String,
+    /// How the connection is protected, for a database target.
+    pub tls: Option<String>,
+}
+
+/// Connects to a target and says what it reached and how the connection is protected (writing nothing).
+pub async fn test_target(
+    target: &TargetConfig,
+    base_dir: &std::path::Path,
+) -> Result<TargetReport, String> {
+    match target {
+        TargetConfig::Postgres(pg) => {
+            let connected = crate::pgconn::connect(
+                &pg.url,
+                pg.password.as_ref(),
+                &pg.connection,
+                crate::pgconn::Side::Target,
+                "syncflow",
+                1,
+            )
+            .await
+            .map_err(|e| format!("target: {e}"))?;
+            let (pool, sslmode) = (connected.pool, connected.sslmode);
+            let facts: (String, String, bool) = sqlx::query_as(
+                "SELECT current_setting('server_version'), current_database()::text,
+                        coalesce(has_schema_privilege($1, 'CREATE'), false)",
+            )
+            .bind(&pg.schema)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| format!("target: {e}"))?;
+            let encrypted = crate::pgconn::encrypted(&pool)
+                .await
+                .map_err(|e| format!("target: {e}"))?;
+            pool.close().await;
+            let (version, database, can_create) = facts;
+            Ok(TargetReport {
+                detail: format!(
+                    "PostgreSQL {version}, database {database}, schema {} ({})",
+                    pg.schema,
+                    if can_create {
+                        "tables can be created"
+                    } else {
+                        "no CREATE right: the tables must exist already"
+                    }
+                ),
+                tls: Some(crate::pgconn::describe_tls(sslmode, encrypted)),
+            })
+        }
+        TargetConfig::Sqlite(lite) => {
+            let path = base_dir.join(&lite.path);
+            let folder = path.parent().unwrap_or(base_dir);
+            let detail = if path.exists() {
+                format!("SQLite file {} (exists)", path.display())
+            } else if folder.is_dir() {
+                format!("SQLite file {} (created on the first run)", path.display())
+            } else {
+                return Err(format!(
+                    "target: the folder of {} does not exist; check target.path",
+                    path.display()
+                ));
+            };
+            Ok(TargetReport { detail, tls: None })
+        }
+    }
 }
 
 #[cfg(test)]

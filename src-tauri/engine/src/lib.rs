@@ -14,6 +14,7 @@ pub mod identity;
 pub mod jobs;
 pub mod names;
 pub mod normalize;
+pub mod pgconn;
 pub mod resolve;
 pub mod run;
 pub mod schema;

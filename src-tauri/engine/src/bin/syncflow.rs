@@ -501,6 +501,10 @@ impl Reporter {
             RunEvent::Pending { pipeline } => (format!("{pipeline}: waiting for a free job slot"), true),
             RunEvent::EntityDone { entity, counts } => (format!("{entity}: done, {} records", counts.fetched), true),
             RunEvent::Finished { summary } => (format!("run {}", summary.status.as_str()), true),
+            RunEvent::Waiting { entity, on, message, waited_s, budget_s } => (
+                format!("{entity}: waiting for the {on} ({waited_s} s of {budget_s} s): {message}"),
+                true,
+            ),
         };
         match &self.bar {
             Some(bar) => bar.set_message(line),

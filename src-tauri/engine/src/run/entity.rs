@@ -110,15 +110,16 @@ impl EntityRun<'_> {
                 .await
                 .map_err(sink_stop)?
         };
-        let (cursor, page_no, failed_pages) = match saved {
+        let (cursor, page_no, failed_pages, resumed) = match saved {
             Some(c) if c.run_id == self.run_id => {
                 *counts = c.counts;
                 if c.cursor.is_none() && c.failed_pages.is_empty() {
                     return Ok(());
                 }
-                (c.cursor, c.page_no, c.failed_pages)
+                let resumed = (c.fresh, c.seen_keys);
+                (c.cursor, c.page_no, c.failed_pages, Some(resumed))
             }
-            _ => (Some(self.start_cursor(table).await?), 0, Vec::new()),
+            _ => (Some(self.start_cursor(table).await?), 0, Vec::new(), None),
         };
         let incremental = cursor
             .as_ref()
@@ -144,6 +145,8 @@ impl EntityRun<'_> {
         // Into a table that was empty when this (fresh) run began, every key is new: no hash lookups needed.
         let fresh_start = page_no == 0
             && (!table_exists || self.sink.is_empty(table).await.map_err(sink_stop)?);
+        // A pass that began into an empty table stays fresh when resumed: every row in the table is its own.
+        let (fresh, seen_keys) = resumed.unwrap_or((fresh_start, Some(0)));
         let mapping = existing.map(|columns| {
             Mapping::from_columns(columns, self.entity)
                 .with_declared(self.declared.clone())
@@ -174,6 +177,8 @@ impl EntityRun<'_> {
                     deletes,
                     edits_tracked,
                     failed_pages,
+                    fresh,
+                    seen_keys,
                 },
             ),
         );
@@ -380,7 +385,11 @@ impl EntityRun<'_> {
             deletes,
             edits_tracked,
             failed_pages: mut open_pages,
+            fresh,
+            mut seen_keys,
         } = pass;
+        let records_seen = deletes != crate::config::DeleteMode::None && !fresh;
+        let interrupted = || self.stop.requested();
         let started = Instant::now();
         let fetched_before = counts.fetched;
         // Only entities with waiting children (or that hold some in this pass) keep the queue in step.
@@ -450,12 +459,24 @@ impl EntityRun<'_> {
             if children_waiting {
                 self.settle_children(&transformed).await?;
             }
+            let held_keys: Vec<String> = transformed
+                .held
+                .iter()
+                .map(|h| h.key_hash.clone())
+                .collect();
+            if records_seen && mapping.is_some() {
+                let recorded = (transformed.rows.len() + held_keys.len()) as u64;
+                let before = if starts_pass { Some(0) } else { seen_keys };
+                seen_keys = before.map(|n| n + recorded);
+            }
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
                 cursor: next,
                 page_no,
                 counts: after,
                 failed_pages: open_pages.clone(),
+                fresh,
+                seen_keys,
             };
             let t_ingest = Instant::now();
             let merged = match (&mapping, table_exists || !self.options.dry_run) {
@@ -499,11 +520,10 @@ impl EntityRun<'_> {
                         conflicts: self.entity.conflicts,
                         edits_tracked,
                         conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
+                        held_keys: &held_keys,
+                        interrupted: Some(&interrupted),
                     };
-                    self.sink
-                        .write_page(&write, self.run_id)
-                        .await
-                        .map_err(sink_stop)?
+                    self.write_riding_out_restarts(&write).await?
                 }
                 // A dry run against a table that does not exist yet: every row would be new.
                 (Some(_), false) => MergeCounts {
@@ -646,11 +666,89 @@ impl EntityRun<'_> {
             conflicts: ConflictStrategy::SourceWins,
             edits_tracked: false,
             conflict_log: None,
+            held_keys: &[],
+            interrupted: None,
         };
-        self.sink
-            .write_page(&write, self.run_id)
+        self.write_riding_out_restarts(&write).await
+    }
+
+    /// Writes a page with its checkpoint; a lost connection (a restart, a failover) is retried on a new one with
+    /// backoff until the target's reconnect budget is spent, showing "waiting for the target" meanwhile.
+    ///
+    /// A connection lost while COMMIT was under way leaves it unknown whether the page landed: the target's
+    /// checkpoint says. If it is this page's, the page is done (writing it again could apply the end-of-pass
+    /// deletes a second time against a cleared seen set).
+    async fn write_riding_out_restarts(&self, write: &PageWrite<'_>) -> Result<MergeCounts, Stop> {
+        let started = Instant::now();
+        let budget = self.sink.reconnect_budget();
+        let mut wait = std::time::Duration::from_millis(250);
+        loop {
+            let lost = match self.sink.write_page(write, self.run_id).await {
+                Ok(merged) => return Ok(merged),
+                Err(SinkError::Interrupted { .. }) => return Err(Stop::Paused),
+                Err(SinkError::ConnectionLost { message, .. }) => message,
+                Err(other) => return Err(sink_stop(other)),
+            };
+            let waited = started.elapsed();
+            if waited + wait > budget {
+                return Err(failed(format!(
+                    "lost the connection to the target and could not get it back within {} s ({lost}); the \
+                     page was not written — run again to resume (target.connection.reconnect_s sets how long to wait)",
+                    budget.as_secs()
+                )));
+            }
+            tracing::warn!(
+                entity = self.entity.name,
+                "lost the target ({lost}); trying again in {wait:?}"
+            );
+            (self.progress)(RunEvent::Waiting {
+                entity: self.entity.name.clone(),
+                on: "target".into(),
+                message: lost,
+                waited_s: waited.as_secs(),
+                budget_s: budget.as_secs(),
+            });
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            if self.stop.requested() {
+                return Err(Stop::Paused);
+            }
+            if let Some(merged) = self.landed_already(write).await {
+                return Ok(merged);
+            }
+        }
+    }
+
+    /// The page's merge counts if the target's checkpoint shows the page committed (read back after a lost
+    /// connection); None if it did not, or the target cannot be asked yet.
+    async fn landed_already(&self, write: &PageWrite<'_>) -> Option<MergeCounts> {
+        let written = write.checkpoint?;
+        if write.dry_run {
+            return None;
+        }
+        let stored = self
+            .sink
+            .read_checkpoint(self.pipeline, &self.entity.name)
             .await
-            .map_err(sink_stop)
+            .ok()??;
+        let same = stored.run_id == written.run_id
+            && stored.page_no == written.page_no
+            && stored.cursor == written.cursor;
+        same.then(|| {
+            tracing::info!(
+                entity = self.entity.name,
+                page = written.page_no,
+                "the page had landed before the connection was lost"
+            );
+            let (now, then) = (stored.counts, written.counts);
+            MergeCounts {
+                inserted: now.inserted.saturating_sub(then.inserted),
+                updated: now.updated.saturating_sub(then.updated),
+                skipped: now.skipped.saturating_sub(then.skipped),
+                deleted: now.deleted.saturating_sub(then.deleted),
+                conflicts: now.conflicts.saturating_sub(then.conflicts),
+            }
+        })
     }
 
     /// TRACK: the state DB follows the target's commit.
@@ -862,6 +960,10 @@ struct Pass {
     edits_tracked: bool,
     /// Pages of the pass filed as not fetched (from the checkpoint).
     failed_pages: Vec<FailedPage>,
+    /// The pass began into an empty table (nothing to delete at its end, no keys to record).
+    fresh: bool,
+    /// Keys recorded as seen so far in the pass (None: unknown, so no deletes from this pass).
+    seen_keys: Option<u64>,
 }
 
 /// Why the entity is not done: the pages the pass went on without.

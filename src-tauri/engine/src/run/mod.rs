@@ -110,6 +110,19 @@ pub enum RunEvent {
     },
     #[serde(rename_all = "camelCase")]
     Finished { summary: RunSummary },
+    /// The connection to the target (or the source) was lost: the page is tried again on a new connection until
+    /// the reconnect budget is spent.
+    #[serde(rename_all = "camelCase")]
+    Waiting {
+        entity: String,
+        /// "target" or "source".
+        on: String,
+        message: String,
+        #[ts(type = "number")]
+        waited_s: u64,
+        #[ts(type = "number")]
+        budget_s: u64,
+    },
 }
 
 /// Asks a run to stop after the current page: a pause (run again to resume) or a cancel (the run ends as
@@ -192,7 +205,16 @@ pub async fn run_pipeline(
     let started = Instant::now();
     let opened = open_source(pipeline).await?;
     let (source, entities) = (&opened.source, &opened.entities);
-    let sink = crate::sink::Sink::connect(&pipeline.target, &options.base_dir)
+    let parallel = crate::resolve::parents_first(entities)
+        .map(|order| {
+            crate::resolve::levels(&order)
+                .iter()
+                .map(Vec::len)
+                .max()
+                .unwrap_or(1)
+        })
+        .unwrap_or(1);
+    let sink = crate::sink::Sink::connect_for(&pipeline.target, &options.base_dir, parallel)
         .await
         .map_err(|e| match e {
             crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),

@@ -73,6 +73,8 @@ pub(super) async fn write_late(
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?,
         conflict_log: None,
+        held_keys: &[],
+        interrupted: None,
     };
     sink.write_page(&write, label)
         .await

@@ -33,6 +33,15 @@ pub struct Checkpoint {
     /// Pages of this pass that could not be fetched; the pass is complete only once they have been.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_pages: Vec<FailedPage>,
+    /// The pass began into an empty table: every row in it came from this pass, so there is nothing to delete
+    /// at its end and no key needs recording as seen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+    /// How many keys the pass has recorded as seen, committed with each page: at the end of the pass the seen
+    /// table must hold exactly that many, or deletes are not inferred (a lost record of seen keys must never
+    /// read as "every row is gone"). None in checkpoints written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_keys: Option<u64>,
 }
 
 /// A page the pass went on without, kept in the checkpoint so that the next run of the pipeline fetches it.
@@ -101,6 +110,11 @@ pub struct PageWrite<'a> {
     pub edits_tracked: bool,
     /// Where manual conflicts are filed (None in a dry run).
     pub conflict_log: Option<ConflictLog<'a>>,
+    /// Keys of the page held back as pending children: they are in the source, so they count as seen.
+    pub held_keys: &'a [String],
+    /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
+    /// page rolls back, to be written again when the run resumes.
+    pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -135,14 +149,23 @@ impl PageWrite<'_> {
     /// Whether this write ends a complete pass that may delete: deletes asked for, no page left, and no record
     /// failed in the pass (a failed record's row must not be taken for deleted).
     pub fn applies_deletes(&self) -> bool {
-        self.deletes != crate::config::DeleteMode::None
+        self.tracks_seen()
             && self.checkpoint.is_some_and(|c| {
                 c.cursor.is_none() && c.counts.failed == 0 && c.failed_pages.is_empty()
             })
     }
 
+    /// Whether the pass records its keys as seen: it deletes, and it began into a table that held rows.
     pub fn tracks_seen(&self) -> bool {
-        self.deletes != crate::config::DeleteMode::None && self.checkpoint.is_some()
+        self.deletes != crate::config::DeleteMode::None && self.checkpoint.is_some_and(|c| !c.fresh)
+    }
+
+    /// The keys this write records as seen: its rows' and its held children's.
+    pub fn seen_keys(&self) -> impl Iterator<Item = &str> {
+        self.rows
+            .iter()
+            .map(|r| r.key_hash.as_str())
+            .chain(self.held_keys.iter().map(String::as_str))
     }
 
     /// The name the pass's seen keys are filed under: a dry run keeps its own, which it clears at its end, since
@@ -158,7 +181,7 @@ impl PageWrite<'_> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot connect to the target: {0}; check target.url, that the server runs, and target.password")]
+    #[error("cannot connect to the target: {0}")]
     Connect(String),
     #[error("target table {table} does not exist; run again with --apply-schema to create it")]
     MissingTable { table: String },
@@ -168,6 +191,13 @@ pub enum SinkError {
     MissingTracking { table: String, column: String },
     #[error("target {table}: {message}")]
     Write { table: String, message: String },
+    /// The connection to the target was lost (a restart, a failover, a network cut): the transaction did not
+    /// commit, and the write can be tried again on a new connection.
+    #[error("lost the connection to the target while writing {table}: {message}")]
+    ConnectionLost { table: String, message: String },
+    /// The run was asked to stop while a statement ran; it was cancelled and its transaction rolled back.
+    #[error("target {table}: stopped on request")]
+    Interrupted { table: String },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -186,14 +216,31 @@ impl Sink {
 
     /// Connects; relative SQLite paths are taken from `base_dir` (the pipeline file's folder).
     pub async fn connect(target: &TargetConfig, base_dir: &Path) -> Result<Sink, SinkError> {
+        Sink::connect_for(target, base_dir, 1).await
+    }
+
+    /// Connects for a run that writes `parallel` entities side by side.
+    pub async fn connect_for(
+        target: &TargetConfig,
+        base_dir: &Path,
+        parallel: usize,
+    ) -> Result<Sink, SinkError> {
         Ok(match target {
             TargetConfig::Postgres(pg) => {
-                Sink::Postgres(postgres::PostgresSink::connect(pg).await?)
+                Sink::Postgres(postgres::PostgresSink::connect(pg, parallel).await?)
             }
             TargetConfig::Sqlite(lite) => {
                 Sink::Sqlite(sqlite::SqliteSink::connect(&base_dir.join(&lite.path)).await?)
             }
         })
+    }
+
+    /// How long a lost connection is retried before a write fails (an SQLite file is never lost).
+    pub fn reconnect_budget(&self) -> std::time::Duration {
+        match self {
+            Sink::Postgres(s) => s.reconnect_budget(),
+            Sink::Sqlite(_) => std::time::Duration::ZERO,
+        }
     }
 
     /// The table's source columns and their types, or None if the table does not exist.

@@ -24,8 +24,9 @@ fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
 impl SqliteSink {
     pub async fn connect(path: &Path) -> Result<SqliteSink, SinkError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| SinkError::Connect(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                SinkError::Connect(format!("{}: {e}; check target.path", dir.display()))
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -36,7 +37,9 @@ impl SqliteSink {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|e| SinkError::Connect(format!("{}: {e}", path.display())))?;
+            .map_err(|e| {
+                SinkError::Connect(format!("{}: {e}; check target.path", path.display()))
+            })?;
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, entity TEXT NOT NULL, checkpoint TEXT NOT NULL,
              updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (pipeline, entity))",

@@ -328,6 +328,9 @@ pub enum SourceError {
     NoRecords { url: String, pointer: String },
     #[error("login to {url} failed: {reason}")]
     Login { url: String, reason: String },
+    /// A PostgreSQL source failed; the message names what failed and the `source.` key that fixes it.
+    #[error("source database: {message}")]
+    Database { message: String },
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
 }

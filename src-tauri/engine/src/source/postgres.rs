@@ -5,12 +5,12 @@
 
 use super::{FetchedPage, PageCursor, SourceError};
 use crate::config::{Entity, PostgresSource};
+use crate::pgconn::{self, Side};
 use crate::schema::{quote_ident, ColumnType, Declared};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::Row;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Instant;
 
 /// A connected database with the catalog facts of the entities read from it.
@@ -18,7 +18,9 @@ pub struct PgSource {
     pool: PgPool,
     schema: String,
     page_size: u32,
-    url: String,
+    sslmode: crate::config::SslMode,
+    /// How long a lost connection is retried before a page fails.
+    reconnect: std::time::Duration,
     /// Per entity: its columns (name, SQL type) in table order, and its primary key.
     tables: HashMap<String, TableFacts>,
 }
@@ -29,10 +31,9 @@ struct TableFacts {
     primary_key: Vec<String>,
 }
 
-fn failed(url: &str, e: impl std::fmt::Display) -> SourceError {
-    SourceError::Unreachable {
-        url: url.to_owned(),
-        reason: e.to_string(),
+fn failed(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Database {
+        message: e.to_string(),
     }
 }
 
@@ -43,22 +44,25 @@ impl PgSource {
         config: &PostgresSource,
         entities: &[Entity],
     ) -> Result<PgSource, SourceError> {
-        let mut options =
-            PgConnectOptions::from_str(&config.url).map_err(|e| failed(&config.url, e))?;
-        if let Some(secret) = &config.password {
-            options = options.password(crate::secrets::resolve(secret)?.expose());
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(std::time::Duration::from_secs(15))
-            .connect_with(options.application_name("syncflow-source"))
-            .await
-            .map_err(|e| failed(&config.url, e))?;
+        let connected = pgconn::connect(
+            &config.url,
+            config.password.as_ref(),
+            &config.connection,
+            Side::Source,
+            "syncflow-source",
+            2,
+        )
+        .await
+        .map_err(|e| match e {
+            pgconn::PgConnectError::Secret(s) => SourceError::Secret(s),
+            other => failed(other),
+        })?;
         let mut source = PgSource {
-            pool,
+            pool: connected.pool,
             schema: config.schema.clone(),
             page_size: config.page_size,
-            url: config.url.clone(),
+            sslmode: connected.sslmode,
+            reconnect: connected.reconnect,
             tables: HashMap::new(),
         };
         for entity in entities {
@@ -68,16 +72,22 @@ impl PgSource {
         Ok(source)
     }
 
+    /// Whether the connection is encrypted, in words (for Test connection).
+    pub async fn tls(&self) -> Result<String, SourceError> {
+        let encrypted = pgconn::encrypted(&self.pool).await.map_err(failed)?;
+        Ok(pgconn::describe_tls(self.sslmode, encrypted))
+    }
+
     async fn facts(&self, entity: &Entity) -> Result<TableFacts, SourceError> {
         if let Some(query) = &entity.query {
             let sql = format!("SELECT * FROM ({query}) q");
             let described = sqlx::Executor::describe(&self.pool, &sql)
                 .await
                 .map_err(|e| {
-                    failed(
-                        &self.url,
-                        format!("entities \"{}\": the query fails: {e}", entity.name),
-                    )
+                    failed(format!(
+                        "entities \"{}\": the query fails: {e}",
+                        entity.name
+                    ))
                 })?;
             let columns = described
                 .columns()
@@ -106,22 +116,18 @@ impl PgSource {
         .bind(&entity.name)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| failed(&self.url, e))?;
+        .map_err(failed)?;
         if rows.is_empty() {
-            return Err(SourceError::Status {
-                url: self.url.clone(),
-                status: 404,
-                body: format!(
-                    "entities \"{}\": no table {}.{} in the source database; check the name and source.schema",
-                    entity.name, self.schema, entity.name
-                ),
-            });
+            return Err(failed(format!(
+                "entities \"{}\": no table {}.{} in the source database; check the name and source.schema",
+                entity.name, self.schema, entity.name
+            )));
         }
         let mut facts = TableFacts::default();
         for row in rows {
-            let name: String = row.try_get(0).map_err(|e| failed(&self.url, e))?;
-            let ty: String = row.try_get(1).map_err(|e| failed(&self.url, e))?;
-            let in_key: bool = row.try_get(2).map_err(|e| failed(&self.url, e))?;
+            let name: String = row.try_get(0).map_err(failed)?;
+            let ty: String = row.try_get(1).map_err(failed)?;
+            let in_key: bool = row.try_get(2).map_err(failed)?;
             if in_key {
                 facts.primary_key.push(name.clone());
             }
@@ -194,10 +200,9 @@ impl PgSource {
         let after = match cursor {
             PageCursor::Key(after) => after.clone(),
             other => {
-                return Err(failed(
-                    &self.url,
-                    format!("saved cursor {other:?} does not fit a postgres source; the pipeline's source changed"),
-                ))
+                return Err(failed(format!(
+                    "saved cursor {other:?} does not fit a postgres source; the pipeline's source changed"
+                )))
             }
         };
         let key = &entity.business_key;
@@ -248,25 +253,26 @@ impl PgSource {
             sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
         }
         sql.push_str(&format!(" ORDER BY {key_list} LIMIT {}", self.page_size));
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        if let Some(values) = &after {
-            for value in values {
-                query = query.bind(match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
-            }
-        }
+        let mut binds: Vec<String> = after
+            .iter()
+            .flatten()
+            .map(|value| match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
         if let (Some(_), Some(since)) = (rowversion, since) {
-            query = query.bind(since.to_owned());
+            binds.push(since.to_owned());
         }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| failed(&self.url, format!("entities \"{}\": {e}", entity.name)))?;
+        let rows = self.read_page(&sql, &binds).await.map_err(|e| {
+            failed(format!(
+                "entities \"{}\": {e}; check source.url and that the server runs",
+                entity.name
+            ))
+        })?;
         let records: Vec<Value> = rows
             .iter()
-            .map(|text| serde_json::from_str(text).map_err(|e| failed(&self.url, e)))
+            .map(|text| serde_json::from_str(text).map_err(failed))
             .collect::<Result<_, _>>()?;
         let next = match records.last() {
             Some(last) if records.len() as u32 == self.page_size => Some(
@@ -285,6 +291,32 @@ impl PgSource {
             expected: None,
             failure: None,
         })
+    }
+}
+
+impl PgSource {
+    /// Runs a page's query; a lost connection (a restart, a failover) is retried on a new one with backoff for
+    /// the reconnect budget (reading is idempotent).
+    async fn read_page(&self, sql: &str, binds: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        let started = Instant::now();
+        let mut wait = std::time::Duration::from_millis(250);
+        loop {
+            let mut query = sqlx::query_scalar::<_, String>(sql);
+            for value in binds {
+                query = query.bind(value);
+            }
+            match query.fetch_all(&self.pool).await {
+                Err(e)
+                    if crate::sink::postgres::is_connection_lost(&e)
+                        && started.elapsed() + wait < self.reconnect =>
+                {
+                    tracing::warn!("lost the source database ({e}); trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
     }
 }
 
