@@ -119,9 +119,11 @@ impl PgCluster {
     /// connection is cut, the server is down for a moment, then accepts connections again).
     pub fn restart_fast(&self) {
         let data = self.data_dir();
+        // The log file as at start: a server writing to pg_ctl's own output would hold that pipe open forever.
+        let log = self.dir.path().join("server.log").display().to_string();
         self.pg_command(
             "pg_ctl",
-            &["-w", "-t", "60", "-m", "fast", "restart", "-D"],
+            &["-w", "-t", "60", "-l", &log, "-m", "fast", "restart", "-D"],
             Some(&data),
         );
     }

@@ -1,0 +1,216 @@
+//! Delete detection at PostgreSQL: a source that lost, changed and gained records is followed exactly (soft, then
+//! hard deletes); a stop request during the end-of-pass deletes takes effect within 2 s (the statement is
+//! cancelled, the page rolled back) and the next run finishes them exactly.
+
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use syncflow_tests::erp::ErpServer;
+use syncflow_tests::pg::PgCluster;
+use syncflow_tests::{built_binary, run_synced};
+
+fn record(i: u64) -> Value {
+    json!({"id": i, "name": format!("item {i}"), "price": format!("{}.{:02}", i % 1000, i % 100)})
+}
+
+fn pipeline(
+    dir: &std::path::Path,
+    server: &ErpServer,
+    url: &str,
+    deletes: &str,
+) -> std::path::PathBuf {
+    server.pipeline_file(
+        dir,
+        "deletes",
+        "{ env = \"PW\" }",
+        &format!("kind = \"postgres\"\nurl = \"{url}\""),
+        "items",
+        &format!(
+            "records = \"/data\"\npagination = {{ kind = \"offset\", size = 1000 }}\nbusiness_key = [\"id\"]\n\
+             deletes = \"{deletes}\""
+        ),
+    )
+}
+
+/// Live rows of the target as (id, name), in id order.
+async fn live_rows(pool: &sqlx::PgPool) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT id, name FROM items WHERE \"_bridge_deleted_at\" IS NULL ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn as_rows(records: &[Value]) -> Vec<(i64, String)> {
+    let mut rows: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn counts(summary: &Value) -> [u64; 4] {
+    let c = &summary["entities"]["items"];
+    ["inserted", "updated", "deleted", "skipped"].map(|k| c[k].as_u64().unwrap_or(u64::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("deletes").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut source: Vec<Value> = (1..=20_000).map(record).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(dir.path(), &server, &url, "soft");
+    let env = [("PW", "pw")];
+
+    let first = run_synced(&file, &state, &env).await;
+    assert_eq!(counts(&first), [20_000, 0, 0, 0], "{first}");
+    // A pass into an empty table has nothing to delete and records no seen keys.
+    let seen: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_syncflow\\_seen\\_%' AND reltuples > 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(seen, 0);
+
+    // 150 records gone, 200 renamed, 300 new.
+    source.retain(|r| r["id"].as_u64().unwrap() % 100 != 0 || r["id"].as_u64().unwrap() > 15_000);
+    for r in source
+        .iter_mut()
+        .filter(|r| r["id"].as_u64().unwrap() % 97 == 0)
+        .take(200)
+    {
+        r["name"] = json!(format!("{} (renamed)", r["name"].as_str().unwrap()));
+    }
+    source.extend((20_001..=20_300).map(record));
+    server.set_records(source.clone());
+    let second = run_synced(&file, &state, &env).await;
+    assert_eq!(
+        counts(&second),
+        [300, 200, 150, 20_000 - 150 - 200],
+        "{second}"
+    );
+    assert_eq!(
+        live_rows(&pool).await,
+        as_rows(&source),
+        "live rows equal the source"
+    );
+    let marked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM items WHERE \"_bridge_deleted_at\" IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(marked, 150, "soft deletes keep the rows, marked");
+
+    // Unchanged: nothing written, nothing deleted again.
+    let third = run_synced(&file, &state, &env).await;
+    assert_eq!(counts(&third), [0, 0, 0, 20_150], "{third}");
+
+    // Hard deletes remove the rows.
+    source.retain(|r| r["id"].as_u64().unwrap() > 10);
+    server.set_records(source.clone());
+    let file = pipeline(dir.path(), &server, &url, "hard");
+    let fourth = run_synced(&file, &state, &env).await;
+    // The 10 records gone now, and the 150 rows the soft deletes had marked.
+    assert_eq!(counts(&fourth)[2], 160, "{fourth}");
+    let all: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM items WHERE id <= 10 OR \"_bridge_deleted_at\" IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(all, 0, "hard deletes remove the rows");
+    assert_eq!(live_rows(&pool).await, as_rows(&source));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_deletes_pauses_within_two_seconds_and_the_next_run_finishes_them() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("stopdeletes").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut source: Vec<Value> = (1..=5_000).map(record).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(dir.path(), &server, &url, "soft");
+    run_synced(&file, &state, &[("PW", "pw")]).await;
+
+    // Record 7 leaves the source; another session holds its row, so the end-of-pass deletes wait on that lock:
+    // a delete phase that lasts until it is stopped.
+    source.retain(|r| r["id"] != json!(7));
+    server.set_records(source.clone());
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM items WHERE id = 7 FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let child = Command::new(built_binary("syncflow"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+        .env("PW", "pw")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting_since = Instant::now();
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'syncflow' AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        assert!(
+            waiting_since.elapsed() < Duration::from_secs(60),
+            "the run never reached its deletes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "paused: {stderr}");
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM took effect in {took:?}: {stderr}"
+    );
+    holder.rollback().await.unwrap();
+    let seven: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT \"_bridge_deleted_at\" FROM items WHERE id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        seven, None,
+        "the cancelled page rolled back: nothing deleted yet"
+    );
+
+    let resumed = run_synced(&file, &state, &[("PW", "pw")]).await;
+    assert_eq!(resumed["entities"]["items"]["deleted"], 1, "{resumed}");
+    assert_eq!(live_rows(&pool).await, as_rows(&source));
+    eprintln!("SIGTERM in the delete phase took effect in {took:?}");
+}
