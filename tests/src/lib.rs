@@ -143,3 +143,53 @@ pub fn last_json_line(stdout: &[u8]) -> serde_json::Value {
     let line = text.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| panic!("no JSON summary ({e}): {text}"))
 }
+
+/// Starts the built `syncflow` CLI with `args`, the state database `state` and extra environment variables, its
+/// output captured (for tests that interrupt it or act while it runs).
+pub fn spawn_syncflow(
+    args: &[&str],
+    state: &std::path::Path,
+    envs: &[(&str, &str)],
+) -> std::process::Child {
+    let mut cmd = std::process::Command::new(built_binary("syncflow"));
+    cmd.args(args).arg("--state").arg(state);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start syncflow")
+}
+
+/// Waits for a spawned CLI off the async runtime's threads and returns its output.
+pub async fn finished(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait for syncflow"))
+        .await
+        .expect("the CLI's thread")
+}
+
+/// `(id, name)` of every live row of `table` (not soft-deleted), in id order.
+pub async fn live_id_names(pool: &sqlx::PgPool, table: &str) -> Vec<(i64, String)> {
+    sqlx::query_as(&format!(
+        "SELECT id, name FROM \"{table}\" WHERE \"_bridge_deleted_at\" IS NULL ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("read the target's rows")
+}
+
+/// `(id, name)` of source records, in id order (what [`live_id_names`] must equal).
+pub fn id_names(records: &[serde_json::Value]) -> Vec<(i64, String)> {
+    let mut rows: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().expect("a whole-number id"),
+                r["name"].as_str().expect("a text name").to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}

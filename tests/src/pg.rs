@@ -241,3 +241,25 @@ impl Drop for PgCluster {
             .output();
     }
 }
+
+/// The backend pid of the engine's target connection (application `syncflow`) once it waits on a lock; panics
+/// after a minute.
+pub async fn engine_waiting_on_a_lock(pool: &sqlx::PgPool) -> i32 {
+    let since = std::time::Instant::now();
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncflow' AND wait_event_type = 'Lock' LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await
+        .expect("read pg_stat_activity");
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(60),
+            "the engine never waited on the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

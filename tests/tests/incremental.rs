@@ -27,26 +27,11 @@ fn counts(summary: &Value, entity: &str) -> (u64, u64, u64, u64) {
 }
 
 async fn target_rows(pool: &sqlx::PgPool, table: &str) -> Vec<(i64, String)> {
-    sqlx::query_as(&format!(
-        "SELECT id, name FROM \"{table}\" WHERE \"_bridge_deleted_at\" IS NULL ORDER BY id"
-    ))
-    .fetch_all(pool)
-    .await
-    .unwrap()
+    syncflow_tests::live_id_names(pool, table).await
 }
 
 fn expected(source: &[Value]) -> Vec<(i64, String)> {
-    let mut rows: Vec<(i64, String)> = source
-        .iter()
-        .map(|r| {
-            (
-                r["id"].as_i64().unwrap(),
-                r["name"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+    syncflow_tests::id_names(source)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

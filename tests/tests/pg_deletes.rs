@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use syncflow_tests::erp::ErpServer;
+use syncflow_tests::pg::engine_waiting_on_a_lock;
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::{built_binary, run_synced};
+use syncflow_tests::{finished, id_names, run_synced, spawn_syncflow};
 
 fn record(i: u64) -> Value {
     json!({"id": i, "name": format!("item {i}"), "price": format!("{}.{:02}", i % 1000, i % 100)})
@@ -32,26 +33,8 @@ fn pipeline(
     )
 }
 
-/// Live rows of the target as (id, name), in id order.
 async fn live_rows(pool: &sqlx::PgPool) -> Vec<(i64, String)> {
-    sqlx::query_as("SELECT id, name FROM items WHERE \"_bridge_deleted_at\" IS NULL ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-}
-
-fn as_rows(records: &[Value]) -> Vec<(i64, String)> {
-    let mut rows: Vec<(i64, String)> = records
-        .iter()
-        .map(|r| {
-            (
-                r["id"].as_i64().unwrap(),
-                r["name"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+    syncflow_tests::live_id_names(pool, "items").await
 }
 
 fn counts(summary: &Value) -> [u64; 4] {
@@ -101,7 +84,7 @@ async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
     );
     assert_eq!(
         live_rows(&pool).await,
-        as_rows(&source),
+        id_names(&source),
         "live rows equal the source"
     );
     let marked: i64 =
@@ -129,7 +112,7 @@ async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
     .await
     .unwrap();
     assert_eq!(all, 0, "hard deletes remove the rows");
-    assert_eq!(live_rows(&pool).await, as_rows(&source));
+    assert_eq!(live_rows(&pool).await, id_names(&source));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,44 +136,15 @@ async fn sigterm_during_the_deletes_pauses_within_two_seconds_and_the_next_run_f
         .execute(&mut *holder)
         .await
         .unwrap();
-    let child = Command::new(built_binary("syncflow"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            "--state",
-            state.to_str().unwrap(),
-        ])
-        .env("PW", "pw")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waiting_since = Instant::now();
-    loop {
-        let blocked: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'syncflow' AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if blocked > 0 {
-            break;
-        }
-        assert!(
-            waiting_since.elapsed() < Duration::from_secs(60),
-            "the run never reached its deletes"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let file_arg = file.to_str().unwrap();
+    let child = spawn_syncflow(&["run", file_arg, "--json"], &state, &[("PW", "pw")]);
+    engine_waiting_on_a_lock(&pool).await;
     let asked = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = finished(child).await;
     let took = asked.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "paused: {stderr}");
@@ -211,6 +165,6 @@ async fn sigterm_during_the_deletes_pauses_within_two_seconds_and_the_next_run_f
 
     let resumed = run_synced(&file, &state, &[("PW", "pw")]).await;
     assert_eq!(resumed["entities"]["items"]["deleted"], 1, "{resumed}");
-    assert_eq!(live_rows(&pool).await, as_rows(&source));
+    assert_eq!(live_rows(&pool).await, id_names(&source));
     eprintln!("SIGTERM in the delete phase took effect in {took:?}");
 }

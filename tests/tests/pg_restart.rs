@@ -3,11 +3,10 @@
 //! source — nothing lost, nothing twice.
 
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use syncflow_tests::built_binary;
 use syncflow_tests::erp::ErpServer;
-use syncflow_tests::pg::PgCluster;
+use syncflow_tests::pg::{engine_waiting_on_a_lock, PgCluster};
+use syncflow_tests::{finished, id_names, live_id_names, spawn_syncflow};
 
 const ROWS: u64 = 300_000;
 
@@ -42,20 +41,12 @@ async fn a_fast_restart_mid_sync_is_ridden_out_and_the_target_is_exact() {
         "items",
         "records = \"/data\"\npagination = { kind = \"offset\", size = 1000 }\nbusiness_key = [\"id\"]",
     );
-    let child = Command::new(built_binary("syncflow"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--apply-schema",
-            "--json",
-            "--state",
-            state.to_str().unwrap(),
-        ])
-        .env("PW", "pw")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let file_arg = file.to_str().unwrap();
+    let child = spawn_syncflow(
+        &["run", file_arg, "--apply-schema", "--json"],
+        &state,
+        &[("PW", "pw")],
+    );
 
     // Restart once the sync is well under way (about three seconds of pages in).
     let started = Instant::now();
@@ -86,9 +77,7 @@ async fn a_fast_restart_mid_sync_is_ridden_out_and_the_target_is_exact() {
         "{}",
         pg.log()
     );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = finished(child).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -163,36 +152,9 @@ async fn a_connection_cut_inside_a_page_is_retried_on_a_new_one() {
         .execute(&mut *holder)
         .await
         .unwrap();
-    let child = Command::new(built_binary("syncflow"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            "--state",
-            state.to_str().unwrap(),
-        ])
-        .env("PW", "pw")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let since = Instant::now();
-    let blocked = loop {
-        let pid: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncflow' AND wait_event_type = 'Lock'",
-        )
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
-        if let Some(pid) = pid {
-            break pid;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(60),
-            "the page never reached its checkpoint"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let file_arg = file.to_str().unwrap();
+    let child = spawn_syncflow(&["run", file_arg, "--json"], &state, &[("PW", "pw")]);
+    let blocked = engine_waiting_on_a_lock(&pool).await;
     sqlx::query("SELECT pg_terminate_backend($1)")
         .bind(blocked)
         .execute(&pool)
@@ -200,9 +162,7 @@ async fn a_connection_cut_inside_a_page_is_retried_on_a_new_one() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     holder.rollback().await.unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = finished(child).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -216,20 +176,7 @@ async fn a_connection_cut_inside_a_page_is_retried_on_a_new_one() {
         (Some(10), Some(1)),
         "{summary}"
     );
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, name FROM items WHERE \"_bridge_deleted_at\" IS NULL ORDER BY id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    let expected: Vec<(i64, String)> = source
-        .iter()
-        .map(|r| {
-            (
-                r["id"].as_i64().unwrap(),
-                r["name"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let rows = live_id_names(&pool, "items").await;
+    let expected = id_names(&source);
     assert_eq!(rows, expected);
 }
