@@ -31,10 +31,22 @@ pub fn row(i: u64) -> Value {
 
 /// The pipeline file syncing the server's products into `table` of the PostgreSQL database at `url`.
 pub fn pipeline(server: &ErpServer, dir: &Path, name: &str, url: &str, table: &str) -> PathBuf {
+    pipeline_deleting(server, dir, name, url, table, "none")
+}
+
+/// [`pipeline`] with `deletes` = "none", "soft" or "hard".
+pub fn pipeline_deleting(
+    server: &ErpServer,
+    dir: &Path,
+    name: &str,
+    url: &str,
+    table: &str,
+    deletes: &str,
+) -> PathBuf {
     let target = format!("kind = \"postgres\"\nurl = \"{url}\"");
     let extra = format!(
         "records = \"/data\"\npagination = {{ kind = \"offset\", size = 5000 }}\nbusiness_key = [\"id\"]\n\
-         table = \"{table}\""
+         table = \"{table}\"\ndeletes = \"{deletes}\""
     );
     server.pipeline_file(
         dir,
@@ -44,6 +56,49 @@ pub fn pipeline(server: &ErpServer, dir: &Path, name: &str, url: &str, table: &s
         "items",
         &extra,
     )
+}
+
+/// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
+pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
+    let started = Instant::now();
+    let mut child = spawn_run(bin, file, state, std::process::Stdio::piped());
+    let pid = child.id();
+    let watcher = std::thread::spawn(move || peak_rss_mb(pid));
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stdout);
+    }
+    let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+    let secs = started.elapsed().as_secs_f64();
+    let rss = watcher.join().unwrap_or(0.0);
+    assert_eq!(code, 0, "sync failed");
+    let summary = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    (secs, rss, summary)
+}
+
+/// The process's peak RSS (VmHWM, MB), read from /proc until it exits. (getrusage's ru_maxrss is not used: a
+/// child starts with its parent's figure, and this parent holds the whole data set in its test server.)
+fn peak_rss_mb(pid: u32) -> f64 {
+    let mut peak = 0.0_f64;
+    loop {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return peak;
+        };
+        let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        else {
+            return peak;
+        };
+        peak = peak.max(kb / 1024.0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Starts `syncflow run FILE --apply-schema --json --state STATE` with the benchmarks' password (stderr dropped).

@@ -3,57 +3,13 @@
 //! `psql \copy` for reference, and prints rows/s, the ratio to COPY, the unchanged re-sync and peak RSS.
 //! Prints figures; asserts nothing.
 
-use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
 
-use syncflow_tests::products::{row, spawn_run, PASSWORD};
-
-/// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
-fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
-    let started = Instant::now();
-    let mut child = spawn_run(bin, file, state, std::process::Stdio::piped());
-    let pid = child.id();
-    let watcher = std::thread::spawn(move || peak_rss_mb(pid));
-    let mut stdout = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        use std::io::Read;
-        let _ = pipe.read_to_string(&mut stdout);
-    }
-    let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
-    let secs = started.elapsed().as_secs_f64();
-    let rss = watcher.join().unwrap_or(0.0);
-    assert_eq!(code, 0, "sync failed");
-    let summary = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or(Value::Null);
-    (secs, rss, summary)
-}
-
-/// The process's peak RSS (VmHWM, MB), read from /proc until it exits. (getrusage's ru_maxrss is not used: a
-/// child starts with its parent's figure, and this parent holds the whole data set in its test server.)
-fn peak_rss_mb(pid: u32) -> f64 {
-    let mut peak = 0.0_f64;
-    loop {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            return peak;
-        };
-        let Some(kb) = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        else {
-            return peak;
-        };
-        peak = peak.max(kb / 1024.0);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
+use syncflow_tests::products::{row, spawn_run, timed_run, PASSWORD};
 
 /// Sums of the per-page stage timings the run stored (the seeds' sync_batches).
 async fn stage_seconds(state: &Path) -> (f64, f64, f64) {
