@@ -210,9 +210,21 @@ impl SslMode {
 }
 
 /// A path to a file on this machine; the console offers a file picker for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct FilePath(pub String);
+
+/// A string in the file, named `FilePath` in the schema (the derive would inline a transparent type as a plain
+/// string): the console's forms recognise a path field by that name, as they recognise `Secret`.
+impl JsonSchema for FilePath {
+    fn schema_name() -> String {
+        "FilePath".to_owned()
+    }
+
+    fn json_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        String::json_schema(generator)
+    }
+}
 
 /// The embedded demo: an emulated Bubble app on 127.0.0.1 (customers, invoices, line items) with hostile field
 /// names, so the mapping editor has something to show.

@@ -186,6 +186,12 @@ mod tests {
         assert_eq!(kinds("source"), ["rest", "bubble", "postgres", "demo"]);
         assert_eq!(kinds("target"), ["postgres", "sqlite"]);
         assert!(schema["source"]["definitions"]["Secret"].is_object());
+        // Path fields are named, so the form can offer a file picker for them.
+        assert!(schema["target"]["definitions"]["FilePath"].is_object());
+        assert_eq!(
+            schema["target"]["definitions"]["PgConnection"]["properties"]["sslrootcert"]["anyOf"][0]["$ref"],
+            "#/definitions/FilePath"
+        );
     }
 
     #[tokio::test]
