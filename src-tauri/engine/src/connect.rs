@@ -189,7 +189,8 @@ mod tests {
         // Path fields are named, so the form can offer a file picker for them.
         assert!(schema["target"]["definitions"]["FilePath"].is_object());
         assert_eq!(
-            schema["target"]["definitions"]["PgConnection"]["properties"]["sslrootcert"]["anyOf"][0]["$ref"],
+            schema["target"]["definitions"]["PgConnection"]["properties"]["sslrootcert"]["anyOf"]
+                [0]["$ref"],
             "#/definitions/FilePath"
         );
     }

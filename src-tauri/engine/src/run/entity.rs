@@ -390,6 +390,24 @@ impl EntityRun<'_> {
         } = pass;
         let records_seen = deletes != crate::config::DeleteMode::None && !fresh;
         let interrupted = || self.stop.requested();
+        // The pass's keys, compared with the table's at its end; a resumed pass starts from those it recorded.
+        let mut pass_keys: Vec<u128> = Vec::new();
+        if records_seen && !starts_pass {
+            pass_keys = self
+                .sink
+                .recorded_seen(self.pipeline, &self.entity.name)
+                .await
+                .map_err(sink_stop)?;
+            if self.sink.keeps_seen_keys() && seen_keys != Some(pass_keys.len() as u64) {
+                tracing::warn!(
+                    entity = self.entity.name,
+                    recorded = pass_keys.len(),
+                    expected = seen_keys,
+                    "the keys this pass recorded as seen are not all there: no deletes from this pass"
+                );
+                seen_keys = None;
+            }
+        }
         let started = Instant::now();
         let fetched_before = counts.fetched;
         // Only entities with waiting children (or that hold some in this pass) keep the queue in step.
@@ -465,9 +483,13 @@ impl EntityRun<'_> {
                 .map(|h| h.key_hash.clone())
                 .collect();
             if records_seen && mapping.is_some() {
-                let recorded = (transformed.rows.len() + held_keys.len()) as u64;
-                let before = if starts_pass { Some(0) } else { seen_keys };
-                seen_keys = before.map(|n| n + recorded);
+                let keys = transformed.rows.iter().map(|r| r.key_hash.as_str());
+                let keys = keys.chain(held_keys.iter().map(String::as_str));
+                let before = pass_keys.len();
+                pass_keys.extend(keys.filter_map(crate::sink::key_bits));
+                let recorded = (pass_keys.len() - before) as u64;
+                let counted = if starts_pass { Some(0) } else { seen_keys };
+                seen_keys = counted.map(|n| n + recorded);
             }
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
@@ -521,6 +543,7 @@ impl EntityRun<'_> {
                         edits_tracked,
                         conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
                         held_keys: &held_keys,
+                        pass_keys: records_seen.then_some(pass_keys.as_slice()),
                         interrupted: Some(&interrupted),
                     };
                     self.write_riding_out_restarts(&write).await?
@@ -667,6 +690,7 @@ impl EntityRun<'_> {
             edits_tracked: false,
             conflict_log: None,
             held_keys: &[],
+            pass_keys: None,
             interrupted: None,
         };
         self.write_riding_out_restarts(&write).await

@@ -74,6 +74,7 @@ pub(super) async fn write_late(
             .map_err(|e| RunError::Failed(e.to_string()))?,
         conflict_log: None,
         held_keys: &[],
+        pass_keys: None,
         interrupted: None,
     };
     sink.write_page(&write, label)

@@ -112,6 +112,9 @@ pub struct PageWrite<'a> {
     pub conflict_log: Option<ConflictLog<'a>>,
     /// Keys of the page held back as pending children: they are in the source, so they count as seen.
     pub held_keys: &'a [String],
+    /// Every key the pass has seen so far, this page's included (PostgreSQL compares the table's keys with them at
+    /// the end of the pass); None when the pass does not track deletes.
+    pub pass_keys: Option<&'a [u128]>,
     /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
     /// page rolls back, to be written again when the run resumes.
     pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
@@ -140,6 +143,13 @@ pub(crate) fn unseen_rows_sql(
             format!("UPDATE {table} SET \"_bridge_deleted_at\" = {now} WHERE {live} AND {unseen}")
         }
     }
+}
+
+/// A BK_HASH (32 hex digits) as its 128 bits; None for text that is not one.
+pub fn key_bits(key: &str) -> Option<u128> {
+    (key.len() == 32)
+        .then(|| u128::from_str_radix(key, 16).ok())
+        .flatten()
 }
 
 /// The table of keys seen during the current pass of each entity (for delete detection).
@@ -240,6 +250,24 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.reconnect_budget(),
             Sink::Sqlite(_) => std::time::Duration::ZERO,
+        }
+    }
+
+    /// Whether the end-of-pass deletes compare the pass's keys in the engine (PostgreSQL), so that a resumed pass
+    /// needs [`Sink::recorded_seen`]; SQLite keeps its seen keys in a table and compares them in SQL.
+    pub fn keeps_seen_keys(&self) -> bool {
+        matches!(self, Sink::Postgres(_))
+    }
+
+    /// The keys an unfinished pass recorded as seen, to resume it (SQLite keeps its own and compares in SQL).
+    pub async fn recorded_seen(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Vec<u128>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.recorded_seen(pipeline, entity).await,
+            Sink::Sqlite(_) => Ok(Vec::new()),
         }
     }
 

@@ -115,25 +115,26 @@ impl PostgresSink {
     }
 
     /// The table of keys seen in the current pass of one entity (one per pipeline and entity, so that a pass
-    /// starts with TRUNCATE and the end-of-pass anti-join reads nothing but its own keys).
-    fn seen_table(&self, page: &PageWrite<'_>) -> String {
-        let name = format!("{}\0{}", page.pipeline, page.seen_entity());
+    /// starts with TRUNCATE): one row per page, its keys as 16-byte BK_HASHes side by side.
+    fn seen_table(&self, pipeline: &str, entity: &str) -> String {
+        let name = format!("{pipeline}\0{entity}");
         self.qualified(&format!(
-            "{SEEN_TABLE}_{:016x}",
+            "{SEEN_TABLE}keys_{:016x}",
             xxhash_rust::xxh3::xxh3_64(name.as_bytes())
         ))
     }
 
-    /// Records the page's keys (and its held children's) as seen in this pass; the pass's first write forgets an
-    /// unfinished earlier pass's keys.
+    /// Records the page's keys (and its held children's) as seen in this pass, in the page's transaction, so that
+    /// a resumed pass knows them; the pass's first write forgets an unfinished earlier pass's keys. One row of
+    /// binary keys per page costs PostgreSQL next to nothing (the set itself is compared in the engine).
     async fn record_seen(
         &self,
         tx: &mut sqlx::PgConnection,
         page: &PageWrite<'_>,
     ) -> Result<(), sqlx::Error> {
-        let seen = self.seen_table(page);
+        let seen = self.seen_table(page.pipeline, page.entity);
         sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {seen} (key_hash text NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {seen} (keys bytea NOT NULL)"
         ))
         .execute(&mut *tx)
         .await?;
@@ -142,71 +143,89 @@ impl PostgresSink {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut buffer = String::new();
-        for key in page.seen_keys() {
-            buffer.push_str(key);
-            buffer.push('\n');
-        }
-        if buffer.is_empty() {
+        let keys: Vec<u8> = page
+            .seen_keys()
+            .filter_map(super::key_bits)
+            .flat_map(u128::to_be_bytes)
+            .collect();
+        if keys.is_empty() {
             return Ok(());
         }
-        let mut copy = tx
-            .copy_in_raw(&format!("COPY {seen} (key_hash) FROM STDIN"))
+        sqlx::query(&format!("INSERT INTO {seen} (keys) VALUES ($1)"))
+            .bind(keys)
+            .execute(&mut *tx)
             .await?;
-        copy.send(buffer.into_bytes()).await?;
-        copy.finish().await?;
         Ok(())
+    }
+
+    /// The keys an unfinished pass of `entity` recorded as seen (to resume it).
+    pub async fn recorded_seen(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Vec<u128>, SinkError> {
+        let seen = self.seen_table(pipeline, entity);
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&seen)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(write_err(SEEN_TABLE))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let pages: Vec<Vec<u8>> = sqlx::query_scalar(&format!("SELECT keys FROM {seen}"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(write_err(SEEN_TABLE))?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.chunks_exact(16))
+            .filter_map(|k| <[u8; 16]>::try_from(k).ok().map(u128::from_be_bytes))
+            .collect())
     }
 
     /// At the end of a complete pass: rows whose key was not seen are marked deleted (soft) or removed (hard),
     /// or in a dry run counted; the pass's seen keys are cleared. Returns how many rows.
     ///
-    /// The seen table was just filled and never analysed: without ANALYZE PostgreSQL may plan the anti-join as
-    /// a nested loop (quadratic: 50k rows took 51 s). Analysed, it is one hash anti-join, run as a read-only
-    /// query (which PostgreSQL may run in parallel) returning the few unseen keys; they are then changed by key.
+    /// The pass's keys are in the engine's memory (`page.pass_keys`, sorted here), so PostgreSQL only streams the
+    /// table's keys once — no anti-join to plan (the first design's nested loop over an unanalysed seen table was
+    /// quadratic: 50k rows took 51 s) and no per-page COPY of keys; the few unseen rows are then changed by key.
     async fn apply_deletes(
         &self,
         tx: &mut sqlx::PgConnection,
         table: &str,
         page: &PageWrite<'_>,
     ) -> Result<u64, sqlx::Error> {
-        let seen = self.seen_table(page);
-        let expected = page.checkpoint.and_then(|c| c.seen_keys);
-        let recorded: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {seen}"))
-            .fetch_one(&mut *tx)
-            .await?;
-        if expected != Some(recorded.max(0) as u64) {
+        let Some(pass_keys) = page.pass_keys else {
+            return Ok(0);
+        };
+        if page.checkpoint.and_then(|c| c.seen_keys).is_none() {
             tracing::warn!(
                 table,
-                recorded,
-                expected,
                 "the pass's record of seen keys is not whole (the target lost it, or the pass began under an \
                  older version): no deletes inferred from this pass"
             );
-            sqlx::query(&format!("TRUNCATE {seen}"))
-                .execute(&mut *tx)
-                .await?;
             return Ok(0);
         }
-        sqlx::query(&format!("ANALYZE {seen}"))
-            .execute(&mut *tx)
-            .await?;
-        // The hash of a million keys takes ~80 MB; in the default 4 MB it spills to disk in batches.
-        sqlx::query("SET LOCAL work_mem = '256MB'")
-            .execute(&mut *tx)
-            .await?;
+        let mut seen = pass_keys.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
         let hard = page.deletes == crate::config::DeleteMode::Hard;
         let live = if hard && !page.dry_run {
             ""
         } else {
-            "\"_bridge_deleted_at\" IS NULL AND"
+            " WHERE \"_bridge_deleted_at\" IS NULL"
         };
-        let unseen: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT t.\"_bridge_key_hash\" FROM {table} t WHERE {live} NOT EXISTS
-             (SELECT 1 FROM {seen} s WHERE s.key_hash = t.\"_bridge_key_hash\")"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        let sql = format!("SELECT \"_bridge_key_hash\" FROM {table}{live}");
+        let mut stored = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
+        let mut unseen = Vec::new();
+        while let Some(key) = futures_util::TryStreamExt::try_next(&mut stored).await? {
+            // A key the engine cannot read is not one it wrote: never taken for deleted.
+            if super::key_bits(&key).is_some_and(|bits| seen.binary_search(&bits).is_err()) {
+                unseen.push(key);
+            }
+        }
+        drop(stored);
         if page.dry_run {
             return Ok(unseen.len() as u64);
         }
@@ -226,22 +245,13 @@ impl PostgresSink {
                 .await?
                 .rows_affected();
         }
-        sqlx::query(&format!("TRUNCATE {seen}"))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "TRUNCATE {}",
+            self.seen_table(page.pipeline, page.entity)
+        ))
+        .execute(&mut *tx)
+        .await?;
         Ok(deleted)
-    }
-
-    /// Forgets a dry run's seen keys (its page transactions roll back; its seen keys were kept outside them).
-    async fn clear_seen(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        page: &PageWrite<'_>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.seen_table(page)))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
     }
 
     /// Runs the end-of-pass deletes so that a stop request cancels them within a fraction of a second: the
@@ -582,11 +592,6 @@ $syncflow$",
     ) -> Result<Option<MergeCounts>, SinkError> {
         let table = self.qualified(page.table);
         let err = write_err(page.table);
-        if page.dry_run && page.tracks_seen() {
-            // Kept across the dry run's rolled-back pages, under the dry run's own name.
-            let mut conn = self.pool.acquire().await.map_err(&err)?;
-            self.record_seen(&mut conn, page).await.map_err(&err)?;
-        }
         let mut tx = self.pool.begin().await.map_err(&err)?;
         as_engine_writer(&mut tx).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
@@ -675,10 +680,6 @@ $syncflow$",
         }
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
-            if page.applies_deletes() {
-                let mut conn = self.pool.acquire().await.map_err(&err)?;
-                self.clear_seen(&mut conn, page).await.map_err(&err)?;
-            }
         } else {
             tx.commit().await.map_err(&err)?;
         }
