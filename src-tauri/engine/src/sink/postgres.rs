@@ -17,6 +17,8 @@ pub struct PostgresSink {
     schema: String,
     sslmode: crate::config::SslMode,
     reconnect: std::time::Duration,
+    /// Seen-key tables this process has made sure exist.
+    seen_tables: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The advisory lock key schema changes take ("syncflow" in ASCII).
@@ -79,6 +81,7 @@ impl PostgresSink {
             schema: config.schema.clone(),
             sslmode: connected.sslmode,
             reconnect: connected.reconnect,
+            seen_tables: Default::default(),
         };
         sink.ensure_checkpoint_table().await?;
         Ok(sink)
@@ -133,11 +136,19 @@ impl PostgresSink {
         page: &PageWrite<'_>,
     ) -> Result<(), sqlx::Error> {
         let seen = self.seen_table(page.pipeline, page.entity);
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {seen} (keys bytea NOT NULL)"
-        ))
-        .execute(&mut *tx)
-        .await?;
+        // Created (if need be) once per table and process, not on every page.
+        let known = self
+            .seen_tables
+            .lock()
+            .map(|t| t.contains(&seen))
+            .unwrap_or(false);
+        if !known {
+            sqlx::query(&format!(
+                "CREATE TABLE IF NOT EXISTS {seen} (keys bytea NOT NULL)"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
         if page.starts_pass {
             sqlx::query(&format!("TRUNCATE {seen}"))
                 .execute(&mut *tx)
@@ -701,6 +712,12 @@ $syncflow$",
             tx.rollback().await.map_err(&err)?;
         } else {
             tx.commit().await.map_err(&err)?;
+            if page.tracks_seen() {
+                // Known to exist once committed (a CREATE in a transaction that rolled back is made again).
+                if let Ok(mut tables) = self.seen_tables.lock() {
+                    tables.insert(self.seen_table(page.pipeline, page.entity));
+                }
+            }
         }
         Ok(Some(counts))
     }
