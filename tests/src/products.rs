@@ -114,7 +114,12 @@ pub fn spawn_run(bin: &Path, file: &Path, state: &Path, stdout: Stdio) -> Child 
         .arg(state)
         .env("ERP_PASSWORD", PASSWORD)
         .stdout(stdout)
-        .stderr(Stdio::null())
+        // SYNCFLOW_BENCH_STDERR=1 shows the CLI's progress and logs (where a run's time went).
+        .stderr(if std::env::var_os("SYNCFLOW_BENCH_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .expect("run syncflow")
 }

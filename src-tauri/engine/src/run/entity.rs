@@ -477,17 +477,13 @@ impl EntityRun<'_> {
             if children_waiting {
                 self.settle_children(&transformed).await?;
             }
-            let held_keys: Vec<String> = transformed
-                .held
-                .iter()
-                .map(|h| h.key_hash.clone())
-                .collect();
+            // The page's keys and its held children's (they are in the source, so they count as seen).
+            let page_start = pass_keys.len();
             if records_seen && mapping.is_some() {
-                let keys = transformed.rows.iter().map(|r| r.key_hash.as_str());
-                let keys = keys.chain(held_keys.iter().map(String::as_str));
-                let before = pass_keys.len();
-                pass_keys.extend(keys.filter_map(crate::sink::key_bits));
-                let recorded = (pass_keys.len() - before) as u64;
+                let rows = transformed.rows.iter().map(|r| r.key_hash.as_str());
+                let held = transformed.held.iter().map(|h| h.key_hash.as_str());
+                pass_keys.extend(rows.chain(held).filter_map(crate::sink::key_bits));
+                let recorded = (pass_keys.len() - page_start) as u64;
                 let counted = if starts_pass { Some(0) } else { seen_keys };
                 seen_keys = counted.map(|n| n + recorded);
             }
@@ -542,7 +538,7 @@ impl EntityRun<'_> {
                         conflicts: self.entity.conflicts,
                         edits_tracked,
                         conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
-                        held_keys: &held_keys,
+                        page_keys: &pass_keys[page_start..],
                         pass_keys: records_seen.then_some(pass_keys.as_slice()),
                         interrupted: Some(&interrupted),
                     };
@@ -689,7 +685,7 @@ impl EntityRun<'_> {
             conflicts: ConflictStrategy::SourceWins,
             edits_tracked: false,
             conflict_log: None,
-            held_keys: &[],
+            page_keys: &[],
             pass_keys: None,
             interrupted: None,
         };

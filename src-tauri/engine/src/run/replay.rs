@@ -73,7 +73,7 @@ pub(super) async fn write_late(
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?,
         conflict_log: None,
-        held_keys: &[],
+        page_keys: &[],
         pass_keys: None,
         interrupted: None,
     };

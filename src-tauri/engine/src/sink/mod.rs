@@ -110,8 +110,8 @@ pub struct PageWrite<'a> {
     pub edits_tracked: bool,
     /// Where manual conflicts are filed (None in a dry run).
     pub conflict_log: Option<ConflictLog<'a>>,
-    /// Keys of the page held back as pending children: they are in the source, so they count as seen.
-    pub held_keys: &'a [String],
+    /// The keys this write records as seen (its rows' and its held children's), as BK_HASH bits.
+    pub page_keys: &'a [u128],
     /// Every key the pass has seen so far, this page's included (PostgreSQL compares the table's keys with them at
     /// the end of the pass); None when the pass does not track deletes.
     pub pass_keys: Option<&'a [u128]>,
@@ -168,14 +168,6 @@ impl PageWrite<'_> {
     /// Whether the pass records its keys as seen: it deletes, and it began into a table that held rows.
     pub fn tracks_seen(&self) -> bool {
         self.deletes != crate::config::DeleteMode::None && self.checkpoint.is_some_and(|c| !c.fresh)
-    }
-
-    /// The keys this write records as seen: its rows' and its held children's.
-    pub fn seen_keys(&self) -> impl Iterator<Item = &str> {
-        self.rows
-            .iter()
-            .map(|r| r.key_hash.as_str())
-            .chain(self.held_keys.iter().map(String::as_str))
     }
 
     /// The name the pass's seen keys are filed under: a dry run keeps its own, which it clears at its end, since

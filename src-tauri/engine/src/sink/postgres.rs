@@ -155,9 +155,9 @@ impl PostgresSink {
                 .await?;
         }
         let keys: Vec<u8> = page
-            .seen_keys()
-            .filter_map(super::key_bits)
-            .flat_map(u128::to_be_bytes)
+            .page_keys
+            .iter()
+            .flat_map(|k| k.to_be_bytes())
             .collect();
         if keys.is_empty() {
             return Ok(());
