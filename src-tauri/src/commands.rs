@@ -387,7 +387,7 @@ pub async fn store_secret(entry: String, value: String) -> Result<(), String> {
     .map_err(|e| e.to_string())?
 }
 
-/// The pipeline file (TOML, CONTRACT.md) of a stored pipeline: secret references only.
+/// The pipeline file (TOML, as README documents it) of a stored pipeline: secret references only.
 #[tauri::command]
 pub async fn export_pipeline(state: State<'_, AppState>, name: String) -> Result<String, String> {
     state

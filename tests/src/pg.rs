@@ -263,3 +263,33 @@ pub async fn engine_waiting_on_a_lock(pool: &sqlx::PgPool) -> i32 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A cluster that admits `role` only over TLS (see [`PgCluster::enable_tls`]), with a database `src` holding a table
+/// `parts (id, name, price)` of `rows` rows the role may read, and an empty database `dst` the role owns. Returns the
+/// cluster and the CA certificate's path.
+pub async fn tls_cluster_with_parts(role: &str, rows: u32) -> (PgCluster, PathBuf) {
+    let pg = PgCluster::start();
+    let ca = pg.enable_tls(role).await;
+    pg.sql(&[
+        "CREATE DATABASE src",
+        &format!("CREATE DATABASE dst OWNER {role}"),
+    ])
+    .await;
+    let src = sqlx::PgPool::connect(&pg.url("src"))
+        .await
+        .expect("connect to src");
+    for statement in [
+        "CREATE TABLE parts (id int PRIMARY KEY, name text, price numeric(10,2))".to_owned(),
+        format!(
+            "INSERT INTO parts SELECT i, 'part ' || i, i * 1.25 FROM generate_series(1, {rows}) i"
+        ),
+        format!("GRANT SELECT ON parts TO {role}"),
+    ] {
+        sqlx::query(&statement)
+            .execute(&src)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    src.close().await;
+    (pg, ca)
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use syncflow_tests::artifacts_dir;
-use syncflow_tests::pg::PgCluster;
+use syncflow_tests::pg::tls_cluster_with_parts;
 use syncflow_tests::webdriver::{AppWindow, Session};
 
 const ROLE: &str = "tlsuser";
@@ -37,21 +37,7 @@ async fn verify_full_with_the_ca(session: &Session, side: &str, wait: Duration) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_settings_are_form_fields_and_the_tests_say_the_connections_are_verified() {
-    let pg = PgCluster::start();
-    let ca = pg.enable_tls(ROLE).await;
-    pg.sql(&[
-        "CREATE DATABASE src",
-        &format!("CREATE DATABASE dst OWNER {ROLE}"),
-    ])
-    .await;
-    let src = sqlx::PgPool::connect(&pg.url("src")).await.unwrap();
-    for statement in [
-        "CREATE TABLE parts (id int PRIMARY KEY, name text)".to_owned(),
-        "INSERT INTO parts SELECT i, 'part ' || i FROM generate_series(1, 700) i".to_owned(),
-        format!("GRANT SELECT ON parts TO {ROLE}"),
-    ] {
-        sqlx::query(&statement).execute(&src).await.unwrap();
-    }
+    let (pg, ca) = tls_cluster_with_parts(ROLE, 700).await;
     let window = AppWindow::open_with(&[("SYNCFLOW_PICK_FILE", ca.as_os_str())]).await;
     let session = &window.session;
     let wait = Duration::from_secs(30);

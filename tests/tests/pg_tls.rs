@@ -5,29 +5,13 @@
 //! the key to change; Test connection says whether the connection is encrypted and verified.
 
 use syncflow_engine::config::{PgConnection, PostgresSource, SourceConfig, SslMode};
-use syncflow_tests::pg::PgCluster;
+use syncflow_tests::pg::{tls_cluster_with_parts, PgCluster};
 use syncflow_tests::{run_synced, syncflow_async};
 
 const ROLE: &str = "tlsuser";
 
 async fn setup() -> (PgCluster, std::path::PathBuf) {
-    let pg = PgCluster::start();
-    let ca = pg.enable_tls(ROLE).await;
-    pg.sql(&[
-        "CREATE DATABASE src",
-        &format!("CREATE DATABASE dst OWNER {ROLE}"),
-    ])
-    .await;
-    let src = sqlx::PgPool::connect(&pg.url("src")).await.unwrap();
-    for statement in [
-        "CREATE TABLE parts (id int PRIMARY KEY, name text, price numeric(10,2))".to_owned(),
-        "INSERT INTO parts SELECT i, 'part ' || i, i * 1.25 FROM generate_series(1, 1500) i"
-            .to_owned(),
-        format!("GRANT SELECT ON parts TO {ROLE}"),
-    ] {
-        sqlx::query(&statement).execute(&src).await.unwrap();
-    }
-    (pg, ca)
+    tls_cluster_with_parts(ROLE, 1500).await
 }
 
 fn url(pg: &PgCluster, db: &str, query: &str) -> String {

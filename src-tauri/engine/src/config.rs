@@ -1,4 +1,4 @@
-//! The pipeline file (CONTRACT.md, version 1): types, parsing and pure validation.
+//! The pipeline file (version 1, documented in README, "The pipeline file"): types, parsing and pure validation.
 //!
 //! Parsing never echoes the file's text back in an error, because a line of it may hold a secret the user
 //! typed by mistake; errors name the line and the key instead.

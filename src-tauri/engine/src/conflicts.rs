@@ -39,7 +39,7 @@ pub enum ConflictError {
 }
 
 impl ConflictError {
-    /// CONTRACT.md: the `conflicts` commands exit 0, or 2 with the problem on stderr (an unreachable target too).
+    /// As README documents: the `conflicts` commands exit 0, or 2 with the problem on stderr (an unreachable target too).
     pub fn exit_code(&self) -> i32 {
         2
     }

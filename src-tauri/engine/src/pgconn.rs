@@ -233,6 +233,23 @@ pub fn explain(e: &sqlx::Error, side: Side, sslmode: SslMode, host: &str) -> Str
     fix
 }
 
+/// Whether an error means the connection (or the server behind it) went away, rather than that the statement
+/// was refused: a restart, a failover, a network cut. The transaction in flight did not commit.
+pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-03: the server is shutting down, crashed or still starting.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 /// Whether the server encrypts this connection (`pg_stat_ssl`).
 pub async fn encrypted(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
     let ssl: Option<bool> =

@@ -1,4 +1,4 @@
-//! TRACK: what a run did — per-entity counters, run status and the summary the CLI prints (CONTRACT.md).
+//! TRACK: what a run did — per-entity counters, run status and the summary the CLI prints (README, "The CLI").
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

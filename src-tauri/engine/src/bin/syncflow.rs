@@ -1,4 +1,4 @@
-//! The `syncflow` CLI (CONTRACT.md): the engine, headless. Results go to stdout, progress and errors to stderr.
+//! The `syncflow` CLI (its contract: README, "The CLI"): the engine, headless. Results go to stdout, progress and errors to stderr.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -65,7 +65,7 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         state: Option<PathBuf>,
-        /// One JSON array (CONTRACT.md) instead of a table.
+        /// One JSON array (the shape README documents) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -582,7 +582,7 @@ async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json:
         }
         Err(e) => {
             eprintln!("error: {e}");
-            // CONTRACT.md: `failed list|retry` exit 0 or 2.
+            // As documented: `failed list|retry` exit 0 or 2.
             2
         }
     }

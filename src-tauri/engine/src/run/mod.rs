@@ -180,7 +180,7 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// CONTRACT.md: 0 completed · 1 run failed · 2 invalid input · 3 paused.
+    /// The CLI's exit codes (README): 0 completed · 1 run failed · 2 invalid input · 3 paused.
     pub fn exit_code(&self) -> i32 {
         match self.summary.status {
             RunStatus::Completed => 0,
@@ -205,14 +205,11 @@ pub async fn run_pipeline(
     let started = Instant::now();
     let opened = open_source(pipeline).await?;
     let (source, entities) = (&opened.source, &opened.entities);
-    let parallel = crate::resolve::parents_first(entities)
-        .map(|order| {
-            crate::resolve::levels(&order)
-                .iter()
-                .map(Vec::len)
-                .max()
-                .unwrap_or(1)
-        })
+    let order = crate::resolve::parents_first(entities).map_err(RunError::Invalid)?;
+    let parallel = crate::resolve::levels(&order)
+        .iter()
+        .map(Vec::len)
+        .max()
         .unwrap_or(1);
     let sink = crate::sink::Sink::connect_for(&pipeline.target, &options.base_dir, parallel)
         .await
@@ -220,7 +217,6 @@ pub async fn run_pipeline(
             crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),
             other => RunError::Failed(other.to_string()),
         })?;
-    let order = crate::resolve::parents_first(entities).map_err(RunError::Invalid)?;
     let links: Vec<Vec<crate::resolve::ParentLink>> = entities
         .iter()
         .map(|e| crate::resolve::parent_links(e, entities))

@@ -1,6 +1,6 @@
 //! The mapping of source fields to target columns, and type inference from sampled values.
 //!
-//! The column is the source field's own name (CONTRACT.md: "other columns are named by the mapping"); identifiers
+//! The column is the source field's own name (the pipeline file's contract: "other columns are named by the mapping"); identifiers
 //! are always quoted when they reach SQL (see [`quote_ident`]).
 
 pub mod evidence;

@@ -35,7 +35,7 @@ pub struct ModelInput<'a> {
     pub mapping: &'a Mapping,
 }
 
-/// How one source field is named and typed (CONTRACT.md `mapping --json`).
+/// How one source field is named and typed (`mapping --json`, as README documents it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct FieldReport {
     pub source: String,
@@ -52,7 +52,7 @@ pub struct FieldReport {
     pub error: Option<String>,
 }
 
-/// One entity's model (CONTRACT.md `mapping --json`).
+/// One entity's model (`mapping --json`, as README documents it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct EntityReport {
     pub entity: String,

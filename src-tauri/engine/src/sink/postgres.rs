@@ -31,28 +31,11 @@ fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
     move |e| {
         let table = table.to_owned();
         let message = e.to_string();
-        if is_connection_lost(&e) {
+        if pgconn::is_connection_lost(&e) {
             SinkError::ConnectionLost { table, message }
         } else {
             SinkError::Write { table, message }
         }
-    }
-}
-
-/// Whether an error means the connection (or the server behind it) went away, rather than that the statement
-/// was refused: a restart, a failover, a network cut. The transaction in flight did not commit.
-pub(crate) fn is_connection_lost(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P01-03: the server is shutting down, crashed or still starting.
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
-        }),
-        _ => false,
     }
 }
 

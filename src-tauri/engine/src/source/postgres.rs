@@ -307,7 +307,7 @@ impl PgSource {
             }
             match query.fetch_all(&self.pool).await {
                 Err(e)
-                    if crate::sink::postgres::is_connection_lost(&e)
+                    if pgconn::is_connection_lost(&e)
                         && started.elapsed() + wait < self.reconnect =>
                 {
                     tracing::warn!("lost the source database ({e}); trying again in {wait:?}");
