@@ -133,6 +133,7 @@ pub async fn run_pipeline(
         base_dir: state.data_dir.clone(),
         started_by: "manual",
         budget: None,
+        confirm_deletes: false,
     };
     // A steady few updates a second per entity (entities run side by side), whatever the page rate: page events
     // closer than this to the entity's last one sent are dropped (their counts are cumulative, and

@@ -29,6 +29,25 @@ struct Shared {
     jwt_secret: Arc<RwLock<Option<String>>>,
     /// List requests starting at this offset answer 500 (a page that cannot be read).
     broken_offset: Arc<RwLock<Option<usize>>>,
+    /// A way the server misbehaves, at the page starting at an offset (see [`Fault`]).
+    fault: Arc<RwLock<Option<(usize, Fault)>>>,
+}
+
+/// Ways a real gateway misbehaves, for `/api/items`.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// `{"data": null}` instead of a list.
+    NullData,
+    /// 404, as a gateway that forgot the resource mid-listing.
+    NotFound,
+    /// `{"data": [], "has_more": false}`: the listing ends early.
+    EndsEarly,
+    /// The paging parameter is ignored: every page is the first (the offset given is not used).
+    IgnoresPaging,
+    /// A body that never ends (`{"data": [` and records forever).
+    EndlessBody,
+    /// This text as the body (with `application/json`), e.g. JSON with a lone surrogate escape.
+    Raw(String),
 }
 
 pub struct ErpServer {
@@ -61,6 +80,7 @@ impl ErpServer {
             served: Arc::new(AtomicU64::new(0)),
             jwt_secret: Arc::new(RwLock::new(None)),
             broken_offset: Arc::new(RwLock::new(None)),
+            fault: Arc::new(RwLock::new(None)),
         };
         let app = Router::new()
             .route("/auth/token", post(login))
@@ -126,6 +146,12 @@ impl ErpServer {
             .broken_offset
             .write()
             .expect("broken offset lock") = offset;
+    }
+
+    /// Makes the page of `/api/items` starting at `offset` misbehave as `fault` (None: behave again);
+    /// [`Fault::IgnoresPaging`] applies to every page.
+    pub fn set_fault(&self, offset: usize, fault: Option<Fault>) {
+        *self.shared.fault.write().expect("fault lock") = fault.map(|f| (offset, f));
     }
 
     /// Accepts HS256 service tokens signed with `secret` (besides login tokens).
@@ -235,6 +261,12 @@ async fn items(
     if s.broken_offset.read().ok().and_then(|b| *b) == Some(start) {
         return Err(StatusCode::INTERNAL_SERVER_ERROR);
     }
+    let fault = s.fault.read().ok().and_then(|f| f.clone());
+    let start = match fault {
+        Some((_, Fault::IgnoresPaging)) => 0,
+        Some((at, fault)) if at == start => return Ok(misbehave(fault)),
+        _ => start,
+    };
     let records = s
         .records
         .read()
@@ -271,6 +303,29 @@ async fn items(
         body,
     )
         .into_response())
+}
+
+/// The reply of a page that misbehaves.
+fn misbehave(fault: Fault) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    match fault {
+        Fault::NullData => (json, r#"{"data": null, "total": 0}"#).into_response(),
+        Fault::NotFound => (StatusCode::NOT_FOUND, r#"{"error": "not found"}"#).into_response(),
+        Fault::EndsEarly => (json, r#"{"data": [], "has_more": false}"#).into_response(),
+        Fault::Raw(text) => (json, text).into_response(),
+        Fault::EndlessBody => {
+            let record = r#"{"id": 1, "name": "again and again and again and again and again"},"#;
+            let chunk = axum::body::Bytes::from(record.repeat(1024));
+            let head = futures_util::stream::once(async {
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b"{\"data\": ["))
+            });
+            let endless = futures_util::stream::repeat_with(move || Ok(chunk.clone()));
+            let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(head, endless));
+            (json, body).into_response()
+        }
+        Fault::IgnoresPaging => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// An RFC 3339 stamp as an instant (text that is not one compares as the earliest).

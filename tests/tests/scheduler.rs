@@ -290,6 +290,7 @@ async fn failed_records_are_retried_with_backoff_then_dead() {
         base_dir: s.dir.clone(),
         started_by: "manual",
         budget: None,
+        confirm_deletes: false,
     };
     let outcome = jobs.run(&pipeline, &options, &|_| {}).await.unwrap();
     assert_eq!(

@@ -34,7 +34,11 @@ source_kind: string,
  */
 target_kind: string, last_run: RunRecord | null, };
 
-export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, };
+export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, 
+/**
+ * Rows the run's passes would have deleted but the delete guard held back (0: none held).
+ */
+held_deletes: number, };
 
 export type FailedRow = { id: number, run_id: string, entity: string, page_no: number, record_index: number, stage: string, error_type: string, message: string, 
 /**

@@ -91,6 +91,9 @@ pub struct RestSource {
     /// Client-side request limit per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u32>,
+    /// The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_page_bytes: Option<u64>,
 }
 
 /// A Bubble.io app's Data API.
@@ -109,6 +112,9 @@ pub struct BubbleSource {
     /// Client-side request limit per minute (legacy plans: 1,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u32>,
+    /// The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_page_bytes: Option<u64>,
     /// The furthest item a search can page to (Bubble: 50,000; more on Enterprise plans); larger types are read
     /// in windows of `Created Date`.
     #[serde(default = "bubble_ceiling")]
@@ -384,6 +390,12 @@ pub struct SqliteTarget {
     pub path: String,
 }
 
+/// The largest source reply accepted unless `max_page_bytes` says otherwise.
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 256 << 20;
+
+/// The share of a table's rows a pass may delete before the delete guard holds the deletes for a confirmation.
+pub const DEFAULT_MAX_DELETE_FRACTION: f64 = 0.5;
+
 /// One entity: a REST resource synced into one target table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -418,6 +430,11 @@ pub struct Entity {
     /// What happens to target rows whose record disappeared from the source.
     #[serde(default)]
     pub deletes: DeleteMode,
+    /// The delete guard: a pass that would delete more than this share of the table's live rows deletes none and
+    /// the run ends failed, until confirmed (`syncflow run --confirm-deletes`, or Confirm deletes in the console).
+    /// Default 0.5; 1.0 turns the guard off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete_fraction: Option<f64>,
     /// Who wins when both sides changed.
     #[serde(default)]
     pub conflicts: ConflictStrategy,
@@ -494,11 +511,18 @@ impl Entity {
             rowversion: None,
             since_param: None,
             deletes: DeleteMode::default(),
+            max_delete_fraction: None,
             conflicts: ConflictStrategy::default(),
             parents: Vec::new(),
             fields: BTreeMap::new(),
             query: None,
         }
+    }
+
+    /// The share of the table's live rows a pass may delete without a confirmation (1.0: any).
+    pub fn delete_guard(&self) -> f64 {
+        self.max_delete_fraction
+            .unwrap_or(DEFAULT_MAX_DELETE_FRACTION)
     }
 
     /// The target table's name.
@@ -795,6 +819,15 @@ impl Pipeline {
             if entity.name.is_empty() {
                 return Err("an entity has an empty name".into());
             }
+            if let Some(f) = entity.max_delete_fraction {
+                if !(0.0..=1.0).contains(&f) {
+                    return Err(format!(
+                        "entities \"{}\": max_delete_fraction = {f} is not a share; give a number from 0 to 1 \
+                         (0.5: a pass may delete up to half the rows; 1: no guard)",
+                        entity.name
+                    ));
+                }
+            }
             if !seen.insert(entity.table_name().to_owned()) {
                 return Err(format!(
                     "two entities write to table \"{}\"; give one a different `table`",
@@ -849,10 +882,28 @@ fn check_url(url: &str, key: &str) -> Result<(), String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("{key} must start with http:// or https://"));
     }
-    if !parsed.password().unwrap_or("").is_empty() {
+    let credential_param = parsed.query_pairs().any(|(k, _)| is_credential_param(&k));
+    if !parsed.password().unwrap_or("").is_empty() || credential_param {
         return Err(format!("{key} contains a password; {LITERAL_SECRET_HELP}"));
     }
     Ok(())
+}
+
+/// Whether a URL query parameter by this name carries a credential (refused in base_url, hidden in messages).
+pub fn is_credential_param(name: &str) -> bool {
+    const NAMES: [&str; 10] = [
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "client_secret",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 fn check_pg_url(url: &str, part: &str) -> Result<(), String> {

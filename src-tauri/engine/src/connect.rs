@@ -208,6 +208,7 @@ mod tests {
             token: None,
             concurrency: 1,
             requests_per_minute: None,
+            max_page_bytes: None,
             cursor_ceiling: 50_000,
         });
         let report = test_connection(&source, &[]).await.unwrap();
@@ -226,6 +227,7 @@ mod tests {
             token: None,
             concurrency: 1,
             requests_per_minute: None,
+            max_page_bytes: None,
             cursor_ceiling: 50_000,
         });
         let err = test_connection(&bad, &[]).await.unwrap_err();

@@ -12,6 +12,7 @@ pub mod discover;
 pub mod emulator;
 pub mod identity;
 pub mod jobs;
+pub mod lease;
 pub mod names;
 pub mod normalize;
 pub mod pgconn;

@@ -46,6 +46,9 @@ pub struct RunRecord {
     #[ts(type = "number")]
     pub duration_ms: u64,
     pub error: Option<String>,
+    /// Rows the run's passes would have deleted but the delete guard held back (0: none held).
+    #[ts(type = "number")]
+    pub held_deletes: u64,
 }
 
 /// One row of the seeds' sync_batches.
@@ -230,7 +233,7 @@ impl Store {
 
     pub async fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, status, started_at, finished_at, duration_ms, error FROM runs
+            "SELECT id, status, started_at, finished_at, duration_ms, error, held_deletes FROM runs
              WHERE pipeline = ? AND dry_run = 0 ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(pipeline)
@@ -279,14 +282,16 @@ impl Store {
         status: RunStatus,
         duration_ms: u64,
         error: Option<&str>,
+        held_deletes: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE runs SET status = ?, duration_ms = duration_ms + ?, error = ?,
+            "UPDATE runs SET status = ?, duration_ms = duration_ms + ?, error = ?, held_deletes = ?,
              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
         )
         .bind(status.as_str())
         .bind(n(duration_ms))
         .bind(error)
+        .bind(n(held_deletes))
         .bind(run_id)
         .execute(&self.pool)
         .await?;
@@ -664,7 +669,8 @@ impl Store {
              (SELECT count(*) FROM sync_batches b WHERE b.run_id = r.id),
              (SELECT coalesce(sum(b.fetch_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
              (SELECT coalesce(sum(b.transform_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
-             (SELECT coalesce(sum(b.ingest_ms), 0) FROM sync_batches b WHERE b.run_id = r.id)
+             (SELECT coalesce(sum(b.ingest_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
+             r.held_deletes AS held_deletes
              FROM runs r LEFT JOIN run_entities e ON e.run_id = r.id
              WHERE r.dry_run = 0 AND (? IS NULL OR r.pipeline = ?)
              GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
@@ -986,7 +992,7 @@ impl Store {
 
 /// Whether a process still runs (Linux: /proc; elsewhere every recorded process is taken as alive, so a run is
 /// marked interrupted only where that can be told).
-fn process_alive(pid: i64) -> bool {
+pub(crate) fn process_alive(pid: i64) -> bool {
     if cfg!(target_os = "linux") {
         std::path::Path::new("/proc").join(pid.to_string()).exists()
     } else {
@@ -1117,5 +1123,6 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, StoreError> {
         finished_at: r.try_get(3)?,
         duration_ms: u64::try_from(duration).unwrap_or(0),
         error: r.try_get(5)?,
+        held_deletes: u64::try_from(r.try_get::<i64, _>("held_deletes")?).unwrap_or(0),
     })
 }

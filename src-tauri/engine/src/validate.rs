@@ -27,9 +27,16 @@ pub fn validate_record(
                 field.source
             ));
         }
-        if holds_nul(value) {
+        if holds(value, '\0') {
             return Err(format!(
                 "field \"{}\" contains a NUL character (U+0000), which the target cannot store",
+                field.source
+            ));
+        }
+        if holds(value, crate::source::LONE_SURROGATE) {
+            return Err(format!(
+                "field \"{}\" holds a lone UTF-16 surrogate escape (such as \\ud800), which is not a character: the \
+                 source sent invalid Unicode; fix the record at the source",
                 field.source
             ));
         }
@@ -37,11 +44,11 @@ pub fn validate_record(
     Ok(())
 }
 
-fn holds_nul(value: &Value) -> bool {
+fn holds(value: &Value, c: char) -> bool {
     match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::String(s) => s.contains(c),
+        Value::Array(items) => items.iter().any(|v| holds(v, c)),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains(c) || holds(v, c)),
         _ => false,
     }
 }

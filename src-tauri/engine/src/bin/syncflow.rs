@@ -47,6 +47,10 @@ enum Command {
         /// Report insert/update/delete/skip counts and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Apply the deletes the delete guard held back (more than an entity's max_delete_fraction of its rows),
+        /// and let this run delete past the guard.
+        #[arg(long)]
+        confirm_deletes: bool,
         /// Print the run summary as one JSON object on the last stdout line.
         #[arg(long)]
         json: bool,
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
                 state,
                 apply_schema,
                 dry_run,
+                confirm_deletes,
                 json,
             } => {
                 run(
@@ -214,6 +219,7 @@ fn main() -> ExitCode {
                         base_dir: PathBuf::new(),
                         started_by: "cli",
                         budget: None,
+                        confirm_deletes,
                     },
                     json,
                 )

@@ -3,9 +3,9 @@
 //! the next window, and retries failed records whose wait is over. Decisions use an injectable [`Clock`].
 
 use super::schedule::Plan;
-use super::{Clock, Jobs};
+use super::{Clock, JobError, Jobs};
 use crate::config::Pipeline;
-use crate::run::{RowBudget, RunEvent, RunOptions};
+use crate::run::{RowBudget, RunError, RunEvent, RunOptions};
 use crate::store::{ScheduleState, StoreError};
 use crate::track::RunStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -211,6 +211,7 @@ impl Scheduler {
                 base_dir: self.base_dir.clone(),
                 started_by: "schedule",
                 budget: None,
+                confirm_deletes: false,
             },
             stop,
             days_to_complete: plan.days_to_complete,
@@ -448,6 +449,10 @@ async fn scheduled_job(job: ScheduledJob) {
             pipeline = job.pipeline.name,
             status = o.summary.status.as_str(),
             "scheduled job ended"
+        ),
+        Err(JobError::Run(RunError::Busy(holder))) => tracing::info!(
+            pipeline = job.pipeline.name,
+            "scheduled job skipped: {holder}"
         ),
         Err(e) => tracing::error!(pipeline = job.pipeline.name, "scheduled job: {e}"),
     }

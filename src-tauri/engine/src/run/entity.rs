@@ -19,7 +19,15 @@ use tokio::sync::mpsc;
 
 pub(super) enum Stop {
     Paused,
-    Failed { message: String, invalid: bool },
+    Failed {
+        message: String,
+        invalid: bool,
+    },
+    /// The pass completed, but its deletes went past the delete guard: none were made.
+    DeletesHeld {
+        message: String,
+        rows: u64,
+    },
 }
 
 pub(super) struct EntityRun<'a> {
@@ -86,7 +94,7 @@ impl EntityRun<'_> {
         let status = match &stopped {
             None => "completed",
             Some(Stop::Paused) => "paused",
-            Some(Stop::Failed { .. }) => "failed",
+            Some(Stop::Failed { .. } | Stop::DeletesHeld { .. }) => "failed",
         };
         if !self.options.dry_run {
             if let Err(e) = self
@@ -110,9 +118,15 @@ impl EntityRun<'_> {
                 .await
                 .map_err(sink_stop)?
         };
+        // A pass whose deletes the guard held starts again unless they are confirmed now: the source may have been
+        // fixed since.
+        let saved = saved.filter(|c| c.held_deletes.is_none() || self.options.confirm_deletes);
         let (cursor, page_no, failed_pages, resumed) = match saved {
-            Some(c) if c.run_id == self.run_id => {
+            Some(c) if c.run_id == self.run_id || c.held_deletes.is_some() => {
                 *counts = c.counts;
+                if c.held_deletes.is_some() {
+                    return self.confirm_held_deletes(c, counts).await;
+                }
                 if c.cursor.is_none() && c.failed_pages.is_empty() {
                     return Ok(());
                 }
@@ -495,6 +509,7 @@ impl EntityRun<'_> {
                 failed_pages: open_pages.clone(),
                 fresh,
                 seen_keys,
+                held_deletes: None,
             };
             let t_ingest = Instant::now();
             let merged = match (&mapping, table_exists || !self.options.dry_run) {
@@ -541,6 +556,7 @@ impl EntityRun<'_> {
                         page_keys: &pass_keys[page_start..],
                         pass_keys: records_seen.then_some(pass_keys.as_slice()),
                         interrupted: Some(&interrupted),
+                        delete_guard: self.delete_guard(),
                     };
                     self.write_riding_out_restarts(&write).await?
                 }
@@ -554,6 +570,8 @@ impl EntityRun<'_> {
                         &checkpoint,
                         std::mem::take(&mut starts_pass),
                         deletes,
+                        None,
+                        self.delete_guard(),
                     )
                     .await?
                 }
@@ -587,6 +605,12 @@ impl EntityRun<'_> {
                 expected,
                 records,
             });
+            if let Some(held) = merged.held_deletes {
+                return Err(Stop::DeletesHeld {
+                    message: held.explain(self.entity.table_name(), self.entity.delete_guard()),
+                    rows: held.rows,
+                });
+            }
         }
         Ok((FetchEnd::Done, open_pages))
     }
@@ -664,11 +688,15 @@ impl EntityRun<'_> {
             .with_fold_case(self.sink.folds_case())
     }
 
+    /// Writes a checkpoint without rows (a page with no records, or the confirmation of held deletes, which
+    /// compares `pass_keys` with the table's under `delete_guard`).
     async fn write_checkpoint_only(
         &self,
         checkpoint: &Checkpoint,
         starts_pass: bool,
         deletes: crate::config::DeleteMode,
+        pass_keys: Option<&[u128]>,
+        delete_guard: Option<f64>,
     ) -> Result<MergeCounts, Stop> {
         let empty = Mapping::default();
         let write = PageWrite {
@@ -686,10 +714,58 @@ impl EntityRun<'_> {
             edits_tracked: false,
             conflict_log: None,
             page_keys: &[],
-            pass_keys: None,
+            pass_keys,
             interrupted: None,
+            delete_guard,
         };
         self.write_riding_out_restarts(&write).await
+    }
+
+    /// The delete guard of this run: the entity's share, or none when the run confirms held deletes.
+    fn delete_guard(&self) -> Option<f64> {
+        (!self.options.confirm_deletes).then(|| self.entity.delete_guard())
+    }
+
+    /// Applies the deletes the guard held at the end of a completed pass, from the keys that pass recorded as seen
+    /// (the source is not read again), with the checkpoint that closes the pass in the same transaction.
+    async fn confirm_held_deletes(
+        &self,
+        saved: Checkpoint,
+        counts: &mut EntityCounts,
+    ) -> Result<(), Stop> {
+        let pass_keys = self
+            .sink
+            .recorded_seen(self.pipeline, &self.entity.name)
+            .await
+            .map_err(sink_stop)?;
+        if self.sink.keeps_seen_keys() && saved.seen_keys != Some(pass_keys.len() as u64) {
+            return Err(failed(format!(
+                "the held deletes of {} cannot be confirmed: the keys its pass saw are no longer all in the target; \
+                 run again without --confirm-deletes for a new pass",
+                self.entity.table_name()
+            )));
+        }
+        let checkpoint = Checkpoint {
+            run_id: self.run_id.to_owned(),
+            held_deletes: None,
+            ..saved.clone()
+        };
+        let merged = self
+            .write_checkpoint_only(
+                &checkpoint,
+                false,
+                self.entity.deletes,
+                Some(&pass_keys),
+                None,
+            )
+            .await?;
+        counts.deleted += merged.deleted;
+        tracing::info!(
+            entity = self.entity.name,
+            deleted = merged.deleted,
+            "held deletes confirmed"
+        );
+        Ok(())
     }
 
     /// Writes a page with its checkpoint; a lost connection (a restart, a failover) is retried on a new one with
@@ -767,6 +843,7 @@ impl EntityRun<'_> {
                 skipped: now.skipped.saturating_sub(then.skipped),
                 deleted: now.deleted.saturating_sub(then.deleted),
                 conflicts: now.conflicts.saturating_sub(then.conflicts),
+                held_deletes: stored.held_deletes,
             }
         })
     }

@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub started_by: &'static str,
     /// Records the run may still take before it pauses (a scheduled window's share of a multi-day pass).
     pub budget: Option<Arc<RowBudget>>,
+    /// Apply deletes the delete guard held (`--confirm-deletes`), and let this run's passes delete past it.
+    pub confirm_deletes: bool,
 }
 
 /// Records a run may still take, shared by the entities running side by side: a batch is cut to what is left,
@@ -161,6 +163,9 @@ pub enum RunError {
     /// The run could not be carried out (exit code 1).
     #[error("{0}")]
     Failed(String),
+    /// Another run of the pipeline holds it (exit code 4); the message says who and since when.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl RunError {
@@ -168,6 +173,7 @@ impl RunError {
         match self {
             RunError::Invalid(_) => 2,
             RunError::Failed(_) => 1,
+            RunError::Busy(_) => 4,
         }
     }
 }
@@ -193,7 +199,9 @@ impl RunOutcome {
 
 pub type Progress<'a> = &'a (dyn Fn(RunEvent) + Send + Sync);
 
-/// Runs every entity of a pipeline to completion (or pause, or failure), resuming an unfinished run.
+/// Runs every entity of a pipeline to completion (or pause, or failure), resuming an unfinished run. One run of a
+/// pipeline at a time: the run holds the pipeline's lease (and its lock on a PostgreSQL target) while it goes, and
+/// a start that finds either held ends at once with [`RunError::Busy`]. A dry run writes nothing and takes neither.
 pub async fn run_pipeline(
     pipeline: &Pipeline,
     store: &Store,
@@ -202,6 +210,39 @@ pub async fn run_pipeline(
     stop: &StopSignal,
 ) -> Result<RunOutcome, RunError> {
     pipeline.validate().map_err(RunError::Invalid)?;
+    if options.dry_run {
+        return run_leased(pipeline, store, options, progress, stop).await;
+    }
+    let lease = crate::lease::take(store, &pipeline.name, options.started_by)
+        .await
+        .map_err(|e| match e {
+            crate::lease::LeaseError::Held { .. } => RunError::Busy(e.to_string()),
+            crate::lease::LeaseError::Store(e) => fail(e),
+        })?;
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let work = async {
+        let result = run_leased(pipeline, store, options, progress, stop).await;
+        let _ = done.send(());
+        result
+    };
+    let heartbeat = lease.keep_alive(
+        async {
+            let _ = finished.await;
+        },
+        || stop.request(),
+    );
+    let (result, ()) = tokio::join!(work, heartbeat);
+    lease.release().await;
+    result
+}
+
+async fn run_leased(
+    pipeline: &Pipeline,
+    store: &Store,
+    options: &RunOptions,
+    progress: Progress<'_>,
+    stop: &StopSignal,
+) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let opened = open_source(pipeline).await?;
     let (source, entities) = (&opened.source, &opened.entities);
@@ -211,12 +252,26 @@ pub async fn run_pipeline(
         .map(Vec::len)
         .max()
         .unwrap_or(1);
-    let sink = crate::sink::Sink::connect_for(&pipeline.target, &options.base_dir, parallel)
-        .await
-        .map_err(|e| match e {
-            crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),
-            other => RunError::Failed(other.to_string()),
-        })?;
+    let sink = crate::sink::Sink::connect_for(
+        &pipeline.target,
+        &options.base_dir,
+        parallel,
+        options.dry_run,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::sink::SinkError::Secret(s) => RunError::Invalid(s.to_string()),
+        other => RunError::Failed(other.to_string()),
+    })?;
+    // Held until the run ends (dropping the connection releases it).
+    let _target_lock = if options.dry_run {
+        None
+    } else {
+        sink.lock_pipeline(&pipeline.name)
+            .await
+            .map_err(fail)?
+            .map_err(RunError::Busy)?
+    };
     let links: Vec<Vec<crate::resolve::ParentLink>> = entities
         .iter()
         .map(|e| crate::resolve::parent_links(e, entities))
@@ -256,6 +311,7 @@ pub async fn run_pipeline(
     let mut status = RunStatus::Completed;
     let mut error = None;
     let mut invalid_input = false;
+    let mut held_deletes = 0u64;
     // Entities that do not depend on each other run side by side; a level starts when its parents are done.
     'levels: for level in crate::resolve::levels(&order) {
         let jobs = level.iter().map(|entity| {
@@ -301,6 +357,16 @@ pub async fn run_pipeline(
                     }
                     stopped_here = true;
                 }
+                Some(entity::Stop::DeletesHeld { message, rows }) => {
+                    tracing::error!(run_id, entity = entity.name, "{message}");
+                    held_deletes += rows;
+                    if error.is_none() {
+                        status = RunStatus::Failed;
+                        error = Some(format!("entity \"{}\": {message}", entity.name));
+                    }
+                    // The other entities of the level went on; the levels after wait for the confirmation.
+                    stopped_here = true;
+                }
             }
         }
         if stopped_here {
@@ -330,7 +396,7 @@ pub async fn run_pipeline(
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     store
-        .finish_run(&run_id, status, duration_ms, error.as_deref())
+        .finish_run(&run_id, status, duration_ms, error.as_deref(), held_deletes)
         .await
         .map_err(fail)?;
     let summary = RunSummary {
@@ -442,6 +508,7 @@ mod tests {
             base_dir: dir.path().to_path_buf(),
             started_by: "manual",
             budget: None,
+            confirm_deletes: false,
         };
         let stop = StopSignal::default();
         stop.cancel();

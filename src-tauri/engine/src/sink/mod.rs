@@ -42,6 +42,32 @@ pub struct Checkpoint {
     /// read as "every row is gone"). None in checkpoints written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_keys: Option<u64>,
+    /// The pass ended complete but would have deleted more than the delete guard allows: nothing was deleted,
+    /// its seen keys are kept, and the deletes wait for a confirmation (or a new pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_deletes: Option<HeldDeletes>,
+}
+
+/// Deletes the delete guard held back: `rows` of the table's `live` rows would have gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldDeletes {
+    pub rows: u64,
+    pub live: u64,
+}
+
+impl HeldDeletes {
+    /// What the run's error says: how many rows would go, and the two ways on.
+    pub fn explain(&self, table: &str, fraction: f64) -> String {
+        format!(
+            "the pass would delete {} of the {} rows of {table} ({:.0} %), more than max_delete_fraction = {fraction} \
+             allows, so nothing was deleted. If the source really lost them, confirm: `syncflow run FILE \
+             --confirm-deletes` or Confirm deletes on this run in the console; if the source was wrong, fix it and run \
+             again (a new pass re-reads it)",
+            self.rows,
+            self.live,
+            100.0 * self.rows as f64 / self.live.max(1) as f64
+        )
+    }
 }
 
 /// A page the pass went on without, kept in the checkpoint so that the next run of the pipeline fetches it.
@@ -64,6 +90,8 @@ pub struct MergeCounts {
     /// Rows left as the target has them because they were edited there (target_wins, last_write_wins with the
     /// later edit, manual).
     pub conflicts: u64,
+    /// The end-of-pass deletes the delete guard held back.
+    pub held_deletes: Option<HeldDeletes>,
 }
 
 /// A target row edited outside the engine whose source row changed too; values are keyed by target column, as
@@ -118,6 +146,9 @@ pub struct PageWrite<'a> {
     /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
     /// page rolls back, to be written again when the run resumes.
     pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+    /// The delete guard: the largest share of the table's live rows the end of the pass may delete (None: the
+    /// deletes were confirmed).
+    pub delete_guard: Option<f64>,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -156,6 +187,12 @@ pub fn key_bits(key: &str) -> Option<u128> {
 pub const SEEN_TABLE: &str = "_syncflow_seen";
 
 impl PageWrite<'_> {
+    /// Whether deleting `rows` of `live` goes past the delete guard (then none are deleted).
+    pub fn guard_holds(&self, rows: u64, live: u64) -> Option<HeldDeletes> {
+        let fraction = self.delete_guard.filter(|f| *f < 1.0)?;
+        (rows > 0 && rows as f64 > fraction * live as f64).then_some(HeldDeletes { rows, live })
+    }
+
     /// Whether this write ends a complete pass that may delete: deletes asked for, no page left, and no record
     /// failed in the pass (a failed record's row must not be taken for deleted).
     pub fn applies_deletes(&self) -> bool {
@@ -218,23 +255,37 @@ impl Sink {
 
     /// Connects; relative SQLite paths are taken from `base_dir` (the pipeline file's folder).
     pub async fn connect(target: &TargetConfig, base_dir: &Path) -> Result<Sink, SinkError> {
-        Sink::connect_for(target, base_dir, 1).await
+        Sink::connect_for(target, base_dir, 1, false).await
     }
 
-    /// Connects for a run that writes `parallel` entities side by side.
+    /// Connects for a run that writes `parallel` entities side by side; a dry run's connection creates nothing in
+    /// the target (not even the engine's own tables).
     pub async fn connect_for(
         target: &TargetConfig,
         base_dir: &Path,
         parallel: usize,
+        dry_run: bool,
     ) -> Result<Sink, SinkError> {
         Ok(match target {
             TargetConfig::Postgres(pg) => {
-                Sink::Postgres(postgres::PostgresSink::connect(pg, parallel).await?)
+                Sink::Postgres(postgres::PostgresSink::connect(pg, parallel, !dry_run).await?)
             }
-            TargetConfig::Sqlite(lite) => {
-                Sink::Sqlite(sqlite::SqliteSink::connect(&base_dir.join(&lite.path)).await?)
-            }
+            TargetConfig::Sqlite(lite) => Sink::Sqlite(
+                sqlite::SqliteSink::connect(&base_dir.join(&lite.path), !dry_run).await?,
+            ),
         })
+    }
+
+    /// Takes the pipeline's lock on the target for a run: Ok(Err(who)) when another process holds it. SQLite
+    /// targets are a file of this machine: the state database's lease covers them.
+    pub async fn lock_pipeline(
+        &self,
+        pipeline: &str,
+    ) -> Result<Result<Option<sqlx::PgConnection>, String>, SinkError> {
+        match self {
+            Sink::Postgres(s) => Ok(s.lock_pipeline(pipeline).await?.map(Some)),
+            Sink::Sqlite(_) => Ok(Ok(None)),
+        }
     }
 
     /// How long a lost connection is retried before a write fails (an SQLite file is never lost).
@@ -392,6 +443,9 @@ fn checkpoint_json(c: &Checkpoint, merged: MergeCounts) -> Result<String, SinkEr
     c.counts.skipped += merged.skipped;
     c.counts.deleted += merged.deleted;
     c.counts.conflicts += merged.conflicts;
+    if merged.held_deletes.is_some() {
+        c.held_deletes = merged.held_deletes;
+    }
     serde_json::to_string(&c).map_err(|e| SinkError::Write {
         table: CHECKPOINT_TABLE.into(),
         message: e.to_string(),

@@ -24,8 +24,25 @@ pub struct PostgresSink {
 /// The advisory lock key schema changes take ("syncflow" in ASCII).
 const DDL_LOCK: i64 = 0x73_79_6e_63_66_6c_6f_77;
 
+/// Rows the end-of-pass deletes removed or marked, or the deletes the guard held back.
+type Deleted = (u64, Option<super::HeldDeletes>);
+
 /// Keys one statement of the end-of-pass deletes changes at most.
 const DELETE_CHUNK: usize = 10_000;
+
+/// What this process is called in `pg_stat_activity` (and so in a "the pipeline is busy" message elsewhere).
+fn application_name() -> String {
+    // PostgreSQL keeps 63 bytes of it.
+    format!(
+        "syncflow {}@{}",
+        std::process::id(),
+        crate::lease::host_name()
+    )
+    .chars()
+    .filter(char::is_ascii)
+    .take(63)
+    .collect()
+}
 
 fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
     move |e| {
@@ -45,13 +62,14 @@ impl PostgresSink {
     pub async fn connect(
         config: &PostgresTarget,
         parallel: usize,
+        create_tables: bool,
     ) -> Result<PostgresSink, SinkError> {
         let connected = pgconn::connect(
             &config.url,
             config.password.as_ref(),
             &config.connection,
             Side::Target,
-            "syncflow",
+            &application_name(),
             (parallel as u32 + 2).clamp(3, 20),
         )
         .await
@@ -66,8 +84,51 @@ impl PostgresSink {
             reconnect: connected.reconnect,
             seen_tables: Default::default(),
         };
-        sink.ensure_checkpoint_table().await?;
+        if create_tables {
+            sink.ensure_checkpoint_table().await?;
+        }
         Ok(sink)
+    }
+
+    /// Takes the pipeline's lock on this database for the run (a session advisory lock on a connection of its
+    /// own, so that runs with different state databases cannot write one target at once); None when another
+    /// session holds it, with who that is.
+    pub async fn lock_pipeline(
+        &self,
+        pipeline: &str,
+    ) -> Result<Result<sqlx::PgConnection, String>, SinkError> {
+        let err = write_err(CHECKPOINT_TABLE);
+        let mut conn = self.pool.acquire().await.map_err(&err)?.detach();
+        let key = format!("syncflow pipeline {pipeline}");
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&key)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(&err)?;
+        if locked {
+            return Ok(Ok(conn));
+        }
+        let holder: Option<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC',              'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) LIMIT 1",
+        )
+        .bind(&key)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap_or(None);
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(Err(match holder {
+            Some((application, from, since)) => format!(
+                "another SyncFlow ({application}{}) holds pipeline \"{pipeline}\"'s lock on the target database \
+                 since {since}",
+                from.map(|f| format!(" from {f}")).unwrap_or_default()
+            ),
+            None => format!(
+                "another SyncFlow holds pipeline \"{pipeline}\"'s lock on the target database"
+            ),
+        }))
     }
 
     /// How long a lost connection is retried before the run fails.
@@ -189,9 +250,9 @@ impl PostgresSink {
         tx: &mut sqlx::PgConnection,
         table: &str,
         page: &PageWrite<'_>,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<Deleted, sqlx::Error> {
         let Some(pass_keys) = page.pass_keys else {
-            return Ok(0);
+            return Ok((0, None));
         };
         if page.checkpoint.and_then(|c| c.seen_keys).is_none() {
             tracing::warn!(
@@ -199,7 +260,7 @@ impl PostgresSink {
                 "the pass's record of seen keys is not whole (the target lost it, or the pass began under an \
                  older version): no deletes inferred from this pass"
             );
-            return Ok(0);
+            return Ok((0, None));
         }
         let started = std::time::Instant::now();
         let mut seen = pass_keys.to_vec();
@@ -215,12 +276,14 @@ impl PostgresSink {
         let sql = format!("COPY (SELECT \"_bridge_key_hash\" FROM {table}{live}) TO STDOUT");
         let mut stored = tx.copy_out_raw(&sql).await?;
         let mut unseen = Vec::new();
+        let mut live = 0u64;
         let mut pending: Vec<u8> = Vec::new();
         while let Some(chunk) = futures_util::TryStreamExt::try_next(&mut stored).await? {
             pending.extend_from_slice(&chunk);
             let mut lines = pending.split(|b| *b == b'\n');
             let last = lines.next_back().map(<[u8]>::to_vec).unwrap_or_default();
             for line in lines {
+                live += 1;
                 // A key the engine cannot read is not one it wrote: never taken for deleted.
                 let Ok(key) = std::str::from_utf8(line) else {
                     continue;
@@ -239,8 +302,17 @@ impl PostgresSink {
             ms = started.elapsed().as_millis() as u64,
             "end of pass: the table's keys compared with the pass's"
         );
+        if let Some(held) = page.guard_holds(unseen.len() as u64, live) {
+            tracing::warn!(
+                table,
+                would = held.rows,
+                live,
+                "delete guard: the pass's deletes are held for a confirmation"
+            );
+            return Ok((0, Some(held)));
+        }
         if page.dry_run {
-            return Ok(unseen.len() as u64);
+            return Ok((unseen.len() as u64, None));
         }
         let change = if hard {
             format!("DELETE FROM {table} WHERE \"_bridge_key_hash\" = ANY($1)")
@@ -264,7 +336,7 @@ impl PostgresSink {
         ))
         .execute(&mut *tx)
         .await?;
-        Ok(deleted)
+        Ok((deleted, None))
     }
 
     /// Runs the end-of-pass deletes so that a stop request cancels them within a fraction of a second: the
@@ -275,7 +347,7 @@ impl PostgresSink {
         tx: &mut sqlx::PgConnection,
         table: &str,
         page: &PageWrite<'_>,
-    ) -> Result<u64, SinkError> {
+    ) -> Result<Deleted, SinkError> {
         let err = write_err(page.table);
         let Some(interrupted) = page.interrupted else {
             return self.apply_deletes(tx, table, page).await.map_err(&err);
@@ -673,11 +745,12 @@ $syncflow$",
             self.record_seen(&mut tx, page).await.map_err(&err)?;
         }
         if page.applies_deletes() {
-            counts.deleted = self
+            (counts.deleted, counts.held_deletes) = self
                 .apply_deletes_interruptibly(&mut tx, &table, page)
                 .await?;
         }
-        if let Some(checkpoint) = page.checkpoint {
+        // A dry run's transaction rolls back anyway, and its target may not even have the checkpoint table.
+        if let Some(checkpoint) = page.checkpoint.filter(|_| !page.dry_run) {
             let sql = format!(
                 "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
                  ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()",

@@ -22,7 +22,12 @@ fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
 }
 
 impl SqliteSink {
-    pub async fn connect(path: &Path) -> Result<SqliteSink, SinkError> {
+    /// Opens the file; with `create_tables` false (a dry run) nothing is created or changed — a file that does not
+    /// exist yet is stood in for by an empty in-memory database.
+    pub async fn connect(path: &Path, create_tables: bool) -> Result<SqliteSink, SinkError> {
+        if !create_tables {
+            return Self::connect_dry(path).await;
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 SinkError::Connect(format!("{}: {e}; check target.path", dir.display()))
@@ -33,13 +38,7 @@ impl SqliteSink {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                SinkError::Connect(format!("{}: {e}; check target.path", path.display()))
-            })?;
+        let pool = open_pool(options, path).await?;
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, entity TEXT NOT NULL, checkpoint TEXT NOT NULL,
              updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (pipeline, entity))",
@@ -65,6 +64,19 @@ impl SqliteSink {
                 .map_err(write_err(SEEN_TABLE))?;
         }
         Ok(SqliteSink { pool })
+    }
+
+    async fn connect_dry(path: &Path) -> Result<SqliteSink, SinkError> {
+        let options = if path.exists() {
+            SqliteConnectOptions::new()
+                .filename(path)
+                .busy_timeout(std::time::Duration::from_secs(10))
+        } else {
+            SqliteConnectOptions::new().in_memory(true)
+        };
+        Ok(SqliteSink {
+            pool: open_pool(options, path).await?,
+        })
     }
 
     pub async fn columns(
@@ -239,12 +251,6 @@ impl SqliteSink {
     ) -> Result<MergeCounts, SinkError> {
         let err = write_err(page.table);
         let table = quote_ident(page.table);
-        if page.dry_run && page.tracks_seen() {
-            // Kept across the dry run's rolled-back pages, under the dry run's own name.
-            let mut tx = self.pool.begin().await.map_err(&err)?;
-            record_seen(&mut tx, page).await.map_err(&err)?;
-            tx.commit().await.map_err(&err)?;
-        }
         let mut tx = self.pool.begin().await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let synced_at = chrono::Utc::now().to_rfc3339();
@@ -324,9 +330,10 @@ impl SqliteSink {
             record_seen(&mut tx, page).await.map_err(&err)?;
         }
         if page.applies_deletes() {
-            counts.deleted = apply_deletes(&mut tx, &table, page).await.map_err(&err)?;
+            (counts.deleted, counts.held_deletes) =
+                apply_deletes(&mut tx, &table, page).await.map_err(&err)?;
         }
-        if let Some(checkpoint) = page.checkpoint {
+        if let Some(checkpoint) = page.checkpoint.filter(|_| !page.dry_run) {
             let sql = format!(
                 "INSERT INTO {} (pipeline, entity, checkpoint) VALUES (?, ?, ?)
                  ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = CURRENT_TIMESTAMP",
@@ -342,18 +349,20 @@ impl SqliteSink {
         }
         if page.dry_run {
             tx.rollback().await.map_err(&err)?;
-            if page.applies_deletes() {
-                let mut tx = self.pool.begin().await.map_err(&err)?;
-                clear_seen(&mut tx, page.pipeline, &page.seen_entity())
-                    .await
-                    .map_err(&err)?;
-                tx.commit().await.map_err(&err)?;
-            }
         } else {
             tx.commit().await.map_err(&err)?;
         }
         Ok(counts)
     }
+}
+
+/// One connection: SQLite writes one at a time anyway.
+async fn open_pool(options: SqliteConnectOptions, path: &Path) -> Result<SqlitePool, SinkError> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(|e| SinkError::Connect(format!("{}: {e}; check target.path", path.display())))
 }
 
 /// Records the page's keys as seen in this pass (after forgetting an unfinished earlier pass's).
@@ -369,11 +378,12 @@ async fn record_seen(
         "INSERT INTO {} (pipeline, entity, key_hash) VALUES (?, ?, ?)",
         quote_ident(SEEN_TABLE)
     );
-    for row in page.rows {
+    // The page's keys and its held children's: a child waiting for its parent is in the source.
+    for key in page.page_keys {
         sqlx::query(&sql)
             .bind(page.pipeline)
             .bind(&entity)
-            .bind(&row.key_hash)
+            .bind(format!("{key:032x}"))
             .execute(&mut *tx)
             .await?;
     }
@@ -381,12 +391,16 @@ async fn record_seen(
 }
 
 /// Rows whose key was not seen in the complete pass: marked deleted (soft), removed (hard), or, in a dry run,
-/// counted. The pass's seen keys are cleared.
+/// counted; or none, when that is more than the delete guard allows. The pass's seen keys are cleared once the
+/// deletes are done (kept while they are held, for the confirmation).
 async fn apply_deletes(
     tx: &mut sqlx::SqliteConnection,
     table: &str,
     page: &PageWrite<'_>,
-) -> Result<u64, sqlx::Error> {
+) -> Result<(u64, Option<super::HeldDeletes>), sqlx::Error> {
+    if page.dry_run {
+        return count_unseen(tx, table, page).await;
+    }
     let entity = page.seen_entity();
     let sql = super::unseen_rows_sql(
         page,
@@ -395,13 +409,28 @@ async fn apply_deletes(
         ("?", "?"),
         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     );
+    let counting = super::PageWrite {
+        dry_run: true,
+        ..*page
+    };
+    let count_sql =
+        super::unseen_rows_sql(&counting, table, &quote_ident(SEEN_TABLE), ("?", "?"), "");
+    let would: i64 = sqlx::query_scalar(&count_sql)
+        .bind(page.pipeline)
+        .bind(&entity)
+        .fetch_one(&mut *tx)
+        .await?;
+    let would = would.max(0) as u64;
+    let live: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE \"_bridge_deleted_at\" IS NULL"
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(held) = page.guard_holds(would, live.max(0) as u64) {
+        return Ok((0, Some(held)));
+    }
     if page.dry_run {
-        let n: i64 = sqlx::query_scalar(&sql)
-            .bind(page.pipeline)
-            .bind(&entity)
-            .fetch_one(&mut *tx)
-            .await?;
-        return Ok(n.max(0) as u64);
+        return Ok((would, None));
     }
     let done = sqlx::query(&sql)
         .bind(page.pipeline)
@@ -409,7 +438,34 @@ async fn apply_deletes(
         .execute(&mut *tx)
         .await?;
     clear_seen(tx, page.pipeline, &entity).await?;
-    Ok(done.rows_affected())
+    Ok((done.rows_affected(), None))
+}
+
+/// A dry run's end of pass: the pass's keys (in the engine's memory: a dry run records nothing) compared with the
+/// table's live rows.
+async fn count_unseen(
+    tx: &mut sqlx::SqliteConnection,
+    table: &str,
+    page: &PageWrite<'_>,
+) -> Result<(u64, Option<super::HeldDeletes>), sqlx::Error> {
+    let Some(pass_keys) = page.pass_keys else {
+        return Ok((0, None));
+    };
+    let mut seen = pass_keys.to_vec();
+    seen.sort_unstable();
+    let keys: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT \"_bridge_key_hash\" FROM {table} WHERE \"_bridge_deleted_at\" IS NULL"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let would = keys
+        .iter()
+        .filter(|k| super::key_bits(k).is_some_and(|bits| seen.binary_search(&bits).is_err()))
+        .count() as u64;
+    match page.guard_holds(would, keys.len() as u64) {
+        Some(held) => Ok((0, Some(held))),
+        None => Ok((would, None)),
+    }
 }
 
 async fn clear_seen(

@@ -106,6 +106,7 @@ impl BubbleClient {
             auth,
             concurrency: config.concurrency,
             requests_per_minute: config.requests_per_minute,
+            max_page_bytes: config.max_page_bytes,
         })?;
         let base_url = config.base_url.trim_end_matches('/').to_owned();
         let meta_url = parse_url(&format!("{base_url}/meta"))?;
@@ -284,7 +285,18 @@ impl BubbleClient {
         let mut window = Window::new(cursor);
         let mut page = Some(first);
         let mut failed_in_a_row = 0;
+        let key_fields = entity.key_fields();
+        let mut last_print = None;
         while let Some(listed) = page.take() {
+            let print = super::page_fingerprint(&listed.records, &key_fields);
+            if print.is_some() && print == last_print {
+                return Err(SourceError::BrokenListing {
+                    page: format!("cursor {}", listed.at),
+                    problem: "it holds the same things as the page before it; the app seems to ignore `cursor`"
+                        .into(),
+                });
+            }
+            last_print = print;
             let got = listed.records.len() as u64;
             let end = listed.at + got;
             let records = window.take(listed.records);
@@ -364,10 +376,14 @@ impl BubbleClient {
         let started = Instant::now();
         let url = self.list_url(entity, cursor)?;
         let mut body = self.http.get_json(&url).await?;
+        // Without `remaining` the end of the list cannot be told from a reply cut short.
         let remaining = body
             .pointer("/response/remaining")
             .and_then(Value::as_u64)
-            .unwrap_or(0);
+            .ok_or_else(|| SourceError::BrokenListing {
+                page: format!("cursor {} ({})", cursor.offset, super::rest::shown(&url)),
+                problem: "the reply has no /response/remaining count".into(),
+            })?;
         let records = match body.pointer_mut("/response/results").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => {

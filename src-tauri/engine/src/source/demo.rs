@@ -38,6 +38,7 @@ pub fn source_of(emulator: &BubbleEmulator) -> BubbleSource {
         token: None,
         concurrency: 2,
         requests_per_minute: None,
+        max_page_bytes: None,
         cursor_ceiling: 50_000,
     }
 }

@@ -263,12 +263,14 @@ async fn stream_in_order(
     // Records in the last page that came (0: none came yet, so a failure stops the run).
     let mut last_len = 0;
     let mut failed_in_a_row = 0;
+    let mut listing = ListingCheck::new(entity);
     loop {
         if stop.requested() {
             return Ok(StreamEnd::Paused);
         }
         let page = match source.fetch_page(entity, &cursor).await {
             Ok(page) => {
+                listing.check(&cursor, &page)?;
                 failed_in_a_row = 0;
                 last_len = page.records.len() as u64;
                 page
@@ -294,6 +296,124 @@ async fn stream_in_order(
             None => return Ok(StreamEnd::Done),
         }
     }
+}
+
+/// Catches a listing that goes round in circles, which would otherwise read the same records forever (and, once it
+/// ends, take everything it never reached for deleted): a page that holds the records of the page before it (a
+/// server that ignores the paging parameter), or a next-page cursor or link that was read before in the pass.
+pub struct ListingCheck {
+    key_fields: Vec<String>,
+    last: Option<u64>,
+    cursors: std::collections::HashSet<String>,
+}
+
+impl ListingCheck {
+    pub fn new(entity: &crate::config::Entity) -> ListingCheck {
+        ListingCheck {
+            key_fields: entity.key_fields(),
+            last: None,
+            cursors: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Checks the page fetched at `at` against the pages before it.
+    pub fn check(&mut self, at: &PageCursor, page: &FetchedPage) -> Result<(), SourceError> {
+        let print = page_fingerprint(&page.records, &self.key_fields);
+        if print.is_some() && print == self.last {
+            return Err(SourceError::BrokenListing {
+                page: at.describe(),
+                problem: "it holds the same records as the page before it; the server seems to ignore the paging \
+                          parameter (check the entity's pagination)"
+                    .into(),
+            });
+        }
+        self.last = print;
+        if let Some(next) = &page.next {
+            if matches!(
+                next.split_since().0,
+                PageCursor::Token(_) | PageCursor::Url(_)
+            ) && !self.cursors.insert(format!("{next:?}"))
+            {
+                return Err(SourceError::BrokenListing {
+                    page: at.describe(),
+                    problem: format!(
+                        "its next page ({}) was read before in this pass; the listing goes round in circles",
+                        next.describe()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What identifies a page's records, in order: a hash of their key values (of the whole record where it has no key
+/// value); None for an empty page.
+pub fn page_fingerprint(records: &[Value], key_fields: &[String]) -> Option<u64> {
+    if records.is_empty() {
+        return None;
+    }
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for record in records {
+        let keys: Vec<&Value> = key_fields
+            .iter()
+            .filter_map(|k| record.get(k))
+            .filter(|v| !v.is_null())
+            .collect();
+        if keys.is_empty() {
+            hasher.update(record.to_string().as_bytes());
+        } else {
+            for key in keys {
+                hasher.update(key.to_string().as_bytes());
+                hasher.update(b"\x1f");
+            }
+        }
+        hasher.update(b"\x1e");
+    }
+    Some(hasher.digest())
+}
+
+/// What a lone UTF-16 surrogate escape (`"\ud800"`, which is not a character and which a strict JSON parser refuses)
+/// becomes when a reply is parsed leniently: a noncharacter that VALIDATE fails the record for, naming the field,
+/// so that one bad record does not cost its page.
+pub const LONE_SURROGATE: char = '\u{FDD0}';
+
+/// The reply with every lone surrogate escape replaced by [`LONE_SURROGATE`]'s escape (same length); None when it
+/// has none. Only escapes inside strings count (`"\\ud800"` is a backslash and text).
+pub fn mark_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    let unit_at = |at: usize| -> Option<u16> {
+        let hex = json.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let escape_at = |at: usize| -> Option<u16> {
+        (json.get(at) == Some(&b'\\') && json.get(at + 1) == Some(&b'u'))
+            .then(|| unit_at(at + 2))
+            .flatten()
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < json.len() {
+        match (in_string, json[i]) {
+            (false, b'"') | (true, b'"') => {
+                in_string = !in_string;
+                i += 1;
+            }
+            (true, b'\\') => match escape_at(i) {
+                Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => {
+                    i += 12
+                }
+                Some(0xD800..=0xDFFF) => {
+                    let marked = out.get_or_insert_with(|| json.to_vec());
+                    marked[i..i + 6].copy_from_slice(b"\\ufdd0");
+                    i += 6;
+                }
+                _ => i += 2,
+            },
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 impl SourceError {
@@ -326,6 +446,19 @@ pub enum SourceError {
     InvalidJson { url: String, reason: String },
     #[error("the reply from {url} has no array of records at {pointer}; set `records` to the JSON pointer of the list (e.g. \"/data\")")]
     NoRecords { url: String, pointer: String },
+    /// The listing cannot be trusted past this page (it is never taken for the end of the data).
+    #[error("the source's listing broke at {page}: {problem}")]
+    BrokenListing { page: String, problem: String },
+    /// A next-page link or a redirect to another origin than base_url's (credentials go only there).
+    #[error("{what} leads to {origin}, not to source.base_url's origin {home}: the source's credentials are only sent to base_url's origin, so it was not followed")]
+    OtherOrigin {
+        what: String,
+        origin: String,
+        home: String,
+    },
+    /// A reply larger than `max_page_bytes`.
+    #[error("the reply from {url} is larger than source.max_page_bytes ({limit} bytes); nothing of it was used. Ask the source for smaller pages (the entity's pagination size), or raise max_page_bytes if such pages are expected")]
+    TooLarge { url: String, limit: u64 },
     #[error("login to {url} failed: {reason}")]
     Login { url: String, reason: String },
     /// A PostgreSQL source failed; the message names what failed and the `source.` key that fixes it.
@@ -371,6 +504,22 @@ mod tests {
         assert_eq!(
             since.describe(),
             "offset 100 of the records changed since 2026-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_are_marked_and_pairs_and_escaped_backslashes_are_left() {
+        let page = br#"[{"a":"\ud800"},{"b":"\ud83d\ude00"},{"c":"\\ud800"},{"d":"x\udc00y"}]"#;
+        let marked = mark_lone_surrogates(page).unwrap();
+        let parsed: Value = serde_json::from_slice(&marked).unwrap();
+        assert_eq!(parsed[0]["a"], Value::from(LONE_SURROGATE.to_string()));
+        assert_eq!(parsed[1]["b"], Value::from("\u{1F600}"));
+        assert_eq!(parsed[2]["c"], Value::from("\\ud800"));
+        assert_eq!(parsed[3]["d"], Value::from(format!("x{LONE_SURROGATE}y")));
+        assert!(serde_json::from_slice::<Value>(page).is_err());
+        assert_eq!(
+            mark_lone_surrogates(br#"{"ok":"\u00e9\ud83d\ude00"}"#),
+            None
         );
     }
 

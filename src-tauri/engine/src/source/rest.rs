@@ -19,10 +19,14 @@ const LOAD_TRIES: u32 = 20;
 pub struct RestClient {
     http: Client,
     base_url: String,
+    /// base_url's origin: the only one credentials are sent to (next-page links and redirects elsewhere are refused).
+    home: String,
     auth: Auth,
     token: Mutex<Option<Token>>,
     /// The client-side limit (`requests_per_minute`) and the back-off on 429/503, shared by every request.
     throttle: Throttle,
+    /// The largest reply read (`max_page_bytes`).
+    max_bytes: u64,
 }
 
 struct Token {
@@ -33,7 +37,14 @@ struct Token {
 
 impl RestClient {
     pub fn new(config: &RestSource) -> Result<RestClient, SourceError> {
+        let home = Url::parse(&config.base_url)
+            .map(|u| u.origin().ascii_serialization())
+            .map_err(|e| SourceError::Unreachable {
+                url: config.base_url.clone(),
+                reason: format!("not a URL: {e}"),
+            })?;
         let http = Client::builder()
+            .redirect(same_origin_redirects(home.clone()))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("syncflow/", env!("CARGO_PKG_VERSION")))
@@ -47,7 +58,11 @@ impl RestClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             auth: config.auth.clone(),
             token: Mutex::new(None),
+            home,
             throttle: Throttle::new(config.requests_per_minute, config.concurrency),
+            max_bytes: config
+                .max_page_bytes
+                .unwrap_or(crate::config::DEFAULT_MAX_PAGE_BYTES),
         })
     }
 
@@ -79,23 +94,9 @@ impl RestClient {
         ) {
             url.query_pairs_mut().append_pair(param, since);
         }
-        let (body, link_next) = match self.get_json_and_link(&url).await {
-            Ok(reply) => reply,
-            // Some gateways answer 404 past the last page instead of an empty list.
-            Err(SourceError::Status { status: 404, .. })
-                if *cursor != Self::first_cursor(entity) =>
-            {
-                tracing::info!(%url, "404 past the first page: taken as the end of the list");
-                return Ok(FetchedPage {
-                    records: Vec::new(),
-                    next: None,
-                    fetch_ms: started.elapsed().as_millis() as u64,
-                    expected: None,
-                    failure: None,
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        // A 404 or 410 past the first page is an error too, never the end of the list: a gateway that forgot the
+        // resource mid-listing would otherwise have every later record taken for deleted.
+        let (body, link_next) = self.get_json_and_link(&url).await?;
         let follow = match pagination(entity) {
             Pagination::Cursor { next, .. } => {
                 token_at(&body, &next).map(|t| PageCursor::Token(Some(t)))
@@ -110,11 +111,28 @@ impl RestClient {
                 .map(|u| PageCursor::Url(Some(u.to_string()))),
             _ => None,
         };
+        if let Some(PageCursor::Url(Some(next))) = &follow {
+            self.check_origin(next, "the next-page link")?;
+        }
         let pointer = entity.records.clone().unwrap_or_default();
-        let records = extract_records(body, &pointer).ok_or_else(|| SourceError::NoRecords {
-            url: url.to_string(),
-            pointer: display_pointer(&pointer),
-        })?;
+        let records = match extract_records(body, &pointer) {
+            Records::Found(records) => records,
+            Records::Missing => {
+                return Err(SourceError::NoRecords {
+                    url: shown(&url),
+                    pointer: display_pointer(&pointer),
+                })
+            }
+            Records::Null => {
+                return Err(SourceError::BrokenListing {
+                    page: format!("{} ({})", whole.describe(), shown(&url)),
+                    problem: format!(
+                        "the records at {} are null, not a list (an empty page is [])",
+                        display_pointer(&pointer)
+                    ),
+                })
+            }
+        };
         let next = match cursor {
             _ if records.is_empty() => None,
             PageCursor::Page(n) => Some(PageCursor::Page(n + 1)),
@@ -131,6 +149,24 @@ impl RestClient {
             expected: None,
             failure: None,
         })
+    }
+
+    /// Refuses a URL of another origin than base_url's (another host or port, or http instead of https): the
+    /// source's credentials would go with the request.
+    fn check_origin(&self, url: &str, what: &str) -> Result<(), SourceError> {
+        let origin = Url::parse(url).map(|u| u.origin());
+        match origin {
+            Ok(origin) if origin.ascii_serialization() == self.home => Ok(()),
+            Ok(origin) => Err(SourceError::OtherOrigin {
+                what: what.to_owned(),
+                origin: origin.ascii_serialization(),
+                home: self.home.clone(),
+            }),
+            Err(e) => Err(SourceError::BrokenListing {
+                page: what.to_owned(),
+                problem: format!("it is not a URL ({e})"),
+            }),
+        }
     }
 
     fn page_url(&self, entity: &Entity, cursor: &PageCursor) -> Result<Url, SourceError> {
@@ -200,11 +236,19 @@ impl RestClient {
             }
             let response = match request.send().await {
                 Ok(r) => r,
+                Err(e) if e.is_redirect() => {
+                    let origin = e.url().map(|u| u.origin().ascii_serialization());
+                    return Err(SourceError::OtherOrigin {
+                        what: format!("a redirect from {}", shown(url)),
+                        origin: origin.unwrap_or_else(|| "another origin".into()),
+                        home: self.home.clone(),
+                    });
+                }
                 Err(e) => {
                     attempt += 1;
                     if attempt >= TRIES {
                         return Err(SourceError::Unreachable {
-                            url: url.to_string(),
+                            url: shown(url),
                             reason: plain_reason(&e),
                         });
                     }
@@ -224,7 +268,7 @@ impl RestClient {
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(SourceError::Unauthorized {
-                    url: url.to_string(),
+                    url: shown(url),
                     status: status.as_u16(),
                 });
             }
@@ -254,13 +298,19 @@ impl RestClient {
                 .get(reqwest::header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let bytes = match response.bytes().await {
-                Ok(b) => b,
+            let bytes = match read_bounded(response, self.max_bytes).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    return Err(SourceError::TooLarge {
+                        url: shown(url),
+                        limit: self.max_bytes,
+                    })
+                }
                 Err(e) => {
                     attempt += 1;
                     if attempt >= TRIES {
                         return Err(SourceError::Unreachable {
-                            url: url.to_string(),
+                            url: shown(url),
                             reason: plain_reason(&e),
                         });
                     }
@@ -272,7 +322,7 @@ impl RestClient {
             if !status.is_success() {
                 let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
                 return Err(SourceError::Status {
-                    url: url.to_string(),
+                    url: shown(url),
                     status: status.as_u16(),
                     body,
                 });
@@ -286,7 +336,7 @@ impl RestClient {
                     attempt += 1;
                     if attempt >= TRIES {
                         return Err(SourceError::InvalidJson {
-                            url: url.to_string(),
+                            url: shown(url),
                             reason: e,
                         });
                     }
@@ -404,9 +454,18 @@ fn pagination(entity: &Entity) -> Pagination {
     })
 }
 
+/// What a reply holds where its records should be.
+#[derive(Debug)]
+enum Records {
+    Found(Vec<Value>),
+    /// Nothing there, or something that is not a list.
+    Missing,
+    Null,
+}
+
 /// The records array at `pointer`, or, with no pointer, the reply itself or its `/data`.
 /// Takes the array out of the reply instead of copying it (a page can hold thousands of records).
-fn extract_records(mut body: Value, pointer: &str) -> Option<Vec<Value>> {
+fn extract_records(mut body: Value, pointer: &str) -> Records {
     let found = if pointer.is_empty() {
         match body {
             Value::Array(_) => Some(&mut body),
@@ -415,10 +474,10 @@ fn extract_records(mut body: Value, pointer: &str) -> Option<Vec<Value>> {
     } else {
         body.pointer_mut(pointer)
     };
-    match found.map(Value::take)? {
-        Value::Array(items) => Some(items),
-        Value::Null => Some(Vec::new()),
-        _ => None,
+    match found.map(Value::take) {
+        Some(Value::Array(items)) => Records::Found(items),
+        Some(Value::Null) => Records::Null,
+        _ => Records::Missing,
     }
 }
 
@@ -483,11 +542,82 @@ fn sign_hs256(
     format!("{signing_input}.{signature}")
 }
 
+/// The reply's body, read chunk by chunk and given up as soon as it is larger than `limit` bytes (None), so that a
+/// reply without end never holds more than that in memory.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    // The chunks are kept as they came and joined once complete: a growing buffer would copy itself as it doubles,
+    // holding up to twice the limit at a time.
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    while let Some(chunk) = response.chunk().await? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Ok(None);
+        }
+        chunks.push(chunk);
+    }
+    Ok(Some(chunks.concat()))
+}
+
+/// Follows redirects only within base_url's origin (at most 10): reqwest would drop the Authorization header on a
+/// hop to another host, but a login body or a token in a query would still go, and https→http would expose it.
+fn same_origin_redirects(home: String) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if attempt.url().origin().ascii_serialization() == home {
+            attempt.follow()
+        } else {
+            attempt.error("a redirect to another origin than source.base_url")
+        }
+    })
+}
+
+/// A URL as errors and logs show it: without userinfo, and with the values of query parameters that may hold a
+/// credential hidden.
+pub(crate) fn shown(url: &Url) -> String {
+    let mut safe = url.clone();
+    let _ = safe.set_username("");
+    let _ = safe.set_password(None);
+    if safe.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let hidden = crate::config::is_credential_param(&k);
+                (
+                    k.into_owned(),
+                    if hidden {
+                        "***".to_owned()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        safe.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    safe.to_string()
+}
+
 /// Parses a reply on a blocking thread: a page of thousands of records is milliseconds of CPU, which the other
 /// stages of a run (polled on the same task) would otherwise wait for.
 async fn parse_json(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Value, String> {
     tokio::task::spawn_blocking(move || {
-        serde_json::from_slice(bytes.as_ref()).map_err(|e| e.to_string())
+        serde_json::from_slice(bytes.as_ref()).or_else(|e| {
+            // A lone surrogate fails the strict parse of the whole page; parsed leniently, it fails one record.
+            let marked =
+                super::mark_lone_surrogates(bytes.as_ref()).ok_or_else(|| e.to_string())?;
+            tracing::warn!(
+                "the reply holds lone UTF-16 surrogates: the records holding them will fail"
+            );
+            serde_json::from_slice(&marked).map_err(|_| e.to_string())
+        })
     })
     .await
     .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
@@ -529,15 +659,31 @@ mod tests {
 
     #[test]
     fn records_found_by_pointer_or_default() {
-        assert_eq!(extract_records(json!([1, 2]), "").unwrap().len(), 2);
-        assert_eq!(extract_records(json!({"data": [1]}), "").unwrap().len(), 1);
+        let len = |r: Records| match r {
+            Records::Found(items) => items.len(),
+            other => panic!("no records: {other:?}"),
+        };
+        assert_eq!(len(extract_records(json!([1, 2]), "")), 2);
+        assert_eq!(len(extract_records(json!({"data": [1]}), "")), 1);
         assert_eq!(
-            extract_records(json!({"r": {"items": [1, 2, 3]}}), "/r/items")
-                .unwrap()
-                .len(),
+            len(extract_records(
+                json!({"r": {"items": [1, 2, 3]}}),
+                "/r/items"
+            )),
             3
         );
-        assert!(extract_records(json!({"r": 1}), "/r").is_none());
+        assert!(matches!(
+            extract_records(json!({"r": 1}), "/r"),
+            Records::Missing
+        ));
+        assert!(matches!(
+            extract_records(json!({"x": []}), "/r"),
+            Records::Missing
+        ));
+        assert!(matches!(
+            extract_records(json!({"data": null}), ""),
+            Records::Null
+        ));
     }
 
     #[test]

@@ -1,0 +1,275 @@
+//! Nothing lost in the field: a REST gateway that misbehaves the way real ones do, against a PostgreSQL table of
+//! 5,000 rows synced before with `deletes = "hard"`. Every case ends with the 5,000 rows still there, within a
+//! minute, the run failed with the page named — or completed with just the bad record in the failed records.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use syncflow_tests::erp::{ErpServer, Fault};
+use syncflow_tests::pg::PgCluster;
+use syncflow_tests::{
+    finished, id_names, live_id_names, run_synced, spawn_syncflow, syncflow_async,
+};
+
+const ROWS: u64 = 5_000;
+const ENV: [(&str, &str); 1] = [("PW", "pw")];
+
+fn item(i: u64, name: &str) -> Value {
+    json!({"id": i, "name": name})
+}
+
+/// A pipeline synced once: the target holds the source's 5,000 rows.
+struct Synced {
+    _pg: PgCluster,
+    pool: sqlx::PgPool,
+    server: ErpServer,
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    state: PathBuf,
+    source: Vec<Value>,
+}
+
+async fn synced(name: &str) -> Synced {
+    let pg = PgCluster::start();
+    let url = pg.create_database(name).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let source: Vec<Value> = (1..=ROWS).map(|i| item(i, &format!("item {i}"))).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = server.pipeline_file(
+        dir.path(),
+        name,
+        "{ env = \"PW\" }",
+        &format!("kind = \"postgres\"\nurl = \"{url}\""),
+        "items",
+        "pagination = { kind = \"page\", size = 1000 }\nrecords = \"/data\"\ndeletes = \"hard\"",
+    );
+    let state = dir.path().join("state.db");
+    run_synced(&file, &state, &ENV).await;
+    assert_eq!(live_id_names(&pool, "items").await, id_names(&source));
+    Synced {
+        _pg: pg,
+        pool,
+        server,
+        dir,
+        file,
+        state,
+        source,
+    }
+}
+
+impl Synced {
+    /// `syncflow run FILE --json` with `extra` flags: its output and how long it took.
+    async fn run(&self, extra: &[&str]) -> (std::process::Output, Duration, String) {
+        let mut args = vec!["run", self.file.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let out = syncflow_async(&args, &self.state, &ENV).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out, started.elapsed(), stderr)
+    }
+
+    /// Asserts the run failed (exit 1) within a minute, its error containing every one of `named`.
+    async fn fails_naming(&self, named: &[&str]) -> String {
+        let (out, took, stderr) = self.run(&[]).await;
+        assert_eq!(out.status.code(), Some(1), "the run must fail: {stderr}");
+        assert!(took < Duration::from_secs(60), "took {took:?}");
+        for part in named {
+            assert!(stderr.contains(part), "the error names {part:?}: {stderr}");
+        }
+        stderr
+    }
+
+    async fn nothing_lost(&self) {
+        assert_eq!(
+            live_id_names(&self.pool, "items").await,
+            id_names(&self.source),
+            "every row synced before is still there"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_page_fails_the_run_and_deletes_nothing() {
+    let s = synced("null_page").await;
+    s.server.set_fault(1000, Some(Fault::NullData));
+    s.fails_naming(&["page 2", "null"]).await;
+    s.nothing_lost().await;
+    // Once the gateway answers again, the run resumes at that page and completes.
+    s.server.set_fault(1000, None);
+    let summary = run_synced(&s.file, &s.state, &ENV).await;
+    assert_eq!(summary["entities"]["items"]["deleted"], 0, "{summary}");
+    s.nothing_lost().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_404_mid_listing_fails_the_run_and_deletes_nothing() {
+    let s = synced("gone_mid_listing").await;
+    s.server.set_fault(1000, Some(Fault::NotFound));
+    s.fails_naming(&["404", "page=2"]).await;
+    s.nothing_lost().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_the_page_parameter_fails_within_a_minute() {
+    let s = synced("ignores_paging").await;
+    s.server.set_fault(0, Some(Fault::IgnoresPaging));
+    let served = s.server.records_served();
+    s.fails_naming(&["page 2", "same records as the page before"])
+        .await;
+    assert!(
+        s.server.records_served() - served <= 2_000,
+        "it stopped at the first repeat"
+    );
+    s.nothing_lost().await;
+}
+
+/// The peak resident memory of a process, read from /proc while it runs (its high-water mark, in MB).
+fn peak_rss_mb(mut child: std::process::Child) -> (std::process::Output, f64) {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            peak_kb = peak_kb.max(hwm.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child.wait_with_output().unwrap(), peak_kb as f64 / 1024.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_fails_its_page_with_memory_bounded() {
+    let s = synced("endless_body").await;
+    s.server.set_fault(1000, Some(Fault::EndlessBody));
+    let started = Instant::now();
+    let child = spawn_syncflow(&["run", s.file.to_str().unwrap()], &s.state, &ENV);
+    let (out, peak_mb) = tokio::task::spawn_blocking(move || peak_rss_mb(child))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "endless body: failed after {:.1} s, peak RSS {peak_mb:.0} MB",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("larger than source.max_page_bytes (268435456 bytes)")
+            && stderr.contains("page=2"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(peak_mb < 512.0, "peak RSS {peak_mb:.0} MB");
+    s.nothing_lost().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_ends_early_holds_its_deletes_until_confirmed() {
+    let mut s = synced("ends_early").await;
+    s.server.set_fault(2000, Some(Fault::EndsEarly));
+    let would = "would delete 3000 of the 5000 rows";
+    s.fails_naming(&[would, "max_delete_fraction = 0.5", "--confirm-deletes"])
+        .await;
+    s.nothing_lost().await;
+    // The dry run says the same, and writes nothing.
+    let (out, _, stderr) = s.run(&["--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(would), "{stderr}");
+
+    // The gateway is fixed: the next run reads everything again and deletes nothing.
+    s.server.set_fault(2000, None);
+    let summary = run_synced(&s.file, &s.state, &ENV).await;
+    assert_eq!(summary["entities"]["items"]["deleted"], 0, "{summary}");
+    s.nothing_lost().await;
+
+    // The source really lost 3,000 records: the guard holds them until the operator confirms.
+    s.source.truncate(2000);
+    s.server.set_records(s.source.clone());
+    s.fails_naming(&[would]).await;
+    assert_eq!(live_id_names(&s.pool, "items").await.len(), 5000);
+    let (out, _, stderr) = s.run(&["--confirm-deletes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = syncflow_tests::last_json_line(&out.stdout);
+    assert_eq!(summary["entities"]["items"]["deleted"], 3000, "{summary}");
+    assert_eq!(summary["entities"]["items"]["fetched"], 2000, "{summary}");
+    s.nothing_lost().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_surrogate_fails_its_record_and_the_rest_of_its_page_lands() {
+    let mut s = synced("lone_surrogate").await;
+    for i in 1001..=2000 {
+        s.source[i as usize - 1] = item(i, &format!("renamed {i}"));
+    }
+    s.server.set_records(s.source.clone());
+    let page = json!({"data": &s.source[1000..2000]})
+        .to_string()
+        .replace("\"renamed 1500\"", "\"renamed \\ud800 1500\"");
+    s.server.set_fault(1000, Some(Fault::Raw(page)));
+    let (out, _, stderr) = s.run(&[]).await;
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = syncflow_tests::last_json_line(&out.stdout);
+    assert_eq!(summary["entities"]["items"]["failed"], 1, "{summary}");
+    assert_eq!(summary["entities"]["items"]["deleted"], 0, "{summary}");
+    // The failed record keeps its row as synced before; the page's 999 others landed.
+    s.source[1499] = item(1500, "item 1500");
+    s.nothing_lost().await;
+    let listed = syncflow_async(
+        &["failed", "list", "lone_surrogate", "--json"],
+        &s.state,
+        &ENV,
+    )
+    .await;
+    let failed: Value = syncflow_tests::last_json_line(&listed.stdout);
+    let text = failed.to_string();
+    assert!(
+        text.contains("field \\\"name\\\" holds a lone UTF-16 surrogate"),
+        "the failed record names the field: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_of_a_running_pipeline_exits_4_and_the_first_completes_exact() {
+    let mut s = synced("double_start").await;
+    for i in 1..=ROWS {
+        s.source[i as usize - 1] = item(i, &format!("second version of {i}"));
+    }
+    s.server.set_records(s.source.clone());
+    // Five pages of a second each: time to start it again beside itself.
+    s.server.set_delay_ms(1000);
+    let file = s.file.to_str().unwrap().to_owned();
+    let first = spawn_syncflow(&["run", &file, "--json"], &s.state, &ENV);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let started = Instant::now();
+    let (second, _, stderr) = s.run(&[]).await;
+    assert_eq!(second.status.code(), Some(4), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        stderr.contains("is being run by syncflow run (process ") && stderr.contains(" since "),
+        "says who holds it and since when: {stderr}"
+    );
+
+    // Another state database (another console): the target's lock refuses it.
+    let other_state = s.dir.path().join("other-state.db");
+    let started = Instant::now();
+    let other = syncflow_async(&["run", &file], &other_state, &ENV).await;
+    let other_err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(4), "{other_err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        other_err.contains("lock on the target database"),
+        "{other_err}"
+    );
+
+    let out = finished(first).await;
+    let summary = syncflow_tests::succeeded_json(&out);
+    assert_eq!(summary["entities"]["items"]["updated"], ROWS, "{summary}");
+    s.nothing_lost().await;
+    // And the pipeline is free again.
+    s.server.set_delay_ms(0);
+    run_synced(&s.file, &s.state, &ENV).await;
+}
