@@ -124,6 +124,7 @@ pub async fn list_pipelines(state: State<'_, AppState>) -> Result<Vec<PipelineSu
 pub async fn run_pipeline(
     state: State<'_, AppState>,
     name: String,
+    confirm_deletes: Option<bool>,
     on_event: Channel<RunEvent>,
 ) -> Result<RunSummary, String> {
     let pipeline = state.pipeline(&name).await?;
@@ -133,7 +134,7 @@ pub async fn run_pipeline(
         base_dir: state.data_dir.clone(),
         started_by: "manual",
         budget: None,
-        confirm_deletes: false,
+        confirm_deletes: confirm_deletes.unwrap_or(false),
     };
     // A steady few updates a second per entity (entities run side by side), whatever the page rate: page events
     // closer than this to the entity's last one sent are dropped (their counts are cumulative, and
@@ -158,6 +159,17 @@ pub async fn run_pipeline(
     };
     let outcome = state.jobs.run(&pipeline, &options, &progress).await;
     Ok(outcome.map_err(|e| e.to_string())?.summary)
+}
+
+/// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the state
+/// database — with who holds each (shown on the Run button).
+#[tauri::command]
+pub async fn busy_pipelines(
+    state: State<'_, AppState>,
+) -> Result<Vec<syncflow_engine::lease::BusyPipeline>, String> {
+    syncflow_engine::lease::busy_pipelines(&state.store)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Pauses a running pipeline: the pages in hand are finished and checkpointed, then the run stops as `paused`;

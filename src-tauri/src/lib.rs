@@ -27,6 +27,7 @@ pub fn run() -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             commands::list_pipelines,
             commands::run_pipeline,
+            commands::busy_pipelines,
             commands::discover_mapping,
             commands::preview_mapping,
             commands::save_overrides,

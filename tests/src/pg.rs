@@ -248,7 +248,7 @@ pub async fn engine_waiting_on_a_lock(pool: &sqlx::PgPool) -> i32 {
     let since = std::time::Instant::now();
     loop {
         let pid: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncflow' AND wait_event_type = 'Lock' LIMIT 1",
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'syncflow %' AND wait_event_type = 'Lock' LIMIT 1",
         )
         .fetch_optional(pool)
         .await

@@ -273,3 +273,58 @@ async fn a_second_start_of_a_running_pipeline_exits_4_and_the_first_completes_ex
     s.server.set_delay_ms(0);
     run_synced(&s.file, &s.state, &ENV).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_record_never_overwrites_a_newer_version_a_later_run_wrote() {
+    use syncflow_engine::store::Store;
+    let pg = PgCluster::start();
+    let url = pg.create_database("back_in_time").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let version = |i: u64, name: &str, at: &str, note: Option<&str>| {
+        let mut r = json!({"id": i, "name": name, "updated_at": at});
+        if let Some(note) = note {
+            r["note"] = json!(note);
+        }
+        r
+    };
+    // Record 5 comes without its required note: it fails and waits in the failed records.
+    let mut source: Vec<Value> = (1..=20)
+        .map(|i| version(i, &format!("item {i}"), "2026-01-01T00:00:00Z", Some("n")))
+        .collect();
+    source[4] = version(5, "first version", "2026-01-01T00:00:00Z", None);
+    let server = ErpServer::start(source.clone(), "pw", 100, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = server.pipeline_file(
+        dir.path(),
+        "back_in_time",
+        "{ env = \"PW\" }",
+        &format!("kind = \"postgres\"\nurl = \"{url}\""),
+        "items",
+        "records = \"/data\"\nrowversion = \"updated_at\"\n[entities.fields.note]\nrequired = true",
+    );
+    let state = dir.path().join("state.db");
+    let first = run_synced(&file, &state, &ENV).await;
+    assert_eq!(first["entities"]["items"]["failed"], 1, "{first}");
+    // A later run writes record 5's next version.
+    source[4] = version(5, "second version", "2026-02-01T00:00:00Z", Some("n"));
+    server.set_records(source.clone());
+    run_synced(&file, &state, &ENV).await;
+
+    // The analyst fixes the old failed record and retries it.
+    let store = Store::open(&state).await.unwrap();
+    let failed = store.failed_records("back_in_time").await.unwrap();
+    assert_eq!(failed.len(), 1);
+    let fixed = version(5, "first version, fixed", "2026-01-01T00:00:00Z", Some("n"));
+    let edits = std::collections::BTreeMap::from([(failed[0].id, fixed.to_string())]);
+    let pipeline = store.pipeline("back_in_time").await.unwrap();
+    let outcome =
+        syncflow_engine::run::retry::retry_failed(&pipeline, &store, dir.path(), None, &edits)
+            .await
+            .unwrap();
+    assert_eq!((outcome.retried, outcome.updated), (1, 0), "{outcome:?}");
+    let name: String = sqlx::query_scalar("SELECT name FROM items WHERE id = 5")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "second version", "the newer version stays");
+}

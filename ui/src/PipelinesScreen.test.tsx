@@ -41,6 +41,60 @@ describe("pipelines screen", () => {
     expect(calls).toContain("run_pipeline");
   });
 
+  it("names who holds a pipeline that another run holds, on its Run button", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+      }
+      if (cmd === "busy_pipelines") {
+        return [
+          {
+            pipeline: "Demo",
+            holder: { startedBy: "cli", pid: 4242, host: "box", since: "2026-12-03T09:00:00Z" },
+            description: "syncflow run (process 4242 on box) since 2026-12-03T09:00:00Z",
+          },
+        ];
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    const busy = await screen.findByTestId("busy-Demo");
+    expect(busy.textContent).toBe("Running in syncflow run (process 4242 on box) since 2026-12-03T09:00:00Z");
+    const run = screen.getByTestId("run-Demo") as HTMLButtonElement;
+    expect(run.disabled).toBe(true);
+    expect(run.title).toContain("process 4242 on box");
+  });
+
+  it("confirms the deletes the delete guard held in the last run", async () => {
+    const runs: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "list_pipelines") {
+        const last_run = {
+          id: "r1",
+          status: "failed",
+          started_at: "2026-12-03T09:00:00Z",
+          finished_at: "2026-12-03T09:00:05Z",
+          duration_ms: 5000,
+          error: "entity \"items\": the pass would delete 3000 of the 5000 rows of items (60 %)",
+          held_deletes: 3000,
+        };
+        return [{ name: "Demo", source_kind: "rest", target_kind: "postgres", last_run }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "run_pipeline") {
+        runs.push(args);
+        return summary;
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    const confirm = await screen.findByTestId("confirm-deletes-Demo");
+    expect(confirm.textContent).toBe("Confirm deletes (3,000 rows)");
+    fireEvent.click(confirm);
+    await waitFor(() => expect(runs).toHaveLength(1));
+    expect(runs[0]).toMatchObject({ name: "Demo", confirmDeletes: true });
+  });
+
   it("shows a failing command's message where the user looks", async () => {
     mockIPC(() => {
       throw new Error("state database locked");

@@ -1,6 +1,6 @@
-import { useState } from "react";
-import { cancelRun, exportPipeline, pauseRun, runPipeline } from "./api";
-import type { EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
+import { useEffect, useState } from "react";
+import { busyPipelines, cancelRun, exportPipeline, pauseRun, runPipeline } from "./api";
+import type { BusyPipeline, EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
   pipelines: PipelineSummary[];
@@ -92,12 +92,31 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
 
 const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skipped", "failed", "pending", "conflicts"];
 
+/** How often the screen asks which pipelines another run holds. */
+const BUSY_POLL_MS = 2000;
+
 export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
+  const [busy, setBusy] = useState<BusyPipeline[]>([]);
   const running = live?.status === "running" || live?.status === "pending";
 
-  const start = (name: string) => {
+  useEffect(() => {
+    const poll = () => {
+      busyPipelines()
+        .then(setBusy)
+        .catch(() => undefined);
+    };
+    poll();
+    const timer = window.setInterval(poll, BUSY_POLL_MS);
+    return () => window.clearInterval(timer);
+  }, []);
+
+  // This window's own run holds its pipeline too; that one is shown as the live run instead.
+  const heldElsewhere = (name: string) =>
+    running && live?.pipeline === name ? undefined : busy.find((b) => b.pipeline === name);
+
+  const start = (name: string, confirmDeletes = false) => {
     const initial: LiveRun = {
       pipeline: name,
       status: "running",
@@ -114,7 +133,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       error: null,
     };
     setLive(initial);
-    runPipeline(name, (event) => setLive((run) => (run ? applyEvent(run, event) : run)))
+    runPipeline(name, (event) => setLive((run) => (run ? applyEvent(run, event) : run)), confirmDeletes)
       .then((summary) => setLive((run) => (run ? { ...run, status: summary.status, summary, entities: summary.entities } : run)))
       .catch((e: unknown) => setLive((run) => (run ? { ...run, status: "failed", error: String(e) } : run)))
       .finally(onRunFinished);
@@ -141,9 +160,12 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
               <td>{p.target_kind}</td>
               <td>{p.last_run ? `${p.last_run.status} · ${new Date(p.last_run.started_at).toLocaleString()}` : "never"}</td>
               <td>
-                <button type="button" data-testid={`run-${p.name}`} disabled={running} onClick={() => start(p.name)}>
-                  Run
-                </button>{" "}
+                <RunButton
+                  pipeline={p}
+                  busy={heldElsewhere(p.name)}
+                  running={running}
+                  onRun={(confirmDeletes) => start(p.name, confirmDeletes)}
+                />{" "}
                 <button
                   type="button"
                   className="secondary"
@@ -156,6 +178,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
                 >
                   Export
                 </button>
+                <BusyNote pipeline={p.name} busy={heldElsewhere(p.name)} />
               </td>
             </tr>
           ))}
@@ -266,6 +289,60 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
         </section>
       )}
     </section>
+  );
+}
+
+/**
+ * Run, or why not: another run holds the pipeline (named, with since when), or a run is going in this window. When
+ * the last run ended with deletes held by the delete guard, a second button confirms them.
+ */
+export function RunButton({
+  pipeline,
+  busy,
+  running,
+  onRun,
+}: {
+  pipeline: PipelineSummary;
+  busy: BusyPipeline | undefined;
+  running: boolean;
+  onRun: (confirmDeletes: boolean) => void;
+}) {
+  const held = pipeline.last_run?.status === "failed" ? pipeline.last_run.held_deletes : 0;
+  const blocked = busy ? `Running in ${busy.description}` : running ? "A run is going in this window" : null;
+  return (
+    <>
+      <button
+        type="button"
+        data-testid={`run-${pipeline.name}`}
+        disabled={blocked !== null}
+        title={blocked ?? undefined}
+        onClick={() => onRun(false)}
+      >
+        Run
+      </button>
+      {held > 0 && (
+        <button
+          type="button"
+          className="danger"
+          data-testid={`confirm-deletes-${pipeline.name}`}
+          disabled={blocked !== null}
+          title="The last run would have deleted more rows than max_delete_fraction allows; nothing was deleted. Confirm only if the source really lost them."
+          onClick={() => onRun(true)}
+        >
+          Confirm deletes ({held.toLocaleString("en-US")} rows)
+        </button>
+      )}
+    </>
+  );
+}
+
+/** Who holds a pipeline that another run holds, under its buttons. */
+function BusyNote({ pipeline, busy }: { pipeline: string; busy: BusyPipeline | undefined }) {
+  if (!busy) return null;
+  return (
+    <span className="busy muted" role="status" data-testid={`busy-${pipeline}`}>
+      Running in {busy.description}
+    </span>
   );
 }
 

@@ -17,6 +17,7 @@ import type {
   PendingChild,
   PipelineSummary,
   RetryOutcome,
+  BusyPipeline,
   RunEvent,
   RunSummary,
   SchemaReview,
@@ -29,10 +30,20 @@ export function listPipelines(): Promise<PipelineSummary[]> {
   return invoke<PipelineSummary[]>("list_pipelines");
 }
 
-export function runPipeline(name: string, onEvent: (event: RunEvent) => void): Promise<RunSummary> {
+/** Runs a pipeline; `confirmDeletes` applies the deletes the delete guard held back in its last run. */
+export function runPipeline(
+  name: string,
+  onEvent: (event: RunEvent) => void,
+  confirmDeletes = false,
+): Promise<RunSummary> {
   const channel = new Channel<RunEvent>();
   channel.onmessage = onEvent;
-  return invoke<RunSummary>("run_pipeline", { name, onEvent: channel });
+  return invoke<RunSummary>("run_pipeline", { name, confirmDeletes, onEvent: channel });
+}
+
+/** The pipelines a live run holds now (here, in the CLI, the daemon or another console), with who holds them. */
+export function busyPipelines(): Promise<BusyPipeline[]> {
+  return invoke<BusyPipeline[]>("busy_pipelines");
 }
 
 export function discoverMapping(name: string): Promise<EntityView[]> {

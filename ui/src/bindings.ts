@@ -40,6 +40,22 @@ export type RunRecord = { id: string, status: RunStatus, started_at: string, fin
  */
 held_deletes: number, };
 
+export type LeaseHolder = { 
+/**
+ * "manual" (the console), "cli" or "schedule".
+ */
+startedBy: string, pid: number, host: string, 
+/**
+ * RFC 3339.
+ */
+since: string, };
+
+export type BusyPipeline = { pipeline: string, holder: LeaseHolder, 
+/**
+ * "syncflow run (process 4242 on host) since 2026-12-03T09:00:00Z"
+ */
+description: string, };
+
 export type FailedRow = { id: number, run_id: string, entity: string, page_no: number, record_index: number, stage: string, error_type: string, message: string, 
 /**
  * The record as fetched (JSON text).

@@ -13,6 +13,8 @@ pub fn typescript() -> String {
         crate::run::RunEvent::decl(),
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
+        crate::lease::LeaseHolder::decl(),
+        crate::lease::BusyPipeline::decl(),
         crate::store::FailedRow::decl(),
         crate::connect::EntityFound::decl(),
         crate::connect::ConnectionReport::decl(),

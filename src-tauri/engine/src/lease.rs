@@ -151,6 +151,35 @@ pub async fn holder(store: &Store, pipeline: &str) -> Result<Option<LeaseHolder>
         .map(|(_, holder, _)| holder))
 }
 
+/// A pipeline that a live run holds, with who holds it in words (the console shows it on the Run button).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BusyPipeline {
+    pub pipeline: String,
+    pub holder: LeaseHolder,
+    /// "syncflow run (process 4242 on host) since 2026-12-03T09:00:00Z"
+    pub description: String,
+}
+
+/// Every pipeline a live run holds now (in this process or another sharing the state database).
+pub async fn busy_pipelines(store: &Store) -> Result<Vec<BusyPipeline>, StoreError> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT pipeline FROM run_leases ORDER BY pipeline")
+            .fetch_all(store.pool())
+            .await?;
+    let mut busy = Vec::new();
+    for pipeline in names {
+        if let Some(holder) = holder(store, &pipeline).await? {
+            busy.push(BusyPipeline {
+                description: holder.to_string(),
+                pipeline,
+                holder,
+            });
+        }
+    }
+    Ok(busy)
+}
+
 async fn holder_row(
     store: &Store,
     pipeline: &str,

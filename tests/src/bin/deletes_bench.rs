@@ -127,7 +127,7 @@ async fn stop_in_the_deletes(bin: &Path, file: &Path, state: &Path, url: &str) -
     let mut child = spawn_run(bin, file, state, Stdio::null());
     loop {
         let in_deletes: bool = sqlx::query_scalar(
-            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'syncflow'
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'syncflow %'
              AND state = 'active' AND (query LIKE '%NOT EXISTS%' OR query LIKE '%_bridge_deleted_at\" = now()%')",
         )
         .fetch_one(&pool)

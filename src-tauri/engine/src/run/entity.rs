@@ -556,6 +556,7 @@ impl EntityRun<'_> {
                         page_keys: &pass_keys[page_start..],
                         pass_keys: records_seen.then_some(pass_keys.as_slice()),
                         interrupted: Some(&interrupted),
+                        never_older: false,
                         delete_guard: self.delete_guard(),
                     };
                     self.write_riding_out_restarts(&write).await?
@@ -716,6 +717,7 @@ impl EntityRun<'_> {
             page_keys: &[],
             pass_keys,
             interrupted: None,
+            never_older: false,
             delete_guard,
         };
         self.write_riding_out_restarts(&write).await

@@ -76,6 +76,7 @@ pub(super) async fn write_late(
         page_keys: &[],
         pass_keys: None,
         interrupted: None,
+        never_older: true,
         delete_guard: None,
     };
     sink.write_page(&write, label)

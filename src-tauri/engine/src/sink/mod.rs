@@ -146,6 +146,9 @@ pub struct PageWrite<'a> {
     /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
     /// page rolls back, to be written again when the run resumes.
     pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+    /// A late write (a retried failed record, a child whose parent came): a row the target holds in a newer
+    /// version (a higher rowversion, written by a later run) is left as it is.
+    pub never_older: bool,
     /// The delete guard: the largest share of the table's live rows the end of the pass may delete (None: the
     /// deletes were confirmed).
     pub delete_guard: Option<f64>,
@@ -174,6 +177,12 @@ pub(crate) fn unseen_rows_sql(
             format!("UPDATE {table} SET \"_bridge_deleted_at\" = {now} WHERE {live} AND {unseen}")
         }
     }
+}
+
+/// Whether `row` is older than the version the target holds (both rowversions known; they compare as the
+/// engine writes them — normalised ISO 8601 UTC date-times, or text).
+pub(crate) fn is_older(row: &PreparedRow, stored: Option<&str>) -> bool {
+    matches!((row.rowversion.as_deref(), stored), (Some(mine), Some(theirs)) if mine < theirs)
 }
 
 /// A BK_HASH (32 hex digits) as its 128 bits; None for text that is not one.

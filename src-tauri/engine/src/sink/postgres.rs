@@ -110,7 +110,8 @@ impl PostgresSink {
             return Ok(Ok(conn));
         }
         let holder: Option<(String, Option<String>, String)> = sqlx::query_as(
-            "SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC',              'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+            "SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC', \
+             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
              AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) LIMIT 1",
         )
@@ -733,9 +734,15 @@ $syncflow$",
             } else {
                 0
             };
-            let (inserted, updated) = merge(&mut tx, &table, page.mapping, page.edits_tracked)
-                .await
-                .map_err(&err)?;
+            let (inserted, updated) = merge(
+                &mut tx,
+                &table,
+                page.mapping,
+                page.edits_tracked,
+                page.never_older,
+            )
+            .await
+            .map_err(&err)?;
             counts.inserted = inserted;
             counts.updated = updated;
             counts.conflicts = held;
@@ -1082,6 +1089,7 @@ async fn merge(
     table: &str,
     mapping: &Mapping,
     edits_tracked: bool,
+    never_older: bool,
 ) -> Result<(u64, u64), sqlx::Error> {
     let columns = column_list(mapping);
     let mut updates: Vec<String> = mapping
@@ -1106,11 +1114,17 @@ async fn merge(
         "WITH m AS (
            INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM _sf_stage
            ON CONFLICT (\"_bridge_key_hash\") DO UPDATE SET {updates}
-           WHERE t.\"_bridge_data_hash\" IS DISTINCT FROM EXCLUDED.\"_bridge_data_hash\"
-              OR t.\"_bridge_deleted_at\" IS NOT NULL
+           WHERE (t.\"_bridge_data_hash\" IS DISTINCT FROM EXCLUDED.\"_bridge_data_hash\"
+              OR t.\"_bridge_deleted_at\" IS NOT NULL){newer_kept}
            RETURNING (xmax = 0) AS inserted)
          SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM m",
-        updates = updates.join(", ")
+        updates = updates.join(", "),
+        // A late write never replaces a version a later run wrote.
+        newer_kept = if never_older {
+            " AND NOT coalesce(t.\"_bridge_rowversion\" > EXCLUDED.\"_bridge_rowversion\", false)"
+        } else {
+            ""
+        }
     );
     let row = sqlx::query(&sql).fetch_one(&mut *tx).await?;
     let inserted: i64 = row.try_get(0)?;

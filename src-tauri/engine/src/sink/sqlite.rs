@@ -261,7 +261,7 @@ impl SqliteSink {
             .iter()
             .map(|f| quote_ident(&f.column))
             .collect();
-        let lookup = format!("SELECT \"_bridge_data_hash\", \"_bridge_deleted_at\" FROM {table} WHERE \"_bridge_key_hash\" = ?");
+        let lookup = format!("SELECT \"_bridge_data_hash\", \"_bridge_deleted_at\", \"_bridge_rowversion\" FROM {table} WHERE \"_bridge_key_hash\" = ?");
         let insert = format!(
             "INSERT INTO {table} (\"_bridge_id\", {cols}{sep}\"_bridge_key_hash\", \"_bridge_data_hash\",
              \"_bridge_rowversion\", \"_bridge_synced_at\", \"_bridge_run_id\") VALUES ({marks})",
@@ -287,7 +287,11 @@ impl SqliteSink {
                 Some(found) => {
                     let hash: String = found.try_get(0).map_err(&err)?;
                     let deleted: Option<String> = found.try_get(1).map_err(&err)?;
-                    if hash == row.data_hash && deleted.is_none() {
+                    let stored_version: Option<String> = found.try_get(2).map_err(&err)?;
+                    let unchanged = hash == row.data_hash && deleted.is_none();
+                    if unchanged
+                        || (page.never_older && super::is_older(row, stored_version.as_deref()))
+                    {
                         counts.skipped += 1;
                         continue;
                     }
