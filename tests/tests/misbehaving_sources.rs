@@ -328,3 +328,38 @@ async fn a_retried_record_never_overwrites_a_newer_version_a_later_run_wrote() {
         .unwrap();
     assert_eq!(name, "second version", "the newer version stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_the_database_refuses_fails_alone_and_its_batch_lands() {
+    let mut s = synced("refused_row").await;
+    // The analyst's own rule on the target table.
+    sqlx::query("ALTER TABLE items ADD CONSTRAINT short_names CHECK (length(name) < 40)")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    for i in 1001..=2000 {
+        s.source[i as usize - 1] = item(i, &format!("renamed {i}"));
+    }
+    s.source[1499] = item(
+        1500,
+        &"a name far too long for the rule on the table".repeat(2),
+    );
+    s.server.set_records(s.source.clone());
+    let (out, _, stderr) = s.run(&[]).await;
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary = syncflow_tests::last_json_line(&out.stdout);
+    let items = &summary["entities"]["items"];
+    assert_eq!(
+        (items["failed"].as_u64(), items["updated"].as_u64()),
+        (Some(1), Some(999)),
+        "{summary}"
+    );
+    s.source[1499] = item(1500, "item 1500");
+    s.nothing_lost().await;
+    let listed = syncflow_async(&["failed", "list", "refused_row", "--json"], &s.state, &ENV).await;
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        text.contains("the target refused the record") && text.contains("short_names"),
+        "{text}"
+    );
+}

@@ -28,6 +28,10 @@ pub(super) enum Stop {
         message: String,
         rows: u64,
     },
+    /// The database refused rows of a batch (nothing was written); the refused rows are looked for next.
+    Refused {
+        message: String,
+    },
 }
 
 pub(super) struct EntityRun<'a> {
@@ -77,6 +81,18 @@ fn source_stop(e: crate::source::SourceError) -> Stop {
     }
 }
 
+/// A prepared row as a record (its source field names and values as normalised), for the failed records.
+fn as_record(mapping: &Mapping, row: &PreparedRow) -> Value {
+    Value::Object(
+        mapping
+            .fields
+            .iter()
+            .zip(&row.values)
+            .map(|(f, v)| (f.source.clone(), v.clone()))
+            .collect(),
+    )
+}
+
 /// The records of one page after the transform stages.
 pub(super) struct Transformed {
     pub rows: Vec<PreparedRow>,
@@ -94,7 +110,7 @@ impl EntityRun<'_> {
         let status = match &stopped {
             None => "completed",
             Some(Stop::Paused) => "paused",
-            Some(Stop::Failed { .. } | Stop::DeletesHeld { .. }) => "failed",
+            Some(Stop::Failed { .. } | Stop::DeletesHeld { .. } | Stop::Refused { .. }) => "failed",
         };
         if !self.options.dry_run {
             if let Err(e) = self
@@ -472,7 +488,7 @@ impl EntityRun<'_> {
                 records,
                 mapping,
                 table_exists,
-                transformed,
+                mut transformed,
                 fetch_ms,
                 transform_ms,
                 expected: page_expected,
@@ -501,6 +517,7 @@ impl EntityRun<'_> {
                 let counted = if starts_pass { Some(0) } else { seen_keys };
                 seen_keys = counted.map(|n| n + recorded);
             }
+            let mut refused_count = 0u64;
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
                 cursor: next,
@@ -520,46 +537,62 @@ impl EntityRun<'_> {
                         .filter(|f| m.key.contains(&f.source))
                         .map(|f| f.column.clone())
                         .collect();
-                    let file_conflicts =
-                        |found: Vec<DetectedConflict>| -> BoxFuture<'_, Result<(), String>> {
-                            let key_columns = &key_columns;
-                            Box::pin(async move {
-                                self.store
-                                    .record_conflicts(
-                                        &ConflictScope {
-                                            pipeline: self.pipeline,
-                                            entity: &self.entity.name,
-                                            table: self.entity.table_name(),
-                                            run_id: self.run_id,
-                                            key_columns,
-                                        },
-                                        &found,
-                                    )
-                                    .await
-                                    .map_err(|e| e.to_string())
-                            })
+                    let starts = std::mem::take(&mut starts_pass);
+                    loop {
+                        let file_conflicts =
+                            |found: Vec<DetectedConflict>| -> BoxFuture<'_, Result<(), String>> {
+                                let key_columns = &key_columns;
+                                Box::pin(async move {
+                                    self.store
+                                        .record_conflicts(
+                                            &ConflictScope {
+                                                pipeline: self.pipeline,
+                                                entity: &self.entity.name,
+                                                table: self.entity.table_name(),
+                                                run_id: self.run_id,
+                                                key_columns,
+                                            },
+                                            &found,
+                                        )
+                                        .await
+                                        .map_err(|e| e.to_string())
+                                })
+                            };
+                        let write = PageWrite {
+                            pipeline: self.pipeline,
+                            entity: &self.entity.name,
+                            table: self.entity.table_name(),
+                            mapping: m,
+                            rows: &transformed.rows,
+                            checkpoint: Some(&checkpoint),
+                            dry_run: self.options.dry_run,
+                            skip_unchanged,
+                            deletes,
+                            starts_pass: starts,
+                            conflicts: self.entity.conflicts,
+                            edits_tracked,
+                            conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
+                            page_keys: &pass_keys[page_start..],
+                            pass_keys: records_seen.then_some(pass_keys.as_slice()),
+                            interrupted: Some(&interrupted),
+                            never_older: false,
+                            delete_guard: self.delete_guard(),
                         };
-                    let write = PageWrite {
-                        pipeline: self.pipeline,
-                        entity: &self.entity.name,
-                        table: self.entity.table_name(),
-                        mapping: m,
-                        rows: &transformed.rows,
-                        checkpoint: Some(&checkpoint),
-                        dry_run: self.options.dry_run,
-                        skip_unchanged,
-                        deletes,
-                        starts_pass: std::mem::take(&mut starts_pass),
-                        conflicts: self.entity.conflicts,
-                        edits_tracked,
-                        conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
-                        page_keys: &pass_keys[page_start..],
-                        pass_keys: records_seen.then_some(pass_keys.as_slice()),
-                        interrupted: Some(&interrupted),
-                        never_older: false,
-                        delete_guard: self.delete_guard(),
-                    };
-                    self.write_riding_out_restarts(&write).await?
+                        let refused = match self.write_or_find_refused(&write).await? {
+                            Ok(merged) => break merged,
+                            Err(refused) => refused,
+                        };
+                        // The refused rows leave the batch as failed records; the pass infers no deletes now.
+                        self.file_refused(m, &transformed.rows, &refused, page_no)
+                            .await?;
+                        let mut index = 0;
+                        transformed.rows.retain(|_| {
+                            index += 1;
+                            !refused.iter().any(|(r, _)| *r == index - 1)
+                        });
+                        checkpoint.counts.failed += refused.len() as u64;
+                        refused_count += refused.len() as u64;
+                    }
                 }
                 // A dry run against a table that does not exist yet: every row would be new.
                 (Some(_), false) => MergeCounts {
@@ -589,7 +622,7 @@ impl EntityRun<'_> {
                 inserted: merged.inserted,
                 updated: merged.updated,
                 skipped: merged.skipped + transformed.duplicates,
-                failed: transformed.failed.len() as u64,
+                failed: transformed.failed.len() as u64 + refused_count,
                 fetch_ms,
                 transform_ms,
                 ingest_ms: t_ingest.elapsed().as_millis() as u64,
@@ -784,6 +817,11 @@ impl EntityRun<'_> {
             let lost = match self.sink.write_page(write, self.run_id).await {
                 Ok(merged) => return Ok(merged),
                 Err(SinkError::Interrupted { .. }) => return Err(Stop::Paused),
+                Err(SinkError::Rejected { message, .. })
+                    if !write.rows.is_empty() && !write.dry_run =>
+                {
+                    return Err(Stop::Refused { message });
+                }
                 Err(SinkError::ConnectionLost { message, .. }) => message,
                 Err(other) => return Err(sink_stop(other)),
             };
@@ -815,6 +853,89 @@ impl EntityRun<'_> {
                 return Ok(merged);
             }
         }
+    }
+
+    /// Writes the batch; when the database refuses some of its rows, says which (with its reasons) instead, having
+    /// written nothing — the caller files them as failed records and writes the rest (one bad record fails one
+    /// record).
+    async fn write_or_find_refused(
+        &self,
+        write: &PageWrite<'_>,
+    ) -> Result<Result<MergeCounts, Vec<(usize, String)>>, Stop> {
+        match self.write_riding_out_restarts(write).await {
+            Err(Stop::Refused { message }) => {
+                let refused = self.refused_rows(write).await?;
+                if refused.is_empty() {
+                    // The batch as a whole is refused, no row alone (a constraint across rows).
+                    return Err(failed(format!(
+                        "target {} refused the batch: {message}",
+                        write.table
+                    )));
+                }
+                tracing::warn!(
+                    entity = self.entity.name,
+                    refused = refused.len(),
+                    "the target refused records of the batch; the rest is written"
+                );
+                Ok(Err(refused))
+            }
+            other => other.map(Ok),
+        }
+    }
+
+    /// The rows of the batch the database refuses on their own, with its reason: halves are written in transactions
+    /// that roll back until each refusal is pinned to one row (a few dozen writes for one bad row in thousands).
+    async fn refused_rows(&self, write: &PageWrite<'_>) -> Result<Vec<(usize, String)>, Stop> {
+        let mut refused = Vec::new();
+        let mut parts = vec![(0, write.rows.len())];
+        while let Some((start, end)) = parts.pop() {
+            match self
+                .sink
+                .write_page(&write.probe(&write.rows[start..end]), self.run_id)
+                .await
+            {
+                Ok(_) => {}
+                Err(SinkError::Rejected { message, .. }) if end - start == 1 => {
+                    refused.push((start, message));
+                }
+                Err(SinkError::Rejected { .. }) => {
+                    let middle = start + (end - start) / 2;
+                    parts.push((middle, end));
+                    parts.push((start, middle));
+                }
+                Err(SinkError::Interrupted { .. }) => return Err(Stop::Paused),
+                Err(other) => return Err(sink_stop(other)),
+            }
+        }
+        Ok(refused)
+    }
+
+    /// Files the rows the database refused as failed records (as far as they got: normalised values by source
+    /// field), with its reason.
+    async fn file_refused(
+        &self,
+        mapping: &Mapping,
+        rows: &[PreparedRow],
+        refused: &[(usize, String)],
+        page_no: u64,
+    ) -> Result<(), Stop> {
+        let records: Vec<FailedRecord> = refused
+            .iter()
+            .filter_map(|(i, reason)| rows.get(*i).map(|row| (row, reason)))
+            .map(|(row, reason)| FailedRecord {
+                page_no,
+                record_index: u64::from(row.record_index),
+                stage: "ingest",
+                error_type: "refused",
+                message: format!("the target refused the record: {reason}"),
+                raw: as_record(mapping, row).to_string(),
+                processed: None,
+            })
+            .collect();
+        self.store
+            .record_failed(self.run_id, self.pipeline, &self.entity.name, &records)
+            .await
+            .map_err(failed)
     }
 
     /// The page's merge counts if the target's checkpoint shows the page committed (read back after a lost

@@ -357,6 +357,15 @@ async fn run_leased(
                     }
                     stopped_here = true;
                 }
+                Some(entity::Stop::Refused { message }) => {
+                    let message = format!("the target refused a batch: {message}");
+                    tracing::error!(run_id, entity = entity.name, "{message}");
+                    if error.is_none() {
+                        status = RunStatus::Failed;
+                        error = Some(format!("entity \"{}\": {message}", entity.name));
+                    }
+                    stopped_here = true;
+                }
                 Some(entity::Stop::DeletesHeld { message, rows }) => {
                     tracing::error!(run_id, entity = entity.name, "{message}");
                     held_deletes += rows;

@@ -185,6 +185,16 @@ pub(crate) fn is_older(row: &PreparedRow, stored: Option<&str>) -> bool {
     matches!((row.rowversion.as_deref(), stored), (Some(mine), Some(theirs)) if mine < theirs)
 }
 
+/// Whether the database refused the data itself (SQLSTATE class 22, a data exception, or a constraint: 23), as
+/// opposed to a failure of the connection, the statement or the schema.
+pub(crate) fn is_refused_data(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    let class_22 = db.code().is_some_and(|c| c.starts_with("22"));
+    class_22 || !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+}
+
 /// A BK_HASH (32 hex digits) as its 128 bits; None for text that is not one.
 pub fn key_bits(key: &str) -> Option<u128> {
     (key.len() == 32)
@@ -195,7 +205,34 @@ pub fn key_bits(key: &str) -> Option<u128> {
 /// The table of keys seen during the current pass of each entity (for delete detection).
 pub const SEEN_TABLE: &str = "_syncflow_seen";
 
-impl PageWrite<'_> {
+impl<'a> PageWrite<'a> {
+    /// The same write of other rows, rolled back (to find the rows the database refuses); it files no conflicts.
+    pub fn probe<'b>(&'b self, rows: &'b [PreparedRow]) -> PageWrite<'b>
+    where
+        'a: 'b,
+    {
+        PageWrite {
+            pipeline: self.pipeline,
+            entity: self.entity,
+            table: self.table,
+            mapping: self.mapping,
+            rows,
+            checkpoint: None,
+            dry_run: true,
+            skip_unchanged: self.skip_unchanged,
+            deletes: self.deletes,
+            starts_pass: false,
+            conflicts: self.conflicts,
+            edits_tracked: self.edits_tracked,
+            conflict_log: None,
+            page_keys: &[],
+            pass_keys: None,
+            interrupted: self.interrupted,
+            never_older: self.never_older,
+            delete_guard: None,
+        }
+    }
+
     /// Whether deleting `rows` of `live` goes past the delete guard (then none are deleted).
     pub fn guard_holds(&self, rows: u64, live: u64) -> Option<HeldDeletes> {
         let fraction = self.delete_guard.filter(|f| *f < 1.0)?;
@@ -243,6 +280,10 @@ pub enum SinkError {
     /// commit, and the write can be tried again on a new connection.
     #[error("lost the connection to the target while writing {table}: {message}")]
     ConnectionLost { table: String, message: String },
+    /// The database refused a value or a row of the batch (a data exception or a constraint of the table): the
+    /// batch rolled back; the rows it refuses can be found by writing parts of it.
+    #[error("target {table} refused the batch: {message}")]
+    Rejected { table: String, message: String },
     /// The run was asked to stop while a statement ran; it was cancelled and its transaction rolled back.
     #[error("target {table}: stopped on request")]
     Interrupted { table: String },

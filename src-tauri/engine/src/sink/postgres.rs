@@ -50,6 +50,8 @@ fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
         let message = e.to_string();
         if pgconn::is_connection_lost(&e) {
             SinkError::ConnectionLost { table, message }
+        } else if super::is_refused_data(&e) {
+            SinkError::Rejected { table, message }
         } else {
             SinkError::Write { table, message }
         }

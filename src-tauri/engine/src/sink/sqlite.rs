@@ -15,9 +15,13 @@ pub struct SqliteSink {
 }
 
 fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
-    move |e| SinkError::Write {
-        table: table.to_owned(),
-        message: e.to_string(),
+    move |e| {
+        let (table, message) = (table.to_owned(), e.to_string());
+        if super::is_refused_data(&e) {
+            SinkError::Rejected { table, message }
+        } else {
+            SinkError::Write { table, message }
+        }
     }
 }
 
