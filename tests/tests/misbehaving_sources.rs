@@ -363,3 +363,191 @@ async fn a_row_the_database_refuses_fails_alone_and_its_batch_lands() {
         "{text}"
     );
 }
+
+/// A gateway whose next-page link (or redirect) leads to another origin, and that origin, which counts what
+/// reaches it.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_leave_the_base_url_origin() {
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let reached = Arc::new(AtomicU64::new(0));
+    let counter = reached.clone();
+    let elsewhere = serve(axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { axum::Json(json!({"items": [], "links": {"next": null}})) }
+    }))
+    .await;
+    let next = format!("{elsewhere}/steal?page=2");
+    let to = next.clone();
+    let gateway = serve(
+        axum::Router::new()
+            .route(
+                "/linked",
+                get(move || {
+                    let next = to.clone();
+                    async move {
+                        axum::Json(
+                            json!({"items": [{"id": 1, "name": "one"}], "links": {"next": next}}),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/moved",
+                get(move || {
+                    let to = next.clone();
+                    async move { axum::response::Redirect::temporary(&to) }
+                }),
+            ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    for (name, path, pagination) in [
+        (
+            "linked",
+            "/linked",
+            "{ kind = \"link\", next = \"/links/next\" }",
+        ),
+        (
+            "moved",
+            "/moved",
+            "{ kind = \"link\", next = \"/links/next\" }",
+        ),
+    ] {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "version = 1\nname = \"{name}\"\n[source]\nkind = \"rest\"\nbase_url = \"{gateway}\"\n\
+                 auth = {{ kind = \"bearer\", token = {{ env = \"TOKEN\" }} }}\n[target]\nkind = \"sqlite\"\n\
+                 path = \"{name}.db\"\n[[entities]]\nname = \"items\"\npath = \"{path}\"\nrecords = \"/items\"\n\
+                 pagination = {pagination}\n"
+            ),
+        )
+        .unwrap();
+        let out = syncflow_async(
+            &["run", file.to_str().unwrap(), "--apply-schema"],
+            &state,
+            &[("TOKEN", "s3cret-token")],
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("leads to {elsewhere}"))
+                && stderr.contains("credentials are only sent to base_url's origin"),
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("s3cret-token"), "{stderr}");
+    }
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other origin"
+    );
+
+    // A credential in base_url's query is refused like one in its userinfo.
+    let file = dir.path().join("in-url.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"in-url\"\n[source]\nkind = \"rest\"\nbase_url = \"{gateway}/?api_key=s3cret\"\n\
+             [target]\nkind = \"sqlite\"\npath = \"in-url.db\"\n[[entities]]\nname = \"items\"\n"
+        ),
+    )
+    .unwrap();
+    let out = syncflow_async(&["run", file.to_str().unwrap()], &state, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("source.base_url contains a password"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_writes_nothing_in_the_target_not_even_the_engines_own_tables() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("dry_run").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let source: Vec<Value> = (1..=500).map(|i| item(i, &format!("item {i}"))).collect();
+    let server = ErpServer::start(source, "pw", 100, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let tables = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    for (name, target) in [
+        ("dry_pg", format!("kind = \"postgres\"\nurl = \"{url}\"")),
+        (
+            "dry_lite",
+            "kind = \"sqlite\"\npath = \"dry.db\"".to_owned(),
+        ),
+    ] {
+        let file = server.pipeline_file(
+            dir.path(),
+            name,
+            "{ env = \"PW\" }",
+            &target,
+            "items",
+            "records = \"/data\"\ndeletes = \"hard\"",
+        );
+        let out = syncflow_async(
+            &[
+                "run",
+                file.to_str().unwrap(),
+                "--apply-schema",
+                "--dry-run",
+                "--json",
+            ],
+            &state,
+            &ENV,
+        )
+        .await;
+        let summary = syncflow_tests::succeeded_json(&out);
+        assert_eq!(summary["entities"]["items"]["inserted"], 500, "{summary}");
+    }
+    assert_eq!(
+        tables().await,
+        Vec::<String>::new(),
+        "no table in the PostgreSQL target"
+    );
+    assert!(!dir.path().join("dry.db").exists(), "no SQLite file");
+
+    // Against a synced table too: the dry run counts the deletes and changes nothing.
+    let file = dir.path().join("dry_pg.toml");
+    run_synced(&file, &state, &ENV).await;
+    let before = tables().await;
+    server.set_records((1..=400).map(|i| item(i, &format!("item {i}"))).collect());
+    let out = syncflow_async(
+        &["run", file.to_str().unwrap(), "--dry-run", "--json"],
+        &state,
+        &ENV,
+    )
+    .await;
+    let summary = syncflow_tests::succeeded_json(&out);
+    assert_eq!(summary["entities"]["items"]["deleted"], 100, "{summary}");
+    assert_eq!(tables().await, before);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 500);
+}

@@ -507,6 +507,68 @@ mod tests {
         );
     }
 
+    fn page(records: Vec<Value>, next: Option<PageCursor>) -> FetchedPage {
+        FetchedPage {
+            records,
+            next,
+            fetch_ms: 0,
+            expected: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_listing_that_repeats_a_page_or_a_cursor_is_broken() {
+        let entity = crate::config::Entity::named("items");
+        let mut check = ListingCheck::new(&entity);
+        let one = || {
+            vec![
+                serde_json::json!({"id": 1, "v": "a"}),
+                serde_json::json!({"id": 2}),
+            ]
+        };
+        check
+            .check(&PageCursor::Page(1), &page(one(), None))
+            .unwrap();
+        // The same keys again (even with other values): the server ignores the page parameter.
+        let mut again = one();
+        again[0]["v"] = Value::from("b");
+        let err = check
+            .check(&PageCursor::Page(2), &page(again, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("page 2") && err.contains("same records"),
+            "{err}"
+        );
+        // Empty pages and different pages are fine.
+        let mut check = ListingCheck::new(&entity);
+        check
+            .check(&PageCursor::Page(1), &page(Vec::new(), None))
+            .unwrap();
+        check
+            .check(&PageCursor::Page(2), &page(Vec::new(), None))
+            .unwrap();
+        // A next cursor read before: round in circles.
+        let token = |t: &str| Some(PageCursor::Token(Some(t.into())));
+        let mut check = ListingCheck::new(&entity);
+        let first = PageCursor::Token(None);
+        check.check(&first, &page(one(), token("a"))).unwrap();
+        let at_a = PageCursor::Token(Some("a".into()));
+        check
+            .check(&at_a, &page(vec![serde_json::json!({"id": 3})], token("b")))
+            .unwrap();
+        let at_b = PageCursor::Token(Some("b".into()));
+        let err = check
+            .check(&at_b, &page(vec![serde_json::json!({"id": 4})], token("a")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cursor a") && err.contains("round in circles"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn lone_surrogates_are_marked_and_pairs_and_escaped_backslashes_are_left() {
         let page = br#"[{"a":"\ud800"},{"b":"\ud83d\ude00"},{"c":"\\ud800"},{"d":"x\udc00y"}]"#;

@@ -237,10 +237,19 @@ impl RestClient {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) if e.is_redirect() => {
-                    let origin = e.url().map(|u| u.origin().ascii_serialization());
+                    let mut cause = std::error::Error::source(&e);
+                    let refused = loop {
+                        match cause {
+                            Some(c) => match c.downcast_ref::<RedirectRefused>() {
+                                Some(r) => break Some(r.0.clone()),
+                                None => cause = c.source(),
+                            },
+                            None => break None,
+                        }
+                    };
                     return Err(SourceError::OtherOrigin {
                         what: format!("a redirect from {}", shown(url)),
-                        origin: origin.unwrap_or_else(|| "another origin".into()),
+                        origin: refused.unwrap_or_else(|| plain_reason(&e)),
                         home: self.home.clone(),
                     });
                 }
@@ -569,15 +578,28 @@ async fn read_bounded(
 /// hop to another host, but a login body or a token in a query would still go, and https→http would expose it.
 fn same_origin_redirects(home: String) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
+        let origin = attempt.url().origin().ascii_serialization();
         if attempt.previous().len() >= 10 {
-            attempt.error("more than 10 redirects")
-        } else if attempt.url().origin().ascii_serialization() == home {
+            attempt.error(RedirectRefused("more than 10 redirects".into()))
+        } else if origin == home {
             attempt.follow()
         } else {
-            attempt.error("a redirect to another origin than source.base_url")
+            attempt.error(RedirectRefused(origin))
         }
     })
 }
+
+/// A redirect not followed: the origin it led to (or why).
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a redirect to {} was not followed", self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
 
 /// A URL as errors and logs show it: without userinfo, and with the values of query parameters that may hold a
 /// credential hidden.
@@ -600,7 +622,11 @@ pub(crate) fn shown(url: &Url) -> String {
                 )
             })
             .collect();
-        safe.query_pairs_mut().clear().extend_pairs(pairs);
+        if pairs.is_empty() {
+            safe.set_query(None);
+        } else {
+            safe.query_pairs_mut().clear().extend_pairs(pairs);
+        }
     }
     safe.to_string()
 }
