@@ -551,3 +551,67 @@ async fn a_dry_run_writes_nothing_in_the_target_not_even_the_engines_own_tables(
         .unwrap();
     assert_eq!(rows, 500);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bubble_reply_without_remaining_fails_the_run_and_deletes_nothing() {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+    let pg = PgCluster::start();
+    let url = pg.create_database("no_remaining").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let app = sample_app(Scale::total(1_500), false);
+    let biggest = app
+        .types
+        .iter()
+        .max_by_key(|t| t.things.len())
+        .unwrap()
+        .clone();
+    let faults = Faults {
+        token: Some("t0ken".into()),
+        ..Faults::default()
+    };
+    let emulator = BubbleEmulator::start(app.clone(), faults.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = syncflow_tests::bubble::pipeline_file(
+        dir.path(),
+        "no_remaining",
+        &emulator.test_base_url,
+        &url,
+        "",
+    );
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "\n[[entities]]\nname = \"{}\"\ndeletes = \"hard\"\n",
+        biggest.name
+    ));
+    std::fs::write(&file, text).unwrap();
+    let state = dir.path().join("state.db");
+    let env = [("BUBBLE_TOKEN", "t0ken")];
+    run_synced(&file, &state, &env).await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM \"{}\"", biggest.name))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await as usize, biggest.things.len());
+
+    emulator.set_faults(Faults {
+        no_remaining: vec![(biggest.name.clone(), 0)],
+        ..faults
+    });
+    let out = syncflow_async(&["run", file.to_str().unwrap()], &state, &env).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cursor 0") && stderr.contains("no /response/remaining"),
+        "{stderr}"
+    );
+    assert_eq!(
+        count().await as usize,
+        biggest.things.len(),
+        "nothing deleted"
+    );
+}

@@ -193,3 +193,48 @@ async fn children_wait_for_their_parent_and_land_when_it_arrives() {
     assert_eq!(store.needing_attention().await.unwrap().0, 0);
     assert_target_equals_app(&target, &synced_part(&emulator.app())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_waiting_for_its_parent_is_never_taken_for_deleted() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("held_seen").await;
+    let target = sqlx::PgPool::connect(&url).await.unwrap();
+    let app = sample_app(
+        Scale {
+            customers: CUSTOMERS,
+            invoices: INVOICES,
+            line_items: 0,
+        },
+        true,
+    );
+    let emulator = BubbleEmulator::start(app, Faults::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version = 1\nname = \"held\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
+         [target]\nkind = \"postgres\"\nurl = \"{url}\"\n\
+         [[entities]]\nname = \"invoice\"\ndeletes = \"hard\"\n\
+         parents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
+         [[entities]]\nname = \"customer\"\n",
+        emulator.base_url
+    );
+    let pipeline = Pipeline::from_toml(&text, "test").unwrap();
+    let store = Store::open(&dir.path().join("state.db")).await.unwrap();
+    let first = run(&pipeline, &store, dir.path(), None).await;
+    assert_eq!(first.entities["invoice"].inserted, INVOICES as u64);
+
+    // Five invoices now name a customer the target does not have: they wait for it, and they are still in the
+    // source, so the pass that holds them back must not delete their rows.
+    emulator.edit(|a| {
+        for thing in a.types[1].things.iter_mut().take(5) {
+            thing.insert(
+                "Customer".into(),
+                Value::from("1700000000000x999999999999999999"),
+            );
+        }
+    });
+    let second = run(&pipeline, &store, dir.path(), None).await;
+    assert_eq!(second.status, RunStatus::Completed);
+    let invoices = second.entities["invoice"];
+    assert_eq!((invoices.pending, invoices.deleted), (5, 0), "{invoices:?}");
+    assert_eq!(count(&target, "invoice").await, INVOICES as i64);
+}

@@ -354,3 +354,33 @@ async fn failed_records_are_retried_with_backoff_then_dead() {
         "dead records wait for a person"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_on_one_state_database_fire_a_pipeline_once() {
+    let s = setup(
+        "twice",
+        1_000,
+        20,
+        "cron = \"0 2 * * *\"\ntimezone = \"UTC\"",
+        "2026-11-22T01:59:00Z",
+    )
+    .await;
+    // A second daemon (its own job table) over the same state database and clock.
+    let other = Scheduler::new(
+        Jobs::new(s.store.clone(), 2),
+        Arc::new(s.clock.clone()),
+        s.dir.clone(),
+    );
+    assert!(s.tick_at("2026-11-22T01:59:00Z").await.is_empty());
+    assert!(other.tick().await.unwrap().is_empty());
+    s.clock.set(at("2026-11-22T02:00:05Z"));
+    let (mine, theirs) = tokio::join!(s.scheduler.tick(), other.tick());
+    let started = mine.unwrap().len() + theirs.unwrap().len();
+    assert!(started >= 1, "the fire is not lost");
+    s.scheduler.wait_idle().await;
+    other.wait_idle().await;
+    let history = s.store.run_history(Some("twice"), 10).await.unwrap();
+    assert_eq!(history.len(), 1, "one run, whoever fired: {history:?}");
+    assert_eq!(history[0].run.status, RunStatus::Completed);
+    assert_eq!(s.target_rows("twice").await, (s.app_things(), false));
+}

@@ -31,6 +31,9 @@ pub struct Faults {
     pub cursor_ceiling: usize,
     /// List requests at these cursors of this type (`type`, `cursor`) always answer 500 (a page that cannot be read).
     pub broken_pages: Vec<(String, usize)>,
+    /// List requests at these cursors of this type (`type`, `cursor`) answer without `remaining` (a reply that
+    /// cannot say where the list ends).
+    pub no_remaining: Vec<(String, usize)>,
     /// The bearer token required, if any.
     pub token: Option<String>,
 }
@@ -44,6 +47,7 @@ impl Default for Faults {
             truncate_rate: 0.0,
             cursor_ceiling: 50_000,
             broken_pages: Vec::new(),
+            no_remaining: Vec::new(),
             token: None,
         }
     }
@@ -331,6 +335,17 @@ fn list_reply(
         "count": end - start,
         "remaining": matching.len() - end,
     }});
+    let mut reply = reply;
+    if state
+        .faults
+        .no_remaining
+        .iter()
+        .any(|(t, c)| t == type_name && *c == cursor)
+    {
+        if let Some(response) = reply.get_mut("response").and_then(Value::as_object_mut) {
+            response.remove("remaining");
+        }
+    }
     let mut body = reply.to_string().into_bytes();
     if fault_draw(state.stats.requests ^ 0x5eed) < state.faults.truncate_rate {
         state.stats.truncated += 1;

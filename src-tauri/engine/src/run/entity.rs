@@ -195,7 +195,33 @@ impl EntityRun<'_> {
             retried: failed_pages.iter().map(|p| p.page_no).collect(),
         };
         let retry = failed_pages.clone();
-        let (fetching, transforming, ingesting) = tokio::join!(
+        // A pass that deletes compares the table's keys with its own at its end: they are read now, while the pass
+        // runs, instead of then.
+        let deleting = deletes != crate::config::DeleteMode::None && !fresh && table_exists;
+        let (keys_tx, keys_rx) = tokio::sync::oneshot::channel::<Vec<u128>>();
+        let all_rows = deletes == crate::config::DeleteMode::Hard && !self.options.dry_run;
+        let read_table_keys = async {
+            if !deleting {
+                return;
+            }
+            let mut keys_tx = keys_tx;
+            let read = tokio::select! {
+                read = self.sink.table_keys(table, all_rows) => read,
+                // The pass ended (or paused) first: the keys are not needed any more.
+                _ = keys_tx.closed() => return,
+            };
+            match read {
+                Ok(Some(keys)) => {
+                    let _ = keys_tx.send(keys);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    entity = self.entity.name,
+                    "the table's keys were not read ahead (they are read at the end of the pass): {e}"
+                ),
+            }
+        };
+        let (fetching, transforming, ingesting, ()) = tokio::join!(
             self.fetch_stage(cursor, &retry, fetched_tx),
             self.transform_stage(fetched_rx, numbers, ready_tx, mapping, table_exists),
             self.ingest_stage(
@@ -209,8 +235,10 @@ impl EntityRun<'_> {
                     failed_pages,
                     fresh,
                     seen_keys,
+                    table_keys: deleting.then_some(keys_rx),
                 },
             ),
+            read_table_keys,
         );
         let (ingested, still_failed) = ingesting?;
         if let FetchEnd::Paused = ingested {
@@ -417,6 +445,7 @@ impl EntityRun<'_> {
             failed_pages: mut open_pages,
             fresh,
             mut seen_keys,
+            table_keys: mut table_keys_ahead,
         } = pass;
         let records_seen = deletes != crate::config::DeleteMode::None && !fresh;
         let interrupted = || self.stop.requested();
@@ -517,6 +546,15 @@ impl EntityRun<'_> {
                 let counted = if starts_pass { Some(0) } else { seen_keys };
                 seen_keys = counted.map(|n| n + recorded);
             }
+            // The pass's last write compares the table's keys (read ahead) with the pass's.
+            let table_keys = match (next.is_none(), table_keys_ahead.take()) {
+                (true, Some(ahead)) => ahead.await.ok(),
+                (false, ahead) => {
+                    table_keys_ahead = ahead;
+                    None
+                }
+                (true, None) => None,
+            };
             let mut refused_count = 0u64;
             let mut checkpoint = Checkpoint {
                 run_id: self.run_id.to_owned(),
@@ -574,6 +612,7 @@ impl EntityRun<'_> {
                             conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
                             page_keys: &pass_keys[page_start..],
                             pass_keys: records_seen.then_some(pass_keys.as_slice()),
+                            table_keys: table_keys.as_deref(),
                             interrupted: Some(&interrupted),
                             never_older: false,
                             delete_guard: self.delete_guard(),
@@ -749,6 +788,7 @@ impl EntityRun<'_> {
             conflict_log: None,
             page_keys: &[],
             pass_keys,
+            table_keys: None,
             interrupted: None,
             never_older: false,
             delete_guard,
@@ -1184,6 +1224,8 @@ struct Pass {
     fresh: bool,
     /// Keys recorded as seen so far in the pass (None: unknown, so no deletes from this pass).
     seen_keys: Option<u64>,
+    /// The table's keys as the pass began, read while it runs (PostgreSQL, a pass that deletes).
+    table_keys: Option<tokio::sync::oneshot::Receiver<Vec<u128>>>,
 }
 
 /// Why the entity is not done: the pages the pass went on without.

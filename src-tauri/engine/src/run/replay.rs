@@ -75,6 +75,7 @@ pub(super) async fn write_late(
         conflict_log: None,
         page_keys: &[],
         pass_keys: None,
+        table_keys: None,
         interrupted: None,
         never_older: true,
         delete_guard: None,

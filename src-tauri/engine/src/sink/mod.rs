@@ -143,6 +143,9 @@ pub struct PageWrite<'a> {
     /// Every key the pass has seen so far, this page's included (PostgreSQL compares the table's keys with them at
     /// the end of the pass); None when the pass does not track deletes.
     pub pass_keys: Option<&'a [u128]>,
+    /// The table's keys as the pass began (sorted; PostgreSQL, read while the pass ran): the end of the pass
+    /// compares them with `pass_keys` instead of reading the table then. None: the table is read at the end.
+    pub table_keys: Option<&'a [u128]>,
     /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
     /// page rolls back, to be written again when the run resumes.
     pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
@@ -227,6 +230,7 @@ impl<'a> PageWrite<'a> {
             conflict_log: None,
             page_keys: &[],
             pass_keys: None,
+            table_keys: None,
             interrupted: self.interrupted,
             never_older: self.never_older,
             delete_guard: None,
@@ -343,6 +347,19 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.reconnect_budget(),
             Sink::Sqlite(_) => std::time::Duration::ZERO,
+        }
+    }
+
+    /// The table's keys (sorted) — the live rows', or with `all_rows` every row's — for a pass that compares them
+    /// with its own at its end; None where the comparison is made in SQL (SQLite).
+    pub async fn table_keys(
+        &self,
+        table: &str,
+        all_rows: bool,
+    ) -> Result<Option<Vec<u128>>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.table_keys(table, all_rows).await.map(Some),
+            Sink::Sqlite(_) => Ok(None),
         }
     }
 

@@ -24,6 +24,19 @@ pub struct PostgresSink {
 /// The advisory lock key schema changes take ("syncflow" in ASCII).
 const DDL_LOCK: i64 = 0x73_79_6e_63_66_6c_6f_77;
 
+/// The keys of `table` (sorted) that are not in `seen` (sorted), as BK_HASH text.
+fn unseen_keys(table: &[u128], seen: &[u128]) -> Vec<String> {
+    let mut unseen = Vec::new();
+    let mut seen = seen.iter().peekable();
+    for key in table {
+        while seen.next_if(|s| *s < key).is_some() {}
+        if seen.peek() != Some(&key) {
+            unseen.push(format!("{key:032x}"));
+        }
+    }
+    unseen
+}
+
 /// Rows the end-of-pass deletes removed or marked, or the deletes the guard held back.
 type Deleted = (u64, Option<super::HeldDeletes>);
 
@@ -270,34 +283,17 @@ impl PostgresSink {
         seen.sort_unstable();
         seen.dedup();
         let hard = page.deletes == crate::config::DeleteMode::Hard;
-        let live = if hard && !page.dry_run {
-            ""
-        } else {
-            " WHERE \"_bridge_deleted_at\" IS NULL"
-        };
-        // COPY TO: the keys as plain lines, without the cost of decoding a million result rows.
-        let sql = format!("COPY (SELECT \"_bridge_key_hash\" FROM {table}{live}) TO STDOUT");
-        let mut stored = tx.copy_out_raw(&sql).await?;
-        let mut unseen = Vec::new();
-        let mut live = 0u64;
-        let mut pending: Vec<u8> = Vec::new();
-        while let Some(chunk) = futures_util::TryStreamExt::try_next(&mut stored).await? {
-            pending.extend_from_slice(&chunk);
-            let mut lines = pending.split(|b| *b == b'\n');
-            let last = lines.next_back().map(<[u8]>::to_vec).unwrap_or_default();
-            for line in lines {
-                live += 1;
-                // A key the engine cannot read is not one it wrote: never taken for deleted.
-                let Ok(key) = std::str::from_utf8(line) else {
-                    continue;
-                };
-                if super::key_bits(key).is_some_and(|bits| seen.binary_search(&bits).is_err()) {
-                    unseen.push(key.to_owned());
-                }
+        let all_rows = hard && !page.dry_run;
+        let read_now;
+        let table_keys = match page.table_keys {
+            Some(keys) => keys,
+            None => {
+                read_now = self.keys_of(&mut *tx, table, all_rows).await?;
+                &read_now
             }
-            pending = last;
-        }
-        drop(stored);
+        };
+        let live = table_keys.len() as u64;
+        let unseen = unseen_keys(table_keys, &seen);
         tracing::info!(
             table,
             seen = seen.len(),
@@ -340,6 +336,49 @@ impl PostgresSink {
         .execute(&mut *tx)
         .await?;
         Ok((deleted, None))
+    }
+
+    /// The table's keys, sorted: every row's, or only the live ones'. COPY TO streams them as plain lines, without
+    /// the cost of decoding a million result rows; a key the engine cannot read is not one it wrote, and is left out
+    /// (never taken for deleted).
+    async fn keys_of(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        table: &str,
+        all_rows: bool,
+    ) -> Result<Vec<u128>, sqlx::Error> {
+        let live = if all_rows {
+            ""
+        } else {
+            " WHERE \"_bridge_deleted_at\" IS NULL"
+        };
+        let sql = format!("COPY (SELECT \"_bridge_key_hash\" FROM {table}{live}) TO STDOUT");
+        let mut stored = conn.copy_out_raw(&sql).await?;
+        let mut keys = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = futures_util::TryStreamExt::try_next(&mut stored).await? {
+            pending.extend_from_slice(&chunk);
+            let mut lines = pending.split(|b| *b == b'\n');
+            let last = lines.next_back().map(<[u8]>::to_vec).unwrap_or_default();
+            keys.extend(
+                lines
+                    .filter_map(|line| std::str::from_utf8(line).ok())
+                    .filter_map(super::key_bits),
+            );
+            pending = last;
+        }
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// The table's keys as a pass begins, read on a connection of their own while the pass runs, so that its end
+    /// need not read the table (rows the pass writes are its own, seen by definition).
+    pub async fn table_keys(&self, table: &str, all_rows: bool) -> Result<Vec<u128>, SinkError> {
+        let err = write_err(table);
+        let mut conn = self.pool.acquire().await.map_err(&err)?;
+        self.keys_of(&mut conn, &self.qualified(table), all_rows)
+            .await
+            .map_err(&err)
     }
 
     /// Runs the end-of-pass deletes so that a stop request cancels them within a fraction of a second: the
