@@ -13,7 +13,7 @@ use syncflow_tests::pg::PgCluster;
 use syncflow_tests::products::{pipeline_deleting, row, spawn_run, timed_run};
 
 /// Unchanged re-syncs of each kind, taken in turns.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -125,11 +125,14 @@ async fn main() {
 async fn stop_in_the_deletes(bin: &Path, file: &Path, state: &Path, url: &str) -> String {
     let pool = sqlx::PgPool::connect(url).await.expect("connect");
     let mut child = spawn_run(bin, file, state, Stdio::null());
+    // This run's connections only (the last run's may still be closing).
+    let application = format!("syncflow {}@%", child.id());
     loop {
         let in_deletes: bool = sqlx::query_scalar(
-            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE 'syncflow %'
-             AND state = 'active' AND (query LIKE '%NOT EXISTS%' OR query LIKE '%_bridge_deleted_at\" = now()%')",
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name LIKE $1
+             AND state = 'active' AND query LIKE '%\"_bridge_deleted_at\" = now()%'",
         )
+        .bind(&application)
         .fetch_one(&pool)
         .await
         .unwrap_or(false);
