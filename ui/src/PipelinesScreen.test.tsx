@@ -95,6 +95,48 @@ describe("pipelines screen", () => {
     expect(runs[0]).toMatchObject({ name: "Demo", confirmDeletes: true });
   });
 
+  it("offers to confirm held deletes right under the run that held them", async () => {
+    const runs: unknown[] = [];
+    const failed: RunSummary = {
+      ...summary,
+      status: "failed",
+      error: "entity \"items\": the pass would delete 3000 of the 5000 rows of items (60 %)",
+    };
+    mockIPC((cmd, args) => {
+      if (cmd === "list_pipelines") {
+        const last_run =
+          runs.length === 0
+            ? null
+            : {
+                id: "r1",
+                status: "failed",
+                started_at: "2026-12-03T09:00:00Z",
+                finished_at: "2026-12-03T09:00:05Z",
+                duration_ms: 5000,
+                error: failed.error,
+                held_deletes: 3000,
+              };
+        return [{ name: "Demo", source_kind: "rest", target_kind: "postgres", last_run }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "run_pipeline") {
+        runs.push(args);
+        return runs.length === 1 ? failed : summary;
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("run-Demo"));
+    await waitFor(() => expect(screen.getByTestId("run-status").textContent).toBe("failed"));
+    expect(screen.getByTestId("run-error").textContent).toContain("would delete 3000 of the 5000 rows");
+    const confirm = await screen.findByTestId("confirm-deletes-run");
+    expect(confirm.textContent).toBe("Confirm deletes (3,000 rows)");
+    fireEvent.click(confirm);
+    await waitFor(() => expect(runs).toHaveLength(2));
+    expect(runs[0]).toMatchObject({ confirmDeletes: false });
+    expect(runs[1]).toMatchObject({ name: "Demo", confirmDeletes: true });
+  });
+
   it("shows a failing command's message where the user looks", async () => {
     mockIPC(() => {
       throw new Error("state database locked");

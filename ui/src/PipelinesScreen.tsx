@@ -134,7 +134,11 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
     };
     setLive(initial);
     runPipeline(name, (event) => setLive((run) => (run ? applyEvent(run, event) : run)), confirmDeletes)
-      .then((summary) => setLive((run) => (run ? { ...run, status: summary.status, summary, entities: summary.entities } : run)))
+      .then((summary) =>
+        setLive((run) =>
+          run ? { ...run, status: summary.status, summary, entities: summary.entities, error: summary.error } : run,
+        ),
+      )
       .catch((e: unknown) => setLive((run) => (run ? { ...run, status: "failed", error: String(e) } : run)))
       .finally(onRunFinished);
   };
@@ -253,6 +257,17 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
               {live.error}
             </p>
           )}
+          {!running && heldDeletes(pipelines, live.pipeline) > 0 && (
+            <button
+              type="button"
+              className="danger"
+              data-testid="confirm-deletes-run"
+              title="Nothing was deleted. Confirm only if the source really lost these records; if it was wrong, fix it and run again."
+              onClick={() => start(live.pipeline, true)}
+            >
+              Confirm deletes ({heldDeletes(pipelines, live.pipeline).toLocaleString("en-US")} rows)
+            </button>
+          )}
           <table className="grid counts">
             <thead>
               <tr>
@@ -292,6 +307,12 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
   );
 }
 
+/** Rows the delete guard held back in a pipeline's last run (0: none). */
+export function heldDeletes(pipelines: PipelineSummary[], name: string): number {
+  const last = pipelines.find((p) => p.name === name)?.last_run;
+  return last?.status === "failed" ? last.held_deletes : 0;
+}
+
 /**
  * Run, or why not: another run holds the pipeline (named, with since when), or a run is going in this window. When
  * the last run ended with deletes held by the delete guard, a second button confirms them.
@@ -307,7 +328,7 @@ export function RunButton({
   running: boolean;
   onRun: (confirmDeletes: boolean) => void;
 }) {
-  const held = pipeline.last_run?.status === "failed" ? pipeline.last_run.held_deletes : 0;
+  const held = heldDeletes([pipeline], pipeline.name);
   const blocked = busy ? `Running in ${busy.description}` : running ? "A run is going in this window" : null;
   return (
     <>

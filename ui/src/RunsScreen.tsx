@@ -112,6 +112,17 @@ export function RunsScreen({ pipeline }: Props) {
                       Resume
                     </button>
                   )}
+                  {latest && !active && row.run.status === "failed" && row.run.held_deletes > 0 && (
+                    <button
+                      type="button"
+                      className="danger"
+                      data-testid={`confirm-deletes-${row.run.id}`}
+                      title="The delete guard held these deletes; nothing was deleted. Confirm only if the source really lost the records."
+                      onClick={() => act(runPipeline(row.pipeline, () => undefined, true))}
+                    >
+                      Confirm deletes ({row.run.held_deletes.toLocaleString("en-US")} rows)
+                    </button>
+                  )}
                 </td>
               </tr>
             );
