@@ -588,8 +588,12 @@ async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json:
         }
         Err(e) => {
             eprintln!("error: {e}");
-            // As documented: `failed list|retry` exit 0 or 2.
-            2
+            // As documented: `failed list|retry` exit 0 or 2, and 4 when the pipeline is running elsewhere.
+            if matches!(e, syncflow_engine::run::RunError::Busy(_)) {
+                4
+            } else {
+                2
+            }
         }
     }
 }

@@ -62,16 +62,35 @@ pub async fn retry_failed(
         .filter(|r| r.status != "retried")
         .filter(|r| only.is_none_or(|ids| ids.contains(&r.id)))
         .collect();
-    let mut outcome = RetryOutcome::default();
     if queue.is_empty() {
-        return Ok(outcome);
+        return Ok(RetryOutcome::default());
     }
+    // A retry writes the pipeline's target: not beside a run of it (the same lease as a run).
+    let lease = crate::lease::take(store, &pipeline.name, "failed retry")
+        .await
+        .map_err(|e| match e {
+            crate::lease::LeaseError::Held { .. } => RunError::Busy(e.to_string()),
+            crate::lease::LeaseError::Store(e) => RunError::Failed(e.to_string()),
+        })?;
+    let retried = retry_queue(pipeline, store, base_dir, &queue, edits).await;
+    lease.release().await;
+    retried
+}
+
+async fn retry_queue(
+    pipeline: &Pipeline,
+    store: &Store,
+    base_dir: &Path,
+    queue: &[FailedRow],
+    edits: &BTreeMap<i64, String>,
+) -> Result<RetryOutcome, RunError> {
+    let mut outcome = RetryOutcome::default();
     let opened = open_source(pipeline).await?;
     let sink = Sink::connect(&pipeline.target, base_dir)
         .await
         .map_err(|e| RunError::Failed(e.to_string()))?;
     let mut by_entity: BTreeMap<&str, Vec<&FailedRow>> = BTreeMap::new();
-    for row in &queue {
+    for row in queue {
         by_entity.entry(&row.entity).or_default().push(row);
     }
     for (name, rows) in by_entity {
