@@ -1,34 +1,30 @@
-//! Tauri commands: each one a plain call into the engine. Progress streams through a `Channel`.
+//! Tauri commands: each one a call of the engine's use case of the same name (`syncflow_engine::app`), its error
+//! crossing as `{kind, message}`. Progress streams through a `Channel`.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use syncflow_engine::config::Schedule;
-use syncflow_engine::config::{DemoSource, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
-use syncflow_engine::conflicts::{self, ConflictView, Side};
-use syncflow_engine::connect::{self, ConnectionReport, TargetReport};
-use syncflow_engine::discover::{self, Discovered};
-use syncflow_engine::jobs::schedule::{self, SchedulePreview};
+use syncflow_engine::app::{self, AppError, Context};
+use syncflow_engine::config::{
+    DemoSource, Entity, Pipeline, Schedule, SourceConfig, SqliteTarget, TargetConfig,
+};
+use syncflow_engine::conflicts::{ConflictView, Side};
+use syncflow_engine::connect::{ConnectionReport, TargetReport};
+use syncflow_engine::jobs::schedule::SchedulePreview;
 use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
-use syncflow_engine::jobs::{self, Attention, Jobs, RunsView, ScheduleView, SystemClock};
-use syncflow_engine::run::pending::{land_children, Attempt, LandOutcome};
-use syncflow_engine::run::retry::{retry_failed as engine_retry, RetryOutcome};
+use syncflow_engine::jobs::{Attention, RunsView, ScheduleView};
+use syncflow_engine::lease::BusyPipeline;
+use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
-use syncflow_engine::schema::review::{self, EntityView, Overrides, SchemaReview};
-use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary, Store};
+use syncflow_engine::schema::review::{EntityView, Overrides, SchemaReview};
+use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary};
 use syncflow_engine::track::RunSummary;
 use tauri::ipc::Channel;
 use tauri::State;
-use tokio::sync::Mutex;
 
+/// The console's use-case context (its state database in the app-data folder, where relative paths resolve too).
 pub struct AppState {
-    store: Store,
-    data_dir: PathBuf,
-    /// The last discovery per pipeline, so the editor's previews need no new requests to the source.
-    discovered: Mutex<HashMap<String, Arc<Vec<Discovered>>>>,
-    /// Every run is a job: one per pipeline, a bounded number at once (the rest pending).
-    jobs: Jobs,
+    ctx: Context,
 }
 
 /// The least time between two progress updates sent to the window.
@@ -37,62 +33,36 @@ const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 /// The demo pipeline every new console starts with: the embedded demo source into an SQLite file.
 pub const DEMO_PIPELINE: &str = "Demo";
 
+type Answer<T> = Result<T, AppError>;
+
+/// A form's JSON as the engine's type; a mismatch is the form's invalid input, named by `what`.
+fn from_form<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Answer<T> {
+    serde_json::from_value(value).map_err(|e| AppError::invalid(format!("{what}: {e}")))
+}
+
 impl AppState {
     pub async fn open(data_dir: PathBuf) -> anyhow::Result<AppState> {
-        let store = Store::open(&data_dir.join("state.db")).await?;
-        if !store.has_pipeline(DEMO_PIPELINE).await? {
-            store.save_pipeline(&demo_pipeline(&data_dir)).await?;
+        let max_jobs = std::env::var("SYNCFLOW_MAX_JOBS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        let ctx = Context::open(&data_dir.join("state.db"), max_jobs).await?;
+        if !ctx.store().has_pipeline(DEMO_PIPELINE).await? {
+            ctx.store().save_pipeline(&demo_pipeline(&data_dir)).await?;
         }
-        let interrupted = store.mark_interrupted_runs().await?;
+        let interrupted = ctx.note_interrupted_runs().await?;
         if !interrupted.is_empty() {
             tracing::info!(
                 runs = interrupted.len(),
                 "runs interrupted by the last close or crash; they resume when run"
             );
         }
-        let max_jobs = std::env::var("SYNCFLOW_MAX_JOBS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2);
-        Ok(AppState {
-            jobs: Jobs::new(store.clone(), max_jobs),
-            store,
-            data_dir,
-            discovered: Mutex::new(HashMap::new()),
-        })
+        Ok(AppState { ctx })
     }
 
     /// The scheduler of this window's jobs (started once at setup, ticking in the background).
     pub fn scheduler(&self) -> Scheduler {
-        Scheduler::new(
-            self.jobs.clone(),
-            Arc::new(SystemClock),
-            self.data_dir.clone(),
-        )
-    }
-
-    async fn pipeline(&self, name: &str) -> Result<Pipeline, String> {
-        self.store.pipeline(name).await.map_err(|e| e.to_string())
-    }
-
-    /// The cached discovery of a pipeline, discovering it when there is none (or when `fresh`).
-    async fn discovered(&self, name: &str, fresh: bool) -> Result<Arc<Vec<Discovered>>, String> {
-        if !fresh {
-            if let Some(found) = self.discovered.lock().await.get(name) {
-                return Ok(found.clone());
-            }
-        }
-        let pipeline = self.pipeline(name).await?;
-        let found = Arc::new(
-            discover::discover(&pipeline)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-        self.discovered
-            .lock()
-            .await
-            .insert(name.to_owned(), found.clone());
-        Ok(found)
+        self.ctx.scheduler()
     }
 }
 
@@ -110,12 +80,8 @@ fn demo_pipeline(data_dir: &std::path::Path) -> Pipeline {
 }
 
 #[tauri::command]
-pub async fn list_pipelines(state: State<'_, AppState>) -> Result<Vec<PipelineSummary>, String> {
-    state
-        .store
-        .list_pipelines()
-        .await
-        .map_err(|e| e.to_string())
+pub async fn list_pipelines(state: State<'_, AppState>) -> Answer<Vec<PipelineSummary>> {
+    app::pipelines::list(&state.ctx).await
 }
 
 /// Runs a stored pipeline to its end, streaming progress events; creates missing tables (the console's
@@ -126,12 +92,11 @@ pub async fn run_pipeline(
     name: String,
     confirm_deletes: Option<bool>,
     on_event: Channel<RunEvent>,
-) -> Result<RunSummary, String> {
-    let pipeline = state.pipeline(&name).await?;
+) -> Answer<RunSummary> {
     let options = RunOptions {
         apply_schema: true,
         dry_run: false,
-        base_dir: state.data_dir.clone(),
+        base_dir: PathBuf::new(),
         started_by: "manual",
         budget: None,
         confirm_deletes: confirm_deletes.unwrap_or(false),
@@ -157,61 +122,47 @@ pub async fn run_pipeline(
             tracing::warn!("progress not delivered to the window: {e}");
         }
     };
-    let outcome = state.jobs.run(&pipeline, &options, &progress).await;
-    Ok(outcome.map_err(|e| e.to_string())?.summary)
+    let outcome = app::runs::run_stored(&state.ctx, &name, options, &progress).await?;
+    Ok(outcome.summary)
 }
 
 /// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the state
 /// database — with who holds each (shown on the Run button).
 #[tauri::command]
-pub async fn busy_pipelines(
-    state: State<'_, AppState>,
-) -> Result<Vec<syncflow_engine::lease::BusyPipeline>, String> {
-    syncflow_engine::lease::busy_pipelines(&state.store)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn busy_pipelines(state: State<'_, AppState>) -> Answer<Vec<BusyPipeline>> {
+    app::runs::busy(&state.ctx).await
 }
 
 /// Pauses a running pipeline: the pages in hand are finished and checkpointed, then the run stops as `paused`;
 /// running it again resumes from there.
 #[tauri::command]
-pub async fn pause_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
-    state.jobs.pause(&name).map_err(|e| e.to_string())
+pub async fn pause_run(state: State<'_, AppState>, name: String) -> Answer<()> {
+    app::runs::pause(&state.ctx, &name)
 }
 
 /// Cancels a running pipeline: it stops after the pages in hand and ends as `cancelled`; the target keeps what was
 /// committed, and the next run starts a new pass.
 #[tauri::command]
-pub async fn cancel_run(state: State<'_, AppState>, name: String) -> Result<(), String> {
-    state.jobs.cancel(&name).map_err(|e| e.to_string())
+pub async fn cancel_run(state: State<'_, AppState>, name: String) -> Answer<()> {
+    app::runs::cancel(&state.ctx, &name)
 }
 
 /// The runs screen: history (newest first) and the jobs waiting or running now.
 #[tauri::command]
-pub async fn list_runs(
-    state: State<'_, AppState>,
-    pipeline: Option<String>,
-) -> Result<RunsView, String> {
-    jobs::runs_view(&state.jobs, pipeline.as_deref())
-        .await
-        .map_err(|e| e.to_string())
+pub async fn list_runs(state: State<'_, AppState>, pipeline: Option<String>) -> Answer<RunsView> {
+    app::runs::list(&state.ctx, pipeline.as_deref()).await
 }
 
 /// A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.
 #[tauri::command]
-pub async fn pipeline_schedule(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<ScheduleView, String> {
-    jobs::schedule_view(&state.store, &name)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn pipeline_schedule(state: State<'_, AppState>, name: String) -> Answer<ScheduleView> {
+    app::pipelines::schedule(&state.ctx, &name).await
 }
 
 /// The editor's live preview: the cron in words and the next five runs, or what to fix.
 #[tauri::command]
-pub fn schedule_preview(schedule: Schedule) -> Result<SchedulePreview, String> {
-    schedule::preview_from_now(&schedule)
+pub fn schedule_preview(schedule: Schedule) -> Answer<SchedulePreview> {
+    app::pipelines::preview_schedule(&schedule)
 }
 
 /// Saves (or, with none, removes) a pipeline's schedule.
@@ -220,15 +171,8 @@ pub async fn save_schedule(
     state: State<'_, AppState>,
     name: String,
     schedule: Option<Schedule>,
-) -> Result<(), String> {
-    let mut pipeline = state.pipeline(&name).await?;
-    pipeline.schedule = schedule;
-    pipeline.validate()?;
-    state
-        .store
-        .save_pipeline(&pipeline)
-        .await
-        .map_err(|e| e.to_string())
+) -> Answer<()> {
+    app::pipelines::save_schedule(&state.ctx, &name, schedule).await
 }
 
 /// Conflicts of a pipeline (open ones, or with `all` the resolved ones and their audit trail).
@@ -237,10 +181,8 @@ pub async fn list_conflicts(
     state: State<'_, AppState>,
     name: String,
     all: bool,
-) -> Result<Vec<ConflictView>, String> {
-    conflicts::list(&state.store, &name, all)
-        .await
-        .map_err(|e| e.to_string())
+) -> Answer<Vec<ConflictView>> {
+    app::records::conflicts(&state.ctx, &name, all).await
 }
 
 /// Resolves a conflict: `take` for every field except those chosen in `fields`.
@@ -250,18 +192,14 @@ pub async fn resolve_conflict(
     id: i64,
     take: Side,
     fields: BTreeMap<String, Side>,
-) -> Result<ConflictView, String> {
-    conflicts::resolve(&state.store, id, take, &fields, &conflicts::current_user())
-        .await
-        .map_err(|e| e.to_string())
+) -> Answer<ConflictView> {
+    app::records::resolve_conflict(&state.ctx, id, take, &fields).await
 }
 
 /// Dead records and open conflicts over all pipelines: the badges on the tabs.
 #[tauri::command]
-pub async fn attention(state: State<'_, AppState>) -> Result<Attention, String> {
-    jobs::attention(&state.store)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn attention(state: State<'_, AppState>) -> Answer<Attention> {
+    app::records::attention(&state.ctx).await
 }
 
 /// Runs the scheduler in the background for as long as the window lives: each action goes to the window as a
@@ -286,8 +224,9 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
                     )),
                     SchedulerAction::ChildrenChecked { pipeline, dead, .. } if *dead > 0 => {
                         Some(format!(
-                            "{dead} record(s) of {pipeline} waited 5 checks for a parent that never came; \
-                             open Failed records to see them and retry."
+                            "{dead} record(s) of {pipeline} waited {} checks for a parent that never came; \
+                             open Failed records to see them and retry.",
+                            syncflow_engine::run::pending::DEAD_AFTER
                         ))
                     }
                     _ => None,
@@ -311,7 +250,7 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
 /// The JSON Schema the connector forms are rendered from.
 #[tauri::command]
 pub fn connector_schema() -> serde_json::Value {
-    connect::connector_schema()
+    app::connections::connector_schema()
 }
 
 /// Reads the first page of every entity of a source described by the form, and says what it found.
@@ -319,12 +258,10 @@ pub fn connector_schema() -> serde_json::Value {
 pub async fn test_connection(
     source: serde_json::Value,
     entities: serde_json::Value,
-) -> Result<ConnectionReport, String> {
-    let source: SourceConfig =
-        serde_json::from_value(source).map_err(|e| format!("source: {e}"))?;
-    let entities: Vec<syncflow_engine::config::Entity> =
-        serde_json::from_value(entities).map_err(|e| format!("entities: {e}"))?;
-    connect::test_connection(&source, &entities).await
+) -> Answer<ConnectionReport> {
+    let source: SourceConfig = from_form(source, "source")?;
+    let entities: Vec<Entity> = from_form(entities, "entities")?;
+    app::connections::test_source(&source, &entities).await
 }
 
 /// Connects to a target described by the form and says what it reached and whether the connection is encrypted.
@@ -332,17 +269,16 @@ pub async fn test_connection(
 pub async fn test_target(
     state: State<'_, AppState>,
     target: serde_json::Value,
-) -> Result<TargetReport, String> {
-    let target: TargetConfig =
-        serde_json::from_value(target).map_err(|e| format!("target: {e}"))?;
-    connect::test_target(&target, &state.data_dir).await
+) -> Answer<TargetReport> {
+    let target: TargetConfig = from_form(target, "target")?;
+    app::connections::test_target(&state.ctx, &target).await
 }
 
 /// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); None when cancelled.
 /// A test run (`SYNCFLOW_PICK_FILE`) answers with that path instead of opening the system's dialog, which a
 /// WebDriver session cannot drive.
 #[tauri::command]
-pub async fn pick_file(app: tauri::AppHandle, title: String) -> Result<Option<String>, String> {
+pub async fn pick_file(app: tauri::AppHandle, title: String) -> Answer<Option<String>> {
     use tauri_plugin_dialog::DialogExt;
     if let Some(path) = std::env::var_os("SYNCFLOW_PICK_FILE") {
         return Ok(Some(path.to_string_lossy().into_owned()));
@@ -354,7 +290,7 @@ pub async fn pick_file(app: tauri::AppHandle, title: String) -> Result<Option<St
         .pick_file(move |picked| {
             let _ = tx.send(picked);
         });
-    let picked = rx.await.map_err(|e| e.to_string())?;
+    let picked = rx.await.map_err(AppError::failed)?;
     Ok(picked
         .and_then(|p| p.into_path().ok())
         .map(|p| p.display().to_string()))
@@ -365,109 +301,56 @@ pub async fn pick_file(app: tauri::AppHandle, title: String) -> Result<Option<St
 pub async fn create_pipeline(
     state: State<'_, AppState>,
     pipeline: serde_json::Value,
-) -> Result<String, String> {
-    let pipeline: Pipeline = serde_json::from_value(pipeline).map_err(|e| e.to_string())?;
-    pipeline.validate()?;
-    let exists = state
-        .store
-        .has_pipeline(&pipeline.name)
-        .await
-        .map_err(|e| e.to_string())?;
-    if exists {
-        return Err(format!(
-            "a pipeline named \"{}\" exists already; choose another name",
-            pipeline.name
-        ));
-    }
-    state
-        .store
-        .save_pipeline(&pipeline)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(pipeline.name)
+) -> Answer<String> {
+    let pipeline: Pipeline = from_form(pipeline, "pipeline")?;
+    app::pipelines::create(&state.ctx, pipeline).await
 }
 
 /// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never sent back.
 #[tauri::command]
-pub async fn store_secret(entry: String, value: String) -> Result<(), String> {
-    if entry.trim().is_empty() || value.is_empty() {
-        return Err("a keychain entry needs a name and a value".into());
-    }
-    tauri::async_runtime::spawn_blocking(move || {
-        syncflow_engine::secrets::keychain_set(&entry, &value).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+pub async fn store_secret(entry: String, value: String) -> Answer<()> {
+    tauri::async_runtime::spawn_blocking(move || app::connections::store_secret(&entry, &value))
+        .await
+        .map_err(AppError::failed)?
 }
 
-/// The pipeline file (TOML, as README documents it) of a stored pipeline: secret references only.
+/// The pipeline file (TOML, as docs/pipeline-file.md documents it) of a stored pipeline: secret references only.
 #[tauri::command]
-pub async fn export_pipeline(state: State<'_, AppState>, name: String) -> Result<String, String> {
-    state
-        .pipeline(&name)
-        .await?
-        .to_toml()
-        .map_err(|e| e.to_string())
+pub async fn export_pipeline(state: State<'_, AppState>, name: String) -> Answer<String> {
+    app::pipelines::export(&state.ctx, &name).await
 }
 
 /// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
 #[tauri::command]
-pub async fn import_pipeline(state: State<'_, AppState>, text: String) -> Result<String, String> {
-    let pipeline = Pipeline::from_toml(&text, "the imported file").map_err(|e| e.to_string())?;
-    state
-        .store
-        .save_pipeline(&pipeline)
-        .await
-        .map_err(|e| e.to_string())?;
-    state.discovered.lock().await.remove(&pipeline.name);
-    Ok(pipeline.name)
+pub async fn import_pipeline(state: State<'_, AppState>, text: String) -> Answer<String> {
+    app::pipelines::import_text(&state.ctx, &text).await
 }
 
 /// The pipeline's failed records (the dead-letter queue), oldest first.
 #[tauri::command]
-pub async fn failed_records(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<Vec<FailedRow>, String> {
-    state
-        .store
-        .failed_records(&name)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn failed_records(state: State<'_, AppState>, name: String) -> Answer<Vec<FailedRow>> {
+    app::records::failed(&state.ctx, &name).await
 }
 
-/// Runs failed records through the stages again: those in `ids` (all when None), `edits` replacing the stored
-/// text of some.
+/// Runs failed records through the stages again: those in `ids` (all when None, after checking the records
+/// waiting for their parent), `edits` replacing the stored text of some.
 #[tauri::command]
 pub async fn retry_failed(
     state: State<'_, AppState>,
     name: String,
     ids: Option<Vec<i64>>,
-    edits: std::collections::BTreeMap<i64, String>,
-) -> Result<RetryOutcome, String> {
-    let pipeline = state.pipeline(&name).await?;
-    engine_retry(
-        &pipeline,
-        &state.store,
-        &state.data_dir,
-        ids.as_deref(),
-        &edits,
-    )
-    .await
-    .map_err(|e| e.to_string())
+    edits: BTreeMap<i64, String>,
+) -> Answer<app::records::FailedRetry> {
+    app::records::retry_failed(&state.ctx, &name, ids.as_deref(), &edits).await
 }
 
-/// Records waiting for their parent (pending, and dead after five checks), oldest first.
+/// Records waiting for their parent (pending, and dead after their checks), oldest first.
 #[tauri::command]
 pub async fn pending_children(
     state: State<'_, AppState>,
     name: String,
-) -> Result<Vec<PendingChild>, String> {
-    state
-        .store
-        .pending_children(&name)
-        .await
-        .map_err(|e| e.to_string())
+) -> Answer<Vec<PendingChild>> {
+    app::records::waiting_children(&state.ctx, &name).await
 }
 
 /// Checks the waiting records now (dead ones too): those whose parent is in the target land.
@@ -475,27 +358,14 @@ pub async fn pending_children(
 pub async fn retry_pending_children(
     state: State<'_, AppState>,
     name: String,
-) -> Result<LandOutcome, String> {
-    let pipeline = state.pipeline(&name).await?;
-    land_children(
-        &pipeline,
-        &state.store,
-        &state.data_dir,
-        None,
-        Attempt::Manual,
-    )
-    .await
-    .map_err(|e| e.to_string())
+) -> Answer<LandOutcome> {
+    app::records::land_waiting_children(&state.ctx, &name).await
 }
 
 /// Reads the source's first pages and shows how every field will be named and typed.
 #[tauri::command]
-pub async fn discover_mapping(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<Vec<EntityView>, String> {
-    let found = state.discovered(&name, true).await?;
-    Ok(review::mapping_view(&found, None))
+pub async fn discover_mapping(state: State<'_, AppState>, name: String) -> Answer<Vec<EntityView>> {
+    app::mapping::discover(&state.ctx, &name).await
 }
 
 /// The mapping as it would be with these overrides (nothing is saved).
@@ -504,9 +374,8 @@ pub async fn preview_mapping(
     state: State<'_, AppState>,
     name: String,
     overrides: Overrides,
-) -> Result<Vec<EntityView>, String> {
-    let found = state.discovered(&name, false).await?;
-    Ok(review::mapping_view(&found, Some(&overrides)))
+) -> Answer<Vec<EntityView>> {
+    app::mapping::preview(&state.ctx, &name, &overrides).await
 }
 
 /// Stores the overrides in the pipeline (state DB; exported with the pipeline file).
@@ -515,60 +384,18 @@ pub async fn save_overrides(
     state: State<'_, AppState>,
     name: String,
     overrides: Overrides,
-) -> Result<Vec<EntityView>, String> {
-    let before = state.pipeline(&name).await?;
-    let found = state.discovered(&name, false).await?;
-    let mut pipeline = before.clone();
-    discover::set_overrides(&mut pipeline, &overrides, &found);
-    pipeline.validate()?;
-    review::check_key_changes(&before, &pipeline, &found, &state.data_dir).await?;
-    state
-        .store
-        .save_pipeline(&pipeline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let updated: Vec<Discovered> = found
-        .iter()
-        .map(|d| {
-            let mut d = d.clone();
-            if let Some(e) = pipeline.entities.iter().find(|e| e.name == d.entity.name) {
-                d.entity.fields = e.fields.clone();
-                d.entity.business_key = e.business_key.clone();
-            }
-            d
-        })
-        .collect();
-    let view = review::mapping_view(&updated, None);
-    state
-        .discovered
-        .lock()
-        .await
-        .insert(name, Arc::new(updated));
-    Ok(view)
+) -> Answer<Vec<EntityView>> {
+    app::mapping::save_overrides(&state.ctx, &name, &overrides).await
 }
 
 /// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
 #[tauri::command]
-pub async fn schema_review(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<SchemaReview, String> {
-    let pipeline = state.pipeline(&name).await?;
-    let found = state.discovered(&name, false).await?;
-    review::review(&pipeline, &found, &state.data_dir)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn schema_review(state: State<'_, AppState>, name: String) -> Answer<SchemaReview> {
+    app::mapping::schema_review(&state.ctx, &name).await
 }
 
 /// Applies the reviewed SQL in one transaction; returns the review afterwards.
 #[tauri::command]
-pub async fn apply_schema(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<SchemaReview, String> {
-    let pipeline = state.pipeline(&name).await?;
-    let found = state.discovered(&name, false).await?;
-    review::apply(&pipeline, &found, &state.data_dir)
-        .await
-        .map_err(|e| e.to_string())
+pub async fn apply_schema(state: State<'_, AppState>, name: String) -> Answer<SchemaReview> {
+    app::mapping::apply_schema(&state.ctx, &name).await
 }

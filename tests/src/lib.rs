@@ -75,7 +75,7 @@ pub fn release_syncflow() -> PathBuf {
             "build",
             "--release",
             "-p",
-            "syncflow-engine",
+            "syncflow-cli",
             "-p",
             "syncflow-tests",
             "--bin",
@@ -85,7 +85,7 @@ pub fn release_syncflow() -> PathBuf {
         .status();
     assert!(
         ok.is_ok_and(|s| s.success()),
-        "cargo build --release -p syncflow-engine failed"
+        "cargo build --release -p syncflow-cli failed"
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

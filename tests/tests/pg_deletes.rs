@@ -225,3 +225,39 @@ async fn a_resumed_pass_whose_seen_keys_were_lost_deletes_nothing() {
     assert_eq!(next["entities"]["items"]["deleted"], 1, "{next}");
     assert_eq!(live_rows(&paused.pool).await, id_names(&paused.source));
 }
+
+/// The end of a pass skips reading the table's keys when its lookups found as many rows written before it as the
+/// table held. A new record the source sends twice (the second time in a later page, where the lookup finds the
+/// row this pass inserted) must not stand in for a record the source lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_record_sent_twice_does_not_hide_a_lost_one() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("twice").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut source: Vec<Value> = (1..=3_000).map(record).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(dir.path(), &server, &url, "soft");
+    let env = [("PW", "pw")];
+    let first = run_synced(&file, &state, &env).await;
+    assert_eq!(counts(&first), [3_000, 0, 0, 0], "{first}");
+
+    // Record 7 gone; record 5001 new, in the first page and again in the last.
+    source.retain(|r| r["id"] != 7);
+    let mut listed = source.clone();
+    listed.insert(10, record(5_001));
+    listed.push(record(5_001));
+    server.set_records(listed);
+    // Each page slow enough to be written on its own, so the repeat meets the row its first sighting wrote.
+    server.set_delay_ms(150);
+    let second = run_synced(&file, &state, &env).await;
+    let c = &second["entities"]["items"];
+    assert_eq!(
+        c["deleted"], 1,
+        "record 7 is gone from the source: {second}"
+    );
+    assert_eq!(c["fetched"], 3_001, "{second}");
+    source.push(record(5_001));
+    assert_eq!(live_rows(&pool).await, id_names(&source));
+}

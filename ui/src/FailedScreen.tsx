@@ -1,6 +1,6 @@
 import { useCallback, useMemo, useState } from "react";
 import { failedRecords, retryFailed } from "./api";
-import type { FailedRow, RetryOutcome } from "./bindings";
+import type { FailedRetry, FailedRow } from "./bindings";
 import { useQueue } from "./useQueue";
 import { WaitingChildren } from "./WaitingChildren";
 
@@ -13,9 +13,12 @@ function pretty(raw: string): string {
   }
 }
 
-function describe(outcome: RetryOutcome): string {
+function describe(outcome: FailedRetry): string {
   const still = outcome.still_failing.length;
-  return `${outcome.retried} retried (${outcome.inserted} inserted, ${outcome.updated} updated), ${still} still failing`;
+  const retried = `${outcome.retried} retried (${outcome.inserted} inserted, ${outcome.updated} updated), ${still} still failing`;
+  const children = outcome.children;
+  if (!children || children.tried === 0) return retried;
+  return `${children.landed} of ${children.tried} waiting record(s) landed; ${retried}`;
 }
 
 /** The dead-letter browser: filter by entity, stage and error; see the raw and processed record; edit and retry one,

@@ -137,6 +137,37 @@ describe("pipelines screen", () => {
     expect(runs[1]).toMatchObject({ name: "Demo", confirmDeletes: true });
   });
 
+  it("tells a busy pipeline from a failed run: the engine's typed error puts Busy on the Run button", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "run_pipeline") {
+        throw { kind: "busy", message: 'pipeline "Demo" is being run by syncflow run (process 77 on box)' };
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("run-Demo"));
+    const note = await screen.findByTestId("busy-Demo");
+    expect(note.textContent).toContain("process 77 on box");
+    const run = screen.getByTestId("run-Demo") as HTMLButtonElement;
+    expect(run.textContent).toBe("Busy");
+    expect(run.title).toContain("process 77 on box");
+    expect(screen.queryByTestId("run-status")).toBeNull();
+  });
+
+  it("shows a failing command's typed message, not an object", async () => {
+    mockIPC(() => {
+      throw { kind: "failed", message: "state database locked" };
+    });
+    render(<App />);
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("state database locked");
+    expect(alert.textContent).not.toContain("[object Object]");
+  });
+
   it("shows a failing command's message where the user looks", async () => {
     mockIPC(() => {
       throw new Error("state database locked");

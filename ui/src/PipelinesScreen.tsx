@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { busyPipelines, cancelRun, exportPipeline, pauseRun, runPipeline } from "./api";
+import { busyPipelines, cancelRun, exportPipeline, isBusy, pauseRun, runPipeline } from "./api";
 import type { BusyPipeline, EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
@@ -99,12 +99,17 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
+  // A start the engine refused because another run holds the pipeline: its message names the holder.
+  const [refused, setRefused] = useState<{ pipeline: string; message: string } | null>(null);
   const running = live?.status === "running" || live?.status === "pending";
 
   useEffect(() => {
     const poll = () => {
       busyPipelines()
-        .then(setBusy)
+        .then((held) => {
+          setBusy(held);
+          setRefused((r) => (r && held.some((b) => b.pipeline === r.pipeline) ? r : null));
+        })
         .catch(() => undefined);
     };
     poll();
@@ -133,13 +138,22 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       error: null,
     };
     setLive(initial);
+    setRefused(null);
     runPipeline(name, (event) => setLive((run) => (run ? applyEvent(run, event) : run)), confirmDeletes)
       .then((summary) =>
         setLive((run) =>
           run ? { ...run, status: summary.status, summary, entities: summary.entities, error: summary.error } : run,
         ),
       )
-      .catch((e: unknown) => setLive((run) => (run ? { ...run, status: "failed", error: String(e) } : run)))
+      .catch((e: unknown) => {
+        if (isBusy(e)) {
+          // Not a failed run: none started. The Run button says so, with who holds the pipeline.
+          setLive(null);
+          setRefused({ pipeline: name, message: e.message });
+          return;
+        }
+        setLive((run) => (run ? { ...run, status: "failed", error: String(e) } : run));
+      })
       .finally(onRunFinished);
   };
 
@@ -167,6 +181,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
                 <RunButton
                   pipeline={p}
                   busy={heldElsewhere(p.name)}
+                  refused={refused?.pipeline === p.name ? refused.message : null}
                   running={running}
                   onRun={(confirmDeletes) => start(p.name, confirmDeletes)}
                 />{" "}
@@ -182,7 +197,11 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
                 >
                   Export
                 </button>
-                <BusyNote pipeline={p.name} busy={heldElsewhere(p.name)} />
+                <BusyNote
+                  pipeline={p.name}
+                  busy={heldElsewhere(p.name)}
+                  refused={refused?.pipeline === p.name ? refused.message : null}
+                />
               </td>
             </tr>
           ))}
@@ -320,11 +339,14 @@ export function heldDeletes(pipelines: PipelineSummary[], name: string): number 
 export function RunButton({
   pipeline,
   busy,
+  refused = null,
   running,
   onRun,
 }: {
   pipeline: PipelineSummary;
   busy: BusyPipeline | undefined;
+  /** Why the engine refused the last start (the pipeline is busy elsewhere); the button may be pressed again. */
+  refused?: string | null;
   running: boolean;
   onRun: (confirmDeletes: boolean) => void;
 }) {
@@ -336,10 +358,10 @@ export function RunButton({
         type="button"
         data-testid={`run-${pipeline.name}`}
         disabled={blocked !== null}
-        title={blocked ?? undefined}
+        title={blocked ?? refused ?? undefined}
         onClick={() => onRun(false)}
       >
-        Run
+        {busy || refused ? "Busy" : "Run"}
       </button>
       {held > 0 && (
         <button
@@ -358,11 +380,19 @@ export function RunButton({
 }
 
 /** Who holds a pipeline that another run holds, under its buttons. */
-function BusyNote({ pipeline, busy }: { pipeline: string; busy: BusyPipeline | undefined }) {
-  if (!busy) return null;
+function BusyNote({
+  pipeline,
+  busy,
+  refused,
+}: {
+  pipeline: string;
+  busy: BusyPipeline | undefined;
+  refused: string | null;
+}) {
+  if (!busy && !refused) return null;
   return (
     <span className="busy muted" role="status" data-testid={`busy-${pipeline}`}>
-      Running in {busy.description}
+      {busy ? `Running in ${busy.description}` : `Not started: ${refused ?? ""}`}
     </span>
   );
 }

@@ -1,6 +1,9 @@
 // The console's commands: thin typed wrappers over Tauri's invoke. Types come from the Rust side (bindings.ts).
-import { Channel, invoke } from "@tauri-apps/api/core";
+import { Channel, invoke as tauriInvoke, type InvokeArgs } from "@tauri-apps/api/core";
 import type {
+  AppError,
+  ErrorKind,
+  FailedRetry,
   Attention,
   ConflictView,
   RunsView,
@@ -16,12 +19,50 @@ import type {
   LandOutcome,
   PendingChild,
   PipelineSummary,
-  RetryOutcome,
   BusyPipeline,
   RunEvent,
   RunSummary,
   SchemaReview,
 } from "./bindings";
+
+/** A command's failure as the engine typed it: `kind` says what happened (busy, invalid_input, not_found, …),
+ * `message` what to do about it. `String(error)` is the message. */
+export class CommandError extends Error {
+  readonly kind: ErrorKind;
+
+  constructor(error: AppError) {
+    super(error.message);
+    this.name = "CommandError";
+    this.kind = error.kind;
+  }
+
+  override toString(): string {
+    return this.message;
+  }
+}
+
+function isAppError(value: unknown): value is AppError {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { kind?: unknown }).kind === "string" &&
+    typeof (value as { message?: unknown }).message === "string"
+  );
+}
+
+/** Every command goes through here: its typed error becomes a `CommandError`. */
+async function invoke<T>(command: string, args?: InvokeArgs): Promise<T> {
+  try {
+    return await tauriInvoke<T>(command, args);
+  } catch (e: unknown) {
+    throw isAppError(e) ? new CommandError(e) : e;
+  }
+}
+
+/** Whether a command failed because the pipeline is being run elsewhere (the message names who). */
+export function isBusy(error: unknown): error is CommandError {
+  return error instanceof CommandError && error.kind === "busy";
+}
 
 /** Overrides per entity, then per source field (the Rust `Overrides`). */
 export type Overrides = Record<string, Record<string, FieldOverride>>;
@@ -71,8 +112,8 @@ export function failedRecords(name: string): Promise<FailedRow[]> {
 }
 
 /** Retries the records in `ids` (all when null); `edits` replaces the stored text of some, by id. */
-export function retryFailed(name: string, ids: number[] | null, edits: Record<number, string>): Promise<RetryOutcome> {
-  return invoke<RetryOutcome>("retry_failed", { name, ids, edits });
+export function retryFailed(name: string, ids: number[] | null, edits: Record<number, string>): Promise<FailedRetry> {
+  return invoke<FailedRetry>("retry_failed", { name, ids, edits });
 }
 
 /** Records waiting for their parent (pending, or dead after five checks). */

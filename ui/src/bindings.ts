@@ -1,5 +1,9 @@
 // Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.
 
+export type ErrorKind = "busy" | "invalid_input" | "not_found" | "source" | "target" | "paused" | "cancelled" | "failed";
+
+export type AppError = { kind: ErrorKind, message: string, };
+
 export type EntityCounts = { fetched: number, inserted: number, updated: number, deleted: number, skipped: number, failed: number, pending: number, conflicts: number, };
 
 export type RunStatus = "pending" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
@@ -148,6 +152,21 @@ dead: number,
  * Children that no longer pass the stages (the table changed): moved to the failed records.
  */
 failed: number, };
+
+export type FailedRetry = { 
+/**
+ * The waiting children checked before the retry of all records (None: not checked — a retry of chosen
+ * records, or the check could not be made; the warning is logged).
+ */
+children: LandOutcome | null, retried: number, inserted: number, updated: number, unchanged: number, 
+/**
+ * Records that passed but whose parent is not in the target yet: they wait with the other children.
+ */
+waiting: number, 
+/**
+ * Records that failed again, with their new errors.
+ */
+still_failing: Array<StillFailing>, };
 
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 

@@ -7,6 +7,8 @@ use ts_rs::TS;
 /// The whole generated file.
 pub fn typescript() -> String {
     let decls = [
+        crate::app::ErrorKind::decl(),
+        crate::app::AppError::decl(),
         crate::track::EntityCounts::decl(),
         crate::track::RunStatus::decl(),
         crate::track::RunSummary::decl(),
@@ -23,6 +25,7 @@ pub fn typescript() -> String {
         crate::run::retry::RetryOutcome::decl(),
         crate::store::PendingChild::decl(),
         crate::run::pending::LandOutcome::decl(),
+        crate::app::records::FailedRetry::decl(),
         crate::schema::ColumnType::decl(),
         crate::config::TextRule::decl(),
         crate::config::FieldOverride::decl(),

@@ -3,6 +3,7 @@
 //! target together with its checkpoint. No GUI dependency: the Tauri app, the `syncflow` CLI and the tests all
 //! drive this same API.
 
+pub mod app;
 pub mod bindings;
 pub mod config;
 pub mod conflicts;

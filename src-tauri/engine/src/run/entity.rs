@@ -195,29 +195,29 @@ impl EntityRun<'_> {
             retried: failed_pages.iter().map(|p| p.page_no).collect(),
         };
         let retry = failed_pages.clone();
-        // A pass that deletes compares the table's keys with its own at its end: they are read now, while the pass
-        // runs, instead of then.
+        // A pass that deletes compares the table's keys with its own at its end. The table's rows are counted now,
+        // while the pass runs: when its lookups find as many of them, every row was seen and no key is read then.
         let deleting = deletes != crate::config::DeleteMode::None && !fresh && table_exists;
-        let (keys_tx, keys_rx) = tokio::sync::oneshot::channel::<Vec<u128>>();
+        let (count_tx, count_rx) = tokio::sync::oneshot::channel::<u64>();
         let all_rows = deletes == crate::config::DeleteMode::Hard && !self.options.dry_run;
-        let read_table_keys = async {
+        let count_rows = async {
             if !deleting {
                 return;
             }
-            let mut keys_tx = keys_tx;
-            let read = tokio::select! {
-                read = self.sink.table_keys(table, all_rows) => read,
-                // The pass ended (or paused) first: the keys are not needed any more.
-                _ = keys_tx.closed() => return,
+            let mut count_tx = count_tx;
+            let counted = tokio::select! {
+                counted = self.sink.rows_in(table, all_rows) => counted,
+                // The pass ended (or paused) first: the count is not needed any more.
+                _ = count_tx.closed() => return,
             };
-            match read {
-                Ok(Some(keys)) => {
-                    let _ = keys_tx.send(keys);
+            match counted {
+                Ok(Some(rows)) => {
+                    let _ = count_tx.send(rows);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(
                     entity = self.entity.name,
-                    "the table's keys were not read ahead (they are read at the end of the pass): {e}"
+                    "the table's rows were not counted (its keys are read at the end of the pass): {e}"
                 ),
             }
         };
@@ -235,10 +235,10 @@ impl EntityRun<'_> {
                     failed_pages,
                     fresh,
                     seen_keys,
-                    table_keys: deleting.then_some(keys_rx),
+                    rows_before: deleting.then_some(count_rx),
                 },
             ),
-            read_table_keys,
+            count_rows,
         );
         let (ingested, still_failed) = ingesting?;
         if let FetchEnd::Paused = ingested {
@@ -445,12 +445,13 @@ impl EntityRun<'_> {
             failed_pages: mut open_pages,
             fresh,
             mut seen_keys,
-            table_keys: mut table_keys_ahead,
+            mut rows_before,
         } = pass;
         let records_seen = deletes != crate::config::DeleteMode::None && !fresh;
         let interrupted = || self.stop.requested();
         // The pass's keys, compared with the table's at its end; a resumed pass starts from those it recorded.
         let mut pass_keys: Vec<u128> = Vec::new();
+        let found_before = std::sync::Mutex::new(Vec::<u128>::new());
         if records_seen && !starts_pass {
             pass_keys = self
                 .sink
@@ -546,11 +547,11 @@ impl EntityRun<'_> {
                 let counted = if starts_pass { Some(0) } else { seen_keys };
                 seen_keys = counted.map(|n| n + recorded);
             }
-            // The pass's last write compares the table's keys (read ahead) with the pass's.
-            let table_keys = match (next.is_none(), table_keys_ahead.take()) {
-                (true, Some(ahead)) => ahead.await.ok(),
-                (false, ahead) => {
-                    table_keys_ahead = ahead;
+            // The pass's last write compares the table's keys with the pass's.
+            let rows_at_start = match (next.is_none(), rows_before.take()) {
+                (true, Some(counted)) => counted.await.ok(),
+                (false, counting) => {
+                    rows_before = counting;
                     None
                 }
                 (true, None) => None,
@@ -612,7 +613,8 @@ impl EntityRun<'_> {
                             conflict_log: (!self.options.dry_run).then_some(&file_conflicts),
                             page_keys: &pass_keys[page_start..],
                             pass_keys: records_seen.then_some(pass_keys.as_slice()),
-                            table_keys: table_keys.as_deref(),
+                            rows_before: rows_at_start,
+                            found_before: records_seen.then_some(&found_before),
                             interrupted: Some(&interrupted),
                             never_older: false,
                             delete_guard: self.delete_guard(),
@@ -788,7 +790,8 @@ impl EntityRun<'_> {
             conflict_log: None,
             page_keys: &[],
             pass_keys,
-            table_keys: None,
+            rows_before: None,
+            found_before: None,
             interrupted: None,
             never_older: false,
             delete_guard,
@@ -1224,8 +1227,8 @@ struct Pass {
     fresh: bool,
     /// Keys recorded as seen so far in the pass (None: unknown, so no deletes from this pass).
     seen_keys: Option<u64>,
-    /// The table's keys as the pass began, read while it runs (PostgreSQL, a pass that deletes).
-    table_keys: Option<tokio::sync::oneshot::Receiver<Vec<u128>>>,
+    /// How many rows the table held as the pass began, counted while it runs (PostgreSQL, a pass that deletes).
+    rows_before: Option<tokio::sync::oneshot::Receiver<u64>>,
 }
 
 /// Why the entity is not done: the pages the pass went on without.

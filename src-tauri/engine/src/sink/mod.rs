@@ -143,9 +143,12 @@ pub struct PageWrite<'a> {
     /// Every key the pass has seen so far, this page's included (PostgreSQL compares the table's keys with them at
     /// the end of the pass); None when the pass does not track deletes.
     pub pass_keys: Option<&'a [u128]>,
-    /// The table's keys as the pass began (sorted; PostgreSQL, read while the pass ran): the end of the pass
-    /// compares them with `pass_keys` instead of reading the table then. None: the table is read at the end.
-    pub table_keys: Option<&'a [u128]>,
+    /// How many rows the table held as the pass began (live ones, or every row for hard deletes; PostgreSQL,
+    /// counted while the pass ran). None: unknown.
+    pub rows_before: Option<u64>,
+    /// Where the pass collects the keys its lookups found in rows written before it (PostgreSQL): when as many
+    /// distinct keys as `rows_before` were found, every row was seen and the end of the pass reads no keys.
+    pub found_before: Option<&'a std::sync::Mutex<Vec<u128>>>,
     /// Whether the run was asked to stop: a long statement (the end-of-pass deletes) is cancelled then, and the
     /// page rolls back, to be written again when the run resumes.
     pub interrupted: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
@@ -230,7 +233,8 @@ impl<'a> PageWrite<'a> {
             conflict_log: None,
             page_keys: &[],
             pass_keys: None,
-            table_keys: None,
+            rows_before: None,
+            found_before: None,
             interrupted: self.interrupted,
             never_older: self.never_older,
             delete_guard: None,
@@ -350,15 +354,11 @@ impl Sink {
         }
     }
 
-    /// The table's keys (sorted) — the live rows', or with `all_rows` every row's — for a pass that compares them
-    /// with its own at its end; None where the comparison is made in SQL (SQLite).
-    pub async fn table_keys(
-        &self,
-        table: &str,
-        all_rows: bool,
-    ) -> Result<Option<Vec<u128>>, SinkError> {
+    /// How many rows the table holds — live ones, or with `all_rows` every one — for a pass that compares its keys
+    /// with the table's at its end; None where the comparison is made in SQL (SQLite).
+    pub async fn rows_in(&self, table: &str, all_rows: bool) -> Result<Option<u64>, SinkError> {
         match self {
-            Sink::Postgres(s) => s.table_keys(table, all_rows).await.map(Some),
+            Sink::Postgres(s) => s.rows_in(table, all_rows).await.map(Some),
             Sink::Sqlite(_) => Ok(None),
         }
     }

@@ -37,6 +37,17 @@ fn unseen_keys(table: &[u128], seen: &[u128]) -> Vec<String> {
     unseen
 }
 
+/// The rows the table held as the pass began, when the pass's lookups found every one of them (so none is
+/// unseen and the table's keys need not be read): the keys found are a subset of those rows (written before the
+/// pass, so in the table as it began), so as many distinct keys as rows means all of them.
+fn every_row_found(page: &PageWrite<'_>) -> Option<u64> {
+    let before = page.rows_before?;
+    let mut found = page.found_before?.lock().ok()?;
+    found.sort_unstable();
+    found.dedup();
+    (found.len() as u64 == before).then_some(before)
+}
+
 /// Rows the end-of-pass deletes removed or marked, or the deletes the guard held back.
 type Deleted = (u64, Option<super::HeldDeletes>);
 
@@ -284,16 +295,13 @@ impl PostgresSink {
         seen.dedup();
         let hard = page.deletes == crate::config::DeleteMode::Hard;
         let all_rows = hard && !page.dry_run;
-        let read_now;
-        let table_keys = match page.table_keys {
-            Some(keys) => keys,
+        let (unseen, live) = match every_row_found(page) {
+            Some(rows) => (Vec::new(), rows),
             None => {
-                read_now = self.keys_of(&mut *tx, table, all_rows).await?;
-                &read_now
+                let table_keys = self.keys_of(&mut *tx, table, all_rows).await?;
+                (unseen_keys(&table_keys, &seen), table_keys.len() as u64)
             }
         };
-        let live = table_keys.len() as u64;
-        let unseen = unseen_keys(table_keys, &seen);
         tracing::info!(
             table,
             seen = seen.len(),
@@ -371,14 +379,20 @@ impl PostgresSink {
         Ok(keys)
     }
 
-    /// The table's keys as a pass begins, read on a connection of their own while the pass runs, so that its end
-    /// need not read the table (rows the pass writes are its own, seen by definition).
-    pub async fn table_keys(&self, table: &str, all_rows: bool) -> Result<Vec<u128>, SinkError> {
-        let err = write_err(table);
-        let mut conn = self.pool.acquire().await.map_err(&err)?;
-        self.keys_of(&mut conn, &self.qualified(table), all_rows)
+    /// How many rows the table holds as a pass begins (live ones, or every one), counted on a connection of its
+    /// own while the pass runs.
+    pub async fn rows_in(&self, table: &str, all_rows: bool) -> Result<u64, SinkError> {
+        let live = if all_rows {
+            ""
+        } else {
+            " WHERE \"_bridge_deleted_at\" IS NULL"
+        };
+        let sql = format!("SELECT count(*) FROM {}{live}", self.qualified(table));
+        let rows: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
             .await
-            .map_err(&err)
+            .map_err(write_err(table))?;
+        Ok(rows.max(0) as u64)
     }
 
     /// Runs the end-of-pass deletes so that a stop request cancels them within a fraction of a second: the
@@ -723,7 +737,7 @@ $syncflow$",
         as_engine_writer(&mut tx).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
-            changed_rows(&mut tx, &table, page.mapping, page.rows)
+            changed_rows(&mut tx, &table, page, run_id)
                 .await
                 .map_err(&err)?
         } else {
@@ -930,9 +944,10 @@ impl PostgresSink {
 async fn changed_rows<'a>(
     tx: &mut sqlx::PgConnection,
     table: &str,
-    mapping: &Mapping,
-    rows: &'a [super::PreparedRow],
+    page: &PageWrite<'a>,
+    run_id: &str,
 ) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
+    let rows = page.rows;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -941,34 +956,46 @@ async fn changed_rows<'a>(
         .enumerate()
         .map(|(i, r)| (r.key_hash.as_str(), i))
         .collect();
-    if let Some((sql, keys)) = business_key_lookup(tx, table, mapping, rows).await? {
-        let stored = sqlx::query(&sql).bind(keys).fetch(&mut *tx);
-        return matched(stored, rows, &position).await;
+    // The third column says whether the row was written before this run: only such rows count as found for the
+    // end of the pass (a row the pass inserted and its source repeated later was not in the table as it began).
+    if let Some((sql, keys)) = business_key_lookup(tx, table, page.mapping, rows).await? {
+        let stored = sqlx::query(&sql).bind(keys).bind(run_id).fetch(&mut *tx);
+        return matched(stored, rows, &position, page.found_before).await;
     }
     let keys: Vec<&str> = rows.iter().map(|r| r.key_hash.as_str()).collect();
     let sql = format!(
-        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
+        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\", \"_bridge_run_id\" <> $2 FROM {table}
          WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL"
     );
-    let stored = sqlx::query(&sql).bind(keys).fetch(&mut *tx);
-    matched(stored, rows, &position).await
+    let stored = sqlx::query(&sql).bind(keys).bind(run_id).fetch(&mut *tx);
+    matched(stored, rows, &position, page.found_before).await
 }
 
-/// The rows of `rows` not found unchanged among the stored (key hash, data hash) pairs `stored` streams. A stored
-/// row counts only when both its hashes match, so a lookup that finds extra rows or misses some is still exact.
+/// The rows of `rows` not found unchanged among the stored (key hash, data hash, written before this run) rows
+/// `stored` streams; the keys found that were written before go to `found`. A stored row counts only when both its
+/// hashes match, so a lookup that finds extra rows or misses some is still exact.
 async fn matched<'a, 'q>(
     mut stored: futures_util::stream::BoxStream<'q, Result<sqlx::postgres::PgRow, sqlx::Error>>,
     rows: &'a [super::PreparedRow],
     position: &std::collections::HashMap<&str, usize>,
+    found: Option<&std::sync::Mutex<Vec<u128>>>,
 ) -> Result<Vec<&'a super::PreparedRow>, sqlx::Error> {
     use futures_util::TryStreamExt;
     let mut unchanged = vec![false; rows.len()];
+    let mut found_here = Vec::new();
     while let Some(row) = stored.try_next().await? {
         let key: &str = row.try_get(0)?;
         let hash: &str = row.try_get(1)?;
+        let before: bool = row.try_get(2)?;
         if let Some(&i) = position.get(key) {
             unchanged[i] = rows[i].data_hash == hash;
+            if before && found.is_some() {
+                found_here.extend(super::key_bits(key));
+            }
         }
+    }
+    if let Some(mut found) = found.and_then(|f| f.lock().ok()) {
+        found.append(&mut found_here);
     }
     Ok(rows
         .iter()
@@ -1024,7 +1051,7 @@ async fn business_key_lookup(
         }
     }
     let sql = format!(
-        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {table}
+        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\", \"_bridge_run_id\" <> $2 FROM {table}
          WHERE {} = ANY($1::text[]::{sql_type}[]) AND \"_bridge_deleted_at\" IS NULL",
         quote_ident(&field.column)
     );

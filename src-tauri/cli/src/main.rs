@@ -1,18 +1,16 @@
 //! The `syncflow` CLI (its contract: README, "The CLI"): the engine, headless. Results go to stdout, progress and errors to stderr.
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use syncflow_engine::config::Pipeline;
-use syncflow_engine::conflicts::{self, Side};
-use syncflow_engine::discover::{discover, model_inputs, Discovered};
-use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
-use syncflow_engine::jobs::{Jobs, SystemClock};
-use syncflow_engine::run::{run_pipeline, RunEvent, RunOptions, StopSignal};
+use syncflow_engine::app::{self, AppError, Context};
+use syncflow_engine::conflicts::Side;
+use syncflow_engine::discover::{model_inputs, Discovered};
+use syncflow_engine::jobs::scheduler::SchedulerAction;
+use syncflow_engine::run::{RunEvent, RunOptions, StopSignal};
 use syncflow_engine::schema::prisma::{self, Provider};
 use syncflow_engine::schema::Mapping;
 use syncflow_engine::store::Store;
@@ -159,8 +157,8 @@ enum FailedAction {
         #[arg(long)]
         json: bool,
     },
-    /// Run the failed records of PIPELINE through the stages again (all of them, or those given with --id).
-    /// Relative SQLite target paths are taken from the current folder.
+    /// Run the failed records of PIPELINE through the stages again (all of them, or those given with --id; all of
+    /// them checks the records waiting for their parent first).
     Retry {
         pipeline: String,
         #[arg(long)]
@@ -210,20 +208,15 @@ fn main() -> ExitCode {
                 confirm_deletes,
                 json,
             } => {
-                run(
-                    &file,
-                    state,
-                    RunOptions {
-                        apply_schema,
-                        dry_run,
-                        base_dir: PathBuf::new(),
-                        started_by: "cli",
-                        budget: None,
-                        confirm_deletes,
-                    },
-                    json,
-                )
-                .await
+                let options = RunOptions {
+                    apply_schema,
+                    dry_run,
+                    base_dir: PathBuf::new(),
+                    started_by: "cli",
+                    budget: None,
+                    confirm_deletes,
+                };
+                run(&file, state, options, json).await
             }
             Command::Schema { file, state, out } => schema(&file, state, out).await,
             Command::Mapping { file, state, json } => mapping(&file, state, json).await,
@@ -274,28 +267,43 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(file: &Path, state: Option<PathBuf>, mut options: RunOptions, json: bool) -> u8 {
-    let pipeline = match load_pipeline(file) {
+/// Prints the error where the CLI's user looks and returns its exit code (`runs` for commands that run a
+/// pipeline).
+fn fail(e: &AppError, runs: bool) -> u8 {
+    eprintln!("error: {e}");
+    e.exit_code(runs)
+}
+
+/// A result as one JSON line on stdout (`--json`).
+fn print_json_line<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("error: the result could not be written as JSON: {e}"),
+    }
+}
+
+/// The use cases' context over the state database (`--state`, or the console's own); `max_jobs` runs at once.
+async fn context(state: Option<PathBuf>, max_jobs: usize) -> Result<Context, AppError> {
+    Context::open(&state.unwrap_or_else(Store::default_path), max_jobs).await
+}
+
+async fn run(file: &Path, state: Option<PathBuf>, options: RunOptions, json: bool) -> u8 {
+    let pipeline = match app::pipelines::read_file(file) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
+        Err(e) => return fail(&e, true),
     };
-    options.base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let state_path = state.unwrap_or_else(Store::default_path);
-    let store = match Store::open(&state_path).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, true),
     };
-    let stop = StopSignal::default();
+    let stop = match app::runs::claim(&ctx, &pipeline.name, options.started_by) {
+        Ok(stop) => stop,
+        Err(e) => return fail(&e, true),
+    };
     spawn_signal_handler(stop.clone());
     let reporter = Reporter::new();
     let progress = |event: RunEvent| reporter.report(&event);
-    let outcome = run_pipeline(&pipeline, &store, &options, &progress, &stop).await;
+    let outcome = app::runs::run_claimed(&ctx, &pipeline, options, &progress, &stop).await;
     reporter.finish();
     match outcome {
         Ok(outcome) => {
@@ -305,10 +313,7 @@ async fn run(file: &Path, state: Option<PathBuf>, mut options: RunOptions, json:
             }
             outcome.exit_code() as u8
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code() as u8
-        }
+        Err(e) => fail(&e, true),
     }
 }
 
@@ -316,24 +321,13 @@ async fn run(file: &Path, state: Option<PathBuf>, mut options: RunOptions, json:
 async fn discover_models(
     file: &Path,
     state: Option<PathBuf>,
-) -> Result<(Pipeline, Vec<Discovered>), u8> {
-    let pipeline = load_pipeline(file).map_err(|e| {
-        eprintln!("error: {e:#}");
-        2
-    })?;
-    if let Ok(store) = Store::open(&state.unwrap_or_else(Store::default_path)).await {
-        if let Err(e) = store.save_pipeline(&pipeline).await {
-            eprintln!("warning: the pipeline was not saved in the state database: {e}");
-        }
-    }
-    eprintln!("discovering the fields of {}…", pipeline.name);
-    match discover(&pipeline).await {
-        Ok(found) => Ok((pipeline, found)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(2)
-        }
-    }
+) -> Result<(Provider, Vec<Discovered>), u8> {
+    let ctx = context(state, 1).await.map_err(|e| fail(&e, false))?;
+    eprintln!("discovering the fields of {}…", file.display());
+    let (pipeline, found) = app::mapping::discover_file(&ctx, file)
+        .await
+        .map_err(|e| fail(&e, false))?;
+    Ok((Provider::of(&pipeline.target), found))
 }
 
 /// The discovered mappings, in entity order (for `discover::model_inputs`).
@@ -342,11 +336,10 @@ fn mappings_of(found: &[Discovered]) -> Vec<Mapping> {
 }
 
 async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8 {
-    let (pipeline, found) = match discover_models(file, state).await {
+    let (provider, found) = match discover_models(file, state).await {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let provider = Provider::of(&pipeline.target);
     let text = match prisma::generate(&model_inputs(&found, &mappings_of(&found)), provider) {
         Ok(text) => text,
         Err(problems) => {
@@ -383,15 +376,11 @@ async fn mapping(file: &Path, state: Option<PathBuf>, json: bool) -> u8 {
         Err(code) => return code,
     };
     let reports = prisma::reports(&model_inputs(&found, &mappings_of(&found)));
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&reports).unwrap_or_else(|_| "[]".into())
-        );
+        print_json_line(&reports);
         return 0;
     }
+    let mut out = std::io::stdout().lock();
     for r in &reports {
         let _ = writeln!(
             out,
@@ -412,12 +401,6 @@ async fn mapping(file: &Path, state: Option<PathBuf>, json: bool) -> u8 {
         }
     }
     0
-}
-
-fn load_pipeline(file: &Path) -> anyhow::Result<Pipeline> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read pipeline file {}", file.display()))?;
-    Ok(Pipeline::from_toml(&text, &file.display().to_string())?)
 }
 
 /// SIGINT/SIGTERM pause the run: the current page is finished and its checkpoint saved (exit code 3).
@@ -534,119 +517,62 @@ impl Reporter {
 }
 
 async fn failed_retry(pipeline: &str, state: Option<PathBuf>, ids: &[i64], json: bool) -> u8 {
-    let store = match Store::open(&state.unwrap_or_else(Store::default_path)).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let definition = match store.pipeline(pipeline).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: no pipeline named \"{pipeline}\" in the state database ({e}); run it first, or pass --state");
-            return 2;
-        }
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, true),
     };
     let only = (!ids.is_empty()).then_some(ids);
-    if only.is_none() {
-        land_waiting_children(&definition, &store).await;
-    }
     eprintln!("retrying the failed records of {pipeline}…");
-    let outcome = syncflow_engine::run::retry::retry_failed(
-        &definition,
-        &store,
-        &std::env::current_dir().unwrap_or_default(),
-        only,
-        &Default::default(),
-    )
-    .await;
-    match outcome {
-        Ok(outcome) => {
-            for f in &outcome.still_failing {
-                eprintln!(
-                    "#{} {} still fails at {}: {}",
-                    f.id, f.entity, f.stage, f.message
-                );
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&outcome).unwrap_or_else(|_| "{}".into())
-                );
-            } else {
-                println!(
-                    "{} retried ({} inserted, {} updated, {} unchanged), {} still failing",
-                    outcome.retried,
-                    outcome.inserted,
-                    outcome.updated,
-                    outcome.unchanged,
-                    outcome.still_failing.len()
-                );
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            // As documented: `failed list|retry` exit 0 or 2, and 4 when the pipeline is running elsewhere.
-            if matches!(e, syncflow_engine::run::RunError::Busy(_)) {
-                4
-            } else {
-                2
-            }
-        }
-    }
-}
-
-/// `failed retry` without ids also checks the children waiting for their parent (dead ones too).
-async fn land_waiting_children(definition: &syncflow_engine::config::Pipeline, store: &Store) {
-    use syncflow_engine::run::pending::{land_children, Attempt};
-    let base_dir = std::env::current_dir().unwrap_or_default();
-    match land_children(definition, store, &base_dir, None, Attempt::Manual).await {
-        Ok(outcome) if outcome.tried > 0 => eprintln!(
+    let outcome = match app::records::retry_failed(&ctx, pipeline, only, &Default::default()).await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(&e, true),
+    };
+    if let Some(children) = outcome.children.as_ref().filter(|c| c.tried > 0) {
+        eprintln!(
             "{} record(s) waiting for their parent: {} landed, {} still waiting",
-            outcome.tried, outcome.landed, outcome.waiting
-        ),
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: records waiting for their parent not checked: {e}"),
+            children.tried, children.landed, children.waiting
+        );
     }
+    let records = &outcome.records;
+    for f in &records.still_failing {
+        eprintln!(
+            "#{} {} still fails at {}: {}",
+            f.id, f.entity, f.stage, f.message
+        );
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&outcome).unwrap_or_else(|_| "{}".into())
+        );
+    } else {
+        println!(
+            "{} retried ({} inserted, {} updated, {} unchanged), {} still failing",
+            records.retried,
+            records.inserted,
+            records.updated,
+            records.unchanged,
+            records.still_failing.len()
+        );
+    }
+    0
 }
 
 async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
-    let store = match Store::open(&state.unwrap_or_else(Store::default_path)).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
     };
-    match store.has_pipeline(pipeline).await {
-        Ok(true) => {}
-        Ok(false) => {
-            eprintln!("error: no pipeline named \"{pipeline}\" in the state database; run it first, or pass --state");
-            return 2;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    }
-    let rows = match store.failed_records(pipeline).await {
+    let rows = match app::records::failed(&ctx, pipeline).await {
         Ok(rows) => rows,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+        Err(e) => return fail(&e, false),
     };
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
-        );
+        print_json_line(&rows);
         return 0;
     }
+    let mut out = std::io::stdout().lock();
     for r in &rows {
         let raw: String = r.raw.chars().take(100).collect();
         let _ = writeln!(
@@ -657,7 +583,7 @@ async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
     }
     let _ = writeln!(out, "{} failed record(s)", rows.len());
     // Children waiting for their parent are not failed, but they are not in the target either.
-    if let Ok(waiting) = store.pending_children(pipeline).await {
+    if let Ok(waiting) = app::records::waiting_children(&ctx, pipeline).await {
         for c in &waiting {
             let _ = writeln!(
                 out,
@@ -672,40 +598,20 @@ async fn failed_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
     0
 }
 
-async fn open_store(state: Option<PathBuf>) -> Option<Store> {
-    match Store::open(&state.unwrap_or_else(Store::default_path)).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("error: {e}");
-            None
-        }
-    }
-}
-
 async fn conflicts_list(pipeline: &str, state: Option<PathBuf>, all: bool, json: bool) -> u8 {
-    let Some(store) = open_store(state).await else {
-        return 2;
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
     };
-    if !matches!(store.has_pipeline(pipeline).await, Ok(true)) {
-        eprintln!("error: no pipeline named \"{pipeline}\" in the state database; run it first, or pass --state");
-        return 2;
-    }
-    let found = match conflicts::list(&store, pipeline, all).await {
+    let found = match app::records::conflicts(&ctx, pipeline, all).await {
         Ok(found) => found,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code() as u8;
-        }
+        Err(e) => return fail(&e, false),
     };
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&found).unwrap_or_else(|_| "[]".into())
-        );
+        print_json_line(&found);
         return 0;
     }
+    let mut out = std::io::stdout().lock();
     for c in &found {
         let _ = writeln!(
             out,
@@ -750,10 +656,11 @@ async fn conflicts_resolve(
         };
         chosen.insert(column.to_owned(), side);
     }
-    let Some(store) = open_store(state).await else {
-        return 2;
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
     };
-    match conflicts::resolve(&store, id, take, &chosen, &conflicts::current_user()).await {
+    match app::records::resolve_conflict(&ctx, id, take, &chosen).await {
         Ok(view) => {
             let mut out = std::io::stdout().lock();
             if json {
@@ -768,19 +675,17 @@ async fn conflicts_resolve(
             }
             0
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code() as u8
-        }
+        Err(e) => fail(&e, false),
     }
 }
 
 /// `syncflow daemon`: the scheduler without the window.
 async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds: u64) -> u8 {
-    let Some(store) = open_store(state).await else {
-        return 2;
+    let ctx = match context(state, max_jobs).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
     };
-    match store.mark_interrupted_runs().await {
+    match ctx.note_interrupted_runs().await {
         Ok(ids) if !ids.is_empty() => eprintln!(
             "{} interrupted run(s) will resume when next started",
             ids.len()
@@ -788,9 +693,7 @@ async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds: u64) -> u
         Ok(_) => {}
         Err(e) => eprintln!("warning: {e}"),
     }
-    let base_dir = std::env::current_dir().unwrap_or_default();
-    let jobs = Jobs::new(store, max_jobs);
-    let scheduler = Scheduler::new(jobs, std::sync::Arc::new(SystemClock), base_dir);
+    let scheduler = ctx.scheduler();
     eprintln!("syncflow daemon: looking at the schedules every {tick_seconds} s (Ctrl-C pauses the jobs and stops)");
     let stop = StopSignal::default();
     spawn_signal_handler(stop.clone());
@@ -829,10 +732,10 @@ fn secret(action: SecretAction) -> u8 {
                 eprintln!("error: the secret is empty; pipe it in, e.g. `printf %s \"$TOKEN\" | syncflow secret set {name}`");
                 return 2;
             }
-            syncflow_engine::secrets::keychain_set(&name, value)
+            app::connections::store_secret(&name, value)
                 .map(|_| eprintln!("stored keychain entry \"{name}\""))
         }
-        SecretAction::Delete { name } => syncflow_engine::secrets::keychain_delete(&name)
+        SecretAction::Delete { name } => app::connections::delete_secret(&name)
             .map(|_| eprintln!("deleted keychain entry \"{name}\"")),
     };
     match result {

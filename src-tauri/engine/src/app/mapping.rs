@@ -1,0 +1,107 @@
+//! How every source field will be named and typed, the overrides an analyst sets, and the schema review.
+
+use super::{AppError, Context};
+use crate::config::Pipeline;
+use crate::discover::{self, Discovered};
+use crate::schema::review::{self, EntityView, Overrides, SchemaReview};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The cached discovery of a stored pipeline, discovering it when there is none (or when `fresh`).
+async fn discovered(
+    ctx: &Context,
+    name: &str,
+    fresh: bool,
+) -> Result<Arc<Vec<Discovered>>, AppError> {
+    if !fresh {
+        if let Some(found) = ctx.discovered.lock().await.get(name) {
+            return Ok(found.clone());
+        }
+    }
+    let pipeline = ctx.pipeline(name).await?;
+    let found = Arc::new(discover::discover(&pipeline).await?);
+    ctx.discovered
+        .lock()
+        .await
+        .insert(name.to_owned(), found.clone());
+    Ok(found)
+}
+
+/// Reads the source's first pages and shows how every field will be named and typed.
+pub async fn discover(ctx: &Context, name: &str) -> Result<Vec<EntityView>, AppError> {
+    let found = discovered(ctx, name, true).await?;
+    Ok(review::mapping_view(&found, None))
+}
+
+/// Stores the pipeline a file describes and discovers its entities (the CLI's `schema` and `mapping`).
+pub async fn discover_file(
+    ctx: &Context,
+    file: &Path,
+) -> Result<(Pipeline, Vec<Discovered>), AppError> {
+    let pipeline = super::pipelines::import_file(ctx, file).await?;
+    let found = discover::discover(&pipeline).await?;
+    Ok((pipeline, found))
+}
+
+/// The mapping as it would be with these overrides (nothing is saved).
+pub async fn preview(
+    ctx: &Context,
+    name: &str,
+    overrides: &Overrides,
+) -> Result<Vec<EntityView>, AppError> {
+    let found = discovered(ctx, name, false).await?;
+    Ok(review::mapping_view(&found, Some(overrides)))
+}
+
+/// Stores the overrides in the pipeline; a change of business key is refused while the target holds rows keyed
+/// the old way (the error says what to do).
+pub async fn save_overrides(
+    ctx: &Context,
+    name: &str,
+    overrides: &Overrides,
+) -> Result<Vec<EntityView>, AppError> {
+    let before = ctx.pipeline(name).await?;
+    let found = discovered(ctx, name, false).await?;
+    let mut pipeline = before.clone();
+    discover::set_overrides(&mut pipeline, overrides, &found);
+    pipeline.validate().map_err(AppError::invalid)?;
+    review::check_key_changes(&before, &pipeline, &found, ctx.base_dir())
+        .await
+        .map_err(AppError::invalid)?;
+    ctx.store().save_pipeline(&pipeline).await?;
+    let updated: Vec<Discovered> = found
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(e) = pipeline.entities.iter().find(|e| e.name == d.entity.name) {
+                d.entity.fields = e.fields.clone();
+                d.entity.business_key = e.business_key.clone();
+            }
+            d
+        })
+        .collect();
+    let view = review::mapping_view(&updated, None);
+    ctx.discovered
+        .lock()
+        .await
+        .insert(name.to_owned(), Arc::new(updated));
+    Ok(view)
+}
+
+/// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
+pub async fn schema_review(ctx: &Context, name: &str) -> Result<SchemaReview, AppError> {
+    let pipeline = ctx.pipeline(name).await?;
+    let found = discovered(ctx, name, false).await?;
+    review::review(&pipeline, &found, ctx.base_dir())
+        .await
+        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))
+}
+
+/// Applies the reviewed SQL in one transaction; returns the review afterwards.
+pub async fn apply_schema(ctx: &Context, name: &str) -> Result<SchemaReview, AppError> {
+    let pipeline = ctx.pipeline(name).await?;
+    let found = discovered(ctx, name, false).await?;
+    review::apply(&pipeline, &found, ctx.base_dir())
+        .await
+        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))
+}

@@ -1,0 +1,103 @@
+//! Pipelines: import a file or a form, export, list, schedule. A pipeline is stored with its relative paths made
+//! absolute against the place it came from (a file's folder, or the context's folder for the console), so every
+//! face later finds the same files.
+
+use super::{absolute, AppError, Context};
+use crate::config::{Pipeline, Schedule, TargetConfig};
+use crate::jobs::schedule::SchedulePreview;
+use crate::jobs::ScheduleView;
+use crate::store::PipelineSummary;
+use std::path::Path;
+
+/// Makes the pipeline's relative paths (an SQLite target's file) absolute against `base`.
+pub fn anchor_paths(pipeline: &mut Pipeline, base: &Path) {
+    anchor_target(&mut pipeline.target, base);
+}
+
+/// Makes a target's relative path (an SQLite file) absolute against `base`.
+pub fn anchor_target(target: &mut TargetConfig, base: &Path) {
+    if let TargetConfig::Sqlite(lite) = target {
+        let path = Path::new(&lite.path);
+        if !path.is_absolute() && !lite.path.is_empty() {
+            lite.path = absolute(&base.join(path)).display().to_string();
+        }
+    }
+}
+
+/// Reads and checks a pipeline file; its relative paths are taken from the file's folder.
+pub fn read_file(file: &Path) -> Result<Pipeline, AppError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        AppError::invalid(format!("cannot read pipeline file {}: {e}", file.display()))
+    })?;
+    let mut pipeline = Pipeline::from_toml(&text, &file.display().to_string())?;
+    anchor_paths(&mut pipeline, file.parent().unwrap_or(Path::new(".")));
+    Ok(pipeline)
+}
+
+/// Stores a pipeline read from a file (replacing one of the same name).
+pub async fn import_file(ctx: &Context, file: &Path) -> Result<Pipeline, AppError> {
+    let pipeline = read_file(file)?;
+    save(ctx, &pipeline).await?;
+    Ok(pipeline)
+}
+
+/// Stores the pipeline a pipeline file's text describes (replacing one of the same name); its relative paths are
+/// taken from the context's folder. Returns its name.
+pub async fn import_text(ctx: &Context, text: &str) -> Result<String, AppError> {
+    let mut pipeline = Pipeline::from_toml(text, "the imported file")?;
+    anchor_paths(&mut pipeline, ctx.base_dir());
+    save(ctx, &pipeline).await?;
+    Ok(pipeline.name)
+}
+
+/// Stores a new pipeline made in a form; a name in use is refused.
+pub async fn create(ctx: &Context, mut pipeline: Pipeline) -> Result<String, AppError> {
+    pipeline.validate().map_err(AppError::invalid)?;
+    if ctx.store().has_pipeline(&pipeline.name).await? {
+        return Err(AppError::invalid(format!(
+            "a pipeline named \"{}\" exists already; choose another name",
+            pipeline.name
+        )));
+    }
+    anchor_paths(&mut pipeline, ctx.base_dir());
+    save(ctx, &pipeline).await?;
+    Ok(pipeline.name)
+}
+
+async fn save(ctx: &Context, pipeline: &Pipeline) -> Result<(), AppError> {
+    ctx.store().save_pipeline(pipeline).await?;
+    ctx.discovered.lock().await.remove(&pipeline.name);
+    Ok(())
+}
+
+pub async fn list(ctx: &Context) -> Result<Vec<PipelineSummary>, AppError> {
+    Ok(ctx.store().list_pipelines().await?)
+}
+
+/// The pipeline file's text of a stored pipeline: secret references only.
+pub async fn export(ctx: &Context, name: &str) -> Result<String, AppError> {
+    Ok(ctx.pipeline(name).await?.to_toml()?)
+}
+
+/// Saves (or, with none, removes) a pipeline's schedule.
+pub async fn save_schedule(
+    ctx: &Context,
+    name: &str,
+    schedule: Option<Schedule>,
+) -> Result<(), AppError> {
+    let mut pipeline = ctx.pipeline(name).await?;
+    pipeline.schedule = schedule;
+    pipeline.validate().map_err(AppError::invalid)?;
+    Ok(ctx.store().save_pipeline(&pipeline).await?)
+}
+
+/// A pipeline's schedule, the scheduler's memory of it and its next runs.
+pub async fn schedule(ctx: &Context, name: &str) -> Result<ScheduleView, AppError> {
+    ctx.pipeline(name).await?;
+    Ok(crate::jobs::schedule_view(ctx.store(), name).await?)
+}
+
+/// The schedule editor's live preview: the cron in words and the next runs, or what to fix.
+pub fn preview_schedule(schedule: &Schedule) -> Result<SchedulePreview, AppError> {
+    crate::jobs::schedule::preview_from_now(schedule).map_err(AppError::invalid)
+}

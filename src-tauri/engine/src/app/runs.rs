@@ -1,0 +1,76 @@
+//! Runs: start (as a job of the context: one per pipeline, a bounded number at once), pause, cancel, history.
+
+use super::{AppError, Context};
+use crate::config::Pipeline;
+use crate::jobs::RunsView;
+use crate::lease::BusyPipeline;
+use crate::run::{Progress, RunOptions, RunOutcome, StopSignal};
+
+/// Claims the pipeline's job (pending until a slot is free) and returns the signal that pauses or cancels it — for
+/// a face that must be able to stop the run before it starts (the CLI's SIGTERM).
+pub fn claim(ctx: &Context, name: &str, started_by: &'static str) -> Result<StopSignal, AppError> {
+    Ok(ctx.jobs().register(name, started_by)?)
+}
+
+/// Runs a pipeline claimed with [`claim`] to its end, pause or failure. Relative paths of a pipeline stored before
+/// they were made absolute resolve against the context's folder.
+pub async fn run_claimed(
+    ctx: &Context,
+    pipeline: &Pipeline,
+    mut options: RunOptions,
+    progress: Progress<'_>,
+    stop: &StopSignal,
+) -> Result<RunOutcome, AppError> {
+    options.base_dir = ctx.base_dir().to_path_buf();
+    Ok(ctx
+        .jobs()
+        .run_claimed(pipeline, &options, progress, stop)
+        .await?)
+}
+
+/// Runs a pipeline as a job: waits for a free slot, then runs it to its end, pause or failure.
+pub async fn run(
+    ctx: &Context,
+    pipeline: &Pipeline,
+    options: RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, AppError> {
+    let stop = claim(ctx, &pipeline.name, options.started_by)?;
+    run_claimed(ctx, pipeline, options, progress, &stop).await
+}
+
+/// Runs a stored pipeline (see [`run`]).
+pub async fn run_stored(
+    ctx: &Context,
+    name: &str,
+    options: RunOptions,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, AppError> {
+    let pipeline = ctx.pipeline(name).await?;
+    run(ctx, &pipeline, options, progress).await
+}
+
+/// Pauses a running pipeline: the pages in hand are finished and checkpointed; running it again resumes.
+pub fn pause(ctx: &Context, name: &str) -> Result<(), AppError> {
+    Ok(ctx.jobs().pause(name)?)
+}
+
+/// Cancels a running pipeline: it stops after the pages in hand; the next run starts a new pass.
+pub fn cancel(ctx: &Context, name: &str) -> Result<(), AppError> {
+    Ok(ctx.jobs().cancel(name)?)
+}
+
+/// The run history (newest first; of one pipeline, or all) and the jobs waiting or running in this context.
+pub async fn list(ctx: &Context, pipeline: Option<&str>) -> Result<RunsView, AppError> {
+    if let Some(name) = pipeline {
+        ctx.pipeline(name).await?;
+    }
+    Ok(crate::jobs::runs_view(ctx.jobs(), pipeline).await?)
+}
+
+/// The pipelines a live run holds now — here, in a CLI, the daemon or another console on this state database.
+pub async fn busy(ctx: &Context) -> Result<Vec<BusyPipeline>, AppError> {
+    crate::lease::busy_pipelines(ctx.store())
+        .await
+        .map_err(AppError::failed)
+}
