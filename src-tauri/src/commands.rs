@@ -14,9 +14,9 @@ use syncflow_engine::jobs::schedule::SchedulePreview;
 use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
 use syncflow_engine::jobs::{Attention, RunsView, ScheduleView};
 use syncflow_engine::lease::BusyPipeline;
+use syncflow_engine::review::{EntityView, Overrides, SchemaReview};
 use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
-use syncflow_engine::schema::review::{EntityView, Overrides, SchemaReview};
 use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary};
 use syncflow_engine::track::RunSummary;
 use tauri::ipc::Channel;
@@ -222,11 +222,16 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
                         "{dead} failed record(s) of {pipeline} used their last automatic try; \
                          open Failed records to fix and retry them."
                     )),
-                    SchedulerAction::ChildrenChecked { pipeline, dead, .. } if *dead > 0 => {
+                    SchedulerAction::ChildrenChecked {
+                        pipeline,
+                        dead,
+                        checks,
+                        ..
+                    } if *dead > 0 => {
                         Some(format!(
                             "{dead} record(s) of {pipeline} waited {} checks for a parent that never came; \
                              open Failed records to see them and retry.",
-                            syncflow_engine::run::pending::DEAD_AFTER
+                            checks
                         ))
                     }
                     _ => None,

@@ -45,7 +45,7 @@ function describeAction(action: SchedulerAction): string | null {
         : null;
     case "childrenChecked":
       return action.dead > 0
-        ? `${action.pipeline}: ${action.dead} record(s) waited 5 checks for a parent that never came — see Failed records.`
+        ? `${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came — see Failed records.`
         : null;
   }
 }

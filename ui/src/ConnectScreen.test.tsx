@@ -26,6 +26,7 @@ const schemas = {
     oneOf: [{ type: "object", properties: { kind: { type: "string", enum: ["sqlite"] }, path: { type: "string" } } }],
   },
   entity: { type: "object", properties: { name: { type: "string" } } },
+  kindsNamingEntities: ["rest", "postgres"],
 };
 
 afterEach(() => {
@@ -34,6 +35,18 @@ afterEach(() => {
 });
 
 describe("new pipeline", () => {
+  it("asks for entities exactly for the source kinds the engine says need them", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "connector_schema") return { ...schemas, kindsNamingEntities: ["demo"] };
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} />);
+    fireEvent.change(await screen.findByTestId("field-source.kind"), { target: { value: "bubble" } });
+    expect(screen.queryByTestId("add-entity")).toBeNull();
+    fireEvent.change(screen.getByTestId("field-source.kind"), { target: { value: "demo" } });
+    expect(screen.getByTestId("add-entity")).toBeTruthy();
+  });
+
   it("renders forms from the schema, keeps the typed secret out of the pipeline and stores it first", async () => {
     const calls: Array<[string, unknown]> = [];
     mockIPC((cmd, args) => {

@@ -326,7 +326,11 @@ status: RunStatus,
  */
 started_by: string, };
 
-export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "childrenChecked", pipeline: string, tried: number, landed: number, dead: number, };
+export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "childrenChecked", pipeline: string, tried: number, landed: number, dead: number, 
+/**
+ * The checks a child gets before it is dead (its parent never came).
+ */
+checks: number, };
 
 export type StageTimes = { batches: number, fetch_ms: number, transform_ms: number, ingest_ms: number, };
 

@@ -3,7 +3,6 @@
 //! Parsing never echoes the file's text back in an error, because a line of it may hold a secret the user
 //! typed by mistake; errors name the line and the key instead.
 
-use crate::schema::ColumnType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,40 +26,7 @@ pub struct Pipeline {
     pub schedule: Option<Schedule>,
 }
 
-/// A pipeline's schedule: cron times in a time zone, optionally only inside a daily window, optionally spreading
-/// a large first sync over several windows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
-#[serde(deny_unknown_fields)]
-pub struct Schedule {
-    /// Five-field cron (minute hour day-of-month month day-of-week), e.g. "0 19 * * *" or "0,30 8-18 * * 1-5".
-    pub cron: String,
-    /// IANA time zone the cron and the window are read in (default UTC), e.g. "Europe/Berlin".
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
-    /// Work only between these local times; a run still going at the end pauses and continues in the next window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub window: Option<TimeWindow>,
-    /// Spread each pass over this many windows: each window takes about 1/N of the records, the offset is kept
-    /// between windows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub days_to_complete: Option<u32>,
-}
-
-/// A daily window in local time; `end` before `start` crosses midnight (19:00 – 07:00).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
-#[serde(deny_unknown_fields)]
-pub struct TimeWindow {
-    /// "HH:MM"
-    pub start: String,
-    /// "HH:MM"
-    pub end: String,
-}
-
-fn default_timezone() -> String {
-    "UTC".into()
-}
+pub use crate::schedule::{Schedule, TimeWindow};
 
 /// Where records come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -74,6 +40,27 @@ pub enum SourceConfig {
     Postgres(PostgresSource),
     /// Generated data from an HTTP server embedded in the engine (no credentials, no setup).
     Demo(DemoSource),
+}
+
+impl SourceConfig {
+    /// The source kinds whose entities the user names (REST resources, PostgreSQL tables or queries): a pipeline of
+    /// such a source needs at least one `[[entities]]`. A Bubble app lists its types itself; the demo is fixed.
+    pub const KINDS_NAMING_ENTITIES: [&'static str; 2] = ["rest", "postgres"];
+
+    /// The `kind` key of this source.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Rest(_) => "rest",
+            SourceConfig::Bubble(_) => "bubble",
+            SourceConfig::Postgres(_) => "postgres",
+            SourceConfig::Demo(_) => "demo",
+        }
+    }
+
+    /// Whether the user names this source's entities (see [`SourceConfig::KINDS_NAMING_ENTITIES`]).
+    pub fn names_entities(&self) -> bool {
+        SourceConfig::KINDS_NAMING_ENTITIES.contains(&self.kind())
+    }
 }
 
 /// A paginated JSON REST API.
@@ -481,6 +468,25 @@ pub struct FieldOverride {
     pub required: bool,
 }
 
+/// The target type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// Text, kept byte for byte.
+    Text,
+    /// A whole number that fits 64 bits.
+    Integer,
+    /// An exact decimal number (integers included).
+    Numeric,
+    Boolean,
+    /// A point in time, kept as ISO 8601 UTC with milliseconds (`timestamptz` in PostgreSQL). Declared by the
+    /// source (Bubble's `date`), chosen by the analyst, or inferred when every sampled text reads as a date.
+    #[serde(rename = "datetime")]
+    DateTime,
+    /// Objects, arrays and mixed values.
+    Json,
+}
+
 /// A rule of NORMALIZE's text layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
@@ -740,14 +746,21 @@ impl Pipeline {
         if self.name.trim().is_empty() {
             return Err("name is empty; give the pipeline a unique name".into());
         }
+        if self.source.names_entities() && self.entities.is_empty() {
+            return Err(format!(
+                "a {} source needs at least one [[entities]] block ({})",
+                self.source.kind(),
+                match self.source {
+                    SourceConfig::Postgres(_) => "name = the table",
+                    _ => "name = the resource",
+                }
+            ));
+        }
         match &self.source {
             SourceConfig::Rest(rest) => {
                 check_url(&rest.base_url, "source.base_url")?;
                 if rest.concurrency == 0 {
                     return Err("source.concurrency must be at least 1".into());
-                }
-                if self.entities.is_empty() {
-                    return Err("a rest source needs at least one [[entities]] block".into());
                 }
             }
             SourceConfig::Bubble(bubble) => {
@@ -780,9 +793,6 @@ impl Pipeline {
                 if pg.page_size == 0 {
                     return Err("source.page_size must be at least 1".into());
                 }
-                if self.entities.is_empty() {
-                    return Err("a postgres source needs at least one [[entities]] block (name = the table)".into());
-                }
                 for entity in &self.entities {
                     if entity.query.is_some() && entity.business_key.is_empty() {
                         return Err(format!(
@@ -798,7 +808,7 @@ impl Pipeline {
             check_pg_url(&pg.url, "target")?;
         }
         if let Some(schedule) = &self.schedule {
-            crate::jobs::schedule::Plan::parse(schedule)?;
+            crate::schedule::Plan::parse(schedule)?;
         }
         if matches!(self.target, TargetConfig::Sqlite(_)) {
             if let Some(entity) = self

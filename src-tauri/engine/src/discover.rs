@@ -17,6 +17,12 @@ pub struct Discovered {
     pub sample: Vec<Value>,
 }
 
+/// The analyst's overrides per entity name, then per source field (the mapping editor's choices).
+pub type Overrides = std::collections::BTreeMap<
+    String,
+    std::collections::BTreeMap<String, crate::config::FieldOverride>,
+>;
+
 /// Discovers every entity of a pipeline.
 pub async fn discover(pipeline: &Pipeline) -> Result<Vec<Discovered>, RunError> {
     pipeline.validate().map_err(RunError::Invalid)?;
@@ -75,11 +81,7 @@ pub fn model_inputs<'a>(
 
 /// Replaces the field overrides of the named entities (empty overrides are dropped, so the file stays minimal).
 /// A pipeline that lists no entities (every Bubble type, the demo) gets the discovered ones listed first.
-pub fn set_overrides(
-    pipeline: &mut Pipeline,
-    overrides: &crate::schema::review::Overrides,
-    discovered: &[Discovered],
-) {
+pub fn set_overrides(pipeline: &mut Pipeline, overrides: &Overrides, discovered: &[Discovered]) {
     if pipeline.entities.is_empty() {
         pipeline.entities = discovered.iter().map(|d| d.entity.clone()).collect();
     }
@@ -129,7 +131,7 @@ mod tests {
         rules.insert("sku".to_owned(), rule(Some("stockKeepingUnit"), true));
         rules.insert("bin".to_owned(), rule(None, true));
         rules.insert("name".to_owned(), FieldOverride::default());
-        let mut overrides = crate::schema::review::Overrides::new();
+        let mut overrides = Overrides::new();
         overrides.insert("products".into(), rules);
         set_overrides(&mut p, &overrides, &[discovered]);
         let e = &p.entities[0];

@@ -62,29 +62,18 @@ pub struct Lease {
     token: String,
 }
 
-/// This machine's name, as leases record it.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this machine".to_owned())
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Takes `pipeline`'s lease for this process, or says who holds it.
 pub async fn take(store: &Store, pipeline: &str, started_by: &str) -> Result<Lease, LeaseError> {
-    let host = host_name();
+    let host = crate::process::host_name();
     let current = holder_row(store, pipeline).await?;
     // The one lease this start may replace: a holder that stopped renewing, or whose process is gone.
     let replaceable = current.as_ref().and_then(|(token, holder, heartbeat)| {
         let stale = now_ms() - heartbeat > STALE.as_millis() as i64;
-        let gone = holder.host == host && !crate::store::process_alive(i64::from(holder.pid));
+        let gone = holder.host == host && !crate::process::alive(i64::from(holder.pid));
         (stale || gone).then(|| token.clone())
     });
     let token = uuid::Uuid::now_v7().to_string();
@@ -140,12 +129,12 @@ pub async fn take(store: &Store, pipeline: &str, started_by: &str) -> Result<Lea
 
 /// Who holds `pipeline`'s lease now, if a live holder does.
 pub async fn holder(store: &Store, pipeline: &str) -> Result<Option<LeaseHolder>, StoreError> {
-    let host = host_name();
+    let host = crate::process::host_name();
     Ok(holder_row(store, pipeline)
         .await?
         .filter(|(_, holder, heartbeat)| {
             let stale = now_ms() - heartbeat > STALE.as_millis() as i64;
-            let gone = holder.host == host && !crate::store::process_alive(i64::from(holder.pid));
+            let gone = holder.host == host && !crate::process::alive(i64::from(holder.pid));
             !stale && !gone
         })
         .map(|(_, holder, _)| holder))

@@ -17,15 +17,20 @@ pub mod lease;
 pub mod names;
 pub mod normalize;
 pub mod pgconn;
+pub mod process;
 pub mod resolve;
+pub mod review;
 pub mod run;
+pub mod schedule;
 pub mod schema;
 pub mod secrets;
 pub mod sink;
 pub mod source;
+pub mod stop;
 pub mod store;
 pub mod track;
 pub mod validate;
+pub mod values;
 
 /// The app's identifier; also names its data folder, which the CLI shares with the GUI.
 pub const APP_IDENTIFIER: &str = "io.syncflow.console";

@@ -3,7 +3,7 @@
 use super::{AppError, Context};
 use crate::config::Pipeline;
 use crate::discover::{self, Discovered};
-use crate::schema::review::{self, EntityView, Overrides, SchemaReview};
+use crate::review::{self, EntityView, Overrides, SchemaReview};
 use std::path::Path;
 use std::sync::Arc;
 

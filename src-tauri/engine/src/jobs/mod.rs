@@ -1,7 +1,7 @@
 //! Jobs: every run goes through here — one job per pipeline at a time, a bounded number across pipelines (the
 //! rest wait as pending), pause and cancel by pipeline — and the scheduler that starts jobs by itself.
 
-pub mod schedule;
+pub use crate::schedule;
 pub mod scheduler;
 
 use crate::config::Pipeline;

@@ -52,6 +52,9 @@ pub enum SchedulerAction {
         landed: u64,
         #[ts(type = "number")]
         dead: u64,
+        /// The checks a child gets before it is dead (its parent never came).
+        #[ts(type = "number")]
+        checks: i64,
     },
 }
 
@@ -256,7 +259,11 @@ impl Scheduler {
     async fn retry_failed_records(&self) -> Result<Vec<SchedulerAction>, StoreError> {
         let store = self.jobs.store();
         let now = self.clock.now();
-        let due = self.idle_pipelines(store.failed_due(now, crate::run::retry::DEAD_AFTER).await?);
+        let due = self.idle_pipelines(
+            store
+                .failed_due(now, crate::run::retry::TRIES_BEFORE_DEAD)
+                .await?,
+        );
         let mut actions = Vec::new();
         for (name, ids) in due {
             let pipeline = store.pipeline(&name).await?;
@@ -303,11 +310,13 @@ impl Scheduler {
     /// The pending-children loop: every 5 minutes a waiting child is checked; it lands if its parent is in the
     /// target now, and is dead after the fifth check (the console notifies and shows a badge).
     async fn check_waiting_children(&self) -> Result<Vec<SchedulerAction>, StoreError> {
-        use crate::run::pending::{land_children, Attempt, CHECK_EVERY_MINUTES, DEAD_AFTER};
+        use crate::run::pending::{
+            land_children, Attempt, CHECKS_BEFORE_DEAD, CHECK_EVERY_MINUTES,
+        };
         let store = self.jobs.store();
         let now = self.clock.now();
         let every = chrono::Duration::minutes(CHECK_EVERY_MINUTES);
-        let due = self.idle_pipelines(store.children_due(now, every, DEAD_AFTER).await?);
+        let due = self.idle_pipelines(store.children_due(now, every, CHECKS_BEFORE_DEAD).await?);
         let mut actions = Vec::new();
         for (name, ids) in due {
             let pipeline = store.pipeline(&name).await?;
@@ -325,11 +334,14 @@ impl Scheduler {
                     tried: outcome.tried,
                     landed: outcome.landed,
                     dead: outcome.dead,
+                    checks: CHECKS_BEFORE_DEAD,
                 }),
                 Err(e) => {
                     // An unreachable source or target is a try too: the loop must end.
                     tracing::warn!(pipeline = name, "waiting children not checked: {e}");
-                    store.note_child_tries(&ids, now, DEAD_AFTER).await?;
+                    store
+                        .note_child_tries(&ids, now, CHECKS_BEFORE_DEAD)
+                        .await?;
                 }
             }
         }
@@ -341,7 +353,7 @@ struct ScheduledJob {
     jobs: Jobs,
     pipeline: Pipeline,
     options: RunOptions,
-    stop: crate::run::StopSignal,
+    stop: crate::stop::StopSignal,
     days_to_complete: Option<u32>,
     window_id: String,
     window_rows: u64,

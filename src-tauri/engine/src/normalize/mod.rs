@@ -1,11 +1,10 @@
 //! NORMALIZE: turns a raw source record into values of the mapped column types.
 //!
 //! One module per layer: [`types`] (coercion to the mapped type), [`strings`] (text rules), [`numbers`] (numbers
-//! written as text), [`datetimes`] (date-times to ISO 8601 UTC) and the field rules here (defaults). A value passes
+//! written as text; in `values`, shared with type inference), [`datetimes`] (date-times to ISO 8601 UTC) and the field rules here (defaults). A value passes
 //! the layers its type and the analyst's rules call for; a value no rule applies to is kept as it came.
 
-pub mod datetimes;
-pub mod numbers;
+pub use crate::values::{datetimes, numbers};
 pub mod strings;
 pub mod types;
 

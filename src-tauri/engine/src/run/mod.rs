@@ -16,12 +16,13 @@ use crate::emulator::bubble::BubbleEmulator;
 use crate::source::bubble::BubbleClient;
 use crate::source::rest::RestClient;
 use crate::source::{Source, SourceError};
+pub use crate::stop::StopSignal;
 use crate::store::Store;
 use crate::track::{EntityCounts, RunStatus, RunSummary};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use ts_rs::TS;
@@ -125,33 +126,6 @@ pub enum RunEvent {
         #[ts(type = "number")]
         budget_s: u64,
     },
-}
-
-/// Asks a run to stop after the current page: a pause (run again to resume) or a cancel (the run ends as
-/// cancelled; the target keeps every committed page, and the next run starts a new pass).
-#[derive(Debug, Clone, Default)]
-pub struct StopSignal {
-    stop: Arc<AtomicBool>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl StopSignal {
-    pub fn request(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-        self.request();
-    }
-
-    pub fn requested(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    pub fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
-    }
 }
 
 /// A run that could not start or that hit bad input; the CLI's exit code follows from it.

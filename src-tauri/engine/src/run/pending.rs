@@ -1,6 +1,6 @@
 //! Children waiting for their parent (RESOLVE's queue) land once the parent is in the target: checked at the
 //! end of every completed run, by the scheduler's loop every [`CHECK_EVERY_MINUTES`] minutes (after
-//! [`DEAD_AFTER`] checks of the loop a child is dead and the operator is told), and on request.
+//! [`CHECKS_BEFORE_DEAD`] checks of the loop a child is dead and the operator is told), and on request.
 
 use super::entity::transform;
 use super::replay::{table_mapping, write_late};
@@ -17,7 +17,7 @@ use std::path::Path;
 use ts_rs::TS;
 
 /// The loop's checks after which a child whose parent never came is dead (seeds 003/004: five).
-pub const DEAD_AFTER: i64 = 5;
+pub const CHECKS_BEFORE_DEAD: i64 = 5;
 /// How often the loop checks a waiting child.
 pub const CHECK_EVERY_MINUTES: i64 = 5;
 
@@ -238,10 +238,10 @@ async fn land_entity(
     if let Attempt::Loop(now) = attempt {
         dead = children
             .iter()
-            .filter(|c| waiting.contains(&c.id) && c.tries + 1 >= DEAD_AFTER)
+            .filter(|c| waiting.contains(&c.id) && c.tries + 1 >= CHECKS_BEFORE_DEAD)
             .count() as u64;
         store
-            .note_child_tries(&waiting, now, DEAD_AFTER)
+            .note_child_tries(&waiting, now, CHECKS_BEFORE_DEAD)
             .await
             .map_err(|e| fail(e.to_string()))?;
     }

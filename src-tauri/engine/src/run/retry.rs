@@ -1,6 +1,6 @@
 //! Retrying failed records: each goes through the stages again (as stored, or as the analyst edited it) under the
 //! target table's current mapping, and is written without touching the entity's checkpoint. Those that pass leave
-//! the queue; those that fail again keep their new error, and are dead after [`DEAD_AFTER`] tries.
+//! the queue; those that fail again keep their new error, and are dead after [`TRIES_BEFORE_DEAD`] tries.
 
 use super::entity::transform;
 use super::pending::held_child;
@@ -16,7 +16,7 @@ use std::path::Path;
 use ts_rs::TS;
 
 /// Tries after which a record is dead (seed 002: three, then an operator decides).
-pub const DEAD_AFTER: i64 = 3;
+pub const TRIES_BEFORE_DEAD: i64 = 3;
 
 /// What a retry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -154,7 +154,13 @@ async fn retry_queue(
                         message: f.message.clone(),
                     });
                     store
-                        .mark_failed_again(row.id, f.stage, &f.message, &texts[index], DEAD_AFTER)
+                        .mark_failed_again(
+                            row.id,
+                            f.stage,
+                            &f.message,
+                            &texts[index],
+                            TRIES_BEFORE_DEAD,
+                        )
                         .await
                 }
             };

@@ -74,7 +74,7 @@ impl Evidence {
 
 /// Text the numbers layer reads as a number (separators, currency, decimals, exponents; not codes like "007").
 fn looks_numeric(text: &str) -> bool {
-    crate::normalize::numbers::reads_as_number(text)
+    crate::values::numbers::reads_as_number(text)
 }
 
 /// Text the date-time layer reads as a date or a date-time.

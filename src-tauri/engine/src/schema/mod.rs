@@ -5,7 +5,6 @@
 
 pub mod evidence;
 pub mod prisma;
-pub mod review;
 
 use crate::config::{Entity, FieldOverride};
 use serde::{Deserialize, Serialize};
@@ -33,24 +32,7 @@ pub const EDIT_COLUMNS: [&str; 2] = ["_bridge_edited_at", "_bridge_synced"];
 /// The row id column (UUID v7), kept apart from source fields so a source `id` never collides with it.
 pub const ROW_ID_COLUMN: &str = "_bridge_id";
 
-/// The target type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, TS)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    /// Text, kept byte for byte.
-    Text,
-    /// A whole number that fits 64 bits.
-    Integer,
-    /// An exact decimal number (integers included).
-    Numeric,
-    Boolean,
-    /// A point in time, kept as ISO 8601 UTC with milliseconds (`timestamptz` in PostgreSQL). Declared by the
-    /// source (Bubble's `date`), chosen by the analyst, or inferred when every sampled text reads as a date.
-    #[serde(rename = "datetime")]
-    DateTime,
-    /// Objects, arrays and mixed values.
-    Json,
-}
+pub use crate::config::ColumnType;
 
 impl ColumnType {
     /// The narrowest type that holds both.
@@ -77,7 +59,7 @@ impl ColumnType {
             Value::Number(_) => Some(ColumnType::Numeric),
             // Text that reads as a date-time or as a formatted number is taken for one (its evidence says so);
             // a single value that does not read so widens the field back to text.
-            Value::String(s) if crate::normalize::numbers::reads_as_number(s) => {
+            Value::String(s) if crate::values::numbers::reads_as_number(s) => {
                 Some(ColumnType::Numeric)
             }
             Value::String(s) if reads_as_datetime(s) => Some(ColumnType::DateTime),
@@ -440,7 +422,7 @@ impl Mapping {
 
 /// Whether sampled text names a date or a date-time (with a year: `2026-03-04`, `04.03.2026 10:00`, RFC 2822…).
 pub fn reads_as_datetime(text: &str) -> bool {
-    text.len() >= 8 && crate::normalize::datetimes::to_utc_iso(text).is_some()
+    text.len() >= 8 && crate::values::datetimes::to_utc_iso(text).is_some()
 }
 
 /// A text of digits alone, without a leading zero (`"42"`, not `"007"`).

@@ -94,18 +94,7 @@ pub struct MergeCounts {
     pub held_deletes: Option<HeldDeletes>,
 }
 
-/// A target row edited outside the engine whose source row changed too; values are keyed by target column, as
-/// PostgreSQL's `to_jsonb` spells them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectedConflict {
-    pub key_hash: String,
-    pub source: Value,
-    pub target: Value,
-    /// The values the engine last wrote, kept by the target's trigger at the first outside edit.
-    pub synced: Option<Value>,
-    pub source_hash: String,
-    pub source_rowversion: Option<String>,
-}
+pub use crate::store::DetectedConflict;
 
 /// Files a page's manual conflicts before the page commits (so a crash cannot lose one: the page and its
 /// conflicts are processed again together).

@@ -60,7 +60,7 @@ fn application_name() -> String {
     format!(
         "syncflow {}@{}",
         std::process::id(),
-        crate::lease::host_name()
+        crate::process::host_name()
     )
     .chars()
     .filter(char::is_ascii)
@@ -750,12 +750,12 @@ $syncflow$",
                 Ingest::Copy => table.clone(),
                 Ingest::Merge => {
                     sqlx::query(&format!(
-                        "CREATE TEMP TABLE _sf_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                        "CREATE TEMP TABLE _syncflow_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
                     ))
                     .execute(&mut *tx)
                     .await
                     .map_err(&err)?;
-                    "_sf_stage".to_owned()
+                    "_syncflow_stage".to_owned()
                 }
             };
             let mut copy = tx
@@ -1071,7 +1071,7 @@ async fn hold_conflicts(
         "SELECT s.\"_bridge_key_hash\", s.\"_bridge_data_hash\", s.\"_bridge_rowversion\",
                 (extract(epoch FROM t.\"_bridge_edited_at\") * 1000)::float8,
                 {source}, {target}, t.\"_bridge_synced\"
-         FROM _sf_stage s JOIN {table} t ON t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\"
+         FROM _syncflow_stage s JOIN {table} t ON t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\"
          WHERE t.\"_bridge_edited_at\" IS NOT NULL
            AND t.\"_bridge_data_hash\" IS DISTINCT FROM s.\"_bridge_data_hash\"
          FOR UPDATE OF t",
@@ -1123,7 +1123,7 @@ async fn hold_conflicts(
         let sql = format!(
             "UPDATE {table} t SET \"_bridge_data_hash\" = s.\"_bridge_data_hash\",
                     \"_bridge_rowversion\" = s.\"_bridge_rowversion\"
-             FROM _sf_stage s WHERE t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\" AND s.\"_bridge_key_hash\" = ANY($1)"
+             FROM _syncflow_stage s WHERE t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\" AND s.\"_bridge_key_hash\" = ANY($1)"
         );
         sqlx::query(&sql)
             .bind(&kept)
@@ -1131,7 +1131,7 @@ async fn hold_conflicts(
             .await
             .map_err(&err)?;
     }
-    sqlx::query("DELETE FROM _sf_stage WHERE \"_bridge_key_hash\" = ANY($1)")
+    sqlx::query("DELETE FROM _syncflow_stage WHERE \"_bridge_key_hash\" = ANY($1)")
         .bind(&kept)
         .execute(&mut *tx)
         .await
@@ -1180,7 +1180,7 @@ async fn merge(
     }
     let sql = format!(
         "WITH m AS (
-           INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM _sf_stage
+           INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM _syncflow_stage
            ON CONFLICT (\"_bridge_key_hash\") DO UPDATE SET {updates}
            WHERE (t.\"_bridge_data_hash\" IS DISTINCT FROM EXCLUDED.\"_bridge_data_hash\"
               OR t.\"_bridge_deleted_at\" IS NOT NULL){newer_kept}

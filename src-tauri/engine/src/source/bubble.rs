@@ -9,8 +9,8 @@
 use super::rest::RestClient;
 use super::{FetchedPage, PageCursor, SourceError, StreamEnd};
 use crate::config::{Auth, BubbleSource, Entity, RestSource};
-use crate::run::StopSignal;
 use crate::schema::{ColumnType, Declared};
+use crate::stop::StopSignal;
 use futures_util::stream::{self, StreamExt};
 use reqwest::Url;
 use serde_json::Value;

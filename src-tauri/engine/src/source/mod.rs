@@ -218,7 +218,7 @@ impl Source {
         entity: &crate::config::Entity,
         cursor: &PageCursor,
         out: &tokio::sync::mpsc::Sender<FetchedPage>,
-        stop: &crate::run::StopSignal,
+        stop: &crate::stop::StopSignal,
     ) -> Result<StreamEnd, SourceError> {
         match self {
             Source::Rest(_) => stream_in_order(self, entity, cursor, out, stop).await,
@@ -257,7 +257,7 @@ async fn stream_in_order(
     entity: &crate::config::Entity,
     cursor: &PageCursor,
     out: &tokio::sync::mpsc::Sender<FetchedPage>,
-    stop: &crate::run::StopSignal,
+    stop: &crate::stop::StopSignal,
 ) -> Result<StreamEnd, SourceError> {
     let mut cursor = cursor.clone();
     // Records in the last page that came (0: none came yet, so a failure stops the run).

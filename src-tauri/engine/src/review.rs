@@ -2,11 +2,11 @@
 //! and the sanitiser's reasons), the Prisma schema, the SQL that would be applied and the drift between the
 //! discovered fields and the tables as they are.
 
-use super::evidence::Evidence;
-use super::prisma::{self, EntityReport, Provider};
-use super::{Mapping, SchemaChange};
 use crate::config::{FieldOverride, Pipeline};
 use crate::discover::Discovered;
+use crate::schema::evidence::Evidence;
+use crate::schema::prisma::{self, EntityReport, Provider};
+use crate::schema::{Mapping, SchemaChange};
 use crate::sink::{Sink, SinkError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,8 +17,7 @@ use ts_rs::TS;
 /// Sample values shown per field.
 const SAMPLES: usize = 3;
 
-/// Overrides per entity name, then per source field.
-pub type Overrides = BTreeMap<String, BTreeMap<String, FieldOverride>>;
+pub use crate::discover::Overrides;
 
 /// One entity in the mapping editor.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -247,7 +246,7 @@ async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift
     })
 }
 
-use super::widens;
+use crate::schema::widens;
 
 /// Applies every table's statements in one transaction; returns the review afterwards.
 pub async fn apply(

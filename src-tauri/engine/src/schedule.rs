@@ -1,11 +1,48 @@
-//! A pipeline's schedule read into times: cron occurrences in the schedule's time zone, the daily window, and
+//! A pipeline's schedule (the `[schedule]` of the pipeline file) and its reading into times: cron occurrences in the schedule's time zone, the daily window, and
 //! which window an instant belongs to (the unit `days_to_complete` spreads a pass over).
 
-use crate::config::Schedule;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
+use ts_rs::TS;
+
+/// A pipeline's schedule: cron times in a time zone, optionally only inside a daily window, optionally spreading
+/// a large first sync over several windows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Five-field cron (minute hour day-of-month month day-of-week), e.g. "0 19 * * *" or "0,30 8-18 * * 1-5".
+    pub cron: String,
+    /// IANA time zone the cron and the window are read in (default UTC), e.g. "Europe/Berlin".
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Work only between these local times; a run still going at the end pauses and continues in the next window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub window: Option<TimeWindow>,
+    /// Spread each pass over this many windows: each window takes about 1/N of the records, the offset is kept
+    /// between windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub days_to_complete: Option<u32>,
+}
+
+/// A daily window in local time; `end` before `start` crosses midnight (19:00 – 07:00).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    /// "HH:MM"
+    pub start: String,
+    /// "HH:MM"
+    pub end: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
 
 /// A parsed, checked schedule.
 #[derive(Debug, Clone)]
@@ -189,7 +226,6 @@ fn clock_time(text: &str, key: &str) -> Result<NaiveTime, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TimeWindow;
 
     fn plan(cron: &str, tz: &str, window: Option<(&str, &str)>) -> Plan {
         Plan::parse(&Schedule {
