@@ -1,0 +1,89 @@
+//! `syncflow schema` and `syncflow mapping`.
+
+use super::*;
+
+/// Discovers a pipeline's entities and names their models and fields (shared by `schema` and `mapping`).
+pub(crate) async fn discover_models(
+    file: &Path,
+    state: Option<PathBuf>,
+) -> Result<(Provider, Vec<Discovered>), u8> {
+    let ctx = context(state, 1).await.map_err(|e| fail(&e, false))?;
+    eprintln!("discovering the fields of {}…", file.display());
+    let (pipeline, found) = app::mapping::discover_file(&ctx, file)
+        .await
+        .map_err(|e| fail(&e, false))?;
+    Ok((Provider::of(&pipeline.target), found))
+}
+
+/// The discovered mappings, in entity order (for `discover::model_inputs`).
+pub(crate) fn mappings_of(found: &[Discovered]) -> Vec<Mapping> {
+    found.iter().map(|d| d.mapping.clone()).collect()
+}
+
+pub(crate) async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8 {
+    let (provider, found) = match discover_models(file, state).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let text = match prisma::generate(&model_inputs(&found, &mappings_of(&found)), provider) {
+        Ok(text) => text,
+        Err(problems) => {
+            for p in problems {
+                eprintln!(
+                    "error: {p}; change it under [entities.fields] in {}",
+                    file.display()
+                );
+            }
+            return 2;
+        }
+    };
+    match out {
+        Some(path) => match std::fs::write(&path, text) {
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                2
+            }
+        },
+        None => {
+            print!("{text}");
+            0
+        }
+    }
+}
+
+pub(crate) async fn mapping(file: &Path, state: Option<PathBuf>, json: bool) -> u8 {
+    let (_, found) = match discover_models(file, state).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let reports = prisma::reports(&model_inputs(&found, &mappings_of(&found)));
+    if json {
+        print_json_line(&reports);
+        return 0;
+    }
+    let mut out = std::io::stdout().lock();
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "{} → table \"{}\", model {}",
+            r.entity, r.table, r.model
+        );
+        for f in &r.fields {
+            let collides = if f.collides_with.is_empty() {
+                String::new()
+            } else {
+                format!(" (collides with {:?})", f.collides_with)
+            };
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<28} {:<8} {}{collides}",
+                f.source, f.field, f.ty, f.note
+            );
+        }
+    }
+    0
+}

@@ -1,0 +1,78 @@
+//! `syncflow run` and `syncflow daemon`.
+
+use super::*;
+
+pub(crate) async fn run(
+    file: &Path,
+    state: Option<PathBuf>,
+    options: RunOptions,
+    json: bool,
+) -> u8 {
+    let pipeline = match app::pipelines::read_file(file) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, true),
+    };
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, true),
+    };
+    let stop = match app::runs::claim(&ctx, &pipeline.name, options.started_by) {
+        Ok(stop) => stop,
+        Err(e) => return fail(&e, true),
+    };
+    spawn_signal_handler(stop.clone());
+    let reporter = Reporter::new();
+    let progress = |event: RunEvent| reporter.report(&event);
+    let outcome = app::runs::run_claimed(&ctx, &pipeline, options, &progress, &stop).await;
+    reporter.finish();
+    match outcome {
+        Ok(outcome) => {
+            print_summary(&outcome.summary, json);
+            if let Some(error) = &outcome.summary.error {
+                eprintln!("error: {error}");
+            }
+            outcome.exit_code() as u8
+        }
+        Err(e) => fail(&e, true),
+    }
+}
+
+/// `syncflow daemon`: the scheduler without the window.
+pub(crate) async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds: u64) -> u8 {
+    let ctx = match context(state, max_jobs).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
+    };
+    match ctx.note_interrupted_runs().await {
+        Ok(ids) if !ids.is_empty() => eprintln!(
+            "{} interrupted run(s) will resume when next started",
+            ids.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    let scheduler = ctx.scheduler();
+    eprintln!("syncflow daemon: looking at the schedules every {tick_seconds} s (Ctrl-C pauses the jobs and stops)");
+    let stop = StopSignal::default();
+    spawn_signal_handler(stop.clone());
+    let every = Duration::from_secs(tick_seconds.max(1));
+    let report = |action: &SchedulerAction| {
+        eprintln!("{}", serde_json::to_string(action).unwrap_or_default());
+    };
+    loop {
+        match scheduler.tick().await {
+            Ok(actions) => actions.iter().for_each(report),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        let deadline = Instant::now() + every;
+        while Instant::now() < deadline && !stop.requested() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if stop.requested() {
+            break;
+        }
+    }
+    scheduler.pause_all().await;
+    eprintln!("syncflow daemon: stopped");
+    0
+}

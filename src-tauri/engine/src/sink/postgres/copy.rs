@@ -1,0 +1,71 @@
+//! COPY's text format: a row of mapped values written as one line.
+
+use super::*;
+
+/// Appends one row in COPY's text format.
+pub(super) fn write_copy_row(
+    out: &mut String,
+    row: &crate::sink::PreparedRow,
+    mapping: &Mapping,
+    synced_at: &str,
+    run_id: &str,
+) {
+    out.push_str(&row.id.to_string());
+    for (field, value) in mapping.fields.iter().zip(&row.values) {
+        out.push('\t');
+        write_copy_value(out, value, field.ty);
+    }
+    for text in [
+        Some(row.key_hash.as_str()),
+        Some(row.data_hash.as_str()),
+        row.rowversion.as_deref(),
+        Some(synced_at),
+        Some(run_id),
+    ] {
+        out.push('\t');
+        match text {
+            Some(t) => escape_copy_text(out, t),
+            None => out.push_str("\\N"),
+        }
+    }
+    out.push('\n');
+}
+
+pub(super) fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) {
+    match (value, ty) {
+        (Value::Null, _) => out.push_str("\\N"),
+        (Value::String(s), ColumnType::Text | ColumnType::DateTime) => escape_copy_text(out, s),
+        (Value::Bool(b), ColumnType::Boolean) => out.push(if *b { 't' } else { 'f' }),
+        (Value::Number(n), ColumnType::Numeric | ColumnType::Integer) => {
+            out.push_str(&n.to_string())
+        }
+        (other, ColumnType::Json) => escape_copy_text(out, &other.to_string()),
+        // Normalisation guarantees the pairs above; anything else is written as its JSON text.
+        (other, _) => escape_copy_text(out, &other.to_string()),
+    }
+}
+
+/// COPY text format: backslash, tab, newline and carriage return are escaped; everything else is literal.
+pub fn escape_copy_text(out: &mut String, text: &str) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_escaping_covers_the_special_bytes() {
+        let mut out = String::new();
+        escape_copy_text(&mut out, "a\\b\tc\nd\re \\N");
+        assert_eq!(out, "a\\\\b\\tc\\nd\\re \\\\N");
+    }
+}

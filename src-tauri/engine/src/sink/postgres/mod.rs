@@ -1,0 +1,347 @@
+//! The PostgreSQL sink: each page is COPYed into a temporary staging table and merged with one set-based
+//! statement that skips rows whose `_bridge_data_hash` is unchanged; the checkpoint is upserted in the same
+//! transaction.
+
+use super::{
+    checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, DetectedConflict,
+    MergeCounts, PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
+};
+use crate::config::{ConflictStrategy, PostgresTarget};
+use crate::pgconn::{self, Side};
+use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUMN};
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+
+mod conflicts;
+mod copy;
+mod ddl;
+mod deletes;
+mod merge;
+
+pub use conflicts::RowResolution;
+use conflicts::*;
+use copy::*;
+use merge::*;
+
+pub struct PostgresSink {
+    pool: PgPool,
+    schema: String,
+    sslmode: crate::config::SslMode,
+    reconnect: std::time::Duration,
+    /// Seen-key tables this process has made sure exist.
+    seen_tables: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// What this process is called in `pg_stat_activity` (and so in a "the pipeline is busy" message elsewhere).
+fn application_name() -> String {
+    // PostgreSQL keeps 63 bytes of it.
+    format!(
+        "syncflow {}@{}",
+        std::process::id(),
+        crate::process::host_name()
+    )
+    .chars()
+    .filter(char::is_ascii)
+    .take(63)
+    .collect()
+}
+
+fn write_err(table: &str) -> impl Fn(sqlx::Error) -> SinkError + '_ {
+    move |e| {
+        let table = table.to_owned();
+        let message = e.to_string();
+        if pgconn::is_connection_lost(&e) {
+            SinkError::ConnectionLost { table, message }
+        } else if super::is_refused_data(&e) {
+            SinkError::Rejected { table, message }
+        } else {
+            SinkError::Write { table, message }
+        }
+    }
+}
+impl PostgresSink {
+    /// Connects with a pool for `parallel` entities written side by side (each holds a connection only while it
+    /// writes; a wait for a free one is queueing, not an error, so it may last as long as a reconnect).
+    pub async fn connect(
+        config: &PostgresTarget,
+        parallel: usize,
+        create_tables: bool,
+    ) -> Result<PostgresSink, SinkError> {
+        let connected = pgconn::connect(
+            &config.url,
+            config.password.as_ref(),
+            &config.connection,
+            Side::Target,
+            &application_name(),
+            (parallel as u32 + 2).clamp(3, 20),
+        )
+        .await
+        .map_err(|e| match e {
+            pgconn::PgConnectError::Secret(s) => SinkError::Secret(s),
+            other => SinkError::Connect(other.to_string()),
+        })?;
+        let sink = PostgresSink {
+            pool: connected.pool,
+            schema: config.schema.clone(),
+            sslmode: connected.sslmode,
+            reconnect: connected.reconnect,
+            seen_tables: Default::default(),
+        };
+        if create_tables {
+            sink.ensure_checkpoint_table().await?;
+        }
+        Ok(sink)
+    }
+
+    /// Takes the pipeline's lock on this database for the run (a session advisory lock on a connection of its
+    /// own, so that runs with different state databases cannot write one target at once); None when another
+    /// session holds it, with who that is.
+    pub async fn lock_pipeline(
+        &self,
+        pipeline: &str,
+    ) -> Result<Result<sqlx::PgConnection, String>, SinkError> {
+        let err = write_err(CHECKPOINT_TABLE);
+        let mut conn = self.pool.acquire().await.map_err(&err)?.detach();
+        let key = format!("syncflow pipeline {pipeline}");
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&key)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(&err)?;
+        if locked {
+            return Ok(Ok(conn));
+        }
+        let holder: Option<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC', \
+             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) LIMIT 1",
+        )
+        .bind(&key)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap_or(None);
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(Err(match holder {
+            Some((application, from, since)) => format!(
+                "another SyncFlow ({application}{}) holds pipeline \"{pipeline}\"'s lock on the target database \
+                 since {since}",
+                from.map(|f| format!(" from {f}")).unwrap_or_default()
+            ),
+            None => format!(
+                "another SyncFlow holds pipeline \"{pipeline}\"'s lock on the target database"
+            ),
+        }))
+    }
+
+    /// How long a lost connection is retried before the run fails.
+    pub fn reconnect_budget(&self) -> std::time::Duration {
+        self.reconnect
+    }
+
+    /// Whether the connection is encrypted, in words (for Test connection).
+    pub async fn tls(&self) -> Result<String, SinkError> {
+        let encrypted = pgconn::encrypted(&self.pool)
+            .await
+            .map_err(write_err(CHECKPOINT_TABLE))?;
+        Ok(pgconn::describe_tls(self.sslmode, encrypted))
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
+    }
+
+    async fn ensure_checkpoint_table(&self) -> Result<(), SinkError> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (pipeline text NOT NULL, entity text NOT NULL, checkpoint jsonb NOT NULL,
+             updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, entity))",
+            self.qualified(CHECKPOINT_TABLE)
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(write_err(CHECKPOINT_TABLE))?;
+        Ok(())
+    }
+
+    pub async fn read_checkpoint(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Option<Checkpoint>, SinkError> {
+        let sql = format!(
+            "SELECT checkpoint::text FROM {} WHERE pipeline = $1 AND entity = $2",
+            self.qualified(CHECKPOINT_TABLE)
+        );
+        let row = sqlx::query(&sql)
+            .bind(pipeline)
+            .bind(entity)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(write_err(CHECKPOINT_TABLE))?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.try_get(0).map_err(write_err(CHECKPOINT_TABLE))?;
+                parse_checkpoint(&text).map(Some)
+            }
+        }
+    }
+
+    pub async fn write_page(
+        &self,
+        page: &PageWrite<'_>,
+        run_id: &str,
+    ) -> Result<MergeCounts, SinkError> {
+        // Into a table that was empty when the pass began every key is new: the rows are COPYed straight into
+        // it, with no staging table and no merge. A key the source repeats across batches makes that COPY fail
+        // on the unique key; the batch is then written again through the merge.
+        if !page.skip_unchanged && !page.dry_run && !page.rows.is_empty() {
+            if let Some(counts) = self.write_page_as(page, run_id, Ingest::Copy).await? {
+                return Ok(counts);
+            }
+            tracing::info!(
+                table = page.table,
+                "a key repeated in a fresh pass: batch merged instead"
+            );
+        }
+        self.write_page_as(page, run_id, Ingest::Merge)
+            .await?
+            .ok_or_else(|| SinkError::Write {
+                table: page.table.to_owned(),
+                message: "the merge reported a repeated key".into(),
+            })
+    }
+
+    /// Writes the page's batch; None when a straight COPY met a key the table holds already (nothing written).
+    async fn write_page_as(
+        &self,
+        page: &PageWrite<'_>,
+        run_id: &str,
+        ingest: Ingest,
+    ) -> Result<Option<MergeCounts>, SinkError> {
+        let table = self.qualified(page.table);
+        let err = write_err(page.table);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        as_engine_writer(&mut tx).await.map_err(&err)?;
+        let mut counts = MergeCounts::default();
+        let rows = if page.skip_unchanged {
+            changed_rows(&mut tx, &table, page, run_id)
+                .await
+                .map_err(&err)?
+        } else {
+            page.rows.iter().collect()
+        };
+        counts.skipped = (page.rows.len() - rows.len()) as u64;
+        if !rows.is_empty() {
+            let columns = column_list(page.mapping);
+            let into = match ingest {
+                Ingest::Copy => table.clone(),
+                Ingest::Merge => {
+                    sqlx::query(&format!(
+                        "CREATE TEMP TABLE _syncflow_stage (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    ))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(&err)?;
+                    "_syncflow_stage".to_owned()
+                }
+            };
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY {into} ({columns}) FROM STDIN"))
+                .await
+                .map_err(&err)?;
+            let synced_at = chrono::Utc::now().to_rfc3339();
+            let mut buffer = String::with_capacity(64 * 1024);
+            for row in &rows {
+                write_copy_row(&mut buffer, row, page.mapping, &synced_at, run_id);
+                if buffer.len() >= 1 << 20 {
+                    copy.send(std::mem::take(&mut buffer).into_bytes())
+                        .await
+                        .map_err(&err)?;
+                }
+            }
+            if !buffer.is_empty() {
+                copy.send(buffer.into_bytes()).await.map_err(&err)?;
+            }
+            match copy.finish().await {
+                Err(e) if ingest == Ingest::Copy && is_unique_violation(&e) => return Ok(None),
+                other => other.map_err(&err)?,
+            };
+            if ingest == Ingest::Copy {
+                counts.inserted = rows.len() as u64;
+            }
+        }
+        if !rows.is_empty() && ingest == Ingest::Merge {
+            let held = if page.edits_tracked && page.conflicts != ConflictStrategy::SourceWins {
+                hold_conflicts(&mut tx, &table, page).await?
+            } else {
+                0
+            };
+            let (inserted, updated) = merge(
+                &mut tx,
+                &table,
+                page.mapping,
+                page.edits_tracked,
+                page.never_older,
+            )
+            .await
+            .map_err(&err)?;
+            counts.inserted = inserted;
+            counts.updated = updated;
+            counts.conflicts = held;
+            counts.skipped += rows.len() as u64 - inserted - updated - held;
+        }
+        if page.tracks_seen() && !page.dry_run {
+            self.record_seen(&mut tx, page).await.map_err(&err)?;
+        }
+        if page.applies_deletes() {
+            (counts.deleted, counts.held_deletes) = self
+                .apply_deletes_interruptibly(&mut tx, &table, page)
+                .await?;
+        }
+        // A dry run's transaction rolls back anyway, and its target may not even have the checkpoint table.
+        if let Some(checkpoint) = page.checkpoint.filter(|_| !page.dry_run) {
+            let sql = format!(
+                "INSERT INTO {} (pipeline, entity, checkpoint) VALUES ($1, $2, $3::jsonb)
+                 ON CONFLICT (pipeline, entity) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()",
+                self.qualified(CHECKPOINT_TABLE)
+            );
+            sqlx::query(&sql)
+                .bind(page.pipeline)
+                .bind(page.entity)
+                .bind(checkpoint_json(checkpoint, counts)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        if page.dry_run {
+            tx.rollback().await.map_err(&err)?;
+        } else {
+            tx.commit().await.map_err(&err)?;
+            if page.tracks_seen() {
+                // Known to exist once committed (a CREATE in a transaction that rolled back is made again).
+                if let Ok(mut tables) = self.seen_tables.lock() {
+                    tables.insert(self.seen_table(page.pipeline, page.entity));
+                }
+            }
+        }
+        Ok(Some(counts))
+    }
+}
+
+/// How a batch reaches its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ingest {
+    /// COPY straight into the table (every key new).
+    Copy,
+    /// COPY into a staging table, then one set-based merge.
+    Merge,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "23505")
+}
