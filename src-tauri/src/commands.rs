@@ -1,9 +1,11 @@
-//! Tauri commands: each one a call of the engine's use case of the same name (`syncflow_engine::app`), its error
-//! crossing as `{kind, message}`. Progress streams through a `Channel`.
+//! The console's commands: each one a call of the engine's use case of the same name (`syncflow_engine::app`), its
+//! error crossing as `{kind, message}`; progress streams through a channel. Declared once with [`commands!`]: the
+//! Tauri commands and their TypeScript functions (`ui/src/commands.ts`) are generated together.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use syncflow_engine::app::records::FailedRetry;
 use syncflow_engine::app::{self, AppError, Context};
 use syncflow_engine::config::{
     DemoSource, Entity, Pipeline, Schedule, SourceConfig, SqliteTarget, TargetConfig,
@@ -19,8 +21,6 @@ use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
 use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary};
 use syncflow_engine::track::RunSummary;
-use tauri::ipc::Channel;
-use tauri::State;
 
 /// The console's use-case context (its state database in the app-data folder, where relative paths resolve too).
 pub struct AppState {
@@ -33,7 +33,7 @@ const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 /// The demo pipeline every new console starts with: the embedded demo source into an SQLite file.
 pub const DEMO_PIPELINE: &str = "Demo";
 
-type Answer<T> = Result<T, AppError>;
+pub type Answer<T> = Result<T, AppError>;
 
 /// A form's JSON as the engine's type; a mismatch is the form's invalid input, named by `what`.
 fn from_form<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Answer<T> {
@@ -79,33 +79,194 @@ fn demo_pipeline(data_dir: &std::path::Path) -> Pipeline {
     }
 }
 
-#[tauri::command]
-pub async fn list_pipelines(state: State<'_, AppState>) -> Answer<Vec<PipelineSummary>> {
-    app::pipelines::list(&state.ctx).await
+crate::commands! {
+    /// The stored pipelines, with their last run.
+    fn list_pipelines(state, handle;) -> Vec<PipelineSummary> {
+        app::pipelines::list(&state.ctx).await
+    }
+
+    /// Runs a stored pipeline to its end, streaming progress events; `confirm_deletes` applies the deletes the
+    /// delete guard held back in its last run. Creates missing tables (the schema review comes before this).
+    fn run_pipeline(state, handle; name: String, confirm_deletes: Option<bool>; channel on_event: RunEvent) -> RunSummary {
+        let options = RunOptions {
+            apply_schema: true,
+            dry_run: false,
+            base_dir: PathBuf::new(),
+            started_by: "manual",
+            budget: None,
+            confirm_deletes: confirm_deletes.unwrap_or(false),
+        };
+        let progress = throttled(&on_event);
+        let outcome = app::runs::run_stored(&state.ctx, &name, options, &progress).await?;
+        Ok(outcome.summary)
+    }
+
+    /// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the
+    /// state database — with who holds each (shown on the Run button).
+    fn busy_pipelines(state, handle;) -> Vec<BusyPipeline> {
+        app::runs::busy(&state.ctx).await
+    }
+
+    /// Asks a running pipeline to pause after the pages in hand (run it again to resume).
+    fn pause_run(state, handle; name: String) -> () {
+        app::runs::pause(&state.ctx, &name)
+    }
+
+    /// Cancels a running pipeline after the pages in hand; the next run starts a new pass.
+    fn cancel_run(state, handle; name: String) -> () {
+        app::runs::cancel(&state.ctx, &name)
+    }
+
+    /// The runs screen: history (newest first) and the jobs waiting or running now.
+    fn list_runs(state, handle; pipeline: Option<String>) -> RunsView {
+        app::runs::list(&state.ctx, pipeline.as_deref()).await
+    }
+
+    /// A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.
+    fn pipeline_schedule(state, handle; name: String) -> ScheduleView {
+        app::pipelines::schedule(&state.ctx, &name).await
+    }
+
+    /// The schedule editor's live preview: the cron in words and the next runs, or what to fix.
+    fn schedule_preview(state, handle; schedule: Schedule) -> SchedulePreview {
+        app::pipelines::preview_schedule(&schedule)
+    }
+
+    /// Saves (or, with null, removes) a pipeline's schedule.
+    fn save_schedule(state, handle; name: String, schedule: Option<Schedule>) -> () {
+        app::pipelines::save_schedule(&state.ctx, &name, schedule).await
+    }
+
+    /// Conflicts of a pipeline (open ones, or with `all` the resolved ones and their audit trail).
+    fn list_conflicts(state, handle; name: String, all: bool) -> Vec<ConflictView> {
+        app::records::conflicts(&state.ctx, &name, all).await
+    }
+
+    /// Resolves a conflict: `take` for every field except those chosen in `fields`.
+    fn resolve_conflict(state, handle; id: i64, take: Side, fields: BTreeMap<String, Side>) -> ConflictView {
+        app::records::resolve_conflict(&state.ctx, id, take, &fields).await
+    }
+
+    /// Dead records and open conflicts over all pipelines: the badges on the tabs.
+    fn attention(state, handle;) -> Attention {
+        app::records::attention(&state.ctx).await
+    }
+
+    /// The JSON Schema the connector forms are rendered from: `{source, target, entity, kindsNamingEntities}`.
+    fn connector_schema(state, handle;) -> serde_json::Value {
+        Ok(app::connections::connector_schema())
+    }
+
+    /// Reads the first page of every entity of a source described by the form, and says what it found.
+    fn test_connection(state, handle; source: serde_json::Value, entities: serde_json::Value) -> ConnectionReport {
+        let source: SourceConfig = from_form(source, "source")?;
+        let entities: Vec<Entity> = from_form(entities, "entities")?;
+        app::connections::test_source(&source, &entities).await
+    }
+
+    /// Connects to a target described by the form: what was reached, and whether the connection is encrypted.
+    fn test_target(state, handle; target: serde_json::Value) -> TargetReport {
+        let target: TargetConfig = from_form(target, "target")?;
+        app::connections::test_target(&state.ctx, &target).await
+    }
+
+    /// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); null when
+    /// cancelled. A test run (`SYNCFLOW_PICK_FILE`) answers with that path instead of opening the system's dialog,
+    /// which a WebDriver session cannot drive.
+    fn pick_file(state, handle; title: String) -> Option<String> {
+        use tauri_plugin_dialog::DialogExt;
+        if let Some(path) = std::env::var_os("SYNCFLOW_PICK_FILE") {
+            return Ok(Some(path.to_string_lossy().into_owned()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        handle.dialog()
+            .file()
+            .set_title(title)
+            .pick_file(move |picked| {
+                let _ = tx.send(picked);
+            });
+        let picked = rx.await.map_err(AppError::failed)?;
+        Ok(picked
+            .and_then(|p| p.into_path().ok())
+            .map(|p| p.display().to_string()))
+    }
+
+    /// Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
+    fn create_pipeline(state, handle; pipeline: serde_json::Value) -> String {
+        let pipeline: Pipeline = from_form(pipeline, "pipeline")?;
+        app::pipelines::create(&state.ctx, pipeline).await
+    }
+
+    /// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back.
+    fn store_secret(state, handle; entry: String, value: String) -> () {
+        tauri::async_runtime::spawn_blocking(move || app::connections::store_secret(&entry, &value))
+            .await
+            .map_err(AppError::failed)?
+    }
+
+    /// The pipeline file (TOML, docs/pipeline-file.md) of a stored pipeline: secret references only.
+    fn export_pipeline(state, handle; name: String) -> String {
+        app::pipelines::export(&state.ctx, &name).await
+    }
+
+    /// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
+    fn import_pipeline(state, handle; text: String) -> String {
+        app::pipelines::import_text(&state.ctx, &text).await
+    }
+
+    /// The pipeline's failed records (the dead-letter queue), oldest first.
+    fn failed_records(state, handle; name: String) -> Vec<FailedRow> {
+        app::records::failed(&state.ctx, &name).await
+    }
+
+    /// Runs failed records through the stages again: those in `ids` (all when null, after checking the records
+    /// waiting for their parent), `edits` replacing the stored text of some.
+    fn retry_failed(state, handle; name: String, ids: Option<Vec<i64>>, edits: BTreeMap<i64, String>) -> FailedRetry {
+        app::records::retry_failed(&state.ctx, &name, ids.as_deref(), &edits).await
+    }
+
+    /// Records waiting for their parent (pending, and dead after their checks), oldest first.
+    fn pending_children(state, handle; name: String) -> Vec<PendingChild> {
+        app::records::waiting_children(&state.ctx, &name).await
+    }
+
+    /// Checks the waiting records now (dead ones too): those whose parent is in the target land.
+    fn retry_pending_children(state, handle; name: String) -> LandOutcome {
+        app::records::land_waiting_children(&state.ctx, &name).await
+    }
+
+    /// Reads the source's first pages and shows how every field will be named and typed.
+    fn discover_mapping(state, handle; name: String) -> Vec<EntityView> {
+        app::mapping::discover(&state.ctx, &name).await
+    }
+
+    /// The mapping as it would be with these overrides (nothing is saved).
+    fn preview_mapping(state, handle; name: String, overrides: Overrides) -> Vec<EntityView> {
+        app::mapping::preview(&state.ctx, &name, &overrides).await
+    }
+
+    /// Stores the overrides in the pipeline (state DB; exported with the pipeline file).
+    fn save_overrides(state, handle; name: String, overrides: Overrides) -> Vec<EntityView> {
+        app::mapping::save_overrides(&state.ctx, &name, &overrides).await
+    }
+
+    /// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
+    fn schema_review(state, handle; name: String) -> SchemaReview {
+        app::mapping::schema_review(&state.ctx, &name).await
+    }
+
+    /// Applies the reviewed SQL in one transaction; returns the review afterwards.
+    fn apply_schema(state, handle; name: String) -> SchemaReview {
+        app::mapping::apply_schema(&state.ctx, &name).await
+    }
 }
 
-/// Runs a stored pipeline to its end, streaming progress events; creates missing tables (the console's
-/// schema review comes before this in the UI).
-#[tauri::command]
-pub async fn run_pipeline(
-    state: State<'_, AppState>,
-    name: String,
-    confirm_deletes: Option<bool>,
-    on_event: Channel<RunEvent>,
-) -> Answer<RunSummary> {
-    let options = RunOptions {
-        apply_schema: true,
-        dry_run: false,
-        base_dir: PathBuf::new(),
-        started_by: "manual",
-        budget: None,
-        confirm_deletes: confirm_deletes.unwrap_or(false),
-    };
-    // A steady few updates a second per entity (entities run side by side), whatever the page rate: page events
-    // closer than this to the entity's last one sent are dropped (their counts are cumulative, and
-    // entityDone/finished always go through).
+/// The progress callback of a run shown in the window: a steady few updates a second per entity (entities run side
+/// by side), whatever the page rate — page events closer than this to the entity's last one sent are dropped
+/// (their counts are cumulative, and entityDone/finished always go through).
+fn throttled(on_event: &tauri::ipc::Channel<RunEvent>) -> impl Fn(RunEvent) + Send + Sync + '_ {
     let last_page_sent = std::sync::Mutex::new(HashMap::<String, std::time::Instant>::new());
-    let progress = |event: RunEvent| {
+    move |event: RunEvent| {
         if let RunEvent::Page { entity, .. } = &event {
             let mut last = last_page_sent
                 .lock()
@@ -121,85 +282,7 @@ pub async fn run_pipeline(
         if let Err(e) = on_event.send(event) {
             tracing::warn!("progress not delivered to the window: {e}");
         }
-    };
-    let outcome = app::runs::run_stored(&state.ctx, &name, options, &progress).await?;
-    Ok(outcome.summary)
-}
-
-/// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the state
-/// database — with who holds each (shown on the Run button).
-#[tauri::command]
-pub async fn busy_pipelines(state: State<'_, AppState>) -> Answer<Vec<BusyPipeline>> {
-    app::runs::busy(&state.ctx).await
-}
-
-/// Pauses a running pipeline: the pages in hand are finished and checkpointed, then the run stops as `paused`;
-/// running it again resumes from there.
-#[tauri::command]
-pub async fn pause_run(state: State<'_, AppState>, name: String) -> Answer<()> {
-    app::runs::pause(&state.ctx, &name)
-}
-
-/// Cancels a running pipeline: it stops after the pages in hand and ends as `cancelled`; the target keeps what was
-/// committed, and the next run starts a new pass.
-#[tauri::command]
-pub async fn cancel_run(state: State<'_, AppState>, name: String) -> Answer<()> {
-    app::runs::cancel(&state.ctx, &name)
-}
-
-/// The runs screen: history (newest first) and the jobs waiting or running now.
-#[tauri::command]
-pub async fn list_runs(state: State<'_, AppState>, pipeline: Option<String>) -> Answer<RunsView> {
-    app::runs::list(&state.ctx, pipeline.as_deref()).await
-}
-
-/// A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.
-#[tauri::command]
-pub async fn pipeline_schedule(state: State<'_, AppState>, name: String) -> Answer<ScheduleView> {
-    app::pipelines::schedule(&state.ctx, &name).await
-}
-
-/// The editor's live preview: the cron in words and the next five runs, or what to fix.
-#[tauri::command]
-pub fn schedule_preview(schedule: Schedule) -> Answer<SchedulePreview> {
-    app::pipelines::preview_schedule(&schedule)
-}
-
-/// Saves (or, with none, removes) a pipeline's schedule.
-#[tauri::command]
-pub async fn save_schedule(
-    state: State<'_, AppState>,
-    name: String,
-    schedule: Option<Schedule>,
-) -> Answer<()> {
-    app::pipelines::save_schedule(&state.ctx, &name, schedule).await
-}
-
-/// Conflicts of a pipeline (open ones, or with `all` the resolved ones and their audit trail).
-#[tauri::command]
-pub async fn list_conflicts(
-    state: State<'_, AppState>,
-    name: String,
-    all: bool,
-) -> Answer<Vec<ConflictView>> {
-    app::records::conflicts(&state.ctx, &name, all).await
-}
-
-/// Resolves a conflict: `take` for every field except those chosen in `fields`.
-#[tauri::command]
-pub async fn resolve_conflict(
-    state: State<'_, AppState>,
-    id: i64,
-    take: Side,
-    fields: BTreeMap<String, Side>,
-) -> Answer<ConflictView> {
-    app::records::resolve_conflict(&state.ctx, id, take, &fields).await
-}
-
-/// Dead records and open conflicts over all pipelines: the badges on the tabs.
-#[tauri::command]
-pub async fn attention(state: State<'_, AppState>) -> Answer<Attention> {
-    app::records::attention(&state.ctx).await
+    }
 }
 
 /// Runs the scheduler in the background for as long as the window lives: each action goes to the window as a
@@ -250,157 +333,4 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
             })
             .await;
     });
-}
-
-/// The JSON Schema the connector forms are rendered from.
-#[tauri::command]
-pub fn connector_schema() -> serde_json::Value {
-    app::connections::connector_schema()
-}
-
-/// Reads the first page of every entity of a source described by the form, and says what it found.
-#[tauri::command]
-pub async fn test_connection(
-    source: serde_json::Value,
-    entities: serde_json::Value,
-) -> Answer<ConnectionReport> {
-    let source: SourceConfig = from_form(source, "source")?;
-    let entities: Vec<Entity> = from_form(entities, "entities")?;
-    app::connections::test_source(&source, &entities).await
-}
-
-/// Connects to a target described by the form and says what it reached and whether the connection is encrypted.
-#[tauri::command]
-pub async fn test_target(
-    state: State<'_, AppState>,
-    target: serde_json::Value,
-) -> Answer<TargetReport> {
-    let target: TargetConfig = from_form(target, "target")?;
-    app::connections::test_target(&state.ctx, &target).await
-}
-
-/// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); None when cancelled.
-/// A test run (`SYNCFLOW_PICK_FILE`) answers with that path instead of opening the system's dialog, which a
-/// WebDriver session cannot drive.
-#[tauri::command]
-pub async fn pick_file(app: tauri::AppHandle, title: String) -> Answer<Option<String>> {
-    use tauri_plugin_dialog::DialogExt;
-    if let Some(path) = std::env::var_os("SYNCFLOW_PICK_FILE") {
-        return Ok(Some(path.to_string_lossy().into_owned()));
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title(title)
-        .pick_file(move |picked| {
-            let _ = tx.send(picked);
-        });
-    let picked = rx.await.map_err(AppError::failed)?;
-    Ok(picked
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
-}
-
-/// Stores a new pipeline made in the console (its secrets are already in the keychain, referenced by name).
-#[tauri::command]
-pub async fn create_pipeline(
-    state: State<'_, AppState>,
-    pipeline: serde_json::Value,
-) -> Answer<String> {
-    let pipeline: Pipeline = from_form(pipeline, "pipeline")?;
-    app::pipelines::create(&state.ctx, pipeline).await
-}
-
-/// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never sent back.
-#[tauri::command]
-pub async fn store_secret(entry: String, value: String) -> Answer<()> {
-    tauri::async_runtime::spawn_blocking(move || app::connections::store_secret(&entry, &value))
-        .await
-        .map_err(AppError::failed)?
-}
-
-/// The pipeline file (TOML, as docs/pipeline-file.md documents it) of a stored pipeline: secret references only.
-#[tauri::command]
-pub async fn export_pipeline(state: State<'_, AppState>, name: String) -> Answer<String> {
-    app::pipelines::export(&state.ctx, &name).await
-}
-
-/// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
-#[tauri::command]
-pub async fn import_pipeline(state: State<'_, AppState>, text: String) -> Answer<String> {
-    app::pipelines::import_text(&state.ctx, &text).await
-}
-
-/// The pipeline's failed records (the dead-letter queue), oldest first.
-#[tauri::command]
-pub async fn failed_records(state: State<'_, AppState>, name: String) -> Answer<Vec<FailedRow>> {
-    app::records::failed(&state.ctx, &name).await
-}
-
-/// Runs failed records through the stages again: those in `ids` (all when None, after checking the records
-/// waiting for their parent), `edits` replacing the stored text of some.
-#[tauri::command]
-pub async fn retry_failed(
-    state: State<'_, AppState>,
-    name: String,
-    ids: Option<Vec<i64>>,
-    edits: BTreeMap<i64, String>,
-) -> Answer<app::records::FailedRetry> {
-    app::records::retry_failed(&state.ctx, &name, ids.as_deref(), &edits).await
-}
-
-/// Records waiting for their parent (pending, and dead after their checks), oldest first.
-#[tauri::command]
-pub async fn pending_children(
-    state: State<'_, AppState>,
-    name: String,
-) -> Answer<Vec<PendingChild>> {
-    app::records::waiting_children(&state.ctx, &name).await
-}
-
-/// Checks the waiting records now (dead ones too): those whose parent is in the target land.
-#[tauri::command]
-pub async fn retry_pending_children(
-    state: State<'_, AppState>,
-    name: String,
-) -> Answer<LandOutcome> {
-    app::records::land_waiting_children(&state.ctx, &name).await
-}
-
-/// Reads the source's first pages and shows how every field will be named and typed.
-#[tauri::command]
-pub async fn discover_mapping(state: State<'_, AppState>, name: String) -> Answer<Vec<EntityView>> {
-    app::mapping::discover(&state.ctx, &name).await
-}
-
-/// The mapping as it would be with these overrides (nothing is saved).
-#[tauri::command]
-pub async fn preview_mapping(
-    state: State<'_, AppState>,
-    name: String,
-    overrides: Overrides,
-) -> Answer<Vec<EntityView>> {
-    app::mapping::preview(&state.ctx, &name, &overrides).await
-}
-
-/// Stores the overrides in the pipeline (state DB; exported with the pipeline file).
-#[tauri::command]
-pub async fn save_overrides(
-    state: State<'_, AppState>,
-    name: String,
-    overrides: Overrides,
-) -> Answer<Vec<EntityView>> {
-    app::mapping::save_overrides(&state.ctx, &name, &overrides).await
-}
-
-/// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
-#[tauri::command]
-pub async fn schema_review(state: State<'_, AppState>, name: String) -> Answer<SchemaReview> {
-    app::mapping::schema_review(&state.ctx, &name).await
-}
-
-/// Applies the reviewed SQL in one transaction; returns the review afterwards.
-#[tauri::command]
-pub async fn apply_schema(state: State<'_, AppState>, name: String) -> Answer<SchemaReview> {
-    app::mapping::apply_schema(&state.ctx, &name).await
 }

@@ -1,6 +1,7 @@
 //! SyncFlow Console: the Tauri shell. A thin adapter: commands and channels over `syncflow_engine`.
 
-mod commands;
+pub mod commands;
+pub mod ipc;
 
 use anyhow::Context;
 use tauri::Manager;
@@ -24,37 +25,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::start_scheduler(app.handle().clone(), scheduler);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::list_pipelines,
-            commands::run_pipeline,
-            commands::busy_pipelines,
-            commands::discover_mapping,
-            commands::preview_mapping,
-            commands::save_overrides,
-            commands::schema_review,
-            commands::apply_schema,
-            commands::failed_records,
-            commands::retry_failed,
-            commands::pending_children,
-            commands::retry_pending_children,
-            commands::connector_schema,
-            commands::test_connection,
-            commands::test_target,
-            commands::pick_file,
-            commands::create_pipeline,
-            commands::store_secret,
-            commands::export_pipeline,
-            commands::import_pipeline,
-            commands::pause_run,
-            commands::cancel_run,
-            commands::list_runs,
-            commands::pipeline_schedule,
-            commands::schedule_preview,
-            commands::save_schedule,
-            commands::list_conflicts,
-            commands::resolve_conflict,
-            commands::attention
-        ])
+        .invoke_handler(commands::handler())
         .run(tauri::generate_context!())
         .context("the window system failed")
 }

@@ -8,6 +8,7 @@ function field(source: string, name: string, extra: Partial<FieldReport> = {}): 
   return { source, field: name, column: source, type: "String", collides_with: [], note: "", changes: [], error: null, ...extra };
 }
 
+/** The view as the engine sends it: the stored key `sku`, marked on its field. */
 function view(fields: FieldReport[]): EntityView {
   return {
     report: { entity: "products", table: "products", model: "Products", fields, indexes: [] },
@@ -15,7 +16,7 @@ function view(fields: FieldReport[]): EntityView {
     evidence: { sku: "2 sampled: 2 texts" },
     excluded: [],
     business_key: ["sku"],
-    overrides: {},
+    overrides: { sku: { key: true } },
   };
 }
 
@@ -67,7 +68,8 @@ describe("mapping editor", () => {
         const keys = Object.entries(sent.overrides.products ?? {})
           .filter(([, r]) => r.key)
           .map(([s]) => s);
-        return [{ ...view(fields), business_key: keys }];
+        // As the engine answers: the marked fields are the key, the rules come back as sent.
+        return [{ ...view(fields), business_key: keys, overrides: sent.overrides.products ?? {} }];
       }
       throw new Error(`unexpected ${cmd}`);
     });
@@ -84,5 +86,23 @@ describe("mapping editor", () => {
     fireEvent.click(screen.getByLabelText("Business key: sku"));
     await waitFor(() => expect((screen.getByLabelText("Business key: sku") as HTMLInputElement).checked).toBe(false));
     expect(previews.at(-1)?.overrides.products).toEqual({ name: { key: true } });
+  });
+
+  it("makes a field the key when the stored key is not in the data (nothing is marked)", async () => {
+    const previews: Array<{ overrides: Record<string, Record<string, { key?: boolean }>> }> = [];
+    mockIPC((cmd, args) => {
+      const fields = [field("part_no", "part_no"), field("name", "name")];
+      if (cmd === "discover_mapping") return [{ ...view(fields), business_key: ["id"], overrides: {} }];
+      if (cmd === "preview_mapping") {
+        const sent = args as unknown as { overrides: Record<string, Record<string, { key?: boolean }>> };
+        previews.push(sent);
+        return [{ ...view(fields), business_key: ["part_no"], overrides: sent.overrides.products ?? {} }];
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<MappingScreen pipeline="Demo" />);
+    fireEvent.click(await screen.findByLabelText("Business key: part_no"));
+    await waitFor(() => expect(previews.length).toBe(1));
+    expect(previews[0]?.overrides.products).toEqual({ part_no: { key: true } });
   });
 });

@@ -112,28 +112,19 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
     setNotice(null);
   };
 
-  /** Marks or unmarks a business-key field; every field of the entity then says whether it is in the key. */
+  /** Marks or unmarks a business-key field. The engine marks the key's fields in the view it sends and reads the
+   * marks back as the key (one rule, the engine's); the editor only refuses to unmark the last one. */
   const setKey = (entity: string, source: string, on: boolean) => {
-    const current = views?.find((v) => v.report.entity === entity)?.business_key ?? [];
-    const keys = on ? [...current.filter((k) => k !== source), source] : current.filter((k) => k !== source);
-    if (keys.length === 0) {
+    const marked = Object.entries(overrides[entity] ?? {})
+      .filter(([, rule]) => rule.key)
+      .map(([field]) => field);
+    const after = on ? [...marked.filter((k) => k !== source), source] : marked.filter((k) => k !== source);
+    if (after.length === 0) {
       setError("A record needs a business key: mark another field before unmarking this one.");
       return;
     }
     setError(null);
-    setOverrides((all) => {
-      const rules: Record<string, FieldOverride> = {};
-      const sources = new Set([...Object.keys(all[entity] ?? {}), ...keys]);
-      for (const s of sources) {
-        const rule: FieldOverride = { ...(all[entity]?.[s] ?? {}) };
-        if (keys.includes(s)) rule.key = true;
-        else delete rule.key;
-        if (Object.keys(rule).length > 0) rules[s] = rule;
-      }
-      return { ...all, [entity]: rules };
-    });
-    setDirty(true);
-    setNotice(null);
+    edit(entity, source, { key: on });
   };
 
   const save = () => {

@@ -85,10 +85,31 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
                 .map(|(s, _)| s.clone())
                 .collect(),
             business_key: entity.key_fields(),
-            overrides: m.rules.clone(),
+            overrides: with_key_marks(&m.rules, entity, d),
             report,
         })
         .collect()
+}
+
+/// The editor's rules with the business key marked on the fields that hold it. The editor toggles these marks and
+/// the engine reads them back as the key (`Entity::with_rules`): one rule on both sides. A key field the source
+/// does not have (the default `id` of a source without one) gets no mark, so marking a field that exists makes it
+/// the key instead of adding to a key that cannot work.
+fn with_key_marks(
+    rules: &BTreeMap<String, FieldOverride>,
+    entity: &crate::config::Entity,
+    d: &Discovered,
+) -> BTreeMap<String, FieldOverride> {
+    let mut marked = rules.clone();
+    if rules.values().any(|r| r.key) {
+        return marked;
+    }
+    for key in entity.key_fields() {
+        if d.mapping.fields.iter().any(|f| f.source == key) {
+            marked.entry(key).or_default().key = true;
+        }
+    }
+    marked
 }
 
 /// Mappings re-learnt from the discovered samples under the overrides.
@@ -278,6 +299,49 @@ pub async fn apply(
 mod tests {
     use super::*;
     use crate::schema::ColumnType;
+
+    #[test]
+    fn the_editor_sees_the_key_marked_on_fields_that_exist_only() {
+        use crate::config::Entity;
+        let sample = vec![serde_json::json!({"sku": "a", "name": "n"})];
+        let view_of = |key: &[&str]| {
+            let mut entity = Entity::named("products");
+            entity.business_key = key.iter().map(|k| (*k).to_owned()).collect();
+            let found = Discovered {
+                mapping: Mapping::infer(&sample),
+                entity,
+                sample: sample.clone(),
+            };
+            mapping_view(&[found], None).remove(0)
+        };
+        let marked = |v: &EntityView| -> Vec<String> {
+            v.overrides
+                .iter()
+                .filter(|(_, r)| r.key)
+                .map(|(s, _)| s.clone())
+                .collect()
+        };
+        assert_eq!(marked(&view_of(&["sku"])), vec!["sku".to_owned()]);
+        // The default key `id` is not in the data: nothing is marked, so marking `sku` makes it the key.
+        let default = view_of(&[]);
+        assert_eq!(default.business_key, vec!["id".to_owned()]);
+        assert!(marked(&default).is_empty());
+        let mut rules = BTreeMap::new();
+        rules.insert(
+            "sku".to_owned(),
+            FieldOverride {
+                key: true,
+                ..Default::default()
+            },
+        );
+        let order = vec!["sku".to_owned(), "name".to_owned()];
+        assert_eq!(
+            Entity::named("products")
+                .with_rules(&rules, &order)
+                .business_key,
+            vec!["sku".to_owned()]
+        );
+    }
 
     #[tokio::test]
     async fn a_new_business_key_is_refused_for_a_table_holding_rows() {

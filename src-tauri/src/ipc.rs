@@ -1,0 +1,257 @@
+//! The console's IPC, declared once: [`commands!`] turns each declaration into a Tauri command, the handler that
+//! registers them all, and a typed TypeScript function of the same name in `ui/src/commands.ts` (generated; a test
+//! fails when it is stale, `UPDATE_BINDINGS=1 cargo test -p syncflow-console` rewrites it). Argument and result
+//! types are the engine's, named as `ui/src/bindings.ts` (generated from the same Rust types) names them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a command's argument or result type is written in TypeScript, and the generated types it needs.
+pub trait TsType {
+    fn ts() -> String;
+    fn imports(_out: &mut BTreeSet<String>) {}
+}
+
+macro_rules! ts_named {
+    ($($t:ty),* $(,)?) => {$(
+        impl TsType for $t {
+            fn ts() -> String {
+                <$t as ts_rs::TS>::name()
+            }
+            fn imports(out: &mut BTreeSet<String>) {
+                out.insert(<$t as ts_rs::TS>::name());
+            }
+        }
+    )*};
+}
+
+ts_named!(
+    syncflow_engine::app::records::FailedRetry,
+    syncflow_engine::config::FieldOverride,
+    syncflow_engine::config::Schedule,
+    syncflow_engine::conflicts::ConflictView,
+    syncflow_engine::conflicts::Side,
+    syncflow_engine::connect::ConnectionReport,
+    syncflow_engine::connect::TargetReport,
+    syncflow_engine::jobs::Attention,
+    syncflow_engine::jobs::RunsView,
+    syncflow_engine::jobs::ScheduleView,
+    syncflow_engine::jobs::schedule::SchedulePreview,
+    syncflow_engine::lease::BusyPipeline,
+    syncflow_engine::review::EntityView,
+    syncflow_engine::review::SchemaReview,
+    syncflow_engine::run::RunEvent,
+    syncflow_engine::run::pending::LandOutcome,
+    syncflow_engine::store::FailedRow,
+    syncflow_engine::store::PendingChild,
+    syncflow_engine::store::PipelineSummary,
+    syncflow_engine::track::RunSummary,
+);
+
+impl TsType for String {
+    fn ts() -> String {
+        "string".into()
+    }
+}
+
+impl TsType for bool {
+    fn ts() -> String {
+        "boolean".into()
+    }
+}
+
+/// Ids cross as JSON numbers (they stay far below 2^53).
+impl TsType for i64 {
+    fn ts() -> String {
+        "number".into()
+    }
+}
+
+impl TsType for () {
+    fn ts() -> String {
+        "null".into()
+    }
+}
+
+/// A form's JSON (rendered from the connectors' JSON Schema, checked by the engine as it deserialises).
+impl TsType for serde_json::Value {
+    fn ts() -> String {
+        "unknown".into()
+    }
+}
+
+impl<T: TsType> TsType for Vec<T> {
+    fn ts() -> String {
+        format!("Array<{}>", T::ts())
+    }
+    fn imports(out: &mut BTreeSet<String>) {
+        T::imports(out);
+    }
+}
+
+impl<T: TsType> TsType for Option<T> {
+    fn ts() -> String {
+        format!("{} | null", T::ts())
+    }
+    fn imports(out: &mut BTreeSet<String>) {
+        T::imports(out);
+    }
+}
+
+impl<K: TsType, V: TsType> TsType for BTreeMap<K, V> {
+    fn ts() -> String {
+        format!("Record<{}, {}>", K::ts(), V::ts())
+    }
+    fn imports(out: &mut BTreeSet<String>) {
+        K::imports(out);
+        V::imports(out);
+    }
+}
+
+/// One command as the TypeScript side calls it.
+pub struct CommandSig {
+    pub name: &'static str,
+    pub doc: Vec<&'static str>,
+    /// (argument name, its TypeScript type)
+    pub args: Vec<(&'static str, String)>,
+    pub returns: String,
+    pub imports: BTreeSet<String>,
+}
+
+/// `snake_case` → `camelCase` (Tauri maps the arguments' camelCase keys back to the Rust names).
+pub fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The generated `ui/src/commands.ts`.
+pub fn typescript(commands: &[CommandSig]) -> String {
+    let imports: BTreeSet<&String> = commands.iter().flat_map(|c| &c.imports).collect();
+    let mut out = String::from(
+        "// Generated from src-tauri/src/commands.rs (the `commands!` declarations) by src-tauri/src/ipc.rs. Do not edit.\n\
+         // Every command of the console, typed: its error is a `CommandError` ({kind, message}).\n\n",
+    );
+    out.push_str("import type { Channel } from \"@tauri-apps/api/core\";\n");
+    out.push_str("import { invoke } from \"./invoke\";\n");
+    out.push_str(&format!(
+        "import type {{ {} }} from \"./bindings\";\n",
+        imports
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for c in commands {
+        out.push('\n');
+        if !c.doc.is_empty() {
+            out.push_str("/**\n");
+            for line in &c.doc {
+                out.push_str(&format!(" *{}\n", line.trim_end()));
+            }
+            out.push_str(" */\n");
+        }
+        let params: Vec<String> = c
+            .args
+            .iter()
+            .map(|(name, ty)| format!("{}: {ty}", camel(name)))
+            .collect();
+        let keys: Vec<String> = c.args.iter().map(|(name, _)| camel(name)).collect();
+        out.push_str(&format!(
+            "export function {}({}): Promise<{}> {{\n  return invoke<{}>(\"{}\", {{ {} }});\n}}\n",
+            camel(c.name),
+            params.join(", "),
+            c.returns,
+            c.returns,
+            c.name,
+            keys.join(", ")
+        ));
+    }
+    out.replace("{  }", "{}")
+}
+
+/// Declares the console's commands. Each is written
+/// `fn name(state, handle; arg: Type, …; channel on_event: EventType) -> Result { body }`: `state` (the
+/// [`crate::commands::AppState`]) and `handle` (the `AppHandle`) are named by the declaration for its body, the
+/// arguments come from the window, the optional channel streams events to it, and the body returns
+/// `Answer<Result>`.
+#[macro_export]
+macro_rules! commands {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident ($state:ident, $app:ident; $($arg:ident : $ty:ty),* $(; channel $ch:ident : $chty:ty)?) -> $ret:ty $body:block
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[tauri::command]
+            #[allow(unused_variables)]
+            pub async fn $name(
+                $state: tauri::State<'_, AppState>,
+                $app: tauri::AppHandle,
+                $($arg: $ty,)*
+                $($ch: tauri::ipc::Channel<$chty>,)?
+            ) -> Answer<$ret> $body
+        )*
+
+        /// Registers every command with the app.
+        pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($name),*]
+        }
+
+        /// Every command's signature, as the TypeScript side calls it.
+        pub fn signatures() -> Vec<$crate::ipc::CommandSig> {
+            use $crate::ipc::TsType;
+            vec![$({
+                let mut imports = std::collections::BTreeSet::new();
+                $(<$ty>::imports(&mut imports);)*
+                $(<$chty>::imports(&mut imports);)?
+                <$ret>::imports(&mut imports);
+                #[allow(unused_mut)]
+                let mut args: Vec<(&'static str, String)> = vec![$((stringify!($arg), <$ty>::ts())),*];
+                $(args.push((stringify!($ch), format!("Channel<{}>", <$chty>::ts())));)?
+                $crate::ipc::CommandSig {
+                    name: stringify!($name),
+                    doc: vec![$($doc),*],
+                    args,
+                    returns: <$ret>::ts(),
+                    imports,
+                }
+            }),*]
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    #[test]
+    fn commands_ts_is_up_to_date() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/commands.ts");
+        let fresh = super::typescript(&crate::commands::signatures());
+        if std::env::var_os("UPDATE_BINDINGS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "ui/src/commands.ts is stale; regenerate it with UPDATE_BINDINGS=1 cargo test -p syncflow-console"
+        );
+    }
+
+    #[test]
+    fn names_cross_in_camel_case() {
+        assert_eq!(super::camel("confirm_deletes"), "confirmDeletes");
+        assert_eq!(super::camel("list_pipelines"), "listPipelines");
+        assert_eq!(super::camel("name"), "name");
+    }
+}

@@ -1,0 +1,214 @@
+// Generated from src-tauri/src/commands.rs (the `commands!` declarations) by src-tauri/src/ipc.rs. Do not edit.
+// Every command of the console, typed: its error is a `CommandError` ({kind, message}).
+
+import type { Channel } from "@tauri-apps/api/core";
+import { invoke } from "./invoke";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, EntityView, FailedRetry, FailedRow, FieldOverride, LandOutcome, PendingChild, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, TargetReport } from "./bindings";
+
+/**
+ * The stored pipelines, with their last run.
+ */
+export function listPipelines(): Promise<Array<PipelineSummary>> {
+  return invoke<Array<PipelineSummary>>("list_pipelines", {});
+}
+
+/**
+ * Runs a stored pipeline to its end, streaming progress events; `confirm_deletes` applies the deletes the
+ * delete guard held back in its last run. Creates missing tables (the schema review comes before this).
+ */
+export function runPipeline(name: string, confirmDeletes: boolean | null, onEvent: Channel<RunEvent>): Promise<RunSummary> {
+  return invoke<RunSummary>("run_pipeline", { name, confirmDeletes, onEvent });
+}
+
+/**
+ * The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the
+ * state database — with who holds each (shown on the Run button).
+ */
+export function busyPipelines(): Promise<Array<BusyPipeline>> {
+  return invoke<Array<BusyPipeline>>("busy_pipelines", {});
+}
+
+/**
+ * Asks a running pipeline to pause after the pages in hand (run it again to resume).
+ */
+export function pauseRun(name: string): Promise<null> {
+  return invoke<null>("pause_run", { name });
+}
+
+/**
+ * Cancels a running pipeline after the pages in hand; the next run starts a new pass.
+ */
+export function cancelRun(name: string): Promise<null> {
+  return invoke<null>("cancel_run", { name });
+}
+
+/**
+ * The runs screen: history (newest first) and the jobs waiting or running now.
+ */
+export function listRuns(pipeline: string | null): Promise<RunsView> {
+  return invoke<RunsView>("list_runs", { pipeline });
+}
+
+/**
+ * A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.
+ */
+export function pipelineSchedule(name: string): Promise<ScheduleView> {
+  return invoke<ScheduleView>("pipeline_schedule", { name });
+}
+
+/**
+ * The schedule editor's live preview: the cron in words and the next runs, or what to fix.
+ */
+export function schedulePreview(schedule: Schedule): Promise<SchedulePreview> {
+  return invoke<SchedulePreview>("schedule_preview", { schedule });
+}
+
+/**
+ * Saves (or, with null, removes) a pipeline's schedule.
+ */
+export function saveSchedule(name: string, schedule: Schedule | null): Promise<null> {
+  return invoke<null>("save_schedule", { name, schedule });
+}
+
+/**
+ * Conflicts of a pipeline (open ones, or with `all` the resolved ones and their audit trail).
+ */
+export function listConflicts(name: string, all: boolean): Promise<Array<ConflictView>> {
+  return invoke<Array<ConflictView>>("list_conflicts", { name, all });
+}
+
+/**
+ * Resolves a conflict: `take` for every field except those chosen in `fields`.
+ */
+export function resolveConflict(id: number, take: Side, fields: Record<string, Side>): Promise<ConflictView> {
+  return invoke<ConflictView>("resolve_conflict", { id, take, fields });
+}
+
+/**
+ * Dead records and open conflicts over all pipelines: the badges on the tabs.
+ */
+export function attention(): Promise<Attention> {
+  return invoke<Attention>("attention", {});
+}
+
+/**
+ * The JSON Schema the connector forms are rendered from: `{source, target, entity, kindsNamingEntities}`.
+ */
+export function connectorSchema(): Promise<unknown> {
+  return invoke<unknown>("connector_schema", {});
+}
+
+/**
+ * Reads the first page of every entity of a source described by the form, and says what it found.
+ */
+export function testConnection(source: unknown, entities: unknown): Promise<ConnectionReport> {
+  return invoke<ConnectionReport>("test_connection", { source, entities });
+}
+
+/**
+ * Connects to a target described by the form: what was reached, and whether the connection is encrypted.
+ */
+export function testTarget(target: unknown): Promise<TargetReport> {
+  return invoke<TargetReport>("test_target", { target });
+}
+
+/**
+ * Asks the user for a file (a path field of a form: a CA bundle, a client certificate); null when
+ * cancelled. A test run (`SYNCFLOW_PICK_FILE`) answers with that path instead of opening the system's dialog,
+ * which a WebDriver session cannot drive.
+ */
+export function pickFile(title: string): Promise<string | null> {
+  return invoke<string | null>("pick_file", { title });
+}
+
+/**
+ * Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
+ */
+export function createPipeline(pipeline: unknown): Promise<string> {
+  return invoke<string>("create_pipeline", { pipeline });
+}
+
+/**
+ * Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back.
+ */
+export function storeSecret(entry: string, value: string): Promise<null> {
+  return invoke<null>("store_secret", { entry, value });
+}
+
+/**
+ * The pipeline file (TOML, docs/pipeline-file.md) of a stored pipeline: secret references only.
+ */
+export function exportPipeline(name: string): Promise<string> {
+  return invoke<string>("export_pipeline", { name });
+}
+
+/**
+ * Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
+ */
+export function importPipeline(text: string): Promise<string> {
+  return invoke<string>("import_pipeline", { text });
+}
+
+/**
+ * The pipeline's failed records (the dead-letter queue), oldest first.
+ */
+export function failedRecords(name: string): Promise<Array<FailedRow>> {
+  return invoke<Array<FailedRow>>("failed_records", { name });
+}
+
+/**
+ * Runs failed records through the stages again: those in `ids` (all when null, after checking the records
+ * waiting for their parent), `edits` replacing the stored text of some.
+ */
+export function retryFailed(name: string, ids: Array<number> | null, edits: Record<number, string>): Promise<FailedRetry> {
+  return invoke<FailedRetry>("retry_failed", { name, ids, edits });
+}
+
+/**
+ * Records waiting for their parent (pending, and dead after their checks), oldest first.
+ */
+export function pendingChildren(name: string): Promise<Array<PendingChild>> {
+  return invoke<Array<PendingChild>>("pending_children", { name });
+}
+
+/**
+ * Checks the waiting records now (dead ones too): those whose parent is in the target land.
+ */
+export function retryPendingChildren(name: string): Promise<LandOutcome> {
+  return invoke<LandOutcome>("retry_pending_children", { name });
+}
+
+/**
+ * Reads the source's first pages and shows how every field will be named and typed.
+ */
+export function discoverMapping(name: string): Promise<Array<EntityView>> {
+  return invoke<Array<EntityView>>("discover_mapping", { name });
+}
+
+/**
+ * The mapping as it would be with these overrides (nothing is saved).
+ */
+export function previewMapping(name: string, overrides: Record<string, Record<string, FieldOverride>>): Promise<Array<EntityView>> {
+  return invoke<Array<EntityView>>("preview_mapping", { name, overrides });
+}
+
+/**
+ * Stores the overrides in the pipeline (state DB; exported with the pipeline file).
+ */
+export function saveOverrides(name: string, overrides: Record<string, Record<string, FieldOverride>>): Promise<Array<EntityView>> {
+  return invoke<Array<EntityView>>("save_overrides", { name, overrides });
+}
+
+/**
+ * The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
+ */
+export function schemaReview(name: string): Promise<SchemaReview> {
+  return invoke<SchemaReview>("schema_review", { name });
+}
+
+/**
+ * Applies the reviewed SQL in one transaction; returns the review afterwards.
+ */
+export function applySchema(name: string): Promise<SchemaReview> {
+  return invoke<SchemaReview>("apply_schema", { name });
+}
