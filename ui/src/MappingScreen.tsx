@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { discoverMapping, previewMapping, saveOverrides, type Overrides } from "./api";
-import type { Change, ColumnType, EntityView, FieldOverride, FieldReport } from "./bindings";
+import type { Change, ColumnType, EntityView, FieldChoice, FieldReport } from "./bindings";
 
 const TYPES: ColumnType[] = ["text", "integer", "numeric", "boolean", "datetime", "json"];
 
@@ -23,7 +23,7 @@ const ROW_HEIGHT = 44;
 function overridesOf(views: EntityView[]): Overrides {
   const all: Overrides = {};
   for (const v of views) {
-    const rules: Record<string, FieldOverride> = {};
+    const rules: Record<string, FieldChoice> = {};
     for (const [source, rule] of Object.entries(v.overrides)) {
       if (rule) rules[source] = rule;
     }
@@ -93,13 +93,13 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
     views?.find((v) => v.report.entity === entity)?.report.fields.find((f) => f.source === source && !f.changes.includes("renamed"))
       ?.field;
 
-  const edit = (entity: string, source: string, change: Partial<FieldOverride>) => {
+  const edit = (entity: string, source: string, change: Partial<FieldChoice>) => {
     setOverrides((all) => {
-      const merged: FieldOverride = { ...(all[entity]?.[source] ?? {}), ...change };
+      const merged: FieldChoice = { ...(all[entity]?.[source] ?? {}), ...change };
       if ("name" in change && change.name === autoName(entity, source)) delete merged.name;
       // Rules set in the pipeline file (text rules, defaults…) are kept; unset choices are dropped.
       // An emptied name box stays empty (and is flagged) until the analyst types a name.
-      const next: FieldOverride = { ...merged };
+      const next: FieldChoice = { ...merged };
       if (next.name === undefined || next.name === null) delete next.name;
       if (!next.type) delete next.type;
       if (!next.exclude) delete next.exclude;
@@ -216,8 +216,8 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
 interface TableProps {
   rows: FieldReport[];
   view: EntityView;
-  overrides: Record<string, FieldOverride>;
-  onEdit: (source: string, change: Partial<FieldOverride>) => void;
+  overrides: Record<string, FieldChoice>;
+  onEdit: (source: string, change: Partial<FieldChoice>) => void;
   onKey: (source: string, on: boolean) => void;
 }
 

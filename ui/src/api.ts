@@ -1,7 +1,7 @@
 // The console's commands. Every command and its types are generated from the Rust declarations (commands.ts,
 // bindings.ts); this module re-exports them and adds the few conveniences the screens share.
 import { Channel } from "@tauri-apps/api/core";
-import type { FieldOverride, RunEvent, RunSummary } from "./bindings";
+import type { FieldChoice, RunEvent, RunSummary } from "./bindings";
 import * as commands from "./commands";
 
 export { CommandError, isBusy } from "./invoke";
@@ -36,8 +36,8 @@ export {
   testTarget,
 } from "./commands";
 
-/** Overrides per entity, then per source field (the Rust `Overrides`). */
-export type Overrides = Record<string, Record<string, FieldOverride>>;
+/** The mapping editor's choices per entity, then per source field (the Rust `Overrides`). */
+export type Overrides = Record<string, Record<string, FieldChoice>>;
 
 /** Runs a pipeline, calling `onEvent` with its progress; `confirmDeletes` applies the deletes the delete guard held
  * back in its last run. */

@@ -186,10 +186,35 @@ type?: ColumnType | null,
  */
 exclude?: boolean, 
 /**
- * Part of the business key, as chosen in the editor; saving moves it into the entity's `business_key`, so a
- * pipeline file never holds it.
+ * Text rules, applied in order to the field's text values (nothing is changed unless asked for).
  */
-key?: boolean, 
+text?: Array<TextRule>, 
+/**
+ * Numbers written as text use a decimal comma (`1.000,50`).
+ */
+decimal_comma?: boolean, 
+/**
+ * The value (as text, read as the field's type) for records that omit the field or send null.
+ */
+default?: string | null, 
+/**
+ * Records without a value (after the default) fail validation, naming the field.
+ */
+required?: boolean, };
+
+export type FieldChoice = { key?: boolean, 
+/**
+ * The Prisma field name to use instead of the sanitised one.
+ */
+name?: string | null, 
+/**
+ * The type to use instead of the inferred one.
+ */
+type?: ColumnType | null, 
+/**
+ * Leave the field out of the target and the schema.
+ */
+exclude?: boolean, 
 /**
  * Text rules, applied in order to the field's text values (nothing is changed unless asked for).
  */
@@ -243,7 +268,7 @@ excluded: Array<string>, business_key: Array<string>,
 /**
  * The analyst's overrides as they stand.
  */
-overrides: { [key in string]?: FieldOverride }, };
+overrides: { [key in string]?: FieldChoice }, };
 
 export type TableDrift = { table: string, exists: boolean, 
 /**

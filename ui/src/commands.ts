@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, EntityView, FailedRetry, FailedRow, FieldOverride, LandOutcome, PendingChild, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, TargetReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, TargetReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -188,14 +188,14 @@ export function discoverMapping(name: string): Promise<Array<EntityView>> {
 /**
  * The mapping as it would be with these overrides (nothing is saved).
  */
-export function previewMapping(name: string, overrides: Record<string, Record<string, FieldOverride>>): Promise<Array<EntityView>> {
+export function previewMapping(name: string, overrides: Record<string, Record<string, FieldChoice>>): Promise<Array<EntityView>> {
   return invoke<Array<EntityView>>("preview_mapping", { name, overrides });
 }
 
 /**
  * Stores the overrides in the pipeline (state DB; exported with the pipeline file).
  */
-export function saveOverrides(name: string, overrides: Record<string, Record<string, FieldOverride>>): Promise<Array<EntityView>> {
+export function saveOverrides(name: string, overrides: Record<string, Record<string, FieldChoice>>): Promise<Array<EntityView>> {
   return invoke<Array<EntityView>>("save_overrides", { name, overrides });
 }
 

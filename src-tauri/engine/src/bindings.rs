@@ -29,6 +29,7 @@ pub fn typescript() -> String {
         crate::schema::ColumnType::decl(),
         crate::config::TextRule::decl(),
         crate::config::FieldOverride::decl(),
+        crate::discover::FieldChoice::decl(),
         crate::names::Change::decl(),
         crate::schema::prisma::FieldReport::decl(),
         crate::schema::prisma::IndexReport::decl(),

@@ -450,10 +450,6 @@ pub struct FieldOverride {
     /// Leave the field out of the target and the schema.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exclude: bool,
-    /// Part of the business key, as chosen in the editor; saving moves it into the entity's `business_key`, so a
-    /// pipeline file never holds it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub key: bool,
     /// Text rules, applied in order to the field's text values (nothing is changed unless asked for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text: Vec<TextRule>,
@@ -534,42 +530,6 @@ impl Entity {
     /// The target table's name.
     pub fn table_name(&self) -> &str {
         self.table.as_deref().unwrap_or(&self.name)
-    }
-
-    /// The entity under the editor's rules: fields marked `key` become the business key (in `order`, the
-    /// discovered field order; the stored order is kept when the set is unchanged).
-    pub fn with_rules(&self, rules: &BTreeMap<String, FieldOverride>, order: &[String]) -> Entity {
-        let mut entity = self.clone();
-        let mut keyed: Vec<String> = order
-            .iter()
-            .filter(|s| rules.get(*s).is_some_and(|r| r.key))
-            .cloned()
-            .collect();
-        keyed.extend(
-            rules
-                .iter()
-                .filter(|(s, r)| r.key && !order.contains(s))
-                .map(|(s, _)| s.clone()),
-        );
-        let current = self.key_fields();
-        let same = keyed.len() == current.len() && keyed.iter().all(|k| current.contains(k));
-        if !keyed.is_empty() && !same {
-            entity.business_key = keyed;
-        }
-        entity.fields = rules
-            .iter()
-            .map(|(s, r)| {
-                (
-                    s.clone(),
-                    FieldOverride {
-                        key: false,
-                        ..r.clone()
-                    },
-                )
-            })
-            .filter(|(_, r)| *r != FieldOverride::default())
-            .collect();
-        entity
     }
 
     /// The business key fields, with the default applied.
@@ -861,12 +821,6 @@ impl Pipeline {
                             entity.name
                         ));
                     }
-                }
-                if rule.key {
-                    return Err(format!(
-                        "entities \"{}\": fields.\"{source}\".key is the editor's; write business_key = [\"{source}\"] instead",
-                        entity.name
-                    ));
                 }
                 if rule.exclude && entity.key_fields().contains(source) {
                     return Err(format!(

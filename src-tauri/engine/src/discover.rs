@@ -17,11 +17,55 @@ pub struct Discovered {
     pub sample: Vec<Value>,
 }
 
-/// The analyst's overrides per entity name, then per source field (the mapping editor's choices).
-pub type Overrides = std::collections::BTreeMap<
-    String,
-    std::collections::BTreeMap<String, crate::config::FieldOverride>,
->;
+/// The mapping editor's choices for one field: the pipeline file's override of it, and whether it is part of the
+/// business key (editor-only: saving moves the marks into the entity's `business_key`, so a pipeline file never
+/// holds them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct FieldChoice {
+    #[serde(flatten)]
+    pub rule: crate::config::FieldOverride,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub key: Option<bool>,
+}
+
+/// The editor's choices per entity name, then per source field.
+pub type Overrides =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, FieldChoice>>;
+
+/// The entity under the editor's choices: the fields marked `key` become the business key (in `order`, the
+/// discovered field order; the stored order is kept when the set is unchanged; no mark keeps the key as it is),
+/// and the overrides that change something become the entity's `fields`.
+pub fn choose(
+    entity: &crate::config::Entity,
+    choices: &std::collections::BTreeMap<String, FieldChoice>,
+    order: &[String],
+) -> crate::config::Entity {
+    let marked = |c: &FieldChoice| c.key == Some(true);
+    let mut chosen = entity.clone();
+    let mut keyed: Vec<String> = order
+        .iter()
+        .filter(|s| choices.get(*s).is_some_and(marked))
+        .cloned()
+        .collect();
+    keyed.extend(
+        choices
+            .iter()
+            .filter(|(s, c)| marked(c) && !order.contains(s))
+            .map(|(s, _)| s.clone()),
+    );
+    let current = entity.key_fields();
+    let same = keyed.len() == current.len() && keyed.iter().all(|k| current.contains(k));
+    if !keyed.is_empty() && !same {
+        chosen.business_key = keyed;
+    }
+    chosen.fields = choices
+        .iter()
+        .map(|(s, c)| (s.clone(), c.rule.clone()))
+        .filter(|(_, r)| *r != crate::config::FieldOverride::default())
+        .collect();
+    chosen
+}
 
 /// Discovers every entity of a pipeline.
 pub async fn discover(pipeline: &Pipeline) -> Result<Vec<Discovered>, RunError> {
@@ -92,7 +136,7 @@ pub fn set_overrides(pipeline: &mut Pipeline, overrides: &Overrides, discovered:
                 .find(|d| d.entity.name == entity.name)
                 .map(|d| d.mapping.fields.iter().map(|f| f.source.clone()).collect())
                 .unwrap_or_default();
-            *entity = entity.with_rules(rules, &order);
+            *entity = choose(entity, rules, &order);
         }
     }
 }
@@ -123,14 +167,16 @@ mod tests {
             sample,
         };
         let mut rules = std::collections::BTreeMap::new();
-        let rule = |name: Option<&str>, key: bool| FieldOverride {
-            name: name.map(str::to_owned),
-            key,
-            ..Default::default()
+        let rule = |name: Option<&str>, key: bool| FieldChoice {
+            rule: FieldOverride {
+                name: name.map(str::to_owned),
+                ..Default::default()
+            },
+            key: key.then_some(true),
         };
         rules.insert("sku".to_owned(), rule(Some("stockKeepingUnit"), true));
         rules.insert("bin".to_owned(), rule(None, true));
-        rules.insert("name".to_owned(), FieldOverride::default());
+        rules.insert("name".to_owned(), FieldChoice::default());
         let mut overrides = Overrides::new();
         overrides.insert("products".into(), rules);
         set_overrides(&mut p, &overrides, &[discovered]);
@@ -142,7 +188,10 @@ mod tests {
         );
         assert_eq!(e.fields.len(), 1, "{:?}", e.fields);
         assert_eq!(e.fields["sku"].name.as_deref(), Some("stockKeepingUnit"));
-        assert!(!e.fields["sku"].key, "key marks never reach the file");
+        assert!(
+            !p.to_toml().unwrap().contains("key = true"),
+            "key marks never reach the file"
+        );
         assert!(p.validate().is_ok());
     }
 }

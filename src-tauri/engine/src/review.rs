@@ -2,8 +2,9 @@
 //! and the sanitiser's reasons), the Prisma schema, the SQL that would be applied and the drift between the
 //! discovered fields and the tables as they are.
 
-use crate::config::{FieldOverride, Pipeline};
+use crate::config::Pipeline;
 use crate::discover::Discovered;
+use crate::discover::FieldChoice;
 use crate::schema::evidence::Evidence;
 use crate::schema::prisma::{self, EntityReport, Provider};
 use crate::schema::{Mapping, SchemaChange};
@@ -31,7 +32,7 @@ pub struct EntityView {
     pub excluded: Vec<String>,
     pub business_key: Vec<String>,
     /// The analyst's overrides as they stand.
-    pub overrides: BTreeMap<String, FieldOverride>,
+    pub overrides: BTreeMap<String, FieldChoice>,
 }
 
 /// How a table differs from what the mapping wants.
@@ -85,28 +86,37 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
                 .map(|(s, _)| s.clone())
                 .collect(),
             business_key: entity.key_fields(),
-            overrides: with_key_marks(&m.rules, entity, d),
+            overrides: match overrides.and_then(|o| o.get(&d.entity.name)) {
+                Some(sent) => sent.clone(),
+                None => with_key_marks(&m.rules, entity, d),
+            },
             report,
         })
         .collect()
 }
 
-/// The editor's rules with the business key marked on the fields that hold it. The editor toggles these marks and
-/// the engine reads them back as the key (`Entity::with_rules`): one rule on both sides. A key field the source
-/// does not have (the default `id` of a source without one) gets no mark, so marking a field that exists makes it
-/// the key instead of adding to a key that cannot work.
+/// The stored rules as the editor's choices, with the business key marked on the fields that hold it. The editor
+/// toggles these marks and the engine reads them back as the key (`discover::choose`): one rule on both sides. A
+/// key field the source does not have (the default `id` of a source without one) gets no mark, so marking a field
+/// that exists makes it the key instead of adding to a key that cannot work.
 fn with_key_marks(
-    rules: &BTreeMap<String, FieldOverride>,
+    rules: &BTreeMap<String, crate::config::FieldOverride>,
     entity: &crate::config::Entity,
     d: &Discovered,
-) -> BTreeMap<String, FieldOverride> {
-    let mut marked = rules.clone();
-    if rules.values().any(|r| r.key) {
-        return marked;
-    }
+) -> BTreeMap<String, FieldChoice> {
+    let mut marked: BTreeMap<String, FieldChoice> = rules
+        .iter()
+        .map(|(s, rule)| {
+            let choice = FieldChoice {
+                rule: rule.clone(),
+                key: None,
+            };
+            (s.clone(), choice)
+        })
+        .collect();
     for key in entity.key_fields() {
         if d.mapping.fields.iter().any(|f| f.source == key) {
-            marked.entry(key).or_default().key = true;
+            marked.entry(key).or_default().key = Some(true);
         }
     }
     marked
@@ -122,9 +132,12 @@ fn remap(d: &Discovered, overrides: Option<&Overrides>) -> (crate::config::Entit
     let entity = match overrides.and_then(|o| o.get(&d.entity.name)) {
         Some(rules) => {
             let order: Vec<String> = d.mapping.fields.iter().map(|f| f.source.clone()).collect();
-            let mut entity = d.entity.with_rules(rules, &order);
-            // The editor's own view keeps every rule it sent (key marks included), so they round-trip.
-            entity.fields = rules.clone();
+            let mut entity = crate::discover::choose(&d.entity, rules, &order);
+            // The editor's own view keeps every rule it sent (empty ones included), so they round-trip.
+            entity.fields = rules
+                .iter()
+                .map(|(s, c)| (s.clone(), c.rule.clone()))
+                .collect();
             entity
         }
         None => d.entity.clone(),
@@ -317,7 +330,7 @@ mod tests {
         let marked = |v: &EntityView| -> Vec<String> {
             v.overrides
                 .iter()
-                .filter(|(_, r)| r.key)
+                .filter(|(_, r)| r.key == Some(true))
                 .map(|(s, _)| s.clone())
                 .collect()
         };
@@ -326,19 +339,17 @@ mod tests {
         let default = view_of(&[]);
         assert_eq!(default.business_key, vec!["id".to_owned()]);
         assert!(marked(&default).is_empty());
-        let mut rules = BTreeMap::new();
-        rules.insert(
+        let mut choices = BTreeMap::new();
+        choices.insert(
             "sku".to_owned(),
-            FieldOverride {
-                key: true,
+            FieldChoice {
+                key: Some(true),
                 ..Default::default()
             },
         );
         let order = vec!["sku".to_owned(), "name".to_owned()];
         assert_eq!(
-            Entity::named("products")
-                .with_rules(&rules, &order)
-                .business_key,
+            crate::discover::choose(&Entity::named("products"), &choices, &order).business_key,
             vec!["sku".to_owned()]
         );
     }
