@@ -39,7 +39,7 @@ pub(super) struct EntityRun<'a> {
     pub run_id: &'a str,
     pub entity: &'a Entity,
     /// RESOLVE: the entity's parents in this pipeline.
-    pub parents: &'a [crate::resolve::ParentLink],
+    pub parents: &'a [crate::parents::ParentLink],
     pub source: &'a Source,
     /// The fields the source declares for the entity.
     pub declared: Vec<crate::schema::Declared>,
@@ -400,7 +400,7 @@ impl EntityRun<'_> {
             return Ok(());
         }
         let rows = std::mem::take(&mut transformed.rows);
-        let (kept, held) = crate::resolve::hold_orphans(self.sink, self.parents, mapping, rows)
+        let (kept, held) = crate::parents::hold_orphans(self.sink, self.parents, mapping, rows)
             .await
             .map_err(sink_stop)?;
         transformed.rows = kept;

@@ -220,8 +220,8 @@ async fn run_leased(
     let started = Instant::now();
     let opened = open_source(pipeline).await?;
     let (source, entities) = (&opened.source, &opened.entities);
-    let order = crate::resolve::parents_first(entities).map_err(RunError::Invalid)?;
-    let parallel = crate::resolve::levels(&order)
+    let order = crate::parents::parents_first(entities).map_err(RunError::Invalid)?;
+    let parallel = crate::parents::levels(&order)
         .iter()
         .map(Vec::len)
         .max()
@@ -246,12 +246,12 @@ async fn run_leased(
             .map_err(fail)?
             .map_err(RunError::Busy)?
     };
-    let links: Vec<Vec<crate::resolve::ParentLink>> = entities
+    let links: Vec<Vec<crate::parents::ParentLink>> = entities
         .iter()
-        .map(|e| crate::resolve::parent_links(e, entities))
+        .map(|e| crate::parents::parent_links(e, entities))
         .collect::<Result<_, _>>()
         .map_err(RunError::Invalid)?;
-    let links_of = |entity: &Entity| -> &[crate::resolve::ParentLink] {
+    let links_of = |entity: &Entity| -> &[crate::parents::ParentLink] {
         entities
             .iter()
             .position(|e| e.name == entity.name)
@@ -287,7 +287,7 @@ async fn run_leased(
     let mut invalid_input = false;
     let mut held_deletes = 0u64;
     // Entities that do not depend on each other run side by side; a level starts when its parents are done.
-    'levels: for level in crate::resolve::levels(&order) {
+    'levels: for level in crate::parents::levels(&order) {
         let jobs = level.iter().map(|entity| {
             let job = entity::EntityRun {
                 pipeline: &pipeline.name,

@@ -6,7 +6,7 @@ use super::entity::transform;
 use super::replay::{table_mapping, write_late};
 use super::{open_source, RunError};
 use crate::config::{Entity, Pipeline};
-use crate::resolve::Held;
+use crate::parents::Held;
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::store::{FailedRecord, HeldChild, PendingChild, Store};
@@ -186,8 +186,8 @@ async fn land_entity(
         entity.rowversion.as_deref(),
         0,
     );
-    let links = crate::resolve::parent_links(entity, entities).map_err(RunError::Invalid)?;
-    let (ready, still) = crate::resolve::hold_orphans(sink, &links, &mapping, done.rows)
+    let links = crate::parents::parent_links(entity, entities).map_err(RunError::Invalid)?;
+    let (ready, still) = crate::parents::hold_orphans(sink, &links, &mapping, done.rows)
         .await
         .map_err(|e| fail(e.to_string()))?;
     done.rows = ready;

@@ -122,8 +122,8 @@ async fn retry_queue(
         );
         // A retried child whose parent is still missing moves to the queue of waiting children.
         let links =
-            crate::resolve::parent_links(entity, &opened.entities).map_err(RunError::Invalid)?;
-        let (ready, held) = crate::resolve::hold_orphans(&sink, &links, &mapping, done.rows)
+            crate::parents::parent_links(entity, &opened.entities).map_err(RunError::Invalid)?;
+        let (ready, held) = crate::parents::hold_orphans(&sink, &links, &mapping, done.rows)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
         done.rows = ready;

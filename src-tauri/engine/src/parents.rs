@@ -1,4 +1,5 @@
-//! RESOLVE: parent/child order, and children whose parent is not in the target yet.
+//! RESOLVE's parents (the stage's other half, rows edited in the target, is `sink::postgres::conflicts`): parent/
+//! child order, and children whose parent is not in the target yet.
 //!
 //! Entities run parents first, so a child's parent is normally in the target before the child. A child whose
 //! parent is missing (created at the source after its entity was read, failed, or deleted) is held back from the
