@@ -152,7 +152,7 @@ crate::commands! {
         app::records::attention(&state.ctx).await
     }
 
-    /// The JSON Schema the connector forms are rendered from: `{source, target, entity, kindsNamingEntities}`.
+    /// The JSON Schema the connector forms are rendered from: `{source, target, entity, kinds_naming_entities}`.
     fn connector_schema(state, handle;) -> serde_json::Value {
         Ok(app::connections::connector_schema())
     }
@@ -263,7 +263,7 @@ crate::commands! {
 
 /// The progress callback of a run shown in the window: a steady few updates a second per entity (entities run side
 /// by side), whatever the page rate — page events closer than this to the entity's last one sent are dropped
-/// (their counts are cumulative, and entityDone/finished always go through).
+/// (their counts are cumulative, and entity_done/finished always go through).
 fn throttled(on_event: &tauri::ipc::Channel<RunEvent>) -> impl Fn(RunEvent) + Send + Sync + '_ {
     let last_page_sent = std::sync::Mutex::new(HashMap::<String, std::time::Instant>::new());
     move |event: RunEvent| {

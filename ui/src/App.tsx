@@ -43,7 +43,7 @@ function describeAction(action: SchedulerAction): string | null {
       return action.dead > 0
         ? `${action.pipeline}: ${action.dead} failed record(s) used their last automatic try — see Failed records.`
         : null;
-    case "childrenChecked":
+    case "children_checked":
       return action.dead > 0
         ? `${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came — see Failed records.`
         : null;

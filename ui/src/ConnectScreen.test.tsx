@@ -26,7 +26,7 @@ const schemas = {
     oneOf: [{ type: "object", properties: { kind: { type: "string", enum: ["sqlite"] }, path: { type: "string" } } }],
   },
   entity: { type: "object", properties: { name: { type: "string" } } },
-  kindsNamingEntities: ["rest", "postgres"],
+  kinds_naming_entities: ["rest", "postgres"],
 };
 
 afterEach(() => {
@@ -37,7 +37,7 @@ afterEach(() => {
 describe("new pipeline", () => {
   it("asks for entities exactly for the source kinds the engine says need them", async () => {
     mockIPC((cmd) => {
-      if (cmd === "connector_schema") return { ...schemas, kindsNamingEntities: ["demo"] };
+      if (cmd === "connector_schema") return { ...schemas, kinds_naming_entities: ["demo"] };
       throw new Error(`unexpected ${cmd}`);
     });
     render(<ConnectScreen onCreated={() => undefined} />);

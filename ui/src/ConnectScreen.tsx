@@ -8,7 +8,7 @@ interface Schemas {
   target: JsonSchema;
   entity: JsonSchema;
   /** The source kinds whose entities the user names (the engine says which; it requires them for those). */
-  kindsNamingEntities: string[];
+  kinds_naming_entities: string[];
 }
 
 /** A new pipeline from forms rendered from the connectors' JSON Schema: source, entities (REST), target; a
@@ -48,7 +48,7 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
   };
 
   // REST resources and PostgreSQL tables are named by the user; Bubble lists its types itself.
-  const listsEntities = typeof source?.kind === "string" && (schemas?.kindsNamingEntities ?? []).includes(source.kind);
+  const listsEntities = typeof source?.kind === "string" && (schemas?.kinds_naming_entities ?? []).includes(source.kind);
   const entityList = listsEntities ? entities : [];
 
   const act = (what: string, action: () => Promise<void>) => {

@@ -50,7 +50,7 @@ describe("pipelines screen", () => {
         return [
           {
             pipeline: "Demo",
-            holder: { startedBy: "cli", pid: 4242, host: "box", since: "2026-12-03T09:00:00Z" },
+            holder: { started_by: "cli", pid: 4242, host: "box", since: "2026-12-03T09:00:00Z" },
             description: "syncflow run (process 4242 on box) since 2026-12-03T09:00:00Z",
           },
         ];
@@ -196,7 +196,7 @@ describe("applyEvent", () => {
   const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
 
   it("keeps the latest counts per entity from page events", () => {
-    const next = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 900, expected: null, records: 250 });
+    const next = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 900, expected: null, records: 250 });
     expect(next.entities["products"]?.fetched).toBe(250);
     expect(next.pageNo).toBe(1);
     expect(next.rate).toHaveLength(1);
@@ -204,13 +204,13 @@ describe("applyEvent", () => {
   });
 
   it("estimates the time left from the expected total and the rate, and charts the rate", async () => {
-    let run = applyEvent(base, { event: "page", entity: "products", pageNo: 1, counts, rowsPerS: 100, expected: 1250, records: 250 });
+    let run = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 100, expected: 1250, records: 250 });
     run = applyEvent(run, {
       event: "page",
       entity: "products",
-      pageNo: 2,
+      page_no: 2,
       counts: { ...counts, fetched: 500 },
-      rowsPerS: 125,
+      rows_per_s: 125,
       expected: null,
       records: 250,
     });
@@ -228,11 +228,11 @@ describe("applyEvent", () => {
       entity: "products",
       on: "target",
       message: "Connection reset by peer",
-      waitedS: 3,
-      budgetS: 120,
+      waited_s: 3,
+      budget_s: 120,
     });
     expect(waiting.waiting).toBe("products: waiting for the target (3 s of 120 s) — Connection reset by peer");
-    const back = applyEvent(waiting, { event: "page", entity: "products", pageNo: 2, counts, rowsPerS: 90, expected: null, records: 250 });
+    const back = applyEvent(waiting, { event: "page", entity: "products", page_no: 2, counts, rows_per_s: 90, expected: null, records: 250 });
     expect(back.waiting).toBeNull();
   });
 

@@ -59,20 +59,20 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
     case "waiting":
       return {
         ...run,
-        waiting: `${event.entity}: waiting for the ${event.on} (${event.waitedS} s of ${event.budgetS} s) — ${event.message}`,
+        waiting: `${event.entity}: waiting for the ${event.on} (${event.waited_s} s of ${event.budget_s} s) — ${event.message}`,
       };
     case "page":
       return {
         ...run,
         waiting: null,
         entities: { ...run.entities, [event.entity]: event.counts },
-        rowsPerS: event.rowsPerS,
-        pageNo: event.pageNo,
+        rowsPerS: event.rows_per_s,
+        pageNo: event.page_no,
         current: event.entity,
         expected: event.expected === null ? run.expected : { ...run.expected, [event.entity]: event.expected },
-        rate: addSample(run.rate, { t: (Date.now() - run.startedAt) / 1000, rowsPerS: event.rowsPerS }),
+        rate: addSample(run.rate, { t: (Date.now() - run.startedAt) / 1000, rowsPerS: event.rows_per_s }),
       };
-    case "entityDone":
+    case "entity_done":
       // Always delivered (page events are thinned to a few a second), so short runs get a chart too.
       return {
         ...run,

@@ -14,7 +14,7 @@ export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, 
  */
 error: string | null, };
 
-export type RunEvent = { "event": "pending", pipeline: string, } | { "event": "started", runId: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, pageNo: number, counts: EntityCounts, rowsPerS: number, 
+export type RunEvent = { "event": "pending", pipeline: string, } | { "event": "started", run_id: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, page_no: number, counts: EntityCounts, rows_per_s: number, 
 /**
  * Records the entity has in all, when the source says (progress and ETA).
  */
@@ -22,11 +22,11 @@ expected: number | null,
 /**
  * Records fetched in this page (or batch of pages).
  */
-records: number, } | { "event": "entityDone", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
+records: number, } | { "event": "entity_done", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
 /**
  * "target" or "source".
  */
-on: string, message: string, waitedS: number, budgetS: number, };
+on: string, message: string, waited_s: number, budget_s: number, };
 
 export type PipelineSummary = { name: string, 
 /**
@@ -48,7 +48,7 @@ export type LeaseHolder = {
 /**
  * "manual" (the console), "cli" or "schedule".
  */
-startedBy: string, pid: number, host: string, 
+started_by: string, pid: number, host: string, 
 /**
  * RFC 3339.
  */
@@ -351,7 +351,7 @@ status: RunStatus,
  */
 started_by: string, };
 
-export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "childrenChecked", pipeline: string, tried: number, landed: number, dead: number, 
+export type SchedulerAction = { "action": "started", pipeline: string, resumed: boolean, missed: number, } | { "action": "paused", pipeline: string, reason: string, } | { "action": "retried", pipeline: string, tried: number, recovered: number, dead: number, } | { "action": "children_checked", pipeline: string, tried: number, landed: number, dead: number, 
 /**
  * The checks a child gets before it is dead (its parent never came).
  */

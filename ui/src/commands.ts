@@ -92,7 +92,7 @@ export function attention(): Promise<Attention> {
 }
 
 /**
- * The JSON Schema the connector forms are rendered from: `{source, target, entity, kindsNamingEntities}`.
+ * The JSON Schema the connector forms are rendered from: `{source, target, entity, kinds_naming_entities}`.
  */
 export function connectorSchema(): Promise<unknown> {
   return invoke<unknown>("connector_schema", {});

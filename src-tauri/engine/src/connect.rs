@@ -6,14 +6,14 @@ use crate::config::{Entity, Pipeline, SourceConfig, SqliteTarget, TargetConfig};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-/// The forms' schemas: `{"source": …, "target": …, "entity": …}` (JSON Schema draft 7), and `kindsNamingEntities`:
+/// The forms' schemas: `{"source": …, "target": …, "entity": …}` (JSON Schema draft 7), and `kinds_naming_entities`:
 /// the source kinds whose form asks for entities (the engine requires them for these, and only these).
 pub fn connector_schema() -> serde_json::Value {
     serde_json::json!({
         "source": schemars::schema_for!(SourceConfig),
         "target": schemars::schema_for!(TargetConfig),
         "entity": schemars::schema_for!(Entity),
-        "kindsNamingEntities": SourceConfig::KINDS_NAMING_ENTITIES,
+        "kinds_naming_entities": SourceConfig::KINDS_NAMING_ENTITIES,
     })
 }
 

@@ -16,7 +16,6 @@ pub const STALE: Duration = Duration::from_secs(20);
 
 /// Who holds a pipeline's lease.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
 pub struct LeaseHolder {
     /// "manual" (the console), "cli" or "schedule".
     pub started_by: String,
@@ -142,7 +141,6 @@ pub async fn holder(store: &Store, pipeline: &str) -> Result<Option<LeaseHolder>
 
 /// A pipeline that a live run holds, with who holds it in words (the console shows it on the Run button).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
 pub struct BusyPipeline {
     pub pipeline: String,
     pub holder: LeaseHolder,

@@ -18,10 +18,9 @@ use ts_rs::TS;
 
 /// What a tick did (the console turns some into notifications).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[serde(tag = "action", rename_all = "camelCase")]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum SchedulerAction {
     /// A scheduled job started (`resumed`: it continues a paused pass); `missed` fires were folded into it.
-    #[serde(rename_all = "camelCase")]
     Started {
         pipeline: String,
         resumed: bool,
@@ -29,10 +28,8 @@ pub enum SchedulerAction {
         missed: u64,
     },
     /// A scheduled job was asked to pause.
-    #[serde(rename_all = "camelCase")]
     Paused { pipeline: String, reason: String },
     /// Failed records were tried again; `dead` of them have used their last try.
-    #[serde(rename_all = "camelCase")]
     Retried {
         pipeline: String,
         #[ts(type = "number")]
@@ -43,7 +40,6 @@ pub enum SchedulerAction {
         dead: u64,
     },
     /// Children waiting for their parent were checked; `landed` went in, `dead` have used their last try.
-    #[serde(rename_all = "camelCase")]
     ChildrenChecked {
         pipeline: String,
         #[ts(type = "number")]

@@ -79,12 +79,12 @@ impl RowBudget {
 
 /// What a run reports while it goes; the GUI receives these through a Tauri Channel, the CLI prints them.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
-#[serde(tag = "event", rename_all = "camelCase")]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
     /// Every job slot is taken: the run waits (pending) until one is free.
-    #[serde(rename_all = "camelCase")]
-    Pending { pipeline: String },
-    #[serde(rename_all = "camelCase")]
+    Pending {
+        pipeline: String,
+    },
     Started {
         run_id: String,
         pipeline: String,
@@ -92,7 +92,6 @@ pub enum RunEvent {
         resumed: bool,
     },
     /// A page was committed; `counts` are the entity's totals so far.
-    #[serde(rename_all = "camelCase")]
     Page {
         entity: String,
         #[ts(type = "number")]
@@ -106,16 +105,15 @@ pub enum RunEvent {
         #[ts(type = "number")]
         records: u64,
     },
-    #[serde(rename_all = "camelCase")]
     EntityDone {
         entity: String,
         counts: EntityCounts,
     },
-    #[serde(rename_all = "camelCase")]
-    Finished { summary: RunSummary },
+    Finished {
+        summary: RunSummary,
+    },
     /// The connection to the target (or the source) was lost: the page is tried again on a new connection until
     /// the reconnect budget is spent.
-    #[serde(rename_all = "camelCase")]
     Waiting {
         entity: String,
         /// "target" or "source".
