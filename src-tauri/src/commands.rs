@@ -2,6 +2,7 @@
 //! error crossing as `{kind, message}`; progress streams through a channel. Declared once with [`commands!`]: the
 //! Tauri commands and their TypeScript functions (`ui/src/commands.ts`) are generated together.
 
+use crate::ipc::Form;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,11 +35,6 @@ const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 pub const DEMO_PIPELINE: &str = "Demo";
 
 pub type Answer<T> = Result<T, AppError>;
-
-/// A form's JSON as the engine's type; a mismatch is the form's invalid input, named by `what`.
-fn from_form<T: serde::de::DeserializeOwned>(value: serde_json::Value, what: &str) -> Answer<T> {
-    serde_json::from_value(value).map_err(|e| AppError::invalid(format!("{what}: {e}")))
-}
 
 impl AppState {
     pub async fn open(data_dir: PathBuf) -> anyhow::Result<AppState> {
@@ -158,15 +154,19 @@ crate::commands! {
     }
 
     /// Reads the first page of every entity of a source described by the form, and says what it found.
-    fn test_connection(state, handle; source: serde_json::Value, entities: serde_json::Value) -> ConnectionReport {
-        let source: SourceConfig = from_form(source, "source")?;
-        let entities: Vec<Entity> = from_form(entities, "entities")?;
+    fn test_connection(state, handle; source: Form<SourceConfig>, entities: Vec<Form<Entity>>) -> ConnectionReport {
+        let source = source.read("source")?;
+        let entities = entities
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| e.read(&format!("entities[{i}]")))
+            .collect::<Answer<Vec<Entity>>>()?;
         app::connections::test_source(&source, &entities).await
     }
 
     /// Connects to a target described by the form: what was reached, and whether the connection is encrypted.
-    fn test_target(state, handle; target: serde_json::Value) -> TargetReport {
-        let target: TargetConfig = from_form(target, "target")?;
+    fn test_target(state, handle; target: Form<TargetConfig>) -> TargetReport {
+        let target = target.read("target")?;
         app::connections::test_target(&state.ctx, &target).await
     }
 
@@ -192,8 +192,8 @@ crate::commands! {
     }
 
     /// Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
-    fn create_pipeline(state, handle; pipeline: serde_json::Value) -> String {
-        let pipeline: Pipeline = from_form(pipeline, "pipeline")?;
+    fn create_pipeline(state, handle; pipeline: Form<Pipeline>) -> String {
+        let pipeline = pipeline.read("pipeline")?;
         app::pipelines::create(&state.ctx, pipeline).await
     }
 

@@ -107,6 +107,34 @@ impl<K: TsType, V: TsType> TsType for BTreeMap<K, V> {
     }
 }
 
+/// A value a form built (rendered from the connectors' JSON Schema), typed as the engine's `T` on the TypeScript
+/// side, read into `T` by the command itself so that a mismatch is the form's invalid input (`{kind, message}`,
+/// naming what is wrong) rather than Tauri's own argument error.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub struct Form<T> {
+    value: serde_json::Value,
+    #[serde(skip)]
+    _type: std::marker::PhantomData<T>,
+}
+
+impl<T: serde::de::DeserializeOwned> Form<T> {
+    /// The value as the engine's type; `what` names it in the error ("source", "pipeline").
+    pub fn read(self, what: &str) -> Result<T, syncflow_engine::app::AppError> {
+        serde_json::from_value(self.value)
+            .map_err(|e| syncflow_engine::app::AppError::invalid(format!("{what}: {e}")))
+    }
+}
+
+impl<T: ts_rs::TS + 'static> TsType for Form<T> {
+    fn ts() -> String {
+        T::name()
+    }
+    fn imports(out: &mut BTreeSet<String>) {
+        out.insert(T::name());
+    }
+}
+
 /// One command as the TypeScript side calls it.
 pub struct CommandSig {
     pub name: &'static str,

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { connectorSchema, createPipeline, importPipeline, storeSecret, testConnection, testTarget } from "./api";
-import type { ConnectionReport, TargetReport } from "./bindings";
+import type { ConnectionReport, Entity, Pipeline, SourceConfig, TargetConfig, TargetReport } from "./bindings";
 import { type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
 
 interface Schemas {
@@ -9,6 +9,12 @@ interface Schemas {
   entity: JsonSchema;
   /** The source kinds whose entities the user names (the engine says which; it requires them for those). */
   kinds_naming_entities: string[];
+}
+
+/** A form's JSON as the engine's type: the form is rendered from that type's JSON Schema, and the engine reads it
+ * into the type when it arrives (a mismatch comes back as invalid_input naming the field). */
+function formValue<T>(json: unknown): T {
+  return json as T;
 }
 
 /** A new pipeline from forms rendered from the connectors' JSON Schema: source, entities (REST), target; a
@@ -64,21 +70,21 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
     act("Testing the connection…", async () => {
       setReport(null);
       await storeSecrets();
-      setReport(await testConnection(source ?? {}, entityList));
+      setReport(await testConnection(formValue<SourceConfig>(source ?? {}), formValue<Entity[]>(entityList)));
     });
 
   const testTheTarget = () =>
     act("Testing the target…", async () => {
       setTargetReport(null);
       await storeSecrets();
-      setTargetReport(await testTarget(target ?? {}));
+      setTargetReport(await testTarget(formValue<TargetConfig>(target ?? {})));
     });
 
   const save = () =>
     act("Saving…", async () => {
       await storeSecrets();
       const pipeline = { version: 1, name: name.trim(), source, target, entities: entityList };
-      const saved = await createPipeline(pipeline);
+      const saved = await createPipeline(formValue<Pipeline>(pipeline));
       setNotice(`Saved pipeline ${saved}. Review its mapping and schema, then run it from Pipelines.`);
       onCreated(saved);
     });

@@ -172,6 +172,248 @@ export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime"
 
 export type TextRule = "trim" | "nfc" | "strip_control" | "newlines" | "uppercase" | "lowercase";
 
+export type Pipeline = { 
+/**
+ * Format version of the pipeline file; only 1 exists.
+ */
+version: number, 
+/**
+ * Unique pipeline name.
+ */
+name: string, source: SourceConfig, target: TargetConfig, 
+/**
+ * The entities (resources, types, tables) to sync.
+ */
+entities?: Array<Entity>, 
+/**
+ * When the console (or `syncflow daemon`) runs the pipeline by itself.
+ */
+schedule?: Schedule | null, };
+
+export type SourceConfig = { "kind": "rest" } & RestSource | { "kind": "bubble" } & BubbleSource | { "kind": "postgres" } & PostgresSource | { "kind": "demo" } & DemoSource;
+
+export type RestSource = { 
+/**
+ * Base URL; entity paths are appended to it.
+ */
+base_url: string, 
+/**
+ * How to authenticate.
+ */
+auth: Auth, 
+/**
+ * Pages in flight at once.
+ */
+concurrency: number, 
+/**
+ * Client-side request limit per minute.
+ */
+requests_per_minute?: number | null, 
+/**
+ * The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
+ */
+max_page_bytes?: number | null, };
+
+export type BubbleSource = { 
+/**
+ * The app's Data API address, up to and including `/api/1.1`
+ * (`https://APP.bubbleapps.io/version-test/api/1.1` for development data).
+ */
+base_url: string, 
+/**
+ * The API token (an admin token reads everything, privacy rules aside).
+ */
+token?: Secret | null, 
+/**
+ * Pages in flight at once.
+ */
+concurrency: number, 
+/**
+ * Client-side request limit per minute (legacy plans: 1,000).
+ */
+requests_per_minute?: number | null, 
+/**
+ * The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
+ */
+max_page_bytes?: number | null, 
+/**
+ * The furthest item a search can page to (Bubble: 50,000; more on Enterprise plans); larger types are read
+ * in windows of `Created Date`.
+ */
+cursor_ceiling: number, };
+
+export type PostgresSource = { 
+/**
+ * `postgresql://user@host:port/db` — no password in the URL.
+ */
+url: string, 
+/**
+ * The password, if the server asks for one.
+ */
+password?: Secret | null, 
+/**
+ * Schema of the source tables.
+ */
+schema: string, 
+/**
+ * Rows per page.
+ */
+page_size: number, 
+/**
+ * TLS and how connections ride out restarts.
+ */
+connection?: PgConnection, };
+
+export type PgConnection = { 
+/**
+ * TLS: disable, allow, prefer, require, verify-ca or verify-full. Default: the URL's sslmode, else
+ * verify-full for a server on another machine and prefer for one on this machine.
+ */
+sslmode?: SslMode | null, 
+/**
+ * The CA certificate(s) to trust (PEM file), e.g. your provider's CA bundle. Default: the system's roots.
+ */
+sslrootcert?: FilePath | null, 
+/**
+ * A client certificate (PEM file), for servers that ask for one.
+ */
+sslcert?: FilePath | null, 
+/**
+ * The client certificate's private key (PEM file).
+ */
+sslkey?: FilePath | null, 
+/**
+ * Seconds a lost connection (a restart, a failover) is retried before the run fails (default 120).
+ */
+reconnect_s?: number | null, 
+/**
+ * statement_timeout of the engine's statements, in seconds (default 900; 0 = none).
+ */
+statement_timeout_s?: number | null, 
+/**
+ * lock_timeout of the engine's statements, in seconds (default 60; 0 = none).
+ */
+lock_timeout_s?: number | null, };
+
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+export type FilePath = string;
+
+export type DemoSource = { 
+/**
+ * How many things the demo app has in all.
+ */
+rows: number, };
+
+export type Auth = { "kind": "none" } | { "kind": "bearer", token: Secret, } | { "kind": "login", path: string, username: string, password: Secret, token_field?: string | null, } | { "kind": "jwt_hs256", secret: Secret, claims?: Record<string, unknown>, ttl_s: number, };
+
+export type Secret = { env: string, } | { keychain: string, };
+
+export type TargetConfig = { "kind": "postgres" } & PostgresTarget | { "kind": "sqlite" } & SqliteTarget;
+
+export type PostgresTarget = { 
+/**
+ * `postgresql://user@host:port/db` — no password in the URL.
+ */
+url: string, 
+/**
+ * The password, if the server asks for one.
+ */
+password?: Secret | null, 
+/**
+ * Schema of the target tables.
+ */
+schema: string, 
+/**
+ * TLS, timeouts and how connections ride out restarts.
+ */
+connection?: PgConnection, };
+
+export type SqliteTarget = { 
+/**
+ * Path of the database file (relative paths are relative to the pipeline file).
+ */
+path: string, };
+
+export type Entity = { 
+/**
+ * Name of the resource at the source.
+ */
+name: string, 
+/**
+ * Target table (default: derived from name).
+ */
+table?: string | null, 
+/**
+ * REST: the list endpoint, relative to base_url (default: "/" + name).
+ */
+path?: string | null, 
+/**
+ * REST: JSON pointer to the array of records in each reply (default: the reply itself, or "/data").
+ */
+records?: string | null, 
+/**
+ * How the list endpoint pages.
+ */
+pagination?: Pagination | null, 
+/**
+ * Fields that identify a record (default: ["id"]).
+ */
+business_key?: Array<string>, 
+/**
+ * Change detection strategy.
+ */
+delta: DeltaStrategy, 
+/**
+ * Field holding the change stamp.
+ */
+rowversion?: string | null, 
+/**
+ * REST, with `delta = "rowversion"`: the query parameter asking for records changed since a stamp
+ * (`updated_since`); a pass after the first then reads only what changed since the target's highest stamp.
+ */
+since_param?: string | null, 
+/**
+ * What happens to target rows whose record disappeared from the source.
+ */
+deletes: DeleteMode, 
+/**
+ * The delete guard: a pass that would delete more than this share of the table's live rows deletes none and
+ * the run ends failed, until confirmed (`syncflow run --confirm-deletes`, or Confirm deletes in the console).
+ * Default 0.5; 1.0 turns the guard off.
+ */
+max_delete_fraction?: number | null, 
+/**
+ * Who wins when both sides changed.
+ */
+conflicts: ConflictStrategy, 
+/**
+ * Parent references (resolved in a later stage).
+ */
+parents?: Array<ParentRef>, 
+/**
+ * The analyst's choices per source field (by its original name): its Prisma name, its type, or leaving it out.
+ */
+fields?: { [key in string]?: FieldOverride }, 
+/**
+ * PostgreSQL source: a query to read instead of the table `name` (its business key must be given).
+ */
+query?: string | null, };
+
+export type Pagination = { "kind": "page", page_param: string, size_param: string, size: number, first: number, } | { "kind": "offset", offset_param: string, limit_param: string, size: number, } | { "kind": "cursor", cursor_param: string, 
+/**
+ * JSON pointer to the next page's token in each reply.
+ */
+next: string, size_param: string, size: number, } | { "kind": "link", next?: string | null, };
+
+export type DeltaStrategy = "full" | "hash" | "rowversion";
+
+export type DeleteMode = "none" | "soft" | "hard";
+
+export type ConflictStrategy = "source_wins" | "target_wins" | "last_write_wins" | "manual";
+
+export type ParentRef = { field: string, entity: string, };
+
 export type FieldOverride = { 
 /**
  * The Prisma field name to use instead of the sanitised one.

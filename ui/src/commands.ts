@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, TargetReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, SourceConfig, TargetConfig, TargetReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -101,14 +101,14 @@ export function connectorSchema(): Promise<unknown> {
 /**
  * Reads the first page of every entity of a source described by the form, and says what it found.
  */
-export function testConnection(source: unknown, entities: unknown): Promise<ConnectionReport> {
+export function testConnection(source: SourceConfig, entities: Array<Entity>): Promise<ConnectionReport> {
   return invoke<ConnectionReport>("test_connection", { source, entities });
 }
 
 /**
  * Connects to a target described by the form: what was reached, and whether the connection is encrypted.
  */
-export function testTarget(target: unknown): Promise<TargetReport> {
+export function testTarget(target: TargetConfig): Promise<TargetReport> {
   return invoke<TargetReport>("test_target", { target });
 }
 
@@ -124,7 +124,7 @@ export function pickFile(title: string): Promise<string | null> {
 /**
  * Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
  */
-export function createPipeline(pipeline: unknown): Promise<string> {
+export function createPipeline(pipeline: Pipeline): Promise<string> {
   return invoke<string>("create_pipeline", { pipeline });
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use ts_rs::TS;
 
 /// A whole pipeline: where records come from, where they go, and what is synced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
     /// Format version of the pipeline file; only 1 exists.
@@ -29,7 +29,7 @@ pub struct Pipeline {
 pub use crate::schedule::{Schedule, TimeWindow};
 
 /// Where records come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
     /// A paginated JSON REST API.
@@ -64,7 +64,7 @@ impl SourceConfig {
 }
 
 /// A paginated JSON REST API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct RestSource {
     /// Base URL; entity paths are appended to it.
@@ -80,11 +80,12 @@ pub struct RestSource {
     pub requests_per_minute: Option<u32>,
     /// The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub max_page_bytes: Option<u64>,
 }
 
 /// A Bubble.io app's Data API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct BubbleSource {
     /// The app's Data API address, up to and including `/api/1.1`
@@ -101,6 +102,7 @@ pub struct BubbleSource {
     pub requests_per_minute: Option<u32>,
     /// The largest reply accepted, in bytes (default 256 MiB): a larger one fails its page, read no further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub max_page_bytes: Option<u64>,
     /// The furthest item a search can page to (Bubble: 50,000; more on Enterprise plans); larger types are read
     /// in windows of `Created Date`.
@@ -113,7 +115,7 @@ fn bubble_ceiling() -> u32 {
 }
 
 /// A PostgreSQL database read table by table (or query by query), in pages ordered by the business key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSource {
     /// `postgresql://user@host:port/db` — no password in the URL.
@@ -134,7 +136,7 @@ pub struct PostgresSource {
 
 /// How the engine connects to a PostgreSQL server: TLS with libpq's parameters and meanings (these override the
 /// same parameters in the URL), and how long a lost connection is retried.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct PgConnection {
     /// TLS: disable, allow, prefer, require, verify-ca or verify-full. Default: the URL's sslmode, else
@@ -152,12 +154,15 @@ pub struct PgConnection {
     pub sslkey: Option<FilePath>,
     /// Seconds a lost connection (a restart, a failover) is retried before the run fails (default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub reconnect_s: Option<u64>,
     /// statement_timeout of the engine's statements, in seconds (default 900; 0 = none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub statement_timeout_s: Option<u64>,
     /// lock_timeout of the engine's statements, in seconds (default 60; 0 = none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub lock_timeout_s: Option<u64>,
 }
 
@@ -168,7 +173,7 @@ impl PgConnection {
 }
 
 /// libpq's sslmode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Plaintext only.
@@ -203,7 +208,7 @@ impl SslMode {
 }
 
 /// A path to a file on this machine; the console offers a file picker for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(transparent)]
 pub struct FilePath(pub String);
 
@@ -221,7 +226,7 @@ impl JsonSchema for FilePath {
 
 /// The embedded demo: an emulated Bubble app on 127.0.0.1 (customers, invoices, line items) with hostile field
 /// names, so the mapping editor has something to show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct DemoSource {
     /// How many things the demo app has in all.
@@ -238,7 +243,7 @@ fn demo_rows() -> u32 {
 }
 
 /// How the source authenticates requests.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     #[default]
@@ -258,6 +263,7 @@ pub enum Auth {
     JwtHs256 {
         secret: Secret,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        #[ts(type = "Record<string, unknown>")]
         claims: BTreeMap<String, serde_json::Value>,
         #[serde(default = "jwt_ttl")]
         ttl_s: u32,
@@ -269,7 +275,7 @@ fn jwt_ttl() -> u32 {
 }
 
 /// A reference to a secret: never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema, TS)]
 #[serde(untagged)]
 pub enum Secret {
     /// Read from this environment variable.
@@ -341,7 +347,7 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
 }
 
 /// Where records go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TargetConfig {
     Postgres(PostgresTarget),
@@ -349,7 +355,7 @@ pub enum TargetConfig {
 }
 
 /// A PostgreSQL database.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresTarget {
     /// `postgresql://user@host:port/db` — no password in the URL.
@@ -370,7 +376,7 @@ fn public() -> String {
 }
 
 /// An SQLite database file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteTarget {
     /// Path of the database file (relative paths are relative to the pipeline file).
@@ -384,7 +390,7 @@ pub const DEFAULT_MAX_PAGE_BYTES: u64 = 256 << 20;
 pub const DEFAULT_MAX_DELETE_FRACTION: f64 = 0.5;
 
 /// One entity: a REST resource synced into one target table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct Entity {
     /// Name of the resource at the source.
@@ -543,7 +549,7 @@ impl Entity {
 }
 
 /// How a REST list endpoint pages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Pagination {
     /// `?page=N&page_size=S`, N counting from `first`.
@@ -605,7 +611,7 @@ fn page_size() -> u32 {
     1000
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum DeltaStrategy {
     Full,
@@ -614,7 +620,7 @@ pub enum DeltaStrategy {
     Rowversion,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum DeleteMode {
     #[default]
@@ -623,7 +629,7 @@ pub enum DeleteMode {
     Hard,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictStrategy {
     #[default]
@@ -644,7 +650,7 @@ impl ConflictStrategy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct ParentRef {
     pub field: String,
