@@ -1,4 +1,4 @@
-//! The generated rows of the benchmarks (10 columns, like the COPY reference in NOTES.md) and their pipeline.
+//! The generated rows of the benchmarks (10 columns, like the bare-table COPY reference in docs/benchmarks.md) and their pipeline.
 
 use crate::erp::ErpServer;
 use serde_json::{json, Value};

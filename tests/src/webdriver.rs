@@ -1,4 +1,4 @@
-//! A small W3C WebDriver client over reqwest (a client crate would compile tauri/wry twice, NOTES.md), plus the
+//! A small W3C WebDriver client over reqwest (a client crate would compile tauri/wry a second time), plus the
 //! processes a real-window test needs: Xvfb and tauri-driver (which starts WebKitWebDriver and the app).
 
 use base64::Engine as _;

@@ -125,7 +125,7 @@ fn prisma_validate(schema: &Path, url: &str) -> std::process::Output {
     Command::new(bin)
         .args(["validate", "--schema"])
         .arg(schema)
-        // Offline: the validator is WASM; the native engines it would download are not needed (NOTES.md).
+        // Offline: the validator is WASM; the native engines it would download are not needed.
         .env("PRISMA_SCHEMA_ENGINE_BINARY", "/bin/true")
         .env("PRISMA_QUERY_ENGINE_LIBRARY", "/bin/true")
         .env("PRISMA_HIDE_UPDATE_MESSAGE", "1")

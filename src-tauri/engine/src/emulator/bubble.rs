@@ -1,4 +1,4 @@
-//! A Bubble.io-compatible Data API server (NOTES.md has the real API's facts): `/meta`, `/obj/{type}` with
+//! A Bubble.io-compatible Data API server (as Bubble documents its Data API): `/meta`, `/obj/{type}` with
 //! `cursor`/`limit` (≤ 100), `constraints`, `sort_field`/`descending`, both key styles, the cursor ceiling, bearer
 //! tokens, and injectable faults — latency, a requests-per-minute limit answered with 429 and `Retry-After`,
 //! 500s and bodies cut short. Served under `/version-test/api/1.1` and `/api/1.1`.

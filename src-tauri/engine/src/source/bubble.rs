@@ -1,4 +1,4 @@
-//! The Bubble.io Data API source (NOTES.md): types and fields from `/meta` in either key style, things listed with
+//! The Bubble.io Data API source: types and fields from `/meta` in either key style, things listed with
 //! `cursor`/`limit` sorted by `Created Date`, pages fetched `concurrency` at a time once the first page has told how
 //! many remain, and types larger than the cursor ceiling (50,000) split into windows of `Created Date`.
 //!
