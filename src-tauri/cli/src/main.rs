@@ -277,11 +277,10 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints the error where the CLI's user looks and returns its exit code (`runs` for commands that run a
-/// pipeline).
-fn fail(e: &AppError, runs: bool) -> u8 {
+/// Prints the error where the CLI's user looks and returns its exit code (`is_run`: the `run` command).
+fn fail(e: &AppError, is_run: bool) -> u8 {
     eprintln!("error: {e}");
-    e.exit_code(runs)
+    e.exit_code(is_run)
 }
 
 /// A result as one JSON line on stdout (`--json`).

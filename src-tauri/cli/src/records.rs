@@ -10,14 +10,14 @@ pub(crate) async fn failed_retry(
 ) -> u8 {
     let ctx = match context(state, 1).await {
         Ok(ctx) => ctx,
-        Err(e) => return fail(&e, true),
+        Err(e) => return fail(&e, false),
     };
     let only = (!ids.is_empty()).then_some(ids);
     eprintln!("retrying the failed records of {pipeline}…");
     let outcome = match app::records::retry_failed(&ctx, pipeline, only, &Default::default()).await
     {
         Ok(outcome) => outcome,
-        Err(e) => return fail(&e, true),
+        Err(e) => return fail(&e, false),
     };
     if let Some(children) = outcome.children.as_ref().filter(|c| c.tried > 0) {
         eprintln!(

@@ -54,16 +54,16 @@ impl AppError {
         AppError::new(ErrorKind::Failed, message.to_string())
     }
 
-    /// The CLI's exit code for this error, in one place. Commands that run a pipeline (`run`, `failed retry`,
-    /// `undo`) exit 1 when the run failed; the others (listings, conflicts, schema) exit 2 for every error, as the
-    /// CLI's contract says. Busy is 4 and a pause 3 wherever they occur.
-    pub fn exit_code(&self, runs_a_pipeline: bool) -> u8 {
+    /// The CLI's exit code for this error, in one place. `syncflow run` exits 1 when the run failed; every other
+    /// command (`failed retry` included, as the CLI's contract says) exits 2 for every error. Busy is 4 and a pause
+    /// 3 wherever they occur.
+    pub fn exit_code(&self, is_run: bool) -> u8 {
         match self.kind {
             ErrorKind::Busy => 4,
             ErrorKind::Paused => 3,
             ErrorKind::InvalidInput | ErrorKind::NotFound => 2,
             ErrorKind::Source | ErrorKind::Target | ErrorKind::Failed | ErrorKind::Cancelled => {
-                if runs_a_pipeline {
+                if is_run {
                     1
                 } else {
                     2
