@@ -6,6 +6,7 @@
 //!   the console did not.
 //! - A relative SQLite path means the file beside the pipeline file, whichever face runs next and from wherever —
 //!   `failed retry` and the daemon used to take it from the current folder.
+//! - `syncflow runs list` shows the runs of both faces, newest first, with who started them.
 
 use serde_json::{Map, Value};
 use std::path::Path;

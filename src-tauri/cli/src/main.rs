@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         action: ConflictsAction,
     },
+    /// Runs of a pipeline.
+    Runs {
+        #[command(subcommand)]
+        action: RunsAction,
+    },
     /// Run the scheduler headless: pipelines with a [schedule] start on their cron, inside their window, and
     /// failed records are retried; SIGINT/SIGTERM pause the running jobs and stop.
     Daemon {
@@ -107,6 +112,19 @@ enum Command {
         /// Seconds between two looks at the schedules.
         #[arg(long, default_value_t = 30)]
         tick_seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// The run history of PIPELINE, newest first: id, status, start and end, who started it, counters per entity.
+    List {
+        pipeline: String,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -272,6 +290,14 @@ fn main() -> ExitCode {
                 max_jobs,
                 tick_seconds,
             } => daemon(state, max_jobs, tick_seconds).await,
+            Command::Runs {
+                action:
+                    RunsAction::List {
+                        pipeline,
+                        state,
+                        json,
+                    },
+            } => runs_list(&pipeline, state, json).await,
         }
     });
     ExitCode::from(code)

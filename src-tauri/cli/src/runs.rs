@@ -1,4 +1,4 @@
-//! `syncflow run` and `syncflow daemon`.
+//! `syncflow run`, `syncflow runs list` and `syncflow daemon`.
 
 use super::*;
 
@@ -74,5 +74,45 @@ pub(crate) async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds
     }
     scheduler.pause_all().await;
     eprintln!("syncflow daemon: stopped");
+    0
+}
+
+/// `syncflow runs list`: the run history, newest first.
+pub(crate) async fn runs_list(pipeline: &str, state: Option<PathBuf>, json: bool) -> u8 {
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
+    };
+    let runs = match app::runs::history(&ctx, pipeline).await {
+        Ok(runs) => runs,
+        Err(e) => return fail(&e, false),
+    };
+    if json {
+        print_json_line(&runs);
+        return 0;
+    }
+    let mut out = std::io::stdout().lock();
+    for r in &runs {
+        let _ = writeln!(
+            out,
+            "{} {:<11} {} → {} by {}",
+            r.run_id,
+            r.status.as_str(),
+            r.started_at,
+            r.finished_at.as_deref().unwrap_or("…"),
+            r.by
+        );
+        for (entity, c) in &r.entities {
+            let _ = writeln!(
+                out,
+                "    {entity}: {} fetched, {} inserted, {} updated, {} deleted, {} skipped, {} failed, {} pending, {} conflicts",
+                c.fetched, c.inserted, c.updated, c.deleted, c.skipped, c.failed, c.pending, c.conflicts
+            );
+        }
+        if let Some(error) = &r.error {
+            let _ = writeln!(out, "    error: {error}");
+        }
+    }
+    let _ = writeln!(out, "{} run(s)", runs.len());
     0
 }

@@ -68,6 +68,38 @@ pub async fn list(ctx: &Context, pipeline: Option<&str>) -> Result<RunsView, App
     Ok(crate::jobs::runs_view(ctx.jobs(), pipeline).await?)
 }
 
+/// A run as `syncflow runs list` shows it (the CLI's contract): newest first, with its counters per entity.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunListed {
+    pub run_id: String,
+    pub status: crate::track::RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// "manual" (the console), "cli" or "schedule".
+    pub by: String,
+    pub entities: std::collections::BTreeMap<String, crate::track::EntityCounts>,
+    pub error: Option<String>,
+}
+
+/// The run history of a pipeline, newest first, with each run's counters per entity.
+pub async fn history(ctx: &Context, pipeline: &str) -> Result<Vec<RunListed>, AppError> {
+    ctx.pipeline(pipeline).await?;
+    let mut per_entity = ctx.store().entity_counts(pipeline).await?;
+    let runs = ctx.store().run_history(Some(pipeline), u32::MAX).await?;
+    Ok(runs
+        .into_iter()
+        .map(|row| RunListed {
+            entities: per_entity.remove(&row.run.id).unwrap_or_default(),
+            run_id: row.run.id,
+            status: row.run.status,
+            started_at: row.run.started_at,
+            finished_at: row.run.finished_at,
+            by: row.started_by,
+            error: row.run.error,
+        })
+        .collect())
+}
+
 /// The pipelines a live run holds now — here, in a CLI, the daemon or another console on this state database.
 pub async fn busy(ctx: &Context) -> Result<Vec<BusyPipeline>, AppError> {
     crate::lease::busy_pipelines(ctx.store())

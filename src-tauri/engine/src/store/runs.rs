@@ -301,4 +301,46 @@ impl Store {
             })
             .collect()
     }
+
+    /// Each run's counters per entity, for the runs of `pipeline`.
+    pub async fn entity_counts(
+        &self,
+        pipeline: &str,
+    ) -> Result<
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, EntityCounts>>,
+        StoreError,
+    > {
+        let rows = sqlx::query(
+            "SELECT e.run_id, e.entity, e.fetched, e.inserted, e.updated, e.deleted, e.skipped, e.failed,
+             e.pending, e.conflicts
+             FROM run_entities e JOIN runs r ON r.id = e.run_id WHERE r.pipeline = ?",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut runs: std::collections::BTreeMap<
+            String,
+            std::collections::BTreeMap<String, EntityCounts>,
+        > = std::collections::BTreeMap::new();
+        for r in &rows {
+            let count = |i: usize| -> Result<u64, StoreError> {
+                let v: i64 = r.try_get(i)?;
+                Ok(u64::try_from(v).unwrap_or(0))
+            };
+            let counts = EntityCounts {
+                fetched: count(2)?,
+                inserted: count(3)?,
+                updated: count(4)?,
+                deleted: count(5)?,
+                skipped: count(6)?,
+                failed: count(7)?,
+                pending: count(8)?,
+                conflicts: count(9)?,
+            };
+            runs.entry(r.try_get(0)?)
+                .or_default()
+                .insert(r.try_get(1)?, counts);
+        }
+        Ok(runs)
+    }
 }
