@@ -120,6 +120,32 @@ async fn children_wait_for_their_parent_and_land_when_it_arrives() {
     assert_eq!(count(&target, "customer").await, 19);
     assert_eq!(count(&target, "invoice").await, 90);
 
+    // While a run of the pipeline holds it (here a lease taken by hand, as another process's run would), a check
+    // of the waiting children does nothing and counts no try: the run lands them itself.
+    let held = syncflow_engine::lease::take(&store, "shop", "cli")
+        .await
+        .unwrap();
+    let busy = syncflow_engine::run::pending::land_children(
+        &pipeline,
+        &store,
+        dir.path(),
+        None,
+        syncflow_engine::run::pending::Attempt::Manual,
+    )
+    .await;
+    assert!(
+        matches!(busy, Err(syncflow_engine::run::RunError::Busy(_))),
+        "{busy:?}"
+    );
+    held.release().await;
+    assert_eq!(count(&target, "invoice").await, 90);
+    assert!(store
+        .pending_children("shop")
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.status == "pending" && c.tries == 0));
+
     // The loop: not due before 5 minutes; then customer 0's invoices land, customer 1's wait.
     let clock = ManualClock::at(Utc::now());
     let scheduler = Scheduler::new(

@@ -332,6 +332,13 @@ impl Scheduler {
                     dead: outcome.dead,
                     checks: CHECKS_BEFORE_DEAD,
                 }),
+                // A run of the pipeline (here or elsewhere) holds it: not a try; the run lands them itself.
+                Err(crate::run::RunError::Busy(holder)) => {
+                    tracing::info!(
+                        pipeline = name,
+                        "waiting children not checked now: {holder}"
+                    );
+                }
                 Err(e) => {
                     // An unreachable source or target is a try too: the loop must end.
                     tracing::warn!(pipeline = name, "waiting children not checked: {e}");

@@ -78,20 +78,33 @@ pub async fn land_children(
     if queue.is_empty() {
         return Ok(LandOutcome::default());
     }
-    let opened = open_source(pipeline).await?;
-    let sink = Sink::connect(&pipeline.target, base_dir)
+    // Landing writes the pipeline's target: not beside a run of it (the same lease as a run; a run lands its
+    // children itself, inside its own lease).
+    let lease = crate::lease::take(store, &pipeline.name, "children check")
         .await
-        .map_err(|e| RunError::Failed(e.to_string()))?;
-    land_queue(
-        &pipeline.name,
-        &opened.entities,
-        &opened.source,
-        &sink,
-        store,
-        queue,
-        attempt,
-    )
-    .await
+        .map_err(|e| match e {
+            crate::lease::LeaseError::Held { .. } => RunError::Busy(e.to_string()),
+            crate::lease::LeaseError::Store(e) => RunError::Failed(e.to_string()),
+        })?;
+    let landed = async {
+        let opened = open_source(pipeline).await?;
+        let sink = Sink::connect(&pipeline.target, base_dir)
+            .await
+            .map_err(|e| RunError::Failed(e.to_string()))?;
+        land_queue(
+            &pipeline.name,
+            &opened.entities,
+            &opened.source,
+            &sink,
+            store,
+            queue,
+            attempt,
+        )
+        .await
+    }
+    .await;
+    lease.release().await;
+    landed
 }
 
 /// Checks the waiting children with a source and target already open (the end of a run).
