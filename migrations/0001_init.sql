@@ -3,7 +3,7 @@
 
 CREATE TABLE pipelines (
     name        TEXT PRIMARY KEY NOT NULL,
-    definition  TEXT NOT NULL,              -- the pipeline file (CONTRACT.md), as TOML
+    definition  TEXT NOT NULL,              -- the pipeline file (docs/pipeline-file.md), as TOML
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );

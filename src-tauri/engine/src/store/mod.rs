@@ -45,6 +45,37 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+/// SHA-384 of migrations/0001_init.sql before a comment in it stopped naming a document outside the repository.
+const MIGRATION_1_BEFORE_COMMENT_EDIT: &str =
+    "2e4e2d3e0ab8a60ec2d68eb9f91e3653f8318252134bb467284c29cc8c9d939f83a9c03447bad8981ce9a7440ea1a311";
+
+/// A state database migrated with migration 1 as it was before that comment edit records the old checksum, which
+/// sqlx would refuse as a modified migration; the schema is the same, so the record is moved to the new checksum.
+async fn accept_comment_edit_of_migration_1(pool: &SqlitePool) -> Result<(), StoreError> {
+    let Some(current) = MIGRATOR.iter().find(|m| m.version == 1) else {
+        return Ok(());
+    };
+    let tracked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !tracked {
+        return Ok(());
+    }
+    let before: Vec<u8> = (0..MIGRATION_1_BEFORE_COMMENT_EDIT.len() / 2)
+        .filter_map(|i| {
+            u8::from_str_radix(&MIGRATION_1_BEFORE_COMMENT_EDIT[2 * i..2 * i + 2], 16).ok()
+        })
+        .collect();
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1 AND checksum = ?")
+        .bind(current.checksum.as_ref())
+        .bind(before)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 fn n(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -77,6 +108,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
+        accept_comment_edit_of_migration_1(&pool).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool })
     }
@@ -100,5 +132,28 @@ impl Store {
     /// Gives the pool to tests and tools that inspect the state directly.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_state_database_migrated_before_the_comment_edit_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).await.unwrap();
+        // As a state database migrated with the old text of migration 1 records it.
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = unhex(?) WHERE version = 1")
+            .bind(MIGRATION_1_BEFORE_COMMENT_EDIT)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.pool().close().await;
+        let reopened = Store::open(&path)
+            .await
+            .expect("opens after the comment edit");
+        assert!(reopened.list_pipelines().await.unwrap().is_empty());
     }
 }
