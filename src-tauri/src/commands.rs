@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use syncflow_engine::app::records::FailedRetry;
+use syncflow_engine::app::undo::UndoReport;
 use syncflow_engine::app::{self, AppError, Context};
 use syncflow_engine::config::{
     DemoSource, Entity, Pipeline, Schedule, SourceConfig, SqliteTarget, TargetConfig,
@@ -72,6 +73,7 @@ fn demo_pipeline(data_dir: &std::path::Path) -> Pipeline {
         }),
         entities: Vec::new(),
         schedule: None,
+        undo_runs: None,
     }
 }
 
@@ -111,6 +113,17 @@ crate::commands! {
     /// Cancels a running pipeline after the pages in hand; the next run starts a new pass.
     fn cancel_run(state, handle; name: String) -> () {
         app::runs::cancel(&state.ctx, &name)
+    }
+
+    /// What undoing a run would change (per table, rows removed and restored; what it filed, withdrawn); nothing
+    /// is changed. Refused, with the reason, when the run cannot be undone.
+    fn undo_preview(state, handle; run_id: String) -> UndoReport {
+        app::undo::preview(&state.ctx, &run_id).await
+    }
+
+    /// Undoes a run: every table it changed put back as it was before it, in one transaction.
+    fn undo_run(state, handle; run_id: String) -> UndoReport {
+        app::undo::undo(&state.ctx, &run_id).await
     }
 
     /// The runs screen: history (newest first) and the jobs waiting or running now.

@@ -26,6 +26,7 @@ macro_rules! ts_named {
 
 ts_named!(
     syncflow_engine::app::records::FailedRetry,
+    syncflow_engine::app::undo::UndoReport,
     syncflow_engine::discover::FieldChoice,
     syncflow_engine::config::Schedule,
     syncflow_engine::conflicts::ConflictView,

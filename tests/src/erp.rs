@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// Item `i` of the generated test data: id, name, and a price written as text.
+pub fn item(i: u64) -> Value {
+    json!({"id": i, "name": format!("item {i}"), "price": format!("{}.{:02}", i % 1000, i % 100)})
+}
+
 pub const USERNAME: &str = "svc";
 
 #[derive(Clone)]
@@ -137,6 +142,21 @@ impl ErpServer {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).expect("write the pipeline file");
         path
+    }
+
+    /// A pipeline of the items, 1,000 a page by offset, into PostgreSQL at `url` with the given deletes mode.
+    pub fn items_to_postgres(&self, dir: &Path, name: &str, url: &str, deletes: &str) -> PathBuf {
+        self.pipeline_file(
+            dir,
+            name,
+            "{ env = \"PW\" }",
+            &format!("kind = \"postgres\"\nurl = \"{url}\""),
+            "items",
+            &format!(
+                "records = \"/data\"\npagination = {{ kind = \"offset\", size = 1000 }}\nbusiness_key = [\"id\"]\n\
+                 deletes = \"{deletes}\""
+            ),
+        )
     }
 
     /// Makes the page at `offset` of `/api/items` answer 500 every time (None: every page answers again).

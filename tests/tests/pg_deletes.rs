@@ -5,33 +5,10 @@
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use syncflow_tests::erp::ErpServer;
+use syncflow_tests::erp::{item, ErpServer};
 use syncflow_tests::pg::engine_waiting_on_a_lock;
 use syncflow_tests::pg::PgCluster;
 use syncflow_tests::{finished, id_names, run_synced, spawn_syncflow};
-
-fn record(i: u64) -> Value {
-    json!({"id": i, "name": format!("item {i}"), "price": format!("{}.{:02}", i % 1000, i % 100)})
-}
-
-fn pipeline(
-    dir: &std::path::Path,
-    server: &ErpServer,
-    url: &str,
-    deletes: &str,
-) -> std::path::PathBuf {
-    server.pipeline_file(
-        dir,
-        "deletes",
-        "{ env = \"PW\" }",
-        &format!("kind = \"postgres\"\nurl = \"{url}\""),
-        "items",
-        &format!(
-            "records = \"/data\"\npagination = {{ kind = \"offset\", size = 1000 }}\nbusiness_key = [\"id\"]\n\
-             deletes = \"{deletes}\""
-        ),
-    )
-}
 
 async fn live_rows(pool: &sqlx::PgPool) -> Vec<(i64, String)> {
     syncflow_tests::live_id_names(pool, "items").await
@@ -47,11 +24,11 @@ async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
     let pg = PgCluster::start();
     let url = pg.create_database("deletes").await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut source: Vec<Value> = (1..=20_000).map(record).collect();
+    let mut source: Vec<Value> = (1..=20_000).map(item).collect();
     let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let file = pipeline(dir.path(), &server, &url, "soft");
+    let file = server.items_to_postgres(dir.path(), "deletes", &url, "soft");
     let env = [("PW", "pw")];
 
     let first = run_synced(&file, &state, &env).await;
@@ -74,7 +51,7 @@ async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
     {
         r["name"] = json!(format!("{} (renamed)", r["name"].as_str().unwrap()));
     }
-    source.extend((20_001..=20_300).map(record));
+    source.extend((20_001..=20_300).map(item));
     server.set_records(source.clone());
     let second = run_synced(&file, &state, &env).await;
     assert_eq!(
@@ -101,7 +78,7 @@ async fn a_source_that_lost_changed_and_gained_records_is_followed_exactly() {
     // Hard deletes remove the rows.
     source.retain(|r| r["id"].as_u64().unwrap() > 10);
     server.set_records(source.clone());
-    let file = pipeline(dir.path(), &server, &url, "hard");
+    let file = server.items_to_postgres(dir.path(), "deletes", &url, "hard");
     let fourth = run_synced(&file, &state, &env).await;
     // The 10 records gone now, and the 150 rows the soft deletes had marked.
     assert_eq!(counts(&fourth)[2], 160, "{fourth}");
@@ -131,11 +108,11 @@ async fn paused_in_the_deletes(name: &str) -> PausedInTheDeletes {
     let pg = PgCluster::start();
     let url = pg.create_database(name).await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut source: Vec<Value> = (1..=5_000).map(record).collect();
+    let mut source: Vec<Value> = (1..=5_000).map(item).collect();
     let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let file = pipeline(dir.path(), &server, &url, "soft");
+    let file = server.items_to_postgres(dir.path(), "deletes", &url, "soft");
     run_synced(&file, &state, &[("PW", "pw")]).await;
 
     source.retain(|r| r["id"] != json!(7));
@@ -234,11 +211,11 @@ async fn a_new_record_sent_twice_does_not_hide_a_lost_one() {
     let pg = PgCluster::start();
     let url = pg.create_database("twice").await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut source: Vec<Value> = (1..=3_000).map(record).collect();
+    let mut source: Vec<Value> = (1..=3_000).map(item).collect();
     let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    let file = pipeline(dir.path(), &server, &url, "soft");
+    let file = server.items_to_postgres(dir.path(), "deletes", &url, "soft");
     let env = [("PW", "pw")];
     let first = run_synced(&file, &state, &env).await;
     assert_eq!(counts(&first), [3_000, 0, 0, 0], "{first}");
@@ -246,8 +223,8 @@ async fn a_new_record_sent_twice_does_not_hide_a_lost_one() {
     // Record 7 gone; record 5001 new, in the first page and again in the last.
     source.retain(|r| r["id"] != 7);
     let mut listed = source.clone();
-    listed.insert(10, record(5_001));
-    listed.push(record(5_001));
+    listed.insert(10, item(5_001));
+    listed.push(item(5_001));
     server.set_records(listed);
     // Each page slow enough to be written on its own, so the repeat meets the row its first sighting wrote.
     server.set_delay_ms(150);
@@ -258,6 +235,6 @@ async fn a_new_record_sent_twice_does_not_hide_a_lost_one() {
         "record 7 is gone from the source: {second}"
     );
     assert_eq!(c["fetched"], 3_001, "{second}");
-    source.push(record(5_001));
+    source.push(item(5_001));
     assert_eq!(live_rows(&pool).await, id_names(&source));
 }

@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { scheduleOf, stagesText } from "./RunsScreen";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { RunsScreen, scheduleOf, stagesText } from "./RunsScreen";
+import type { RunHistoryRow, UndoReport } from "./bindings";
 
 describe("schedule editor", () => {
   it("writes the draft as the pipeline file's [schedule], leaving out what is not set", () => {
@@ -21,5 +24,81 @@ describe("run history", () => {
       "fetch 1.2 s · transform 0.4 s · ingest 2.0 s (12 batches)",
     );
     expect(stagesText({ batches: 0, fetch_ms: 0, transform_ms: 0, ingest_ms: 0 })).toBe("no batches");
+  });
+});
+
+describe("undo", () => {
+  const counts = (inserted: number, updated: number, deleted: number) => ({
+    fetched: 20_000,
+    inserted,
+    updated,
+    deleted,
+    skipped: 0,
+    failed: 0,
+    pending: 0,
+    conflicts: 0,
+  });
+  const row = (id: string, c: ReturnType<typeof counts>, undone_at: string | null = null): RunHistoryRow => ({
+    run: { id, status: "completed", started_at: "2026-12-03T10:00:00Z", finished_at: null, duration_ms: 1000, error: null, held_deletes: 0, undone_at },
+    pipeline: "erp",
+    started_by: "manual",
+    counts: c,
+    stages: { batches: 0, fetch_ms: 0, transform_ms: 0, ingest_ms: 0 },
+  });
+  const report: UndoReport = {
+    run_id: "run-2",
+    pipeline: "erp",
+    undone: false,
+    tables: [{ table: "items", removed: 700, restored: 1500 }],
+    withdrawn: { failed_records: 3, waiting_children: 0, conflicts: 0 },
+  };
+
+  afterEach(() => {
+    cleanup();
+    clearMocks();
+  });
+
+  it("offers undo on the latest run that changed the target, says what will change, and undoes on confirmation", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "list_runs") {
+        // Newest first: an unchanged re-sync, the run that changed the table, the first sync.
+        return { history: [row("run-3", counts(0, 0, 0)), row("run-2", counts(700, 1000, 500)), row("run-1", counts(20_000, 0, 0))], jobs: [] };
+      }
+      if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
+      if (cmd === "undo_preview") return report;
+      if (cmd === "undo_run") return { ...report, undone: true };
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<RunsScreen pipeline="erp" />);
+    const undo = await screen.findByTestId("undo-run-2");
+    expect(screen.queryByTestId("undo-run-3")).toBeNull();
+    expect(screen.queryByTestId("undo-run-1")).toBeNull();
+    fireEvent.click(undo);
+    const confirm = await screen.findByTestId("undo-confirm");
+    expect(confirm.textContent).toContain("items: 700 row(s) the run inserted removed, 1,500 row(s) it updated or deleted restored");
+    expect(confirm.textContent).toContain("Withdrawn with the run: 3 failed record(s).");
+    expect(calls.some(([cmd]) => cmd === "undo_run")).toBe(false);
+    fireEvent.click(screen.getByTestId("undo-confirm-button"));
+    await waitFor(() => expect(screen.getByTestId("undo-done").textContent).toContain("Run run-2 undone."));
+    expect(calls).toContainEqual(["undo_run", { runId: "run-2" }]);
+  });
+
+  it("shows why a run cannot be undone, and marks undone runs", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_runs") return { history: [row("run-2", counts(700, 0, 0), "2026-12-03T11:00:00Z"), row("run-1", counts(5, 0, 0))], jobs: [] };
+      if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
+      if (cmd === "undo_preview") throw { kind: "invalid_input", message: "failed records were retried since" };
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<RunsScreen pipeline="erp" />);
+    expect((await screen.findByTestId("undone-run-2")).textContent).toContain("undone");
+    expect(screen.queryByTestId("undo-run-2")).toBeNull();
+    fireEvent.click(await screen.findByTestId("undo-run-1"));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("failed records were retried since"));
+    expect(screen.queryByTestId("undo-confirm")).toBeNull();
   });
 });

@@ -1,6 +1,16 @@
 import { useCallback, useEffect, useState } from "react";
-import { cancelRun, listRuns, pauseRun, pipelineSchedule, runPipeline, saveSchedule, schedulePreview } from "./api";
-import type { RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes } from "./bindings";
+import {
+  cancelRun,
+  listRuns,
+  pauseRun,
+  pipelineSchedule,
+  runPipeline,
+  saveSchedule,
+  schedulePreview,
+  undoPreview,
+  undoRun,
+} from "./api";
+import type { RunHistoryRow, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
 
 interface Props {
   pipeline: string;
@@ -9,10 +19,35 @@ interface Props {
 /** Statuses a run can be continued from (run again = resume from the checkpoint). */
 const RESUMABLE = new Set(["paused", "interrupted", "failed"]);
 
-/** The runs screen: jobs now (with pause / cancel), the history of runs (with resume), and the schedule editor. */
+/** Whether the run changed its target (only such a run can be undone). */
+function changedTarget(row: RunHistoryRow): boolean {
+  const c = row.counts;
+  return c.inserted + c.updated + c.deleted + c.conflicts > 0;
+}
+
+/** What undoing a run changes, in words (the confirmation and the notice after it). */
+export function undoText(report: UndoReport): string[] {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const lines = report.tables.map(
+    (t) => `${t.table}: ${n(t.removed)} row(s) the run inserted removed, ${n(t.restored)} row(s) it updated or deleted restored`,
+  );
+  const w = report.withdrawn;
+  const filed = [
+    w.failed_records > 0 ? `${n(w.failed_records)} failed record(s)` : null,
+    w.waiting_children > 0 ? `${n(w.waiting_children)} waiting child record(s)` : null,
+    w.conflicts > 0 ? `${n(w.conflicts)} open conflict(s)` : null,
+  ].filter((x): x is string => x !== null);
+  if (filed.length > 0) lines.push(`Withdrawn with the run: ${filed.join(", ")}.`);
+  return lines;
+}
+
+/** The runs screen: jobs now (with pause / cancel), the history of runs (with resume and undo), and the schedule
+ * editor. */
 export function RunsScreen({ pipeline }: Props) {
   const [runs, setRuns] = useState<RunsView | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [undoing, setUndoing] = useState<UndoReport | null>(null);
+  const [undone, setUndone] = useState<UndoReport | null>(null);
 
   const refresh = useCallback(() => {
     listRuns(null)
@@ -32,6 +67,21 @@ export function RunsScreen({ pipeline }: Props) {
 
   const act = (action: Promise<unknown>) => {
     action.catch((e: unknown) => setError(String(e))).finally(refresh);
+  };
+
+  const askUndo = (runId: string) => {
+    setUndone(null);
+    undoPreview(runId)
+      .then((report) => {
+        setUndoing(report);
+        setError(null);
+      })
+      .catch((e: unknown) => setError(String(e)));
+  };
+
+  const confirmUndo = (report: UndoReport) => {
+    setUndoing(null);
+    act(undoRun(report.run_id).then(setUndone));
   };
 
   return (
@@ -65,6 +115,35 @@ export function RunsScreen({ pipeline }: Props) {
           </tbody>
         </table>
       )}
+      {undoing && (
+        <div className="confirm" role="dialog" aria-label="Undo the run" data-testid="undo-confirm">
+          <p>
+            <strong>
+              Undo run {undoing.run_id} of {undoing.pipeline}?
+            </strong>{" "}
+            Every table it changed goes back to what it was before it, in one transaction:
+          </p>
+          <ul>
+            {undoText(undoing).map((line) => (
+              <li key={line}>{line}</li>
+            ))}
+          </ul>
+          <p className="muted">
+            Edits made in these rows since the run are replaced too. Schema changes the run applied stay.
+          </p>
+          <button type="button" className="danger" data-testid="undo-confirm-button" onClick={() => confirmUndo(undoing)}>
+            Undo run
+          </button>{" "}
+          <button type="button" className="secondary" onClick={() => setUndoing(null)}>
+            Keep it
+          </button>
+        </div>
+      )}
+      {undone && (
+        <p className="notice" data-testid="undo-done">
+          Run {undone.run_id} undone. {undoText(undone).join(" ")}
+        </p>
+      )}
       <h2>History</h2>
       <table className="grid" data-testid="run-history">
         <thead>
@@ -89,10 +168,21 @@ export function RunsScreen({ pipeline }: Props) {
           {runs?.history.map((row, index) => {
             const latest = runs.history.findIndex((r) => r.pipeline === row.pipeline) === index;
             const active = runs.jobs.some((j) => j.pipeline === row.pipeline);
+            const undoable =
+              runs.history.findIndex((r) => r.pipeline === row.pipeline && r.run.undone_at === null && changedTarget(r)) ===
+              index;
             return (
               <tr key={row.run.id} data-testid={`history-${row.run.id}`} title={row.run.error ?? ""}>
                 <td>{row.pipeline}</td>
-                <td className={`status ${row.run.status}`}>{row.run.status}</td>
+                <td className={`status ${row.run.status}`}>
+                  {row.run.status}
+                  {row.run.undone_at && (
+                    <span className="muted" data-testid={`undone-${row.run.id}`} title={`Undone at ${row.run.undone_at}`}>
+                      {" "}
+                      · undone
+                    </span>
+                  )}
+                </td>
                 <td>{new Date(row.run.started_at).toLocaleString()}</td>
                 <td className="muted">{row.started_by}</td>
                 <td className="num">{(row.run.duration_ms / 1000).toFixed(1)} s</td>
@@ -121,6 +211,17 @@ export function RunsScreen({ pipeline }: Props) {
                       onClick={() => act(runPipeline(row.pipeline, () => undefined, true))}
                     >
                       Confirm deletes ({row.run.held_deletes.toLocaleString("en-US")} rows)
+                    </button>
+                  )}
+                  {undoable && !active && (
+                    <button
+                      type="button"
+                      className="secondary"
+                      data-testid={`undo-${row.run.id}`}
+                      title="Put every table this run changed back as it was before it"
+                      onClick={() => askUndo(row.run.id)}
+                    >
+                      Undo…
                     </button>
                   )}
                 </td>

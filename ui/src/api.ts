@@ -34,6 +34,8 @@ export {
   storeSecret,
   testConnection,
   testTarget,
+  undoPreview,
+  undoRun,
 } from "./commands";
 
 /** The mapping editor's choices per entity, then per source field (the Rust `Overrides`). */

@@ -42,7 +42,11 @@ export type RunRecord = { id: string, status: RunStatus, started_at: string, fin
 /**
  * Rows the run's passes would have deleted but the delete guard held back (0: none held).
  */
-held_deletes: number, };
+held_deletes: number, 
+/**
+ * When the run's changes to the target were undone (None: they stand).
+ */
+undone_at: string | null, };
 
 export type LeaseHolder = { 
 /**
@@ -168,6 +172,32 @@ waiting: number,
  */
 still_failing: Array<StillFailing>, };
 
+export type UndoTable = { table: string, 
+/**
+ * Rows the run inserted, removed.
+ */
+removed: number, 
+/**
+ * Rows the run updated or deleted, put back as they were before it.
+ */
+restored: number, };
+
+export type Withdrawn = { failed_records: number, waiting_children: number, conflicts: number, };
+
+export type UndoReport = { run_id: string, pipeline: string, 
+/**
+ * Whether the changes were made (false: a preview, nothing changed).
+ */
+undone: boolean, 
+/**
+ * Per table the run changed: rows removed and rows restored.
+ */
+tables: Array<UndoTable>, 
+/**
+ * What the run had filed for a person, withdrawn with it.
+ */
+withdrawn: Withdrawn, };
+
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
 export type TextRule = "trim" | "nfc" | "strip_control" | "newlines" | "uppercase" | "lowercase";
@@ -188,7 +218,12 @@ entities?: Array<Entity>,
 /**
  * When the console (or `syncflow daemon`) runs the pipeline by itself.
  */
-schedule?: Schedule | null, };
+schedule?: Schedule | null, 
+/**
+ * How many of the pipeline's latest runs that changed the target can be undone: their before-images stay in
+ * the target (tables `_syncflow_undo_runs`, `_syncflow_undo_rows`). 0 keeps none. Default 3.
+ */
+undo_runs?: number | null, };
 
 export type SourceConfig = { "kind": "rest" } & RestSource | { "kind": "bubble" } & BubbleSource | { "kind": "postgres" } & PostgresSource | { "kind": "demo" } & DemoSource;
 

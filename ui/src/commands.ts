@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, SourceConfig, TargetConfig, TargetReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -40,6 +40,21 @@ export function pauseRun(name: string): Promise<null> {
  */
 export function cancelRun(name: string): Promise<null> {
   return invoke<null>("cancel_run", { name });
+}
+
+/**
+ * What undoing a run would change (per table, rows removed and restored; what it filed, withdrawn); nothing
+ * is changed. Refused, with the reason, when the run cannot be undone.
+ */
+export function undoPreview(runId: string): Promise<UndoReport> {
+  return invoke<UndoReport>("undo_preview", { runId });
+}
+
+/**
+ * Undoes a run: every table it changed put back as it was before it, in one transaction.
+ */
+export function undoRun(runId: string): Promise<UndoReport> {
+  return invoke<UndoReport>("undo_run", { runId });
 }
 
 /**

@@ -101,6 +101,20 @@ enum Command {
         #[command(subcommand)]
         action: RunsAction,
     },
+    /// Undo a run: every table it changed put back as it was before it (inserted rows removed, updated and deleted
+    /// rows restored), in one transaction; its failed records, waiting children and open conflicts withdrawn.
+    /// Only the latest run of a pipeline that changed its target can be undone.
+    Undo {
+        run_id: String,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the scheduler headless: pipelines with a [schedule] start on their cron, inside their window, and
     /// failed records are retried; SIGINT/SIGTERM pause the running jobs and stop.
     Daemon {
@@ -298,6 +312,12 @@ fn main() -> ExitCode {
                         json,
                     },
             } => runs_list(&pipeline, state, json).await,
+            Command::Undo {
+                run_id,
+                state,
+                dry_run,
+                json,
+            } => undo(&run_id, state, dry_run, json).await,
         }
     });
     ExitCode::from(code)

@@ -112,7 +112,57 @@ pub(crate) async fn runs_list(pipeline: &str, state: Option<PathBuf>, json: bool
         if let Some(error) = &r.error {
             let _ = writeln!(out, "    error: {error}");
         }
+        if let Some(at) = &r.undone_at {
+            let _ = writeln!(out, "    undone at {at}");
+        }
     }
     let _ = writeln!(out, "{} run(s)", runs.len());
+    0
+}
+
+/// `syncflow undo RUN_ID`: exit 0 when undone (or, with `--dry-run`, when it could be), 2 when it cannot be, 4
+/// when the pipeline is busy.
+pub(crate) async fn undo(run_id: &str, state: Option<PathBuf>, dry_run: bool, json: bool) -> u8 {
+    let ctx = match context(state, 1).await {
+        Ok(ctx) => ctx,
+        Err(e) => return fail(&e, false),
+    };
+    let report = if dry_run {
+        app::undo::preview(&ctx, run_id).await
+    } else {
+        app::undo::undo(&ctx, run_id).await
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => return fail(&e, false),
+    };
+    if json {
+        print_json_line(&report);
+        return 0;
+    }
+    let mut out = std::io::stdout().lock();
+    let verb = if report.undone {
+        "undone"
+    } else {
+        "would undo"
+    };
+    let _ = writeln!(
+        out,
+        "{verb}: run {} of \"{}\"",
+        report.run_id, report.pipeline
+    );
+    for t in &report.tables {
+        let _ = writeln!(
+            out,
+            "    {}: {} inserted row(s) removed, {} updated or deleted row(s) restored",
+            t.table, t.removed, t.restored
+        );
+    }
+    let w = report.withdrawn;
+    let _ = writeln!(
+        out,
+        "    withdrawn: {} failed record(s), {} waiting child(ren), {} open conflict(s)",
+        w.failed_records, w.waiting_children, w.conflicts
+    );
     0
 }

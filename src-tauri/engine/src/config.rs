@@ -24,7 +24,14 @@ pub struct Pipeline {
     /// When the console (or `syncflow daemon`) runs the pipeline by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// How many of the pipeline's latest runs that changed the target can be undone: their before-images stay in
+    /// the target (tables `_syncflow_undo_runs`, `_syncflow_undo_rows`). 0 keeps none. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_runs: Option<u32>,
 }
+
+/// How many runs can be undone unless `undo_runs` says otherwise.
+pub const DEFAULT_UNDO_RUNS: u32 = 3;
 
 pub use crate::schedule::{Schedule, TimeWindow};
 

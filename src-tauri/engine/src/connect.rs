@@ -55,6 +55,7 @@ pub async fn test_connection(
         }),
         entities: entities.to_vec(),
         schedule: None,
+        undo_runs: None,
     };
     probe.validate()?;
     let opened = crate::run::open_source(&probe)

@@ -157,6 +157,7 @@ mod tests {
             }),
             entities: Vec::new(),
             schedule: None,
+            undo_runs: None,
         };
         let mut entity = Entity::named("products");
         entity.business_key = vec!["_id".into()];

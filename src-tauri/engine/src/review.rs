@@ -369,6 +369,7 @@ mod tests {
             }),
             entities: vec![entity.clone()],
             schedule: None,
+            undo_runs: None,
         };
         let mut after = before.clone();
         after.entities[0].business_key = vec!["Invoice No".into()];

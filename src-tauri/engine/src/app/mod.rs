@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod pipelines;
 pub mod records;
 pub mod runs;
+pub mod undo;
 
 pub use error::{AppError, ErrorKind};
 

@@ -79,6 +79,8 @@ pub struct RunListed {
     pub by: String,
     pub entities: std::collections::BTreeMap<String, crate::track::EntityCounts>,
     pub error: Option<String>,
+    /// When the run's changes were undone (`syncflow undo`); None: they stand.
+    pub undone_at: Option<String>,
 }
 
 /// The run history of a pipeline, newest first, with each run's counters per entity.
@@ -96,6 +98,7 @@ pub async fn history(ctx: &Context, pipeline: &str) -> Result<Vec<RunListed>, Ap
             finished_at: row.run.finished_at,
             by: row.started_by,
             error: row.run.error,
+            undone_at: row.run.undone_at,
         })
         .collect())
 }

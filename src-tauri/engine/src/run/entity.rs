@@ -618,6 +618,7 @@ impl EntityRun<'_> {
                             interrupted: Some(&interrupted),
                             never_older: false,
                             delete_guard: self.delete_guard(),
+                            late: false,
                         };
                         let refused = match self.write_or_find_refused(&write).await? {
                             Ok(merged) => break merged,
@@ -795,6 +796,7 @@ impl EntityRun<'_> {
             interrupted: None,
             never_older: false,
             delete_guard,
+            late: false,
         };
         self.write_riding_out_restarts(&write).await
     }

@@ -362,6 +362,7 @@ async fn run_leased(
             source,
             &sink,
             store,
+            &run_id,
             pending::Attempt::AfterRun,
         );
         match landing.await {
@@ -373,6 +374,14 @@ async fn run_leased(
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(run_id, "waiting children not checked: {e}"),
+        }
+    }
+    if !options.dry_run {
+        let keep = pipeline
+            .undo_runs
+            .unwrap_or(crate::config::DEFAULT_UNDO_RUNS);
+        if let Err(e) = sink.prune_undo(&pipeline.name, keep).await {
+            tracing::warn!(run_id, "undo information of older runs not pruned: {e}");
         }
     }
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -482,6 +491,7 @@ mod tests {
             }),
             entities: Vec::new(),
             schedule: None,
+            undo_runs: None,
         };
         let options = RunOptions {
             apply_schema: true,

@@ -3,7 +3,7 @@
 //! [`CHECKS_BEFORE_DEAD`] checks of the loop a child is dead and the operator is told), and on request.
 
 use super::entity::transform;
-use super::replay::{table_mapping, write_late};
+use super::replay::{table_mapping, write_late, LateWriter};
 use super::{open_source, RunError};
 use crate::config::{Entity, Pipeline};
 use crate::parents::Held;
@@ -97,6 +97,7 @@ pub async fn land_children(
             &opened.source,
             &sink,
             store,
+            &LateWriter::outside_runs(),
             queue,
             attempt,
         )
@@ -114,10 +115,15 @@ pub(super) async fn land_with(
     source: &Source,
     sink: &Sink,
     store: &Store,
+    run_id: &str,
     attempt: Attempt,
 ) -> Result<LandOutcome, RunError> {
     let queue = waiting(store, pipeline, None, attempt).await?;
-    land_queue(pipeline, entities, source, sink, store, queue, attempt).await
+    let writer = LateWriter::run(run_id);
+    land_queue(
+        pipeline, entities, source, sink, store, &writer, queue, attempt,
+    )
+    .await
 }
 
 async fn waiting(
@@ -136,12 +142,14 @@ async fn waiting(
         .collect())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn land_queue(
     pipeline: &str,
     entities: &[Entity],
     source: &Source,
     sink: &Sink,
     store: &Store,
+    writer: &LateWriter,
     queue: Vec<PendingChild>,
     attempt: Attempt,
 ) -> Result<LandOutcome, RunError> {
@@ -163,7 +171,7 @@ async fn land_queue(
             continue;
         };
         let entity_outcome = land_entity(
-            pipeline, entities, entity, source, sink, store, &children, attempt,
+            pipeline, entities, entity, source, sink, store, writer, &children, attempt,
         )
         .await?;
         outcome.tried += entity_outcome.tried;
@@ -183,6 +191,7 @@ async fn land_entity(
     source: &Source,
     sink: &Sink,
     store: &Store,
+    writer: &LateWriter,
     children: &[PendingChild],
     attempt: Attempt,
 ) -> Result<LandOutcome, RunError> {
@@ -204,7 +213,7 @@ async fn land_entity(
         .await
         .map_err(|e| fail(e.to_string()))?;
     done.rows = ready;
-    let merged = write_late(sink, pipeline, entity, &mapping, &done.rows, "pending").await?;
+    let merged = write_late(sink, pipeline, entity, &mapping, &done.rows, writer).await?;
     tracing::info!(
         pipeline,
         entity = entity.name,

@@ -41,6 +41,29 @@ pub(super) async fn table_mapping(
     Ok(mapping)
 }
 
+/// Who writes late rows: a run (the children landing at its end are part of it, undone with it), or nobody (a
+/// retry, a children check: an id of its own, marked late in the undo information).
+pub struct LateWriter {
+    id: String,
+    in_run: bool,
+}
+
+impl LateWriter {
+    pub(super) fn run(run_id: &str) -> LateWriter {
+        LateWriter {
+            id: run_id.to_owned(),
+            in_run: true,
+        }
+    }
+
+    pub(super) fn outside_runs() -> LateWriter {
+        LateWriter {
+            id: uuid::Uuid::now_v7().to_string(),
+            in_run: false,
+        }
+    }
+}
+
 /// Writes late rows in one transaction, without a checkpoint.
 pub(super) async fn write_late(
     sink: &Sink,
@@ -48,7 +71,7 @@ pub(super) async fn write_late(
     entity: &Entity,
     mapping: &Mapping,
     rows: &[PreparedRow],
-    label: &str,
+    writer: &LateWriter,
 ) -> Result<MergeCounts, RunError> {
     let table = entity.table_name();
     let write = PageWrite {
@@ -80,8 +103,9 @@ pub(super) async fn write_late(
         interrupted: None,
         never_older: true,
         delete_guard: None,
+        late: !writer.in_run,
     };
-    sink.write_page(&write, label)
+    sink.write_page(&write, &writer.id)
         .await
         .map_err(|e| RunError::Failed(e.to_string()))
 }

@@ -4,7 +4,7 @@
 
 use super::entity::transform;
 use super::pending::held_child;
-use super::replay::{table_mapping, write_late};
+use super::replay::{table_mapping, write_late, LateWriter};
 use super::{open_source, RunError};
 use crate::config::Pipeline;
 use crate::sink::Sink;
@@ -85,6 +85,7 @@ async fn retry_queue(
     edits: &BTreeMap<i64, String>,
 ) -> Result<RetryOutcome, RunError> {
     let mut outcome = RetryOutcome::default();
+    let writer = LateWriter::outside_runs();
     let opened = open_source(pipeline).await?;
     let sink = Sink::connect(&pipeline.target, base_dir)
         .await
@@ -135,7 +136,7 @@ async fn retry_queue(
             .map_err(|e| RunError::Failed(e.to_string()))?;
         outcome.waiting += held.len() as u64;
         let merged =
-            write_late(&sink, &pipeline.name, entity, &mapping, &done.rows, "retry").await?;
+            write_late(&sink, &pipeline.name, entity, &mapping, &done.rows, &writer).await?;
         outcome.inserted += merged.inserted;
         outcome.updated += merged.updated;
         outcome.unchanged += merged.skipped;

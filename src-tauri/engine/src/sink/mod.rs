@@ -94,6 +94,43 @@ pub struct MergeCounts {
     pub held_deletes: Option<HeldDeletes>,
 }
 
+impl MergeCounts {
+    /// Whether the write changed rows of the table (kept conflicts count: some strategies update their hashes).
+    pub fn changes_target(&self) -> bool {
+        self.inserted + self.updated + self.deleted + self.conflicts > 0
+    }
+}
+
+/// What undoing a run does (or did) to one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct UndoTable {
+    pub table: String,
+    /// Rows the run inserted, removed.
+    #[ts(type = "number")]
+    pub removed: u64,
+    /// Rows the run updated or deleted, put back as they were before it.
+    #[ts(type = "number")]
+    pub restored: u64,
+}
+
+/// Why a run cannot be undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoRefusal {
+    /// The target holds no undo information for the run (it wrote nothing, or it is older than the runs kept).
+    NoInformation,
+    AlreadyUndone,
+    /// A later run changed the target: it must be undone first.
+    NotLatest {
+        later: String,
+    },
+    /// Records were retried or waiting children landed after the run, outside any run.
+    LateWrites,
+    /// Another process holds the pipeline's lock on the target database (who, in words).
+    Busy(String),
+    /// The kind of target keeps no undo information.
+    Unsupported,
+}
+
 pub use crate::store::DetectedConflict;
 
 /// Files a page's manual conflicts before the page commits (so a crash cannot lose one: the page and its
@@ -147,6 +184,9 @@ pub struct PageWrite<'a> {
     /// The delete guard: the largest share of the table's live rows the end of the pass may delete (None: the
     /// deletes were confirmed).
     pub delete_guard: Option<f64>,
+    /// Written outside any run (a retry of failed records, a children check): its undo information only marks
+    /// that the table changed, so that no earlier run is undone over it.
+    pub late: bool,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -227,6 +267,7 @@ impl<'a> PageWrite<'a> {
             interrupted: self.interrupted,
             never_older: self.never_older,
             delete_guard: None,
+            late: self.late,
         }
     }
 
@@ -468,6 +509,36 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.read_checkpoint(pipeline, entity).await,
             Sink::Sqlite(s) => s.read_checkpoint(pipeline, entity).await,
+        }
+    }
+
+    /// Undoes run `run_id` of `pipeline` in one transaction under the pipeline's lock on the target; with `apply`
+    /// false, says what it would change and changes nothing.
+    pub async fn undo(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+        apply: bool,
+    ) -> Result<Result<Vec<UndoTable>, UndoRefusal>, SinkError> {
+        match self {
+            Sink::Postgres(s) => {
+                let mut lock = match s.lock_pipeline(pipeline).await? {
+                    Ok(conn) => conn,
+                    Err(holder) => return Ok(Err(UndoRefusal::Busy(holder))),
+                };
+                let undone = s.undo(&mut lock, pipeline, run_id, apply).await;
+                let _ = sqlx::Connection::close(lock).await;
+                undone
+            }
+            Sink::Sqlite(_) => Ok(Err(UndoRefusal::Unsupported)),
+        }
+    }
+
+    /// Drops undo information older than the pipeline's last `keep` runs that changed the target.
+    pub async fn prune_undo(&self, pipeline: &str, keep: u32) -> Result<(), SinkError> {
+        match self {
+            Sink::Postgres(s) => s.prune_undo(pipeline, keep).await,
+            Sink::Sqlite(_) => Ok(()),
         }
     }
 

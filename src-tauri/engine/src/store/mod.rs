@@ -21,7 +21,7 @@ pub use children::{HeldChild, PendingChild};
 pub use conflicts::{ConflictScope, DetectedConflict, StoredConflict};
 pub use failed::{FailedRecord, FailedRow};
 pub use pipelines::PipelineSummary;
-pub use runs::{BatchMetrics, RunHistoryRow, RunRecord, StageTimes};
+pub use runs::{BatchMetrics, RunHistoryRow, RunRecord, StageTimes, Withdrawn};
 pub use schedules::ScheduleState;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -15,6 +15,19 @@ pub struct RunRecord {
     /// Rows the run's passes would have deleted but the delete guard held back (0: none held).
     #[ts(type = "number")]
     pub held_deletes: u64,
+    /// When the run's changes to the target were undone (None: they stand).
+    pub undone_at: Option<String>,
+}
+
+/// What an undone run had filed for a person, withdrawn with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Withdrawn {
+    #[ts(type = "number")]
+    pub failed_records: u64,
+    #[ts(type = "number")]
+    pub waiting_children: u64,
+    #[ts(type = "number")]
+    pub conflicts: u64,
 }
 
 /// One row of the seeds' sync_batches.
@@ -68,13 +81,14 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, StoreError> {
         duration_ms: u64::try_from(duration).unwrap_or(0),
         error: r.try_get(5)?,
         held_deletes: u64::try_from(r.try_get::<i64, _>("held_deletes")?).unwrap_or(0),
+        undone_at: r.try_get("undone_at")?,
     })
 }
 
 impl Store {
     pub async fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, status, started_at, finished_at, duration_ms, error, held_deletes FROM runs
+            "SELECT id, status, started_at, finished_at, duration_ms, error, held_deletes, undone_at FROM runs
              WHERE pipeline = ? AND dry_run = 0 ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(pipeline)
@@ -86,7 +100,8 @@ impl Store {
     /// The run of this pipeline that did not finish (paused, failed or interrupted), if any.
     pub async fn unfinished_run(&self, pipeline: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
-            "SELECT id FROM runs WHERE pipeline = ? AND dry_run = 0 AND status IN ('running', 'paused', 'failed', 'interrupted')
+            "SELECT id FROM runs WHERE pipeline = ? AND dry_run = 0 AND undone_at IS NULL
+             AND status IN ('running', 'paused', 'failed', 'interrupted')
              ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(pipeline)
@@ -247,6 +262,72 @@ impl Store {
     }
 
     /// The runs of a pipeline (or of all), newest first, with their counts: the runs screen's history.
+    /// A run by id, with its pipeline (None: no such run, or a dry run).
+    pub async fn run_by_id(&self, run_id: &str) -> Result<Option<(String, RunRecord)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, status, started_at, finished_at, duration_ms, error, held_deletes, undone_at, pipeline
+             FROM runs WHERE id = ? AND dry_run = 0",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("pipeline")?, run_record(&r)?)))
+            .transpose()
+    }
+
+    /// Records that the run was undone, and withdraws what it filed for a person: its failed records, the children
+    /// it left waiting and its open conflicts (all of them in one transaction).
+    pub async fn mark_undone(&self, run_id: &str) -> Result<Withdrawn, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE runs SET undone_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND undone_at IS NULL",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        let withdrawn = Withdrawn {
+            failed_records: sqlx::query("DELETE FROM failed_records WHERE run_id = ?")
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            waiting_children: sqlx::query(
+                "DELETE FROM pending_children WHERE run_id = ? AND status IN ('pending', 'dead')",
+            )
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            conflicts: sqlx::query("DELETE FROM conflicts WHERE run_id = ? AND status = 'open'")
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        };
+        tx.commit().await?;
+        Ok(withdrawn)
+    }
+
+    /// What [`Store::mark_undone`] would withdraw.
+    pub async fn filed_by_run(&self, run_id: &str) -> Result<Withdrawn, StoreError> {
+        let count = |sql: &'static str| async move {
+            let n: i64 = sqlx::query_scalar(sql)
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok::<u64, StoreError>(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(Withdrawn {
+            failed_records: count("SELECT count(*) FROM failed_records WHERE run_id = ?").await?,
+            waiting_children: count(
+                "SELECT count(*) FROM pending_children WHERE run_id = ? AND status IN ('pending', 'dead')",
+            )
+            .await?,
+            conflicts: count("SELECT count(*) FROM conflicts WHERE run_id = ? AND status = 'open'")
+                .await?,
+        })
+    }
+
     pub async fn run_history(
         &self,
         pipeline: Option<&str>,
@@ -261,7 +342,7 @@ impl Store {
              (SELECT coalesce(sum(b.fetch_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
              (SELECT coalesce(sum(b.transform_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
              (SELECT coalesce(sum(b.ingest_ms), 0) FROM sync_batches b WHERE b.run_id = r.id),
-             r.held_deletes AS held_deletes
+             r.held_deletes AS held_deletes, r.undone_at AS undone_at
              FROM runs r LEFT JOIN run_entities e ON e.run_id = r.id
              WHERE r.dry_run = 0 AND (? IS NULL OR r.pipeline = ?)
              GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC LIMIT ?",

@@ -124,6 +124,7 @@ impl PostgresSink {
         tx: &mut sqlx::PgConnection,
         table: &str,
         page: &PageWrite<'_>,
+        writer: &str,
     ) -> Result<Deleted, sqlx::Error> {
         let Some(pass_keys) = page.pass_keys else {
             return Ok((0, None));
@@ -168,21 +169,17 @@ impl PostgresSink {
         if page.dry_run {
             return Ok((unseen.len() as u64, None));
         }
-        let change = if hard {
-            format!("DELETE FROM {table} WHERE \"_bridge_key_hash\" = ANY($1)")
-        } else {
-            format!(
-                "UPDATE {table} SET \"_bridge_deleted_at\" = now() WHERE \"_bridge_key_hash\" = ANY($1) \
-                 AND \"_bridge_deleted_at\" IS NULL"
-            )
-        };
+        // Each row's before-image is kept for undo in the same statement.
+        let change = self.delete_keeping_images_sql(table, hard);
         let mut deleted = 0;
         for keys in unseen.chunks(DELETE_CHUNK) {
-            deleted += sqlx::query(&change)
+            let count: i64 = sqlx::query_scalar(&change)
                 .bind(keys)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .bind(writer)
+                .bind(page.table)
+                .fetch_one(&mut *tx)
+                .await?;
+            deleted += count.max(0) as u64;
         }
         sqlx::query(&format!(
             "TRUNCATE {}",
@@ -250,16 +247,20 @@ impl PostgresSink {
         tx: &mut sqlx::PgConnection,
         table: &str,
         page: &PageWrite<'_>,
+        writer: &str,
     ) -> Result<Deleted, SinkError> {
         let err = write_err(page.table);
         let Some(interrupted) = page.interrupted else {
-            return self.apply_deletes(tx, table, page).await.map_err(&err);
+            return self
+                .apply_deletes(tx, table, page, writer)
+                .await
+                .map_err(&err);
         };
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut *tx)
             .await
             .map_err(&err)?;
-        let deleting = self.apply_deletes(tx, table, page);
+        let deleting = self.apply_deletes(tx, table, page, writer);
         tokio::pin!(deleting);
         let mut cancelled = false;
         loop {

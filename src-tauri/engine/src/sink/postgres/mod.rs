@@ -17,11 +17,13 @@ mod copy;
 mod ddl;
 mod deletes;
 mod merge;
+mod undo;
 
 pub use conflicts::RowResolution;
 use conflicts::*;
 use copy::*;
 use merge::*;
+pub use undo::{UNDO_ROWS_TABLE, UNDO_RUNS_TABLE};
 
 pub struct PostgresSink {
     pool: PgPool,
@@ -152,16 +154,23 @@ impl PostgresSink {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
     }
 
+    /// The engine's own tables in the target: checkpoints and undo information.
     async fn ensure_checkpoint_table(&self) -> Result<(), SinkError> {
-        let sql = format!(
+        let checkpoints = format!(
             "CREATE TABLE IF NOT EXISTS {} (pipeline text NOT NULL, entity text NOT NULL, checkpoint jsonb NOT NULL,
              updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, entity))",
             self.qualified(CHECKPOINT_TABLE)
         );
-        sqlx::query(&sql)
-            .execute(&self.pool)
-            .await
-            .map_err(write_err(CHECKPOINT_TABLE))?;
+        let [undo_runs, undo_rows] = undo::create_undo_tables_sql(
+            &self.qualified(UNDO_RUNS_TABLE),
+            &self.qualified(UNDO_ROWS_TABLE),
+        );
+        for sql in [checkpoints, undo_runs, undo_rows] {
+            sqlx::query(&sql)
+                .execute(&self.pool)
+                .await
+                .map_err(write_err(CHECKPOINT_TABLE))?;
+        }
         Ok(())
     }
 
@@ -225,6 +234,11 @@ impl PostgresSink {
         let err = write_err(page.table);
         let mut tx = self.pool.begin().await.map_err(&err)?;
         as_engine_writer(&mut tx).await.map_err(&err)?;
+        if !page.dry_run {
+            self.mark_writer(&mut tx, page, run_id)
+                .await
+                .map_err(write_err(UNDO_RUNS_TABLE))?;
+        }
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
             changed_rows(&mut tx, &table, page, run_id)
@@ -274,6 +288,11 @@ impl PostgresSink {
             }
         }
         if !rows.is_empty() && ingest == Ingest::Merge {
+            if !page.dry_run {
+                self.keep_images_of_staged(&mut tx, &table, page, run_id)
+                    .await
+                    .map_err(&err)?;
+            }
             let held = if page.edits_tracked && page.conflicts != ConflictStrategy::SourceWins {
                 hold_conflicts(&mut tx, &table, page).await?
             } else {
@@ -298,8 +317,13 @@ impl PostgresSink {
         }
         if page.applies_deletes() {
             (counts.deleted, counts.held_deletes) = self
-                .apply_deletes_interruptibly(&mut tx, &table, page)
+                .apply_deletes_interruptibly(&mut tx, &table, page, run_id)
                 .await?;
+        }
+        if !page.dry_run && counts.changes_target() {
+            self.mark_changed(&mut tx, page, run_id)
+                .await
+                .map_err(write_err(UNDO_RUNS_TABLE))?;
         }
         // A dry run's transaction rolls back anyway, and its target may not even have the checkpoint table.
         if let Some(checkpoint) = page.checkpoint.filter(|_| !page.dry_run) {
