@@ -155,8 +155,9 @@ impl EntityRun<'_> {
             .as_ref()
             .or(failed_pages.first().map(|f| &f.cursor))
             .is_some_and(PageCursor::is_incremental);
-        // An incremental pass sees only what changed: it must never take the rest for deleted.
-        let deletes = if incremental {
+        // An incremental pass sees only what changed: it must never take the rest for deleted. A full refresh
+        // decides on the rows it did not bring as it swaps its table in, not by seen keys.
+        let deletes = if incremental || self.full_refresh().is_some() {
             crate::config::DeleteMode::None
         } else {
             self.entity.deletes
@@ -228,7 +229,7 @@ impl EntityRun<'_> {
                 ready_rx,
                 counts,
                 Pass {
-                    skip_unchanged: !fresh_start,
+                    skip_unchanged: !fresh_start && self.full_refresh().is_none(),
                     starts_pass: page_no == 0,
                     deletes,
                     edits_tracked,
@@ -619,6 +620,7 @@ impl EntityRun<'_> {
                             never_older: false,
                             delete_guard: self.delete_guard(),
                             late: false,
+                            full_refresh: self.full_refresh(),
                         };
                         let refused = match self.write_or_find_refused(&write).await? {
                             Ok(merged) => break merged,
@@ -766,6 +768,14 @@ impl EntityRun<'_> {
 
     /// Writes a checkpoint without rows (a page with no records, or the confirmation of held deletes, which
     /// compares `pass_keys` with the table's under `delete_guard`).
+    /// With `delta = "full"` into PostgreSQL (not in a dry run): the deletes mode the swap applies.
+    fn full_refresh(&self) -> Option<crate::config::DeleteMode> {
+        (self.entity.delta == crate::config::DeltaStrategy::Full
+            && !self.options.dry_run
+            && self.sink.swaps_full_refresh())
+        .then_some(self.entity.deletes)
+    }
+
     async fn write_checkpoint_only(
         &self,
         checkpoint: &Checkpoint,
@@ -797,6 +807,7 @@ impl EntityRun<'_> {
             never_older: false,
             delete_guard,
             late: false,
+            full_refresh: self.full_refresh(),
         };
         self.write_riding_out_restarts(&write).await
     }
@@ -818,7 +829,10 @@ impl EntityRun<'_> {
             .recorded_seen(self.pipeline, &self.entity.name)
             .await
             .map_err(sink_stop)?;
-        if self.sink.keeps_seen_keys() && saved.seen_keys != Some(pass_keys.len() as u64) {
+        if self.sink.keeps_seen_keys()
+            && self.full_refresh().is_none()
+            && saved.seen_keys != Some(pass_keys.len() as u64)
+        {
             return Err(failed(format!(
                 "the held deletes of {} cannot be confirmed: the keys its pass saw are no longer all in the target; \
                  run again without --confirm-deletes for a new pass",

@@ -104,6 +104,7 @@ pub(super) async fn write_late(
         never_older: true,
         delete_guard: None,
         late: !writer.in_run,
+        full_refresh: None,
     };
     sink.write_page(&write, &writer.id)
         .await

@@ -187,6 +187,9 @@ pub struct PageWrite<'a> {
     /// Written outside any run (a retry of failed records, a children check): its undo information only marks
     /// that the table changed, so that no earlier run is undone over it.
     pub late: bool,
+    /// A full refresh (PostgreSQL): the pass loads a shadow of the table and its last write swaps it in; the rows
+    /// it did not bring are then treated as this deletes mode says. None: not a full refresh.
+    pub full_refresh: Option<crate::config::DeleteMode>,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -268,6 +271,7 @@ impl<'a> PageWrite<'a> {
             never_older: self.never_older,
             delete_guard: None,
             late: self.late,
+            full_refresh: None,
         }
     }
 
@@ -275,6 +279,12 @@ impl<'a> PageWrite<'a> {
     pub fn guard_holds(&self, rows: u64, live: u64) -> Option<HeldDeletes> {
         let fraction = self.delete_guard.filter(|f| *f < 1.0)?;
         (rows > 0 && rows as f64 > fraction * live as f64).then_some(HeldDeletes { rows, live })
+    }
+
+    /// Whether this write ends a complete pass (no page left, none passed over).
+    pub fn ends_pass(&self) -> bool {
+        self.checkpoint
+            .is_some_and(|c| c.cursor.is_none() && c.failed_pages.is_empty())
     }
 
     /// Whether this write ends a complete pass that may delete: deletes asked for, no page left, and no record
@@ -288,7 +298,10 @@ impl<'a> PageWrite<'a> {
 
     /// Whether the pass records its keys as seen: it deletes, and it began into a table that held rows.
     pub fn tracks_seen(&self) -> bool {
-        self.deletes != crate::config::DeleteMode::None && self.checkpoint.is_some_and(|c| !c.fresh)
+        // A full refresh decides on absent rows as it swaps its table in.
+        self.full_refresh.is_none()
+            && self.deletes != crate::config::DeleteMode::None
+            && self.checkpoint.is_some_and(|c| !c.fresh)
     }
 
     /// The name the pass's seen keys are filed under: a dry run keeps its own, which it clears at its end, since
@@ -336,6 +349,12 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// Whether `delta = "full"` loads a shadow table and swaps it in (PostgreSQL); elsewhere it syncs like
+    /// `hash`.
+    pub fn swaps_full_refresh(&self) -> bool {
+        matches!(self, Sink::Postgres(_))
+    }
+
     /// Whether the target compares column names without ASCII case (SQLite).
     pub fn folds_case(&self) -> bool {
         matches!(self, Sink::Sqlite(_))

@@ -17,6 +17,7 @@ mod copy;
 mod ddl;
 mod deletes;
 mod merge;
+mod refresh;
 mod undo;
 
 pub use conflicts::RowResolution;
@@ -161,11 +162,11 @@ impl PostgresSink {
              updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, entity))",
             self.qualified(CHECKPOINT_TABLE)
         );
-        let [undo_runs, undo_rows] = undo::create_undo_tables_sql(
+        let [undo_runs, undo_rows, swapped] = undo::create_undo_tables_sql(
             &self.qualified(UNDO_RUNS_TABLE),
             &self.qualified(UNDO_ROWS_TABLE),
         );
-        for sql in [checkpoints, undo_runs, undo_rows] {
+        for sql in [checkpoints, undo_runs, undo_rows, swapped] {
             sqlx::query(&sql)
                 .execute(&self.pool)
                 .await
@@ -230,14 +231,23 @@ impl PostgresSink {
         run_id: &str,
         ingest: Ingest,
     ) -> Result<Option<MergeCounts>, SinkError> {
-        let table = self.qualified(page.table);
         let err = write_err(page.table);
+        // A full refresh writes its pass into the shadow, swapped in by the pass's last write.
+        let full_refresh = page.full_refresh.filter(|_| !page.dry_run).is_some();
+        let table = if full_refresh {
+            self.qualified(&refresh::shadow_of(page.table))
+        } else {
+            self.qualified(page.table)
+        };
         let mut tx = self.pool.begin().await.map_err(&err)?;
         as_engine_writer(&mut tx).await.map_err(&err)?;
         if !page.dry_run {
             self.mark_writer(&mut tx, page, run_id)
                 .await
                 .map_err(write_err(UNDO_RUNS_TABLE))?;
+        }
+        if full_refresh {
+            self.prepare_shadow(&mut tx, page).await.map_err(&err)?;
         }
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
@@ -288,7 +298,7 @@ impl PostgresSink {
             }
         }
         if !rows.is_empty() && ingest == Ingest::Merge {
-            if !page.dry_run {
+            if !page.dry_run && !full_refresh {
                 self.keep_images_of_staged(&mut tx, &table, page, run_id)
                     .await
                     .map_err(&err)?;
@@ -319,6 +329,12 @@ impl PostgresSink {
             (counts.deleted, counts.held_deletes) = self
                 .apply_deletes_interruptibly(&mut tx, &table, page, run_id)
                 .await?;
+        }
+        if full_refresh && page.ends_pass() {
+            (counts.deleted, counts.held_deletes) = self
+                .swap_in_shadow(&mut tx, page, run_id)
+                .await
+                .map_err(&err)?;
         }
         if !page.dry_run && counts.changes_target() {
             self.mark_changed(&mut tx, page, run_id)

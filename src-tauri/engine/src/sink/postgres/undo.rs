@@ -11,19 +11,21 @@ pub const UNDO_RUNS_TABLE: &str = "_syncflow_undo_runs";
 pub const UNDO_ROWS_TABLE: &str = "_syncflow_undo_rows";
 
 /// The two tables of undo information, made where the checkpoints are.
-pub(super) fn create_undo_tables_sql(runs: &str, rows: &str) -> [String; 2] {
+pub(super) fn create_undo_tables_sql(runs: &str, rows: &str) -> [String; 3] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS {runs} (seq bigserial PRIMARY KEY, run_id text NOT NULL,
              pipeline text NOT NULL, entity text NOT NULL, tbl text NOT NULL,
              late boolean NOT NULL DEFAULT false, changed boolean NOT NULL DEFAULT false,
              checkpoint_before jsonb, marked_at timestamptz NOT NULL DEFAULT now(), undone_at timestamptz,
-             UNIQUE (run_id, entity))"
+             swapped boolean NOT NULL DEFAULT false, UNIQUE (run_id, entity))"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {rows} (run_id text NOT NULL, tbl text NOT NULL, key_hash text NOT NULL,
              image jsonb NOT NULL, PRIMARY KEY (run_id, tbl, key_hash))"
         ),
+        // Made before full refreshes could be undone.
+        format!("ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS swapped boolean NOT NULL DEFAULT false"),
     ]
 }
 
@@ -71,6 +73,25 @@ impl PostgresSink {
     ) -> Result<(), sqlx::Error> {
         let sql = format!(
             "UPDATE {} SET changed = true WHERE run_id = $1 AND entity = $2 AND NOT changed",
+            self.undo_runs()
+        );
+        sqlx::query(&sql)
+            .bind(writer)
+            .bind(page.entity)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Notes that the writer swapped a full refresh in: undoing it swaps the previous table back.
+    pub(super) async fn mark_swapped(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        page: &PageWrite<'_>,
+        writer: &str,
+    ) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "UPDATE {} SET swapped = true, changed = true WHERE run_id = $1 AND entity = $2",
             self.undo_runs()
         );
         sqlx::query(&sql)
@@ -264,7 +285,7 @@ impl PostgresSink {
         run_id: &str,
     ) -> Result<Vec<UndoMark>, sqlx::Error> {
         let sql = format!(
-            "SELECT entity, tbl, checkpoint_before::text, undone_at IS NOT NULL, seq FROM {}
+            "SELECT entity, tbl, checkpoint_before::text, undone_at IS NOT NULL, seq, swapped FROM {}
              WHERE run_id = $1 AND pipeline = $2 ORDER BY seq FOR UPDATE",
             self.undo_runs()
         );
@@ -281,6 +302,7 @@ impl PostgresSink {
                     checkpoint_before: r.try_get(2)?,
                     undone: r.try_get(3)?,
                     seq: r.try_get(4)?,
+                    swapped: r.try_get(5)?,
                 })
             })
             .collect()
@@ -339,6 +361,17 @@ impl PostgresSink {
                 table: mark.table.clone(),
             });
         }
+        // A refresh the run did not get to swap in leaves its shadow, which goes.
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}",
+            self.qualified(&super::refresh::shadow_of(&mark.table))
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        if mark.swapped {
+            return self.swap_back(tx, mark).await;
+        }
         let rows = self.undo_rows();
         // Rows with an image go whoever wrote them last (a row's image is its state before the run, whatever the
         // run did to it); the rest of the run's rows are the ones it inserted.
@@ -384,6 +417,57 @@ impl PostgresSink {
         })
     }
 
+    /// Undoes a full refresh: the table it swapped in goes, the one it replaced comes back.
+    async fn swap_back(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        mark: &UndoMark,
+    ) -> Result<UndoTable, SinkError> {
+        let err = write_err(&mark.table);
+        let table = self.qualified(&mark.table);
+        let previous = self.qualified(&super::refresh::previous_of(&mark.table));
+        let kept: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&previous)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&err)?;
+        if !kept {
+            return Err(SinkError::Write {
+                table: mark.table.clone(),
+                message: "the table as it was before this full refresh is gone (a later refresh replaced it);                           it cannot be swapped back"
+                    .into(),
+            });
+        }
+        let removed = sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&err)?;
+        let restored = sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {previous}"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(&err)?;
+        sqlx::query(&format!("DROP TABLE {table}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        sqlx::query(&format!(
+            "ALTER TABLE {previous} RENAME TO {}",
+            quote_ident(&mark.table)
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tracing::info!(
+            table = mark.table,
+            "undo: the table before the full refresh swapped back"
+        );
+        Ok(UndoTable {
+            table: mark.table.clone(),
+            removed: removed.max(0) as u64,
+            restored: restored.max(0) as u64,
+        })
+    }
+
     async fn restore_checkpoint(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -425,4 +509,6 @@ struct UndoMark {
     checkpoint_before: Option<String>,
     undone: bool,
     seq: i64,
+    /// The run swapped a full refresh in: the previous table is swapped back.
+    swapped: bool,
 }
