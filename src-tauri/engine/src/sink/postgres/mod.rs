@@ -337,7 +337,7 @@ impl PostgresSink {
                 .map_err(&err)?;
         }
         if !page.dry_run && counts.changes_target() {
-            self.mark_changed(&mut tx, page, run_id)
+            self.mark_changed(&mut tx, page, run_id, false)
                 .await
                 .map_err(write_err(UNDO_RUNS_TABLE))?;
         }

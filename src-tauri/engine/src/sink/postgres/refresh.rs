@@ -162,7 +162,7 @@ impl PostgresSink {
         ))
         .execute(&mut *tx)
         .await?;
-        self.mark_swapped(tx, page, writer).await?;
+        self.mark_changed(tx, page, writer, true).await?;
         sqlx::query(&format!("ANALYZE {table}"))
             .execute(&mut *tx)
             .await?;

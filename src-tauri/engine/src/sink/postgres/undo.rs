@@ -64,39 +64,24 @@ impl PostgresSink {
     }
 
     /// Notes that the writer changed the entity's table (a run that changed nothing does not stand in the way of
-    /// undoing the one before it).
+    /// undoing the one before it), and whether it swapped a full refresh in (undoing it swaps the previous table
+    /// back).
     pub(super) async fn mark_changed(
         &self,
         tx: &mut sqlx::PgConnection,
         page: &PageWrite<'_>,
         writer: &str,
+        swapped: bool,
     ) -> Result<(), sqlx::Error> {
         let sql = format!(
-            "UPDATE {} SET changed = true WHERE run_id = $1 AND entity = $2 AND NOT changed",
+            "UPDATE {} SET changed = true, swapped = swapped OR $3
+             WHERE run_id = $1 AND entity = $2 AND (NOT changed OR $3)",
             self.undo_runs()
         );
         sqlx::query(&sql)
             .bind(writer)
             .bind(page.entity)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Notes that the writer swapped a full refresh in: undoing it swaps the previous table back.
-    pub(super) async fn mark_swapped(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        page: &PageWrite<'_>,
-        writer: &str,
-    ) -> Result<(), sqlx::Error> {
-        let sql = format!(
-            "UPDATE {} SET swapped = true, changed = true WHERE run_id = $1 AND entity = $2",
-            self.undo_runs()
-        );
-        sqlx::query(&sql)
-            .bind(writer)
-            .bind(page.entity)
+            .bind(swapped)
             .execute(&mut *tx)
             .await?;
         Ok(())
