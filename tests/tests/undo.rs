@@ -251,3 +251,83 @@ async fn soft_deletes_and_failed_records_are_withdrawn_and_a_held_target_is_busy
         .unwrap();
     assert_eq!(live, 3_000);
 }
+
+/// Every row of an SQLite table, each value as SQLite quotes it (so a type change shows), in row-id order.
+async fn sqlite_snapshot(pool: &sqlx::SqlitePool) -> String {
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('items') ORDER BY cid")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let row: Vec<String> = columns.iter().map(|c| format!("quote(\"{c}\")")).collect();
+    let sql = format!(
+        "SELECT group_concat(r, char(10)) FROM (SELECT {} AS r FROM items ORDER BY \"_bridge_id\")",
+        row.join(" || ',' || ")
+    );
+    let all: Option<String> = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap();
+    all.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_target_is_taken_back_row_for_row_too() {
+    let mut source: Vec<Value> = (1..=3_000).map(item).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = server.pipeline_file(
+        dir.path(),
+        "lite",
+        "{ env = \"PW\" }",
+        "kind = \"sqlite\"\npath = \"target.db\"",
+        "items",
+        "records = \"/data\"\npagination = { kind = \"offset\", size = 1000 }\nbusiness_key = [\"id\"]\n\
+         deletes = \"hard\"",
+    );
+    let env = [("PW", "pw")];
+    run_synced(&file, &state, &env).await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("target.db").display()
+    ))
+    .await
+    .unwrap();
+    let before = sqlite_snapshot(&pool).await;
+    for r in source
+        .iter_mut()
+        .filter(|r| r["id"].as_u64().unwrap() % 20 == 0)
+    {
+        r["name"] = json!(format!("{} (renamed)", r["name"].as_str().unwrap()));
+    }
+    source.retain(|r| r["id"].as_u64().unwrap() % 40 != 1);
+    source.extend((3_001..=3_100).map(item));
+    server.set_records(source.clone());
+    let second = run_synced(&file, &state, &env).await;
+    assert_eq!(counts(&second), [100, 150, 75, 0], "{second}");
+    assert_ne!(sqlite_snapshot(&pool).await, before);
+
+    let out = syncflow_async(
+        &["undo", second["run_id"].as_str().unwrap(), "--json"],
+        &state,
+        &env,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = syncflow_tests::last_json_line(&out.stdout);
+    assert_eq!(
+        report["tables"],
+        json!([{"table": "items", "removed": 100, "restored": 225}]),
+        "{report}"
+    );
+    let now = sqlite_snapshot(&pool).await;
+    let first_difference = now.lines().zip(before.lines()).find(|(a, b)| a != b);
+    assert!(
+        now == before,
+        "the SQLite table is what it was before the run, row for row; first difference: {first_difference:?}"
+    );
+    let third = run_synced(&file, &state, &env).await;
+    assert_eq!(
+        counts(&third),
+        [100, 150, 75, 0],
+        "the undone work is done again: {third}"
+    );
+}

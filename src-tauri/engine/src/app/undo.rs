@@ -114,8 +114,5 @@ fn refused(
              in its tables since, outside any run"
         )),
         UndoRefusal::Busy(holder) => AppError::new(ErrorKind::Busy, holder),
-        UndoRefusal::Unsupported => AppError::invalid(format!(
-            "undo needs a PostgreSQL target; pipeline \"{name}\" writes to SQLite"
-        )),
     }
 }

@@ -127,8 +127,6 @@ pub enum UndoRefusal {
     LateWrites,
     /// Another process holds the pipeline's lock on the target database (who, in words).
     Busy(String),
-    /// The kind of target keeps no undo information.
-    Unsupported,
 }
 
 pub use crate::store::DetectedConflict;
@@ -202,11 +200,7 @@ pub(crate) fn unseen_rows_sql(
     params: (&str, &str),
     now: &str,
 ) -> String {
-    let (pipeline, entity) = params;
-    let unseen = format!(
-        "NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.pipeline = {pipeline} AND s.entity = {entity} \
-         AND s.key_hash = {table}.\"_bridge_key_hash\")"
-    );
+    let unseen = unseen_condition(table, seen, params);
     let live = "\"_bridge_deleted_at\" IS NULL";
     match (page.dry_run, page.deletes) {
         (true, _) => format!("SELECT count(*) FROM {table} WHERE {live} AND {unseen}"),
@@ -215,6 +209,15 @@ pub(crate) fn unseen_rows_sql(
             format!("UPDATE {table} SET \"_bridge_deleted_at\" = {now} WHERE {live} AND {unseen}")
         }
     }
+}
+
+/// The condition on a row of `table` that its key was not seen in the pass (see [`unseen_rows_sql`]).
+pub(crate) fn unseen_condition(table: &str, seen: &str, params: (&str, &str)) -> String {
+    let (pipeline, entity) = params;
+    format!(
+        "NOT EXISTS (SELECT 1 FROM {seen} s WHERE s.pipeline = {pipeline} AND s.entity = {entity} \
+         AND s.key_hash = {table}.\"_bridge_key_hash\")"
+    )
 }
 
 /// Whether `row` is older than the version the target holds (both rowversions known; they compare as the
@@ -549,7 +552,7 @@ impl Sink {
                 let _ = sqlx::Connection::close(lock).await;
                 undone
             }
-            Sink::Sqlite(_) => Ok(Err(UndoRefusal::Unsupported)),
+            Sink::Sqlite(s) => s.undo(pipeline, run_id, apply).await,
         }
     }
 
@@ -557,7 +560,7 @@ impl Sink {
     pub async fn prune_undo(&self, pipeline: &str, keep: u32) -> Result<(), SinkError> {
         match self {
             Sink::Postgres(s) => s.prune_undo(pipeline, keep).await,
-            Sink::Sqlite(_) => Ok(()),
+            Sink::Sqlite(s) => s.prune_undo(pipeline, keep).await,
         }
     }
 

@@ -10,6 +10,8 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, Sql
 use sqlx::{Arguments, Row, SqlitePool};
 use std::path::Path;
 
+mod undo;
+
 pub struct SqliteSink {
     pool: SqlitePool,
 }
@@ -52,7 +54,10 @@ impl SqliteSink {
             .execute(&pool)
             .await
             .map_err(write_err(CHECKPOINT_TABLE))?;
+        let [undo_runs, undo_rows] = undo::create_undo_tables_sql();
         for sql in [
+            undo_runs,
+            undo_rows,
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (pipeline TEXT NOT NULL, entity TEXT NOT NULL, key_hash TEXT NOT NULL)",
                 quote_ident(SEEN_TABLE)
@@ -259,6 +264,15 @@ impl SqliteSink {
         let mut counts = MergeCounts::default();
         let synced_at = chrono::Utc::now().to_rfc3339();
         let run_id = run_id.to_owned();
+        // Undo information, in the page's transaction (a dry run keeps none).
+        let imaging = if page.dry_run {
+            None
+        } else {
+            undo::mark_writer(&mut tx, page, &run_id)
+                .await
+                .map_err(&err)?;
+            Some(undo::imaging(&mut tx, page.table).await.map_err(&err)?)
+        };
         let data_columns: Vec<String> = page
             .mapping
             .fields
@@ -299,6 +313,16 @@ impl SqliteSink {
                         counts.skipped += 1;
                         continue;
                     }
+                    if let Some(imaging) = &imaging {
+                        sqlx::query(&imaging.one_row)
+                            .bind(&run_id)
+                            .bind(page.table)
+                            .bind(&row.key_hash)
+                            .bind(&run_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(&err)?;
+                    }
                     bind_values(&mut args, &row.values, page.mapping).map_err(&err)?;
                     let tracking = [
                         Some(&row.data_hash),
@@ -338,8 +362,16 @@ impl SqliteSink {
             record_seen(&mut tx, page).await.map_err(&err)?;
         }
         if page.applies_deletes() {
+            let image = imaging.as_ref().map(|i| i.image.as_str());
             (counts.deleted, counts.held_deletes) =
-                apply_deletes(&mut tx, &table, page).await.map_err(&err)?;
+                apply_deletes(&mut tx, &table, page, (&run_id, image))
+                    .await
+                    .map_err(&err)?;
+        }
+        if !page.dry_run && counts.changes_target() {
+            undo::mark_changed(&mut tx, page, &run_id)
+                .await
+                .map_err(&err)?;
         }
         if let Some(checkpoint) = page.checkpoint.filter(|_| !page.dry_run) {
             let sql = format!(
@@ -405,6 +437,7 @@ async fn apply_deletes(
     tx: &mut sqlx::SqliteConnection,
     table: &str,
     page: &PageWrite<'_>,
+    (writer, image): (&str, Option<&str>),
 ) -> Result<(u64, Option<super::HeldDeletes>), sqlx::Error> {
     if page.dry_run {
         return count_unseen(tx, table, page).await;
@@ -439,6 +472,16 @@ async fn apply_deletes(
     }
     if page.dry_run {
         return Ok((would, None));
+    }
+    if let Some(image) = image {
+        let unseen = super::unseen_condition(table, &quote_ident(SEEN_TABLE), ("?", "?"));
+        sqlx::query(&undo::image_unseen_sql(table, image, &unseen))
+            .bind(writer)
+            .bind(page.table)
+            .bind(page.pipeline)
+            .bind(&entity)
+            .execute(&mut *tx)
+            .await?;
     }
     let done = sqlx::query(&sql)
         .bind(page.pipeline)
