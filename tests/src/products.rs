@@ -174,6 +174,41 @@ pub fn copy_reference(url: &str, rows: u64, dir: &Path) -> f64 {
 /// The floor of ingest for the target's own table shape: the synced rows of `table` written out with `psql \copy
 /// … TO`, then loaded with `psql \copy … FROM` into an empty copy of the table with the same columns, keys and
 /// indexes; returns the seconds that load took.
+/// The floor of a load into the target's shape built the way a first sync builds it: `\copy` of the synced rows
+/// into an index-less table of the target's columns, then the target's indexes built on it. Returns (copy s,
+/// index builds s). Uses the CSV [`copy_like_target`] wrote.
+pub fn copy_then_index_like_target(url: &str, table: &str, dir: &Path) -> (f64, f64) {
+    let csv = dir.join("target-rows.csv");
+    let psql = |sql: &str| -> String {
+        let out = Command::new("psql")
+            .args(["-q", "-X", "-A", "-t", url, "-c", sql])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            _ => panic!("psql failed: {sql}"),
+        }
+    };
+    let lean = format!("{table}_indexed_at_end");
+    psql(&format!(
+        "CREATE TABLE \"{lean}\" (LIKE \"{table}\" INCLUDING DEFAULTS)"
+    ));
+    let started = Instant::now();
+    psql(&format!(
+        "\\copy \"{lean}\" FROM '{}' WITH (FORMAT csv)",
+        csv.display()
+    ));
+    let copy = started.elapsed().as_secs_f64();
+    let definitions = psql(&format!(
+        "SELECT replace(replace(pg_get_indexdef(indexrelid), ' ON public.{table} ', ' ON public.\"{lean}\" '), \
+         'INDEX ', 'INDEX floor_') FROM pg_index WHERE indrelid = '\"{table}\"'::regclass"
+    ));
+    let started = Instant::now();
+    for definition in definitions.lines().filter(|l| !l.trim().is_empty()) {
+        psql(definition);
+    }
+    (copy, started.elapsed().as_secs_f64())
+}
+
 pub fn copy_like_target(url: &str, table: &str, dir: &Path) -> f64 {
     let csv = dir.join("target-rows.csv");
     let psql = |sql: &str| {

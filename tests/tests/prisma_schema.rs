@@ -366,6 +366,7 @@ async fn cli_schema_and_mapping_for_a_live_source_and_ddl_into_postgres() {
         tables,
         [
             "_syncflow_checkpoints",
+            "_syncflow_deferred_indexes",
             "_syncflow_undo_rows",
             "_syncflow_undo_runs",
             "invoice"

@@ -47,7 +47,15 @@ async fn main() {
         let url = cluster.create_database("bench").await;
         let server = ErpServer::start((1..=n).map(row).collect(), PASSWORD, 5_000, 3600).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let file = syncflow_tests::products::pipeline(&server, dir.path(), "bench", &url, "items");
+        // Deletes on, as pipelines that follow their source have them.
+        let file = syncflow_tests::products::pipeline_deleting(
+            &server,
+            dir.path(),
+            "bench",
+            &url,
+            "items",
+            "soft",
+        );
         let state = dir.path().join("state.db");
         let (first, rss, summary) = timed_run(&bin, &file, &state);
         assert_eq!(
@@ -79,6 +87,16 @@ async fn main() {
             "          \\copy of the synced rows into a table shaped like the target (tracking columns, its keys and \
              indexes): {floor:.2} s; first sync / that = {:.2}",
             first / floor
+        );
+        let (copied, indexed) =
+            syncflow_tests::products::copy_then_index_like_target(&url, "items", dir.path());
+        println!(
+            "          floor of a first sync (\\copy into an index-less table of the target's shape {copied:.2} s, then \
+             its indexes built {indexed:.2} s): {:.2} s; first sync / that = {:.2}; bare \\copy {copy:.2} s, first sync \
+             / that = {:.2}",
+            copied + indexed,
+            first / (copied + indexed),
+            first / copy
         );
         let paused = pause_and_resume(&bin, &server, dir.path(), &url, n, first / 2.0).await;
         println!("          {paused}");

@@ -229,7 +229,9 @@ impl EntityRun<'_> {
                 ready_rx,
                 counts,
                 Pass {
-                    skip_unchanged: !fresh_start && self.full_refresh().is_none(),
+                    // Every row a fresh pass finds in the table is its own (a key the source repeated is resolved
+                    // as the pass's indexes are built): no lookups, even when it resumes.
+                    skip_unchanged: !fresh && self.full_refresh().is_none(),
                     starts_pass: page_no == 0,
                     deletes,
                     edits_tracked,
@@ -654,8 +656,9 @@ impl EntityRun<'_> {
                     .await?
                 }
             };
-            checkpoint.counts.inserted += merged.inserted;
-            checkpoint.counts.updated += merged.updated;
+            checkpoint.counts.inserted =
+                (checkpoint.counts.inserted + merged.inserted).saturating_sub(merged.repeated);
+            checkpoint.counts.updated += merged.updated + merged.repeated;
             checkpoint.counts.skipped += merged.skipped;
             checkpoint.counts.deleted += merged.deleted;
             checkpoint.counts.conflicts += merged.conflicts;
@@ -1026,6 +1029,7 @@ impl EntityRun<'_> {
                 deleted: now.deleted.saturating_sub(then.deleted),
                 conflicts: now.conflicts.saturating_sub(then.conflicts),
                 held_deletes: stored.held_deletes,
+                repeated: 0,
             }
         })
     }

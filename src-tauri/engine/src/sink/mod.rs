@@ -92,6 +92,9 @@ pub struct MergeCounts {
     pub conflicts: u64,
     /// The end-of-pass deletes the delete guard held back.
     pub held_deletes: Option<HeldDeletes>,
+    /// Rows of earlier pages of a fresh pass that a later copy of their key replaced as the pass's indexes were
+    /// built: counted as inserted when they came, they are updates.
+    pub repeated: u64,
 }
 
 impl MergeCounts {
@@ -587,8 +590,8 @@ pub const CHECKPOINT_TABLE: &str = "_syncflow_checkpoints";
 /// The checkpoint as stored: the page's merge counts added to the counts before it.
 fn checkpoint_json(c: &Checkpoint, merged: MergeCounts) -> Result<String, SinkError> {
     let mut c = c.clone();
-    c.counts.inserted += merged.inserted;
-    c.counts.updated += merged.updated;
+    c.counts.inserted = (c.counts.inserted + merged.inserted).saturating_sub(merged.repeated);
+    c.counts.updated += merged.updated + merged.repeated;
     c.counts.skipped += merged.skipped;
     c.counts.deleted += merged.deleted;
     c.counts.conflicts += merged.conflicts;

@@ -15,6 +15,7 @@ use sqlx::{PgPool, Row};
 mod conflicts;
 mod copy;
 mod ddl;
+mod deferred;
 mod deletes;
 mod merge;
 mod refresh;
@@ -23,6 +24,7 @@ mod undo;
 pub use conflicts::RowResolution;
 use conflicts::*;
 use copy::*;
+pub use deferred::DEFERRED_TABLE;
 use merge::*;
 pub use undo::{UNDO_ROWS_TABLE, UNDO_RUNS_TABLE};
 
@@ -33,6 +35,8 @@ pub struct PostgresSink {
     reconnect: std::time::Duration,
     /// Seen-key tables this process has made sure exist.
     seen_tables: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Tables this process found without deferred indexes (a fresh pass's, built at its end).
+    indexed_tables: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What this process is called in `pg_stat_activity` (and so in a "the pipeline is busy" message elsewhere).
@@ -89,6 +93,7 @@ impl PostgresSink {
             sslmode: connected.sslmode,
             reconnect: connected.reconnect,
             seen_tables: Default::default(),
+            indexed_tables: Default::default(),
         };
         if create_tables {
             sink.ensure_checkpoint_table().await?;
@@ -166,7 +171,8 @@ impl PostgresSink {
             &self.qualified(UNDO_RUNS_TABLE),
             &self.qualified(UNDO_ROWS_TABLE),
         );
-        for sql in [checkpoints, undo_runs, undo_rows, swapped] {
+        let deferred = deferred::create_deferred_table_sql(&self.qualified(DEFERRED_TABLE));
+        for sql in [checkpoints, undo_runs, undo_rows, swapped, deferred] {
             sqlx::query(&sql)
                 .execute(&self.pool)
                 .await
@@ -249,6 +255,23 @@ impl PostgresSink {
         if full_refresh {
             self.prepare_shadow(&mut tx, page).await.map_err(&err)?;
         }
+        // A pass into a table that was empty as it began loads without index maintenance (built at its end); any
+        // other write first builds the indexes such a pass left deferred (it was cut short).
+        let fresh_pass = !page.dry_run && !full_refresh && page.checkpoint.is_some_and(|c| c.fresh);
+        let table_checked = self
+            .indexed_tables
+            .lock()
+            .is_ok_and(|t| t.contains(page.table));
+        if !page.dry_run && !fresh_pass && !table_checked {
+            self.build_deferred_indexes(&mut tx, &table, page.table)
+                .await
+                .map_err(&err)?;
+        }
+        if fresh_pass && page.starts_pass && ingest == Ingest::Copy {
+            self.defer_indexes(&mut tx, &table, page.table)
+                .await
+                .map_err(&err)?;
+        }
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
             changed_rows(&mut tx, &table, page, run_id)
@@ -330,6 +353,12 @@ impl PostgresSink {
                 .apply_deletes_interruptibly(&mut tx, &table, page, run_id)
                 .await?;
         }
+        if fresh_pass && page.ends_pass() {
+            counts.repeated = self
+                .build_deferred_indexes(&mut tx, &table, page.table)
+                .await
+                .map_err(&err)?;
+        }
         if full_refresh && page.ends_pass() {
             (counts.deleted, counts.held_deletes) = self
                 .swap_in_shadow(&mut tx, page, run_id)
@@ -360,6 +389,11 @@ impl PostgresSink {
             tx.rollback().await.map_err(&err)?;
         } else {
             tx.commit().await.map_err(&err)?;
+            if !fresh_pass && !full_refresh {
+                if let Ok(mut tables) = self.indexed_tables.lock() {
+                    tables.insert(page.table.to_owned());
+                }
+            }
             if page.tracks_seen() {
                 // Known to exist once committed (a CREATE in a transaction that rolled back is made again).
                 if let Ok(mut tables) = self.seen_tables.lock() {
