@@ -1,5 +1,6 @@
 //! The delete guard in the real window: a REST gateway that suddenly lists 2,000 of its 5,000 records makes the
-//! console's run fail with the count and nothing deleted; Confirm deletes, under that run, applies them.
+//! console's run fail with the count and nothing deleted; Confirm deletes, under that run, applies them; Undo… on
+//! that run in the history, after a confirmation that says what comes back, puts the rows back.
 
 use std::time::Duration;
 use syncflow_tests::artifacts_dir;
@@ -101,4 +102,37 @@ async fn held_deletes_are_shown_on_the_run_and_confirmed_there() {
         .find("[data-testid='confirm-deletes-run']")
         .await
         .is_none());
+
+    // Taken back from the run's history: the confirmation says what comes back, then the rows are there again.
+    let runs = session.wait_for("[data-testid='tab-runs']", wait).await;
+    session.click(&runs).await;
+    let undo = session.wait_for("button.undo", wait).await;
+    session.click(&undo).await;
+    let question = session
+        .wait_text("[data-testid='undo-confirm']", wait, |t| {
+            t.contains("3,000 row(s) it updated or deleted restored")
+        })
+        .await;
+    assert!(question.contains("items:"), "{question}");
+    assert_eq!(
+        rows(&db).await,
+        2_000,
+        "nothing undone before the confirmation"
+    );
+    session
+        .screenshot(&artifacts_dir().join("run-undo-confirm.png"))
+        .await;
+    let yes = session
+        .wait_for("[data-testid='undo-confirm-button']", wait)
+        .await;
+    session.click(&yes).await;
+    session
+        .wait_text("[data-testid='undo-done']", wait, |t| t.contains("undone"))
+        .await;
+    assert_eq!(rows(&db).await, 5_000, "the deleted rows are back");
+    session
+        .wait_text("[data-testid='run-history']", wait, |t| {
+            t.contains("undone")
+        })
+        .await;
 }

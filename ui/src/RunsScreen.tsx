@@ -216,7 +216,7 @@ export function RunsScreen({ pipeline }: Props) {
                   {undoable && !active && (
                     <button
                       type="button"
-                      className="secondary"
+                      className="secondary undo"
                       data-testid={`undo-${row.run.id}`}
                       title="Put every table this run changed back as it was before it"
                       onClick={() => askUndo(row.run.id)}
