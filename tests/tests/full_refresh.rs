@@ -90,7 +90,7 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
             let mut seen = std::collections::BTreeSet::new();
             for _ in 0..400 {
                 let view: (i64, i64, Option<String>) = sqlx::query_as(
-                    "SELECT count(*), count(DISTINCT \"_bridge_run_id\"), min(\"_bridge_run_id\") FROM items",
+                    "SELECT count(*), count(DISTINCT \"_bridge_run_id\"), min(\"_bridge_run_id\"::text) FROM items",
                 )
                 .fetch_one(&pool)
                 .await

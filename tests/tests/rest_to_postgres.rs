@@ -177,8 +177,10 @@ async fn assert_target_equals(pool: &sqlx::PgPool, source: &[Value]) {
                 _ => assert_eq!(want, got, "{key}.{field}"),
             }
         }
-        assert_eq!(row["_bridge_key_hash"].as_str().unwrap().len(), 32);
-        assert_eq!(row["_bridge_data_hash"].as_str().unwrap().len(), 64);
+        // The lean shape: bytea hashes (in JSON as `\x` and hex digits), uuid run id.
+        assert_eq!(row["_bridge_key_hash"].as_str().unwrap().len(), 2 + 32);
+        assert_eq!(row["_bridge_data_hash"].as_str().unwrap().len(), 2 + 64);
+        assert_eq!(row["_bridge_run_id"].as_str().unwrap().len(), 36);
     }
 }
 

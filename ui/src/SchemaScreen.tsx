@@ -115,7 +115,15 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
               {review.tables.map((t) => (
                 <tr key={t.table} data-testid={`drift-${t.table}`}>
                   <td>{t.table}</td>
-                  <td>{t.exists ? (t.statements.length ? "changes pending" : "up to date") : "to be created"}</td>
+                  <td>
+                    {t.exists ? (t.statements.length ? "changes pending" : "up to date") : "to be created"}
+                    {t.converts_tracking && (
+                      <div className="help" data-testid={`converts-${t.table}`}>
+                        Apply converts its tracking columns to the lean shape (binary hashes, uuid run id); this
+                        rewrites the table once.
+                      </div>
+                    )}
+                  </td>
                   <td>{t.added.length}</td>
                   <td>{t.retyped.join(", ") || "—"}</td>
                   <td>{t.removed.join(", ") || "—"}</td>

@@ -561,6 +561,12 @@ removed: Array<string>,
  */
 retyped: Array<string>, 
 /**
+ * Whether Apply converts the table's tracking columns to the lean shape (bytea hashes, uuid run id, the key
+ * hash as primary key): a table made before that shape existed, which the engine reads as it is until then.
+ * The conversion rewrites the table.
+ */
+converts_tracking: boolean, 
+/**
  * The SQL Apply runs for this table.
  */
 statements: Array<string>, };

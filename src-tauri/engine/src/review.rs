@@ -46,6 +46,10 @@ pub struct TableDrift {
     pub removed: Vec<String>,
     /// Fields whose type changed (widened on Apply when lossless).
     pub retyped: Vec<String>,
+    /// Whether Apply converts the table's tracking columns to the lean shape (bytea hashes, uuid run id, the key
+    /// hash as primary key): a table made before that shape existed, which the engine reads as it is until then.
+    /// The conversion rewrites the table.
+    pub converts_tracking: bool,
     /// The SQL Apply runs for this table.
     pub statements: Vec<String>,
 }
@@ -269,13 +273,17 @@ async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift
         .filter(|(c, _)| !mapping.fields.iter().any(|f| &f.column == c))
         .map(|(c, _)| c.clone())
         .collect();
-    let statements = sink.ddl(table, mapping, &change, true);
+    let mut statements = sink.ddl(table, mapping, &change, true);
+    let conversion = sink.lean_conversion(table).await?;
+    let converts_tracking = !conversion.is_empty();
+    statements.extend(conversion);
     Ok(TableDrift {
         table: table.to_owned(),
         exists: true,
         added: change.added,
         removed,
         retyped: change.retyped,
+        converts_tracking,
         statements,
     })
 }

@@ -162,6 +162,9 @@ impl EntityRun<'_> {
         } else {
             self.entity.deletes
         };
+        if self.options.apply_schema && !self.options.dry_run {
+            self.convert_tracking(table).await?;
+        }
         let edits_tracked = self
             .sink
             .prepare_edit_tracking(
@@ -745,6 +748,19 @@ impl EntityRun<'_> {
             .await
             .map_err(sink_stop)?;
         Ok(true)
+    }
+
+    /// With the schema applied: a table made before the lean tracking columns is converted to them (ADR 0013).
+    async fn convert_tracking(&self, table: &str) -> Result<(), Stop> {
+        let statements = self.sink.lean_conversion(table).await.map_err(sink_stop)?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            table,
+            "converting the tracking columns to the lean shape (bytea hashes, uuid run id)"
+        );
+        self.sink.apply(table, &statements).await.map_err(sink_stop)
     }
 
     /// Where a new pass starts: with `delta = "rowversion"`, at the target's highest rowversion when the source can

@@ -74,23 +74,41 @@ pub struct IndexReport {
 /// The Prisma name of a Bubble thing's unique id (seed 001's template).
 pub const BUBBLE_ID_FIELD: &str = "bubbleId";
 
-/// The tracking fields every model ends with: (Prisma name, column, Prisma type, attributes for PostgreSQL).
-const TRACKING_FIELDS: [(&str, &str, &str, &str); 6] = [
-    ("bridgeKeyHash", "_bridge_key_hash", "String", "@unique"),
-    ("bridgeDataHash", "_bridge_data_hash", "String", ""),
-    ("bridgeRowversion", "_bridge_rowversion", "String?", ""),
+/// The tracking fields every model ends with: (Prisma name, column, Prisma type and attributes for SQLite, and
+/// for PostgreSQL, whose tables have the lean shape: bytea hashes, the key hash the primary key, a uuid run id).
+/// A Prisma type and its attributes.
+type Typed = (&'static str, &'static str);
+
+const TRACKING_FIELDS: [(&str, &str, [Typed; 2]); 6] = [
+    (
+        "bridgeKeyHash",
+        "_bridge_key_hash",
+        [("String", "@unique"), ("Bytes", "@id")],
+    ),
+    (
+        "bridgeDataHash",
+        "_bridge_data_hash",
+        [("String", ""), ("Bytes", "")],
+    ),
+    (
+        "bridgeRowversion",
+        "_bridge_rowversion",
+        [("String?", ""), ("String?", "")],
+    ),
     (
         "bridgeSyncedAt",
         "_bridge_synced_at",
-        "DateTime",
-        "@db.Timestamptz(6)",
+        [("DateTime", ""), ("DateTime", "@db.Timestamptz(6)")],
     ),
-    ("bridgeRunId", "_bridge_run_id", "String", ""),
+    (
+        "bridgeRunId",
+        "_bridge_run_id",
+        [("String", ""), ("String", "@db.Uuid")],
+    ),
     (
         "bridgeDeletedAt",
         "_bridge_deleted_at",
-        "DateTime?",
-        "@db.Timestamptz(6)",
+        [("DateTime?", ""), ("DateTime?", "@db.Timestamptz(6)")],
     ),
 ];
 
@@ -226,8 +244,9 @@ fn render(reports: &[EntityReport], provider: Provider) -> String {
 fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
     let pg = provider == Provider::Postgres;
     let mut lines: Vec<(String, String, String)> = Vec::with_capacity(report.fields.len() + 8);
+    // PostgreSQL tables are keyed by the key hash; the row id is a plain column there.
     let id_attrs = if pg {
-        "@id @default(uuid()) @db.Uuid"
+        "@default(uuid()) @db.Uuid"
     } else {
         "@id @default(uuid())"
     };
@@ -237,10 +256,10 @@ fn write_model(out: &mut String, report: &EntityReport, provider: Provider) {
         format!("{id_attrs} @map({})", literal(ROW_ID_COLUMN)),
     ));
     // Tracking fields come before the data fields: Prisma rejects an @map naming a field declared later.
-    for (field, column, ty, pg_attrs) in TRACKING_FIELDS {
-        let mut attrs = String::new();
-        if pg_attrs == "@unique" || (pg && !pg_attrs.is_empty()) {
-            attrs.push_str(pg_attrs);
+    for (field, column, [sqlite, postgres]) in TRACKING_FIELDS {
+        let (ty, attrs) = if pg { postgres } else { sqlite };
+        let mut attrs = attrs.to_owned();
+        if !attrs.is_empty() {
             attrs.push(' ');
         }
         attrs.push_str(&format!("@map({})", literal(column)));

@@ -469,6 +469,15 @@ impl Sink {
         }
     }
 
+    /// The statements that convert `table`'s tracking columns to the lean shape (PostgreSQL tables made before it;
+    /// empty for others and for SQLite, which keeps hashes as text).
+    pub async fn lean_conversion(&self, table: &str) -> Result<Vec<String>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.lean_conversion(table).await,
+            Sink::Sqlite(_) => Ok(Vec::new()),
+        }
+    }
+
     /// Which of `key_hashes` are live rows of `table`; none when the table does not exist (yet).
     pub async fn existing_keys(
         &self,

@@ -19,17 +19,20 @@ pub struct RowResolution {
 pub(super) async fn hold_conflicts(
     tx: &mut sqlx::PgConnection,
     table: &str,
+    shape: Shape,
     page: &PageWrite<'_>,
 ) -> Result<u64, SinkError> {
     let err = write_err(page.table);
     let sql = format!(
-        "SELECT s.\"_bridge_key_hash\", s.\"_bridge_data_hash\", s.\"_bridge_rowversion\",
+        "SELECT {}, {}, s.\"_bridge_rowversion\",
                 (extract(epoch FROM t.\"_bridge_edited_at\") * 1000)::float8,
                 {source}, {target}, t.\"_bridge_synced\"
          FROM _syncflow_stage s JOIN {table} t ON t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\"
          WHERE t.\"_bridge_edited_at\" IS NOT NULL
            AND t.\"_bridge_data_hash\" IS DISTINCT FROM s.\"_bridge_data_hash\"
          FOR UPDATE OF t",
+        shape.hex("s.\"_bridge_key_hash\""),
+        shape.hex("s.\"_bridge_data_hash\""),
         source = values_json("s"),
         target = values_json("t"),
     );
@@ -78,7 +81,8 @@ pub(super) async fn hold_conflicts(
         let sql = format!(
             "UPDATE {table} t SET \"_bridge_data_hash\" = s.\"_bridge_data_hash\",
                     \"_bridge_rowversion\" = s.\"_bridge_rowversion\"
-             FROM _syncflow_stage s WHERE t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\" AND s.\"_bridge_key_hash\" = ANY($1)"
+             FROM _syncflow_stage s WHERE t.\"_bridge_key_hash\" = s.\"_bridge_key_hash\" AND {}",
+            shape.hash_in("s.\"_bridge_key_hash\"", "$1")
         );
         sqlx::query(&sql)
             .bind(&kept)
@@ -86,7 +90,11 @@ pub(super) async fn hold_conflicts(
             .await
             .map_err(&err)?;
     }
-    sqlx::query("DELETE FROM _syncflow_stage WHERE \"_bridge_key_hash\" = ANY($1)")
+    let unstage = format!(
+        "DELETE FROM _syncflow_stage WHERE {}",
+        shape.hash_in("\"_bridge_key_hash\"", "$1")
+    );
+    sqlx::query(&unstage)
         .bind(&kept)
         .execute(&mut *tx)
         .await
@@ -119,9 +127,11 @@ impl PostgresSink {
         let qualified = self.qualified(table);
         let mut tx = self.pool.begin().await.map_err(&err)?;
         as_engine_writer(&mut tx).await.map_err(&err)?;
+        let shape = Shape::of(&mut tx, &qualified).await.map_err(&err)?;
         let sql = format!(
-            "SELECT {} FROM {qualified} t WHERE \"_bridge_key_hash\" = $1 FOR UPDATE",
-            values_json("t")
+            "SELECT {} FROM {qualified} t WHERE \"_bridge_key_hash\" = {} FOR UPDATE",
+            values_json("t"),
+            shape.hash("$1")
         );
         let before: Option<Value> = sqlx::query_scalar(&sql)
             .bind(key_hash)
@@ -159,11 +169,13 @@ impl PostgresSink {
         };
         let sql = format!(
             "UPDATE {qualified} AS t SET ({list}) = (SELECT {list} FROM jsonb_populate_record(NULL::{qualified}, $1)),
-                 \"_bridge_data_hash\" = $2, \"_bridge_rowversion\" = $3, \"_bridge_synced_at\" = now(), {edit}
-             WHERE \"_bridge_key_hash\" = $4
+                 \"_bridge_data_hash\" = {data_hash}, \"_bridge_rowversion\" = $3, \"_bridge_synced_at\" = now(), {edit}
+             WHERE \"_bridge_key_hash\" = {key_hash}
              RETURNING {values}",
             list = columns.join(", "),
             values = values_json("t"),
+            data_hash = shape.hash("$2"),
+            key_hash = shape.hash("$4"),
         );
         let after: Value = sqlx::query_scalar(&sql)
             .bind(&resolution.values)

@@ -2,33 +2,42 @@
 
 use super::*;
 
-/// Appends one row in COPY's text format.
+/// Appends one row in COPY's text format, its hashes as a table of `shape` stores them.
 pub(super) fn write_copy_row(
     out: &mut String,
     row: &crate::sink::PreparedRow,
     mapping: &Mapping,
-    synced_at: &str,
-    run_id: &str,
+    tracking: &CopyTracking<'_>,
 ) {
-    out.push_str(&row.id.to_string());
+    let mut id = uuid::Uuid::encode_buffer();
+    out.push_str(row.id.hyphenated().encode_lower(&mut id));
     for (field, value) in mapping.fields.iter().zip(&row.values) {
         out.push('\t');
         write_copy_value(out, value, field.ty);
     }
-    for text in [
-        Some(row.key_hash.as_str()),
-        Some(row.data_hash.as_str()),
-        row.rowversion.as_deref(),
-        Some(synced_at),
-        Some(run_id),
-    ] {
-        out.push('\t');
-        match text {
-            Some(t) => escape_copy_text(out, t),
-            None => out.push_str("\\N"),
-        }
+    out.push('\t');
+    write_copy_hash(out, &row.key_hash, tracking.shape);
+    out.push('\t');
+    write_copy_hash(out, &row.data_hash, tracking.shape);
+    out.push('\t');
+    match row.rowversion.as_deref() {
+        Some(t) => escape_copy_text(out, t),
+        None => out.push_str("\\N"),
     }
+    out.push('\t');
+    out.push_str(tracking.synced_at);
+    out.push('\t');
+    out.push_str(tracking.run_id);
     out.push('\n');
+}
+
+/// The tracking values every row of a batch shares, and how its table stores hashes.
+pub(super) struct CopyTracking<'a> {
+    pub shape: Shape,
+    /// RFC 3339 (nothing to escape).
+    pub synced_at: &'a str,
+    /// A UUID (nothing to escape).
+    pub run_id: &'a str,
 }
 
 pub(super) fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) {
@@ -37,7 +46,8 @@ pub(super) fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) 
         (Value::String(s), ColumnType::Text | ColumnType::DateTime) => escape_copy_text(out, s),
         (Value::Bool(b), ColumnType::Boolean) => out.push(if *b { 't' } else { 'f' }),
         (Value::Number(n), ColumnType::Numeric | ColumnType::Integer) => {
-            out.push_str(&n.to_string())
+            // Written in place: no String per value.
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{n}"));
         }
         (other, ColumnType::Json) => escape_copy_text(out, &other.to_string()),
         // Normalisation guarantees the pairs above; anything else is written as its JSON text.

@@ -84,7 +84,8 @@ impl PostgresSink {
             ));
             return statements;
         }
-        let mut columns = vec![format!("{} uuid PRIMARY KEY", quote_ident(ROW_ID_COLUMN))];
+        // The lean shape (ADR 0013): the key hash is the primary key; the row id stays a column, without an index.
+        let mut columns = vec![format!("{} uuid NOT NULL", quote_ident(ROW_ID_COLUMN))];
         columns.extend(mapping.fields.iter().map(|f| {
             let required = if mapping.key.contains(&f.source) {
                 " NOT NULL"
@@ -93,14 +94,7 @@ impl PostgresSink {
             };
             format!("{} {}{required}", quote_ident(&f.column), f.ty.postgres())
         }));
-        columns.push("\"_bridge_key_hash\" text NOT NULL UNIQUE".into());
-        columns.push("\"_bridge_data_hash\" text NOT NULL".into());
-        columns.push("\"_bridge_rowversion\" text".into());
-        columns.push("\"_bridge_synced_at\" timestamptz NOT NULL".into());
-        columns.push("\"_bridge_run_id\" text NOT NULL".into());
-        columns.push("\"_bridge_deleted_at\" timestamptz".into());
-        columns.push("\"_bridge_edited_at\" timestamptz".into());
-        columns.push("\"_bridge_synced\" jsonb".into());
+        columns.extend(super::shape::LEAN_TRACKING_COLUMNS.map(str::to_owned));
         let mut statements = vec![format!(
             "CREATE TABLE {qualified} (\n  {}\n)",
             columns.join(",\n  ")
@@ -221,14 +215,19 @@ $syncflow$",
         table: &str,
         key_hashes: &[String],
     ) -> Result<Vec<String>, SinkError> {
+        let qualified = self.qualified(table);
+        let mut conn = self.pool.acquire().await.map_err(write_err(table))?;
+        let shape = Shape::of(&mut conn, &qualified)
+            .await
+            .map_err(write_err(table))?;
         let sql = format!(
-            "SELECT \"_bridge_key_hash\" FROM {} WHERE \"_bridge_key_hash\" = ANY($1)
-             AND \"_bridge_deleted_at\" IS NULL",
-            self.qualified(table)
+            "SELECT {} FROM {qualified} WHERE {} AND \"_bridge_deleted_at\" IS NULL",
+            shape.hex("\"_bridge_key_hash\""),
+            shape.hash_in("\"_bridge_key_hash\"", "$1"),
         );
         sqlx::query_scalar(&sql)
             .bind(key_hashes)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(write_err(table))
     }

@@ -1,5 +1,5 @@
 //! A fresh pass (into a table that was empty when it began) loads without index maintenance: its first write
-//! drops the table's secondary indexes and unique constraints, keeping their definitions in
+//! drops the table's indexes, primary key and unique constraints, keeping their definitions in
 //! `_syncflow_deferred_indexes` in the same transaction; its last write builds them again (and analyses the table)
 //! in its own transaction. A crash in between leaves the definitions beside the table: the resumed pass goes on
 //! loading, and any other write to the table builds them first. Without the unique key a key the source repeated
@@ -22,8 +22,8 @@ impl PostgresSink {
         self.qualified(DEFERRED_TABLE)
     }
 
-    /// Drops the table's secondary indexes and unique constraints (the primary key stays), keeping what builds them
-    /// again; unique constraints come first, so that the key hash's is built before the business key's.
+    /// Drops the table's indexes, primary key and unique constraints, keeping what builds them again; constraints
+    /// come first (in the order they were made), so that the key hash's is built before the business key's.
     pub(super) async fn defer_indexes(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -34,7 +34,7 @@ impl PostgresSink {
             "SELECT i.relname::text, pg_get_indexdef(i.oid), pg_get_constraintdef(c.oid)
              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
              LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
-             WHERE x.indrelid = $1::regclass AND NOT x.indisprimary AND coalesce(c.contype, 'u') = 'u'
+             WHERE x.indrelid = $1::regclass AND coalesce(c.contype, 'u') IN ('u', 'p')
              ORDER BY c.oid IS NULL, i.oid",
         )
         .bind(table)

@@ -138,6 +138,7 @@ impl PostgresSink {
             return Ok((0, None));
         }
         let started = std::time::Instant::now();
+        let shape = Shape::of(&mut *tx, table).await?;
         let mut seen = pass_keys.to_vec();
         seen.sort_unstable();
         seen.dedup();
@@ -146,7 +147,7 @@ impl PostgresSink {
         let (unseen, live) = match every_row_found(page) {
             Some(rows) => (Vec::new(), rows),
             None => {
-                let table_keys = self.keys_of(&mut *tx, table, all_rows).await?;
+                let table_keys = self.keys_of(&mut *tx, table, shape, all_rows).await?;
                 (unseen_keys(&table_keys, &seen), table_keys.len() as u64)
             }
         };
@@ -170,7 +171,7 @@ impl PostgresSink {
             return Ok((unseen.len() as u64, None));
         }
         // Each row's before-image is kept for undo in the same statement.
-        let change = self.delete_keeping_images_sql(table, hard);
+        let change = self.delete_keeping_images_sql(table, shape, hard);
         let mut deleted = 0;
         for keys in unseen.chunks(DELETE_CHUNK) {
             let count: i64 = sqlx::query_scalar(&change)
@@ -197,6 +198,7 @@ impl PostgresSink {
         &self,
         conn: &mut sqlx::PgConnection,
         table: &str,
+        shape: Shape,
         all_rows: bool,
     ) -> Result<Vec<u128>, sqlx::Error> {
         let live = if all_rows {
@@ -204,7 +206,10 @@ impl PostgresSink {
         } else {
             " WHERE \"_bridge_deleted_at\" IS NULL"
         };
-        let sql = format!("COPY (SELECT \"_bridge_key_hash\" FROM {table}{live}) TO STDOUT");
+        let sql = format!(
+            "COPY (SELECT {} FROM {table}{live}) TO STDOUT",
+            shape.hex("\"_bridge_key_hash\"")
+        );
         let mut stored = conn.copy_out_raw(&sql).await?;
         let mut keys = Vec::new();
         let mut pending: Vec<u8> = Vec::new();

@@ -9,6 +9,7 @@ use super::*;
 pub(super) async fn changed_rows<'a>(
     tx: &mut sqlx::PgConnection,
     table: &str,
+    shape: Shape,
     page: &PageWrite<'a>,
     run_id: &str,
 ) -> Result<Vec<&'a crate::sink::PreparedRow>, sqlx::Error> {
@@ -23,14 +24,16 @@ pub(super) async fn changed_rows<'a>(
         .collect();
     // The third column says whether the row was written before this run: only such rows count as found for the
     // end of the pass (a row the pass inserted and its source repeated later was not in the table as it began).
-    if let Some((sql, keys)) = business_key_lookup(tx, table, page.mapping, rows).await? {
+    if let Some((sql, keys)) = business_key_lookup(tx, table, shape, page.mapping, rows).await? {
         let stored = sqlx::query(&sql).bind(keys).bind(run_id).fetch(&mut *tx);
         return matched(stored, rows, &position, page.found_before).await;
     }
     let keys: Vec<&str> = rows.iter().map(|r| r.key_hash.as_str()).collect();
     let sql = format!(
-        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\", \"_bridge_run_id\" <> $2 FROM {table}
-         WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL"
+        "SELECT {hashes}, {RUN_ID_TEXT} <> $2 FROM {table}
+         WHERE {key_in} AND \"_bridge_deleted_at\" IS NULL",
+        hashes = stored_hashes(shape),
+        key_in = shape.hash_in("\"_bridge_key_hash\"", "$1"),
     );
     let stored = sqlx::query(&sql).bind(keys).bind(run_id).fetch(&mut *tx);
     matched(stored, rows, &position, page.found_before).await
@@ -76,6 +79,7 @@ pub(super) async fn matched<'a, 'q>(
 pub(super) async fn business_key_lookup(
     tx: &mut sqlx::PgConnection,
     table: &str,
+    shape: Shape,
     mapping: &Mapping,
     rows: &[crate::sink::PreparedRow],
 ) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
@@ -116,11 +120,21 @@ pub(super) async fn business_key_lookup(
         }
     }
     let sql = format!(
-        "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\", \"_bridge_run_id\" <> $2 FROM {table}
+        "SELECT {hashes}, {RUN_ID_TEXT} <> $2 FROM {table}
          WHERE {} = ANY($1::text[]::{sql_type}[]) AND \"_bridge_deleted_at\" IS NULL",
-        quote_ident(&field.column)
+        quote_ident(&field.column),
+        hashes = stored_hashes(shape),
     );
     Ok(Some((sql, keys)))
+}
+
+/// The stored key and data hashes, as hex text.
+fn stored_hashes(shape: Shape) -> String {
+    format!(
+        "{}, {}",
+        shape.hex("\"_bridge_key_hash\""),
+        shape.hex("\"_bridge_data_hash\"")
+    )
 }
 
 /// One set-based statement: insert new keys, update changed hashes (or revived soft-deletes), skip the rest.

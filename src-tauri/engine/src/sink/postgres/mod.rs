@@ -19,6 +19,7 @@ mod deferred;
 mod deletes;
 mod merge;
 mod refresh;
+mod shape;
 mod undo;
 
 pub use conflicts::RowResolution;
@@ -26,6 +27,7 @@ use conflicts::*;
 use copy::*;
 pub use deferred::DEFERRED_TABLE;
 use merge::*;
+use shape::*;
 pub use undo::{UNDO_ROWS_TABLE, UNDO_RUNS_TABLE};
 
 pub struct PostgresSink {
@@ -272,9 +274,10 @@ impl PostgresSink {
                 .await
                 .map_err(&err)?;
         }
+        let shape = Shape::of(&mut tx, &table).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
-            changed_rows(&mut tx, &table, page, run_id)
+            changed_rows(&mut tx, &table, shape, page, run_id)
                 .await
                 .map_err(&err)?
         } else {
@@ -300,9 +303,14 @@ impl PostgresSink {
                 .await
                 .map_err(&err)?;
             let synced_at = chrono::Utc::now().to_rfc3339();
+            let tracking = CopyTracking {
+                shape,
+                synced_at: &synced_at,
+                run_id,
+            };
             let mut buffer = String::with_capacity(64 * 1024);
             for row in &rows {
-                write_copy_row(&mut buffer, row, page.mapping, &synced_at, run_id);
+                write_copy_row(&mut buffer, row, page.mapping, &tracking);
                 if buffer.len() >= 1 << 20 {
                     copy.send(std::mem::take(&mut buffer).into_bytes())
                         .await
@@ -322,12 +330,12 @@ impl PostgresSink {
         }
         if !rows.is_empty() && ingest == Ingest::Merge {
             if !page.dry_run && !full_refresh {
-                self.keep_images_of_staged(&mut tx, &table, page, run_id)
+                self.keep_images_of_staged(&mut tx, &table, shape, page, run_id)
                     .await
                     .map_err(&err)?;
             }
             let held = if page.edits_tracked && page.conflicts != ConflictStrategy::SourceWins {
-                hold_conflicts(&mut tx, &table, page).await?
+                hold_conflicts(&mut tx, &table, shape, page).await?
             } else {
                 0
             };

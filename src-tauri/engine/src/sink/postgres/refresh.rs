@@ -139,7 +139,7 @@ impl PostgresSink {
             if absent_mode == Absent::MarkedDeleted {
                 sqlx::query(&format!(
                     "UPDATE {shadow} SET \"_bridge_deleted_at\" = now()
-                     WHERE \"_bridge_run_id\" <> $1 AND \"_bridge_deleted_at\" IS NULL"
+                     WHERE {RUN_ID_TEXT} <> $1 AND \"_bridge_deleted_at\" IS NULL"
                 ))
                 .bind(writer)
                 .execute(&mut *tx)

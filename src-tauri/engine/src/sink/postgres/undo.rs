@@ -93,18 +93,20 @@ impl PostgresSink {
         &self,
         tx: &mut sqlx::PgConnection,
         table: &str,
+        shape: Shape,
         page: &PageWrite<'_>,
         writer: &str,
     ) -> Result<(), sqlx::Error> {
         let sql = format!(
             "INSERT INTO {rows} (run_id, tbl, key_hash, image)
-             SELECT $1, $2, t.\"_bridge_key_hash\", to_jsonb(t) FROM {table} t
+             SELECT $1, $2, {key}, to_jsonb(t) FROM {table} t
              JOIN _syncflow_stage s ON s.\"_bridge_key_hash\" = t.\"_bridge_key_hash\"
-             WHERE t.\"_bridge_run_id\" <> $1
+             WHERE t.{RUN_ID_TEXT} <> $1
                AND (t.\"_bridge_data_hash\" IS DISTINCT FROM s.\"_bridge_data_hash\"
                     OR t.\"_bridge_deleted_at\" IS NOT NULL)
              ON CONFLICT DO NOTHING",
             rows = self.undo_rows(),
+            key = shape.hex("t.\"_bridge_key_hash\""),
         );
         sqlx::query(&sql)
             .bind(writer)
@@ -116,17 +118,24 @@ impl PostgresSink {
 
     /// The statement that deletes (hard) or marks deleted (soft) the rows whose keys are in `$1`, keeping their
     /// before-images under writer `$2` and table `$3` first. Its first column counts the rows deleted.
-    pub(super) fn delete_keeping_images_sql(&self, table: &str, hard: bool) -> String {
+    pub(super) fn delete_keeping_images_sql(
+        &self,
+        table: &str,
+        shape: Shape,
+        hard: bool,
+    ) -> String {
         let keep = |from: &str, filter: &str| {
             format!(
                 "INSERT INTO {rows} (run_id, tbl, key_hash, image)
-                 SELECT $2, $3, d.\"_bridge_key_hash\", to_jsonb(d) FROM {from} d {filter} ON CONFLICT DO NOTHING",
-                rows = self.undo_rows()
+                 SELECT $2, $3, {key}, to_jsonb(d) FROM {from} d {filter} ON CONFLICT DO NOTHING",
+                rows = self.undo_rows(),
+                key = shape.hex("d.\"_bridge_key_hash\""),
             )
         };
+        let listed = shape.hash_in("\"_bridge_key_hash\"", "$1");
         if hard {
             format!(
-                "WITH gone AS (DELETE FROM {table} WHERE \"_bridge_key_hash\" = ANY($1) RETURNING *),
+                "WITH gone AS (DELETE FROM {table} WHERE {listed} RETURNING *),
                       kept AS ({keep})
                  SELECT count(*) FROM gone",
                 keep = keep("gone", "")
@@ -136,11 +145,14 @@ impl PostgresSink {
             format!(
                 "WITH kept AS ({keep}),
                       marked AS (UPDATE {table} SET \"_bridge_deleted_at\" = now()
-                                 WHERE \"_bridge_key_hash\" = ANY($1) AND \"_bridge_deleted_at\" IS NULL RETURNING 1)
+                                 WHERE {listed} AND \"_bridge_deleted_at\" IS NULL RETURNING 1)
                  SELECT count(*) FROM marked",
                 keep = keep(
                     table,
-                    "WHERE d.\"_bridge_key_hash\" = ANY($1) AND d.\"_bridge_deleted_at\" IS NULL"
+                    &format!(
+                        "WHERE {} AND d.\"_bridge_deleted_at\" IS NULL",
+                        shape.hash_in("d.\"_bridge_key_hash\"", "$1")
+                    )
                 )
             )
         }
@@ -358,11 +370,13 @@ impl PostgresSink {
             return self.swap_back(tx, mark).await;
         }
         let rows = self.undo_rows();
+        let shape = Shape::of(&mut *tx, &table).await.map_err(&err)?;
         // Rows with an image go whoever wrote them last (a row's image is its state before the run, whatever the
         // run did to it); the rest of the run's rows are the ones it inserted.
         let replaced = sqlx::query(&format!(
             "DELETE FROM {table} t USING {rows} u
-             WHERE u.run_id = $1 AND u.tbl = $2 AND t.\"_bridge_key_hash\" = u.key_hash"
+             WHERE u.run_id = $1 AND u.tbl = $2 AND t.\"_bridge_key_hash\" = {}",
+            shape.hash("u.key_hash")
         ))
         .bind(run_id)
         .bind(&mark.table)
@@ -370,14 +384,12 @@ impl PostgresSink {
         .await
         .map_err(&err)?
         .rows_affected();
-        let removed = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE \"_bridge_run_id\" = $1"
-        ))
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(&err)?
-        .rows_affected();
+        let removed = sqlx::query(&format!("DELETE FROM {table} WHERE {RUN_ID_TEXT} = $1"))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?
+            .rows_affected();
         let restored = sqlx::query(&format!(
             "INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, u.image)).*
              FROM {rows} u WHERE u.run_id = $1 AND u.tbl = $2"
