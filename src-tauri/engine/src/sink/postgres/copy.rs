@@ -57,6 +57,14 @@ pub(super) fn write_copy_value(out: &mut String, value: &Value, ty: ColumnType) 
 
 /// COPY text format: backslash, tab, newline and carriage return are escaped; everything else is literal.
 pub fn escape_copy_text(out: &mut String, text: &str) {
+    // Most values hold none of the four: copied whole, not char by char.
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(text);
+        return;
+    }
     for ch in text.chars() {
         match ch {
             '\\' => out.push_str("\\\\"),
