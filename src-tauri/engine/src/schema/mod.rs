@@ -92,6 +92,10 @@ impl ColumnType {
     }
 }
 
+/// What a record's field name resolves to while a page is learnt: its index among the fields and the type fixed for
+/// it, or None for an excluded field.
+type Resolved = Option<(usize, Option<ColumnType>)>;
+
 /// One source field and the column it lands in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Field {
@@ -307,7 +311,7 @@ impl Mapping {
         }
         // Records of one source mostly list the same fields in the same order: what a name resolved to is kept by
         // its position in the record, so most values cost one string comparison instead of three lookups.
-        let mut resolved: Vec<(&str, Option<(usize, Option<ColumnType>)>)> = Vec::new();
+        let mut resolved: Vec<(&str, Resolved)> = Vec::new();
         for record in records.iter().filter_map(Value::as_object) {
             for (position, (name, value)) in record.iter().enumerate() {
                 let known_here = resolved

@@ -12,6 +12,7 @@ use crate::schema::{quote_ident, ColumnType, Mapping, SchemaChange, ROW_ID_COLUM
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
+mod binary;
 mod conflicts;
 mod copy;
 mod ddl;
@@ -298,27 +299,45 @@ impl PostgresSink {
                     "_syncflow_stage".to_owned()
                 }
             };
+            let now = chrono::Utc::now();
+            let binary = if binary::takes_binary(&mut tx, &table, page.mapping, shape)
+                .await
+                .map_err(&err)?
+            {
+                binary::encode_rows(&rows, page.mapping, shape, now, run_id).ok()
+            } else {
+                None
+            };
+            let format = if binary.is_some() {
+                " WITH (FORMAT binary)"
+            } else {
+                ""
+            };
             let mut copy = tx
-                .copy_in_raw(&format!("COPY {into} ({columns}) FROM STDIN"))
+                .copy_in_raw(&format!("COPY {into} ({columns}) FROM STDIN{format}"))
                 .await
                 .map_err(&err)?;
-            let synced_at = chrono::Utc::now().to_rfc3339();
-            let tracking = CopyTracking {
-                shape,
-                synced_at: &synced_at,
-                run_id,
-            };
-            let mut buffer = String::with_capacity(64 * 1024);
-            for row in &rows {
-                write_copy_row(&mut buffer, row, page.mapping, &tracking);
-                if buffer.len() >= 1 << 20 {
-                    copy.send(std::mem::take(&mut buffer).into_bytes())
-                        .await
-                        .map_err(&err)?;
+            if let Some(bytes) = binary {
+                copy.send(bytes).await.map_err(&err)?;
+            } else {
+                let synced_at = now.to_rfc3339();
+                let tracking = CopyTracking {
+                    shape,
+                    synced_at: &synced_at,
+                    run_id,
+                };
+                let mut buffer = String::with_capacity(64 * 1024);
+                for row in &rows {
+                    write_copy_row(&mut buffer, row, page.mapping, &tracking);
+                    if buffer.len() >= 1 << 20 {
+                        copy.send(std::mem::take(&mut buffer).into_bytes())
+                            .await
+                            .map_err(&err)?;
+                    }
                 }
-            }
-            if !buffer.is_empty() {
-                copy.send(buffer.into_bytes()).await.map_err(&err)?;
+                if !buffer.is_empty() {
+                    copy.send(buffer.into_bytes()).await.map_err(&err)?;
+                }
             }
             match copy.finish().await {
                 Err(e) if ingest == Ingest::Copy && is_unique_violation(&e) => return Ok(None),
