@@ -166,6 +166,12 @@ async fn a_table_of_the_first_shape_is_synced_undone_and_converted_row_for_row()
     let after_b = snapshot(&pool).await;
     assert_eq!(after_b.len(), after_a.len());
 
+    // A full refresh cut short would have left a shadow of the same shape: it is converted alongside.
+    sqlx::query("CREATE TABLE \"_sfnew_items\" (LIKE items INCLUDING ALL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
     // --apply-schema converts it: every row as it was, hashes now bytea; nothing to write.
     let converted = run_synced(&file, &state, &env).await;
     assert_eq!(counts(&converted), [0, 0, 0, 8_100, 0], "{converted}");
@@ -175,6 +181,22 @@ async fn a_table_of_the_first_shape_is_synced_undone_and_converted_row_for_row()
         after_b,
         "the conversion changes no row"
     );
+    let shadow: Vec<String> = sqlx::query_scalar(
+        "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = '\"_sfnew_items\"'::regclass
+         AND attname IN ('_bridge_key_hash', '_bridge_data_hash', '_bridge_run_id') ORDER BY attname",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        shadow,
+        ["bytea", "bytea", "uuid"],
+        "the shadow converted too"
+    );
+    sqlx::query("DROP TABLE \"_sfnew_items\"")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     // The run made before the conversion is undone row for row after it (its images were converted too).
     let out = syncflow_async(&["undo", &run_b, "--json"], &state, &env).await;

@@ -109,27 +109,19 @@ impl PostgresSink {
         if deferring {
             return Ok(Vec::new());
         }
-        // The primary key (on `_bridge_id`) and the key hash's unique constraint, by name.
-        let constraints: Vec<String> = sqlx::query_scalar(
-            "SELECT c.conname::text FROM pg_constraint c
-             WHERE c.conrelid = to_regclass($1) AND (c.contype = 'p' OR (c.contype = 'u' AND c.conkey = ARRAY[
-               (SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = '_bridge_key_hash')]))",
-        )
-        .bind(&qualified)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(&err)?;
-        let mut alter: Vec<String> = constraints
-            .iter()
-            .map(|c| format!("DROP CONSTRAINT {}", quote_ident(c)))
-            .collect();
-        alter.extend([
-            "ALTER COLUMN \"_bridge_key_hash\" TYPE bytea USING decode(\"_bridge_key_hash\", 'hex')".to_owned(),
-            "ALTER COLUMN \"_bridge_data_hash\" TYPE bytea USING decode(\"_bridge_data_hash\", 'hex')".to_owned(),
-            "ALTER COLUMN \"_bridge_run_id\" TYPE uuid USING \"_bridge_run_id\"::uuid".to_owned(),
-            "ADD PRIMARY KEY (\"_bridge_key_hash\")".to_owned(),
-        ]);
-        let mut statements = vec![format!("ALTER TABLE {qualified} {}", alter.join(", "))];
+        let mut statements = vec![alter_to_lean(&mut conn, &qualified).await.map_err(&err)?];
+        // A full refresh cut short left its shadow in the old shape: converted alongside, so that its swap compares
+        // like with like.
+        let shadow = self.qualified(&super::refresh::shadow_of(table));
+        if sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&shadow)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(&err)?
+            && Shape::of(&mut conn, &shadow).await.map_err(&err)? == Shape::Text
+        {
+            statements.push(alter_to_lean(&mut conn, &shadow).await.map_err(&err)?);
+        }
         let undo_rows = self.qualified(UNDO_ROWS_TABLE);
         let undo_kept: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
             .bind(&undo_rows)
@@ -148,6 +140,32 @@ impl PostgresSink {
         }
         Ok(statements)
     }
+}
+
+/// The `ALTER TABLE` that converts first-shape `table` (as SQL names it) to the lean shape: its primary key (on
+/// `_bridge_id`) and the key hash's unique constraint dropped, the columns converted, the key hash made primary key.
+async fn alter_to_lean(conn: &mut sqlx::PgConnection, table: &str) -> Result<String, sqlx::Error> {
+    let constraints: Vec<String> = sqlx::query_scalar(
+        "SELECT c.conname::text FROM pg_constraint c
+         WHERE c.conrelid = to_regclass($1) AND (c.contype = 'p' OR (c.contype = 'u' AND c.conkey = ARRAY[
+           (SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = '_bridge_key_hash')]))",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut alter: Vec<String> = constraints
+        .iter()
+        .map(|c| format!("DROP CONSTRAINT {}", quote_ident(c)))
+        .collect();
+    alter.extend([
+        "ALTER COLUMN \"_bridge_key_hash\" TYPE bytea USING decode(\"_bridge_key_hash\", 'hex')"
+            .to_owned(),
+        "ALTER COLUMN \"_bridge_data_hash\" TYPE bytea USING decode(\"_bridge_data_hash\", 'hex')"
+            .to_owned(),
+        "ALTER COLUMN \"_bridge_run_id\" TYPE uuid USING \"_bridge_run_id\"::uuid".to_owned(),
+        "ADD PRIMARY KEY (\"_bridge_key_hash\")".to_owned(),
+    ]);
+    Ok(format!("ALTER TABLE {table} {}", alter.join(", ")))
 }
 
 /// A string literal for SQL (for names that reach a statement shown to the user; values are bound elsewhere).
