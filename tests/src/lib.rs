@@ -20,7 +20,9 @@ pub fn built_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let path = target.join("debug").join(name);
+    // SYNCFLOW_TEST_PROFILE=release runs a test against release binaries (a test run at scale).
+    let profile = std::env::var("SYNCFLOW_TEST_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target.join(profile).join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace` first (the README test command does)",

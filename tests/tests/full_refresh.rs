@@ -53,7 +53,14 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
     let pg = PgCluster::start();
     let url = pg.create_database("refresh").await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let mut source: Vec<Value> = (1..=20_000).map(item).collect();
+    // 20,000 rows in the suite; SYNCFLOW_REFRESH_ROWS=1000000 (with SYNCFLOW_TEST_PROFILE=release) at scale.
+    let n: u64 = std::env::var("SYNCFLOW_REFRESH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let (gone, new_rows) = (n / 40, 700);
+    let after = (n - gone + new_rows) as i64;
+    let mut source: Vec<Value> = (1..=n).map(item).collect();
     let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
@@ -73,7 +80,7 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
         .await
         .unwrap();
 
-    // 1,000 changed, 500 gone, 700 new; a reader polls the table all through the refresh.
+    // 1 in 20 changed, 1 in 40 gone, 700 new; a reader polls the table all through the refresh.
     for r in source
         .iter_mut()
         .filter(|r| r["id"].as_u64().unwrap() % 20 == 0)
@@ -81,9 +88,10 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
         r["name"] = json!("changed");
     }
     source.retain(|r| r["id"].as_u64().unwrap() % 40 != 1);
-    source.extend((20_001..=20_700).map(item));
+    source.extend((n + 1..=n + new_rows).map(item));
     server.set_records(source.clone());
-    server.set_delay_ms(40);
+    // Long enough for the reader to see the shadow fill (a larger table takes that long anyway).
+    server.set_delay_ms(40 * 20_000 / n);
     let reading = tokio::spawn({
         let pool = pool.clone();
         async move {
@@ -106,12 +114,12 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
     let c = &second["entities"]["items"];
     assert_eq!(
         (c["inserted"].as_u64(), c["deleted"].as_u64()),
-        (Some(20_200), Some(500)),
+        (Some(after as u64), Some(gone)),
         "{second}"
     );
     let seen = reading.await.unwrap();
-    let old = (20_000, 1, Some(first_id.clone()));
-    let new = (20_200, 1, Some(second_id.clone()));
+    let old = (n as i64, 1, Some(first_id.clone()));
+    let new = (after, 1, Some(second_id.clone()));
     assert!(
         seen.iter().all(|v| *v == old || *v == new),
         "a reader saw a table that was neither the old nor the new one: {seen:?}"
@@ -141,10 +149,14 @@ async fn a_full_refresh_swaps_whole_tables_survives_kill_9_and_can_be_undone() {
 
     // Killed twice while it fills its shadow, then run again: exact, and the old table stood until the swap.
     let args = ["run", file.to_str().unwrap(), "--apply-schema", "--json"];
-    for rows in [3_000, 11_000] {
+    for rows in [n * 3 / 20, n * 11 / 20] {
         let child = spawn_syncflow(&args, &state, &env);
-        kill_when_shadow_holds(&pool, child, rows).await;
-        assert_eq!(count(&pool, "items").await, 20_000, "the old table stands");
+        kill_when_shadow_holds(&pool, child, rows as i64).await;
+        assert_eq!(
+            count(&pool, "items").await,
+            n as i64,
+            "the old table stands"
+        );
     }
     server.set_delay_ms(0);
     let out = finished(spawn_syncflow(&args, &state, &env)).await;
