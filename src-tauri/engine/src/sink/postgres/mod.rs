@@ -216,7 +216,9 @@ impl PostgresSink {
         // Into a table that was empty when the pass began every key is new: the rows are COPYed straight into
         // it, with no staging table and no merge. A key the source repeats across batches makes that COPY fail
         // on the unique key; the batch is then written again through the merge.
-        if !page.skip_unchanged && !page.dry_run && !page.rows.is_empty() {
+        // A probe for refused rows (a dry run) of such a pass goes the same way: the table's unique keys may be
+        // deferred (ADR 0012), and a merge needs them.
+        if !page.skip_unchanged && !page.rows.is_empty() {
             if let Some(counts) = self.write_page_as(page, run_id, Ingest::Copy).await? {
                 return Ok(counts);
             }
@@ -275,6 +277,13 @@ impl PostgresSink {
                 .await
                 .map_err(&err)?;
         }
+        // The lock COPY would take anyway, taken before the table's column types are read: a schema change from
+        // the transform stage (a column widened mid-pass) waits for this batch instead of slipping between the
+        // check and the COPY.
+        sqlx::query(&format!("LOCK TABLE {table} IN ROW EXCLUSIVE MODE"))
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
         let shape = Shape::of(&mut tx, &table).await.map_err(&err)?;
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
