@@ -103,7 +103,7 @@ fn peak_rss_mb(pid: u32) -> f64 {
 
 /// Starts `syncflow run FILE --apply-schema --json --state STATE` with the benchmarks' password (stderr dropped).
 pub fn spawn_run(bin: &Path, file: &Path, state: &Path, stdout: Stdio) -> Child {
-    Command::new(bin)
+    profiled(bin)
         .args([
             "run",
             file.to_str().unwrap_or_default(),
@@ -122,6 +122,22 @@ pub fn spawn_run(bin: &Path, file: &Path, state: &Path, stdout: Stdio) -> Child 
         })
         .spawn()
         .expect("run syncflow")
+}
+
+/// `bin`, or with SYNCFLOW_BENCH_PERF=PREFIX `perf record --call-graph dwarf -o PREFIX-<n>.data -- bin` (where a run's CPU went;
+/// the RSS printed is then perf's).
+fn profiled(bin: &Path) -> Command {
+    let Some(prefix) = std::env::var_os("SYNCFLOW_BENCH_PERF") else {
+        return Command::new(bin);
+    };
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut perf = Command::new("perf");
+    perf.args(["record", "-F", "999", "--call-graph", "dwarf", "-o"])
+        .arg(format!("{}-{n}.data", prefix.to_string_lossy()))
+        .arg("--")
+        .arg(bin);
+    perf
 }
 
 /// The reference: products 1..=`rows` written as CSV in `dir` and loaded with `psql \copy` into a new table

@@ -442,7 +442,7 @@ impl Mapping {
 
 /// Whether sampled text names a date or a date-time (with a year: `2026-03-04`, `04.03.2026 10:00`, RFC 2822…).
 pub fn reads_as_datetime(text: &str) -> bool {
-    text.len() >= 8 && crate::values::datetimes::to_utc_iso(text).is_some()
+    text.len() >= 8 && crate::values::datetimes::is_datetime(text)
 }
 
 /// A text of digits alone, without a leading zero (`"42"`, not `"007"`).

@@ -34,6 +34,12 @@ pub fn to_utc_iso(text: &str) -> Option<String> {
     parse(text.trim()).map(format)
 }
 
+/// Whether `text` names an instant in an accepted format (what [`to_utc_iso`] checks, without writing the result:
+/// type inference asks this of every text value of a page).
+pub fn is_datetime(text: &str) -> bool {
+    parse(text.trim()).is_some()
+}
+
 fn parse(text: &str) -> Option<DateTime<Utc>> {
     if text.is_empty() || text.len() > 64 {
         return None;
