@@ -84,10 +84,11 @@ crate::commands! {
     }
 
     /// Runs a stored pipeline to its end, streaming progress events; `confirm_deletes` applies the deletes the
-    /// delete guard held back in its last run. Creates missing tables (the schema review comes before this).
+    /// delete guard held back in its last run. Alters no table: a run that needs a schema change stops with a
+    /// `needs_review` error (the Schema screen's Apply makes the change).
     fn run_pipeline(state, handle; name: String, confirm_deletes: Option<bool>; channel on_event: RunEvent) -> RunSummary {
         let options = RunOptions {
-            apply_schema: true,
+            apply_schema: false,
             dry_run: false,
             base_dir: PathBuf::new(),
             started_by: "manual",
@@ -96,7 +97,7 @@ crate::commands! {
         };
         let progress = throttled(&on_event);
         let outcome = app::runs::run_stored(&state.ctx, &name, options, &progress).await?;
-        Ok(outcome.summary)
+        app::runs::summary_or_review(outcome)
     }
 
     /// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the

@@ -330,6 +330,44 @@ impl Session {
         }
     }
 
+    /// On the Schema screen: Apply…, confirmed, until it says the schema was applied.
+    pub async fn apply_schema(&self, timeout: Duration) {
+        let apply = self
+            .wait_for("[data-testid='apply-schema']:not(:disabled)", timeout)
+            .await;
+        self.click(&apply).await;
+        let yes = self
+            .wait_for("[data-testid='confirm-apply-yes']", timeout)
+            .await;
+        self.click(&yes).await;
+        self.wait_for("[data-testid='applied']", timeout).await;
+    }
+
+    /// A first Run stops for the schema review (no table is created without it): waits for that stop, opens the
+    /// review from the run's "Review schema", applies it (confirmed), and runs `pipeline` again from Pipelines.
+    pub async fn review_and_run(&self, pipeline: &str, timeout: Duration) {
+        self.wait_text("[data-testid='run-error']", timeout, |t| {
+            t.contains("schema review needed")
+        })
+        .await;
+        let review = self
+            .wait_for("[data-testid='review-schema']", timeout)
+            .await;
+        self.click(&review).await;
+        self.apply_schema(timeout).await;
+        let tab = self
+            .wait_for("[data-testid='tab-pipelines']", timeout)
+            .await;
+        self.click(&tab).await;
+        let run = self
+            .wait_for(
+                &format!("[data-testid='run-{pipeline}']:not([disabled])"),
+                timeout,
+            )
+            .await;
+        self.click(&run).await;
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD

@@ -58,6 +58,7 @@ async fn the_console_and_the_cli_never_run_one_pipeline_at_once() {
         .wait_for("[data-testid='run-busy-bubble']", wait)
         .await;
     session.click(&run).await;
+    session.review_and_run("busy-bubble", wait).await;
     session
         .wait_text("[data-testid='run-progress']", wait, |t| t.contains("page"))
         .await;

@@ -127,6 +127,7 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         .wait_for("[data-testid='run-my-bubble']", wait)
         .await;
     session.click(&run).await;
+    session.review_and_run("my-bubble", wait).await;
     let status = session
         .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
             t != "running" && !t.is_empty()

@@ -14,6 +14,7 @@ async fn a_failed_record_is_found_edited_retried_and_lands() {
 
     let run = session.wait_for("[data-testid='run-Demo']", wait).await;
     session.click(&run).await;
+    session.review_and_run("Demo", wait).await;
     session
         .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
         .await;

@@ -59,6 +59,7 @@ async fn held_deletes_are_shown_on_the_run_and_confirmed_there() {
     session.click(&tab).await;
     let run = session.wait_for("[data-testid='run-held']", wait).await;
     session.click(&run).await;
+    session.review_and_run("held", wait).await;
     session
         .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
         .await;

@@ -135,15 +135,7 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
         .contains("CREATE TABLE \"invoice\""));
 
     // Apply, with confirmation: the table exists in the target afterwards.
-    let apply = session
-        .wait_for("[data-testid='apply-schema']:not(:disabled)", wait)
-        .await;
-    session.click(&apply).await;
-    let yes = session
-        .wait_for("[data-testid='confirm-apply-yes']", wait)
-        .await;
-    session.click(&yes).await;
-    session.wait_for("[data-testid='applied']", wait).await;
+    session.apply_schema(wait).await;
     assert!(session
         .text_of("[data-testid='drift-invoice']")
         .await

@@ -53,6 +53,7 @@ async fn a_run_pauses_within_two_seconds_and_resumes_exactly() {
         .wait_for("[data-testid='run-slow-bubble']", wait)
         .await;
     session.click(&run).await;
+    session.review_and_run("slow-bubble", wait).await;
     session
         .wait_text("[data-testid='run-progress']", wait, |t| {
             t.contains("invoice")

@@ -132,6 +132,7 @@ async fn tls_settings_are_form_fields_and_the_tests_say_the_connections_are_veri
         .wait_for("[data-testid='run-tls-parts']", wait)
         .await;
     session.click(&run).await;
+    session.review_and_run("tls-parts", wait).await;
     let status = session
         .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
             t != "running" && !t.is_empty()

@@ -14,6 +14,22 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         .wait_for("[data-testid='run-Demo']", Duration::from_secs(20))
         .await;
     session.click(&run).await;
+    // No table is created without the review: the first Run stops and offers it.
+    let stopped = session
+        .wait_text("[data-testid='run-error']", Duration::from_secs(60), |t| {
+            t.contains("schema review needed")
+        })
+        .await;
+    assert!(stopped.contains("does not exist yet"), "{stopped}");
+    session
+        .wait_for("[data-testid='review-schema']", Duration::from_secs(10))
+        .await;
+    session
+        .screenshot(&artifacts_dir().join("run-needs-review.png"))
+        .await;
+    session
+        .review_and_run("Demo", Duration::from_secs(60))
+        .await;
     let status = session
         .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
             t != "running" && !t.is_empty()

@@ -30,7 +30,29 @@ struct Setup {
     app: BubbleApp,
 }
 
+/// A scheduled pipeline whose schema was reviewed and applied (scheduled runs alter no table).
 async fn setup(name: &str, things: usize, latency_ms: u64, schedule: &str, start: &str) -> Setup {
+    let s = unreviewed(name, things, latency_ms, schedule, start).await;
+    let ctx = syncflow_engine::app::Context::new(
+        s.store.clone(),
+        s.dir.clone(),
+        1,
+        Arc::new(s.clock.clone()),
+    );
+    syncflow_engine::app::mapping::apply_schema(&ctx, name)
+        .await
+        .unwrap();
+    s
+}
+
+/// A scheduled pipeline whose target tables do not exist yet.
+async fn unreviewed(
+    name: &str,
+    things: usize,
+    latency_ms: u64,
+    schedule: &str,
+    start: &str,
+) -> Setup {
     let app = sample_app(Scale::total(things), true);
     let emulator = BubbleEmulator::start(
         app.clone(),
@@ -383,4 +405,32 @@ async fn two_schedulers_on_one_state_database_fire_a_pipeline_once() {
     assert_eq!(history.len(), 1, "one run, whoever fired: {history:?}");
     assert_eq!(history[0].run.status, RunStatus::Completed);
     assert_eq!(s.target_rows("twice").await, (s.app_things(), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_alters_no_table() {
+    let s = unreviewed(
+        "unreviewed",
+        200,
+        0,
+        "cron = \"0 2 * * *\"\ntimezone = \"UTC\"",
+        "2026-11-22T01:59:00Z",
+    )
+    .await;
+    assert!(s.tick_at("2026-11-22T01:59:00Z").await.is_empty());
+    assert_eq!(s.tick_at("2026-11-22T02:00:05Z").await.len(), 1);
+    s.scheduler.wait_idle().await;
+    let history = s.store.run_history(Some("unreviewed"), 10).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].run.status, RunStatus::Failed);
+    let error = history[0].run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("schema review needed") && error.contains("does not exist yet"),
+        "{error}"
+    );
+    assert_eq!(
+        s.target_rows("unreviewed").await,
+        (0, false),
+        "no table, no row"
+    );
 }

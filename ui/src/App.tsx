@@ -144,7 +144,16 @@ export function App() {
           </p>
         )}
         {pipelines === null && !error && <p className="muted">Loading pipelines…</p>}
-        {pipelines && tab === "pipelines" && <PipelinesScreen pipelines={pipelines} onRunFinished={refresh} />}
+        {pipelines && tab === "pipelines" && (
+          <PipelinesScreen
+            pipelines={pipelines}
+            onRunFinished={refresh}
+            onReview={(name) => {
+              setSelected(name);
+              setTab("schema");
+            }}
+          />
+        )}
         {tab === "connect" && (
           <ConnectScreen
             onCreated={(name) => {

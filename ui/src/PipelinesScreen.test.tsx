@@ -41,6 +41,29 @@ describe("pipelines screen", () => {
     expect(calls).toContain("run_pipeline");
   });
 
+  it("offers the schema review when a run stops for a schema change nobody applied", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "run_pipeline") {
+        throw { kind: "needs_review", message: 'entity "products": schema review needed: target table products does not exist yet' };
+      }
+      if (cmd === "schema_review") return { prisma: "model Products {}", errors: [], tables: [] };
+      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("run-Demo"));
+    await waitFor(() => expect(screen.getByTestId("run-error").textContent).toContain("schema review needed"));
+    fireEvent.click(screen.getByTestId("review-schema"));
+    await waitFor(() => expect(calls).toContain("schema_review"));
+    expect(screen.getByTestId("tab-schema").className).toContain("active");
+  });
+
   it("names who holds a pipeline that another run holds, on its Run button", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {
@@ -192,6 +215,7 @@ describe("applyEvent", () => {
     waiting: null,
     summary: null,
     error: null,
+    review: false,
   };
   const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
 

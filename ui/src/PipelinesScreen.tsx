@@ -1,10 +1,12 @@
 import { useEffect, useState } from "react";
-import { busyPipelines, cancelRun, exportPipeline, isBusy, pauseRun, runPipeline } from "./api";
+import { busyPipelines, cancelRun, exportPipeline, isBusy, needsReview, pauseRun, runPipeline } from "./api";
 import type { BusyPipeline, EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
   pipelines: PipelineSummary[];
   onRunFinished: () => void;
+  /** Opens the schema review of a pipeline (a run stopped for it). */
+  onReview: (pipeline: string) => void;
 }
 
 /** One point of the throughput chart: seconds since the run started, rows per second. */
@@ -31,6 +33,8 @@ export interface LiveRun {
   waiting: string | null;
   summary: RunSummary | null;
   error: string | null;
+  /** The run stopped before a schema change nobody applied: the review is offered. */
+  review: boolean;
 }
 
 /** Samples kept for the chart (older ones are thinned, so a long run keeps its whole shape). */
@@ -95,7 +99,7 @@ const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skip
 /** How often the screen asks which pipelines another run holds. */
 const BUSY_POLL_MS = 2000;
 
-export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
+export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
@@ -136,6 +140,7 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
       waiting: null,
       summary: null,
       error: null,
+      review: false,
     };
     setLive(initial);
     setRefused(null);
@@ -152,7 +157,8 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
           setRefused({ pipeline: name, message: e.message });
           return;
         }
-        setLive((run) => (run ? { ...run, status: "failed", error: String(e) } : run));
+        const review = needsReview(e);
+        setLive((run) => (run ? { ...run, status: "failed", error: String(e), review } : run));
       })
       .finally(onRunFinished);
   };
@@ -275,6 +281,11 @@ export function PipelinesScreen({ pipelines, onRunFinished }: Props) {
             <p role="alert" className="error" data-testid="run-error">
               {live.error}
             </p>
+          )}
+          {live.review && !running && (
+            <button type="button" data-testid="review-schema" onClick={() => onReview(live.pipeline)}>
+              Review schema
+            </button>
           )}
           {!running && heldDeletes(pipelines, live.pipeline) > 0 && (
             <button

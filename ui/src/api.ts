@@ -4,7 +4,7 @@ import { Channel } from "@tauri-apps/api/core";
 import type { FieldChoice, RunEvent, RunSummary } from "./bindings";
 import * as commands from "./commands";
 
-export { CommandError, isBusy } from "./invoke";
+export { CommandError, isBusy, needsReview } from "./invoke";
 export {
   applySchema,
   attention,

@@ -14,7 +14,8 @@ export function listPipelines(): Promise<Array<PipelineSummary>> {
 
 /**
  * Runs a stored pipeline to its end, streaming progress events; `confirm_deletes` applies the deletes the
- * delete guard held back in its last run. Creates missing tables (the schema review comes before this).
+ * delete guard held back in its last run. Alters no table: a run that needs a schema change stops with a
+ * `needs_review` error (the Schema screen's Apply makes the change).
  */
 export function runPipeline(name: string, confirmDeletes: boolean | null, onEvent: Channel<RunEvent>): Promise<RunSummary> {
   return invoke<RunSummary>("run_pipeline", { name, confirmDeletes, onEvent });

@@ -40,3 +40,8 @@ export async function invoke<T>(command: string, args?: InvokeArgs): Promise<T> 
 export function isBusy(error: unknown): error is CommandError {
   return error instanceof CommandError && error.kind === "busy";
 }
+
+/** Whether a run stopped before a schema change nobody applied (the Schema screen's Apply lets it). */
+export function needsReview(error: unknown): error is CommandError {
+  return error instanceof CommandError && error.kind === "needs_review";
+}

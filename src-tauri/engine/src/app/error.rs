@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Cancelled,
     /// The operation could not be carried out (the state database, the keychain, a failed run).
     Failed,
+    /// A run stopped before a change of the target's schema nobody applied: review the schema, apply it, run again
+    /// (the run resumes where it stopped).
+    NeedsReview,
 }
 
 /// A use case's error: `{kind, message}` across the IPC boundary, an exit code and a line on stderr in the CLI.
@@ -61,7 +64,7 @@ impl AppError {
         match self.kind {
             ErrorKind::Busy => 4,
             ErrorKind::Paused => 3,
-            ErrorKind::InvalidInput | ErrorKind::NotFound => 2,
+            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::NeedsReview => 2,
             ErrorKind::Source | ErrorKind::Target | ErrorKind::Failed | ErrorKind::Cancelled => {
                 if is_run {
                     1

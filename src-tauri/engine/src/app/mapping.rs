@@ -13,18 +13,54 @@ async fn discovered(
     name: &str,
     fresh: bool,
 ) -> Result<Arc<Vec<Discovered>>, AppError> {
-    if !fresh {
-        if let Some(found) = ctx.discovered.lock().await.get(name) {
-            return Ok(found.clone());
+    let found = discovered_pages(ctx, name, fresh).await?;
+    with_evidence(ctx, name, found).await
+}
+
+/// [`discovered`] from the source's first pages alone (what the cache holds).
+async fn discovered_pages(
+    ctx: &Context,
+    name: &str,
+    fresh: bool,
+) -> Result<Arc<Vec<Discovered>>, AppError> {
+    let cached = match fresh {
+        true => None,
+        false => ctx.discovered.lock().await.get(name).cloned(),
+    };
+    let found = match cached {
+        Some(found) => found,
+        None => {
+            let pipeline = ctx.pipeline(name).await?;
+            let found = Arc::new(discover::discover(&pipeline).await?);
+            ctx.discovered
+                .lock()
+                .await
+                .insert(name.to_owned(), found.clone());
+            found
+        }
+    };
+    Ok(found)
+}
+
+/// The discovery with the records a run stopped at for review (they need a column or a type the source's first
+/// pages did not show) learnt beside its sample.
+async fn with_evidence(
+    ctx: &Context,
+    name: &str,
+    found: Arc<Vec<Discovered>>,
+) -> Result<Arc<Vec<Discovered>>, AppError> {
+    let evidence = ctx.store().schema_evidence(name).await?;
+    if evidence.is_empty() {
+        return Ok(found);
+    }
+    let mut merged = (*found).clone();
+    for d in &mut merged {
+        if let Some(records) = evidence.get(&d.entity.name) {
+            d.sample.extend(records.iter().cloned());
+            d.mapping.learn(records);
         }
     }
-    let pipeline = ctx.pipeline(name).await?;
-    let found = Arc::new(discover::discover(&pipeline).await?);
-    ctx.discovered
-        .lock()
-        .await
-        .insert(name.to_owned(), found.clone());
-    Ok(found)
+    Ok(Arc::new(merged))
 }
 
 /// Reads the source's first pages and shows how every field will be named and typed.
@@ -61,7 +97,7 @@ pub async fn save_overrides(
     overrides: &Overrides,
 ) -> Result<Vec<EntityView>, AppError> {
     let before = ctx.pipeline(name).await?;
-    let found = discovered(ctx, name, false).await?;
+    let found = discovered_pages(ctx, name, false).await?;
     let mut pipeline = before.clone();
     discover::set_overrides(&mut pipeline, overrides, &found);
     pipeline.validate().map_err(AppError::invalid)?;
@@ -80,12 +116,13 @@ pub async fn save_overrides(
             d
         })
         .collect();
-    let view = review::mapping_view(&updated, None);
+    let updated = Arc::new(updated);
     ctx.discovered
         .lock()
         .await
-        .insert(name.to_owned(), Arc::new(updated));
-    Ok(view)
+        .insert(name.to_owned(), updated.clone());
+    let shown = with_evidence(ctx, name, updated).await?;
+    Ok(review::mapping_view(&shown, None))
 }
 
 /// The generated Prisma schema, the SQL Apply would run and the drift against the target as it is.
@@ -101,7 +138,10 @@ pub async fn schema_review(ctx: &Context, name: &str) -> Result<SchemaReview, Ap
 pub async fn apply_schema(ctx: &Context, name: &str) -> Result<SchemaReview, AppError> {
     let pipeline = ctx.pipeline(name).await?;
     let found = discovered(ctx, name, false).await?;
-    review::apply(&pipeline, &found, ctx.base_dir())
+    let review = review::apply(&pipeline, &found, ctx.base_dir())
         .await
-        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))
+        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?;
+    // The tables now hold what the stopped run needed.
+    ctx.store().clear_schema_evidence(name).await?;
+    Ok(review)
 }

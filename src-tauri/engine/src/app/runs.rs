@@ -50,6 +50,19 @@ pub async fn run_stored(
     run(ctx, &pipeline, options, progress).await
 }
 
+/// A console run's summary; a run that stopped for the schema review is the error that says so (its kind lets the
+/// console offer the review).
+pub fn summary_or_review(outcome: RunOutcome) -> Result<crate::track::RunSummary, AppError> {
+    if outcome.needs_review {
+        let message = outcome
+            .summary
+            .error
+            .unwrap_or_else(|| "schema review needed".to_owned());
+        return Err(AppError::new(super::ErrorKind::NeedsReview, message));
+    }
+    Ok(outcome.summary)
+}
+
 /// Pauses a running pipeline: the pages in hand are finished and checkpointed; running it again resumes.
 pub fn pause(ctx: &Context, name: &str) -> Result<(), AppError> {
     Ok(ctx.jobs().pause(name)?)

@@ -204,8 +204,9 @@ impl Scheduler {
         let handle = tokio::spawn(scheduled_job(ScheduledJob {
             jobs: self.jobs.clone(),
             pipeline: pipeline.clone(),
+            // A scheduled run alters no table: one that needs a schema change stops and waits for the review.
             options: RunOptions {
-                apply_schema: true,
+                apply_schema: false,
                 dry_run: false,
                 base_dir: self.base_dir.clone(),
                 started_by: "schedule",

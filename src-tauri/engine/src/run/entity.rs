@@ -32,6 +32,11 @@ pub(super) enum Stop {
     Refused {
         message: String,
     },
+    /// The page needs a change of the target's schema that nobody reviewed: nothing of it was written, the pass
+    /// resumes at it once the schema is applied.
+    NeedsReview {
+        message: String,
+    },
 }
 
 pub(super) struct EntityRun<'a> {
@@ -81,6 +86,66 @@ fn source_stop(e: crate::source::SourceError) -> Stop {
     }
 }
 
+/// The records of a page that need a change of `mapping` (at most [`EVIDENCE_RECORDS`]); the page's first records
+/// when no record needs one alone (a type only the page as a whole decides).
+fn records_needing_change(mapping: &Mapping, page: &[Value]) -> Vec<Value> {
+    let needing: Vec<Value> = page
+        .iter()
+        .filter(|record| {
+            !mapping
+                .clone()
+                .learn(std::slice::from_ref(*record))
+                .is_empty()
+        })
+        .take(EVIDENCE_RECORDS)
+        .cloned()
+        .collect();
+    if needing.is_empty() {
+        page.iter().take(EVIDENCE_RECORDS).cloned().collect()
+    } else {
+        needing
+    }
+}
+
+/// Records kept per entity for the schema review when a run stops for it.
+const EVIDENCE_RECORDS: usize = 100;
+
+/// What a page would change in the target's schema, and how to let it (the run's error when it stops for review).
+fn unreviewed_change(
+    table: &str,
+    exists: bool,
+    change: &crate::schema::SchemaChange,
+    before: &Mapping,
+    after: &Mapping,
+) -> String {
+    const HOW: &str = "review the schema and apply it (console: Schema → Apply; CLI: run again with --apply-schema), then run again: the run resumes here";
+    if !exists {
+        return format!("schema review needed: target table {table} does not exist yet; {HOW}");
+    }
+    let type_of = |m: &Mapping, field: &str| {
+        m.fields
+            .iter()
+            .find(|f| f.source == field)
+            .map(|f| f.ty.postgres())
+    };
+    let mut what: Vec<String> = change
+        .added
+        .iter()
+        .map(|f| format!("a column for the new source field \"{f}\""))
+        .collect();
+    what.extend(change.retyped.iter().map(|f| {
+        format!(
+            "column of \"{f}\" from {} to {}",
+            type_of(before, f).unwrap_or("?"),
+            type_of(after, f).unwrap_or("?")
+        )
+    }));
+    format!(
+        "schema review needed: table {table} would get {}; {HOW}",
+        what.join(", ")
+    )
+}
+
 /// A prepared row as a record (its source field names and values as normalised), for the failed records.
 fn as_record(mapping: &Mapping, row: &PreparedRow) -> Value {
     Value::Object(
@@ -110,7 +175,12 @@ impl EntityRun<'_> {
         let status = match &stopped {
             None => "completed",
             Some(Stop::Paused) => "paused",
-            Some(Stop::Failed { .. } | Stop::DeletesHeld { .. } | Stop::Refused { .. }) => "failed",
+            Some(
+                Stop::Failed { .. }
+                | Stop::DeletesHeld { .. }
+                | Stop::Refused { .. }
+                | Stop::NeedsReview { .. },
+            ) => "failed",
         };
         if !self.options.dry_run {
             if let Err(e) = self
@@ -711,6 +781,7 @@ impl EntityRun<'_> {
         let before = mapping.take().unwrap_or_else(|| self.new_mapping());
         // Learning reads every value of the page: on a blocking thread, like the transform, so that fetching and
         // ingesting (polled on this task) go on meanwhile.
+        let page = records.clone();
         let (learned, before, change) = tokio::task::spawn_blocking(move || {
             let mut learned = before.clone();
             let change = learned.learn(&records);
@@ -723,18 +794,20 @@ impl EntityRun<'_> {
             return Ok(exists);
         }
         if !self.options.apply_schema {
-            // Keep the old mapping: records that do not fit fail one by one, each with its field named.
-            *current = before;
-            return match (exists, change.added.first()) {
-                (false, _) => Err(sink_stop(SinkError::MissingTable {
-                    table: table.to_owned(),
-                })),
-                (true, Some(field)) => Err(sink_stop(SinkError::MissingColumn {
-                    table: table.to_owned(),
-                    field: field.clone(),
-                })),
-                (true, None) => Ok(true),
-            };
+            // Only a reviewed apply alters a table: the run stops before writing the page that needs it, and keeps
+            // the records that need the change for the review to learn from.
+            let message = unreviewed_change(table, exists, &change, &before, current);
+            if !self.options.dry_run {
+                let evidence = records_needing_change(&before, &page);
+                if let Err(e) = self
+                    .store
+                    .save_schema_evidence(self.pipeline, &self.entity.name, &evidence)
+                    .await
+                {
+                    tracing::warn!("records needing a schema change not kept for the review: {e}");
+                }
+            }
+            return Err(Stop::NeedsReview { message });
         }
         if self.options.dry_run {
             return Ok(exists);

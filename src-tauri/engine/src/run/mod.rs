@@ -155,6 +155,9 @@ impl RunError {
 pub struct RunOutcome {
     pub summary: RunSummary,
     pub invalid_input: bool,
+    /// The run stopped before a change of the target's schema that was not applied (the schema review's Apply or
+    /// `--apply-schema` lets it).
+    pub needs_review: bool,
 }
 
 impl RunOutcome {
@@ -283,6 +286,7 @@ async fn run_leased(
     let mut status = RunStatus::Completed;
     let mut error = None;
     let mut invalid_input = false;
+    let mut needs_review = false;
     let mut held_deletes = 0u64;
     // Entities that do not depend on each other run side by side; a level starts when its parents are done.
     'levels: for level in crate::parents::levels(&order) {
@@ -326,6 +330,16 @@ async fn run_leased(
                         status = RunStatus::Failed;
                         error = Some(format!("entity \"{}\": {message}", entity.name));
                         invalid_input = invalid;
+                    }
+                    stopped_here = true;
+                }
+                Some(entity::Stop::NeedsReview { message }) => {
+                    tracing::error!(run_id, entity = entity.name, "{message}");
+                    if error.is_none() {
+                        status = RunStatus::Failed;
+                        error = Some(format!("entity \"{}\": {message}", entity.name));
+                        invalid_input = true;
+                        needs_review = true;
                     }
                     stopped_here = true;
                 }
@@ -376,6 +390,15 @@ async fn run_leased(
             Err(e) => tracing::warn!(run_id, "waiting children not checked: {e}"),
         }
     }
+    if status == RunStatus::Completed && !options.dry_run {
+        // Whatever a stopped run needed is in the tables now.
+        if let Err(e) = store.clear_schema_evidence(&pipeline.name).await {
+            tracing::warn!(
+                run_id,
+                "records kept for the schema review not cleared: {e}"
+            );
+        }
+    }
     if !options.dry_run {
         let keep = pipeline
             .undo_runs
@@ -403,6 +426,7 @@ async fn run_leased(
     Ok(RunOutcome {
         summary,
         invalid_input,
+        needs_review,
     })
 }
 

@@ -6,12 +6,14 @@ use crate::track::{EntityCounts, RunStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use ts_rs::TS;
 
 mod children;
 mod conflicts;
+mod evidence;
 mod failed;
 mod pipelines;
 mod runs;
