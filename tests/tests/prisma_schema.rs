@@ -1,12 +1,12 @@
-//! Generated Prisma schemas pass the real Prisma CLI's `prisma validate` (pinned in tests/prisma, run offline),
+//! Generated Prisma schemas pass the real Prisma CLIs' `prisma validate` (Prisma 7 with the generated
+//! prisma.config.ts, and Prisma 6 as a setting; pinned in tests/prisma7 and tests/prisma, run offline),
 //! for hostile field names; the CLI's `schema` and `mapping --json` work against a live source; the same names
 //! round-trip through DDL into a real PostgreSQL.
 
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::Command;
-use syncflow_engine::schema::prisma::{self, ModelInput, Provider};
+use syncflow_engine::schema::prisma::{self, ModelInput, PrismaVersion, Provider};
 use syncflow_engine::schema::{Mapping, MAX_IDENT_BYTES};
 use syncflow_tests::erp::ErpServer;
 use syncflow_tests::pg::PgCluster;
@@ -115,16 +115,41 @@ fn mapping_of(names: &[String]) -> Mapping {
     Mapping::infer(&[Value::Object(record)])
 }
 
-fn prisma_validate(schema: &Path, url: &str) -> std::process::Output {
-    let bin = workspace_root().join("tests/prisma/node_modules/.bin/prisma");
+/// `prisma validate`, offline, by the pinned CLI of `version`'s major (tests/prisma7: 7.10.1, tests/prisma: 6.19.3).
+/// A Prisma 7 schema is checked beside the `prisma.config.ts` SyncFlow generates for it, in a folder inside
+/// tests/prisma7 so that the config's `prisma/config` import resolves.
+fn prisma_validate(schema_text: &str, name: &str, version: PrismaVersion) -> std::process::Output {
+    let home = workspace_root().join(match version {
+        PrismaVersion::V7 => "tests/prisma7",
+        PrismaVersion::V6 => "tests/prisma",
+    });
+    let bin = home.join("node_modules/.bin/prisma");
     assert!(
         bin.exists(),
-        "{} is missing: run `npm ci` in tests/prisma (the README test command does)",
-        bin.display()
+        "{} is missing: run `npm ci` in {} (the README test command does)",
+        bin.display(),
+        home.display()
     );
-    Command::new(bin)
-        .args(["validate", "--schema"])
-        .arg(schema)
+    let dir = tempfile::tempdir_in(&home).unwrap();
+    let schema = dir.path().join(format!("{name}.prisma"));
+    std::fs::write(&schema, schema_text).unwrap();
+    let url = if schema_text.contains("provider = \"sqlite\"") {
+        "file:./validate.db"
+    } else {
+        "postgresql://validate@127.0.0.1:5432/validate"
+    };
+    let mut cmd = Command::new(bin);
+    match version {
+        PrismaVersion::V7 => {
+            let config = dir.path().join("prisma.config.ts");
+            std::fs::write(&config, prisma::config_ts(&format!("{name}.prisma"))).unwrap();
+            cmd.args(["validate", "--config"]).arg(&config);
+        }
+        PrismaVersion::V6 => {
+            cmd.args(["validate", "--schema"]).arg(&schema);
+        }
+    }
+    cmd.current_dir(dir.path())
         // Offline: the validator is WASM; the native engines it would download are not needed.
         .env("PRISMA_SCHEMA_ENGINE_BINARY", "/bin/true")
         .env("PRISMA_QUERY_ENGINE_LIBRARY", "/bin/true")
@@ -135,22 +160,24 @@ fn prisma_validate(schema: &Path, url: &str) -> std::process::Output {
         .expect("run prisma")
 }
 
-fn assert_valid(schema_text: &str, name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(format!("{name}.prisma"));
-    std::fs::write(&path, schema_text).unwrap();
-    let url = if schema_text.contains("provider = \"sqlite\"") {
-        "file:./validate.db"
-    } else {
-        "postgresql://validate@127.0.0.1:5432/validate"
-    };
-    let out = prisma_validate(&path, url);
+/// The schema passes `prisma validate` of the Prisma major it was generated for.
+fn assert_valid_for(schema_text: &str, name: &str, version: PrismaVersion) {
+    let out = prisma_validate(schema_text, name, version);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success(),
-        "prisma validate rejected {name}:\n{}\n{}\n--- schema ---\n{schema_text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        out.status.success() && said.contains("is valid"),
+        "prisma validate ({version:?}) rejected {name}:\n{said}\n--- schema ---\n{schema_text}"
     );
+}
+
+/// The schema (generated for Prisma 7, the default) passes Prisma 7's `prisma validate` with its config.
+fn assert_valid(schema_text: &str, name: &str) {
+    assert!(
+        !schema_text.contains("url      = env("),
+        "Prisma 7 refuses a url in the datasource"
+    );
+    assert_valid_for(schema_text, name, PrismaVersion::V7);
 }
 
 #[test]
@@ -187,6 +214,15 @@ fn hostile_and_random_names_give_valid_unique_deterministic_schemas() {
         &prisma::generate(&models, Provider::Sqlite).unwrap(),
         "sqlite",
     );
+    // Prisma 6 (a setting): the URL stays in the datasource, and Prisma 6 accepts the same models.
+    for (provider, name) in [
+        (Provider::Postgres, "postgres6"),
+        (Provider::Sqlite, "sqlite6"),
+    ] {
+        let v6 = prisma::generate_for(&models, provider, PrismaVersion::V6).unwrap();
+        assert!(v6.contains("url      = env(\"DATABASE_URL\")"), "{v6}");
+        assert_valid_for(&v6, name, PrismaVersion::V6);
+    }
 
     for (report, mapping) in prisma::reports(&models).iter().zip(&mappings) {
         let fields: HashSet<&str> = report.fields.iter().map(|f| f.field.as_str()).collect();
@@ -288,6 +324,34 @@ async fn cli_schema_and_mapping_for_a_live_source_and_ddl_into_postgres() {
         String::from_utf8_lossy(&again.stdout),
         schema,
         "stdout and --out agree, byte for byte"
+    );
+    // Prisma 7 reads the URL through the prisma.config.ts written beside the schema (a user's own one is kept).
+    let config = std::fs::read_to_string(dir.path().join("prisma.config.ts")).unwrap();
+    assert_eq!(config, prisma::config_ts("schema.prisma"));
+    std::fs::write(dir.path().join("prisma.config.ts"), "// mine\n").unwrap();
+    let out = syncflow(&[
+        "schema",
+        file.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("prisma.config.ts")).unwrap(),
+        "// mine\n"
+    );
+    // Prisma 6, by its setting: the URL in the datasource, valid for Prisma 6.
+    let six = syncflow(&["schema", file.to_str().unwrap(), "--prisma", "6"]);
+    assert_eq!(six.status.code(), Some(0));
+    let six = String::from_utf8_lossy(&six.stdout).to_string();
+    assert!(six.contains("url      = env(\"DATABASE_URL\")"), "{six}");
+    assert_valid_for(&six, "cli6", PrismaVersion::V6);
+    let wrong = syncflow(&["schema", file.to_str().unwrap(), "--prisma", "5"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("use 7 (the current) or 6"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
     );
 
     let out = syncflow(&["mapping", file.to_str().unwrap(), "--json"]);

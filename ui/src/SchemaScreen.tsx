@@ -9,6 +9,8 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
   const [applied, setApplied] = useState(false);
+  // Prisma 7 is the current major (the URL lives in prisma.config.ts); 6 keeps it in the datasource.
+  const [prismaMajor, setPrismaMajor] = useState<"7" | "6">("7");
 
   const load = () => {
     setBusy("Generating…");
@@ -34,9 +36,10 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
   };
 
   const statements = review?.tables.flatMap((t) => t.statements) ?? [];
+  const schemaText = prismaMajor === "7" ? review?.prisma : review?.prisma_6;
   const exportSchema = () => {
-    if (!review?.prisma) return;
-    const url = URL.createObjectURL(new Blob([review.prisma], { type: "text/plain" }));
+    if (!schemaText) return;
+    const url = URL.createObjectURL(new Blob([schemaText], { type: "text/plain" }));
     const a = document.createElement("a");
     a.href = url;
     a.download = "schema.prisma";
@@ -51,7 +54,18 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
         <button type="button" onClick={load} disabled={busy !== null} data-testid="review-refresh">
           Refresh
         </button>
-        <button type="button" onClick={exportSchema} disabled={!review?.prisma}>
+        <label>
+          For{" "}
+          <select
+            data-testid="prisma-version"
+            value={prismaMajor}
+            onChange={(e) => setPrismaMajor(e.target.value === "6" ? "6" : "7")}
+          >
+            <option value="7">Prisma 7</option>
+            <option value="6">Prisma 6</option>
+          </select>
+        </label>
+        <button type="button" onClick={exportSchema} disabled={!schemaText}>
           Export schema.prisma
         </button>
         <button
@@ -135,10 +149,22 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
           <pre className="code" data-testid="sql">
             {statements.length ? statements.join(";\n\n") + ";" : "-- nothing to apply"}
           </pre>
-          <h2>schema.prisma</h2>
+          <h2>schema.prisma (Prisma {prismaMajor})</h2>
           <pre className="code prisma" data-testid="prisma">
-            {review.prisma ? highlightPrisma(review.prisma) : "-- not generated while field names have errors"}
+            {schemaText ? highlightPrisma(schemaText) : "-- not generated while field names have errors"}
           </pre>
+          {prismaMajor === "7" && review.prisma_config && (
+            <>
+              <h2>prisma.config.ts</h2>
+              <p className="help">
+                Prisma 7 reads the connection URL from this file beside the schema (from the DATABASE_URL environment
+                variable), not from schema.prisma.
+              </p>
+              <pre className="code" data-testid="prisma-config">
+                {review.prisma_config}
+              </pre>
+            </>
+          )}
         </div>
       )}
     </section>

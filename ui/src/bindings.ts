@@ -573,9 +573,17 @@ statements: Array<string>, };
 
 export type SchemaReview = { 
 /**
- * The generated schema.prisma (None while a field's name stops it).
+ * The generated schema.prisma for Prisma 7 (None while a field's name stops it).
  */
 prisma: string | null, 
+/**
+ * The prisma.config.ts Prisma 7 needs beside it (the connection URL, from `DATABASE_URL`).
+ */
+prisma_config: string | null, 
+/**
+ * The same schema for Prisma 6 (the URL in its datasource), for projects still on Prisma 6.
+ */
+prisma_6: string | null, 
 /**
  * What stops the schema, by entity and field.
  */

@@ -68,9 +68,14 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         state: Option<PathBuf>,
-        /// Write the schema to this file instead of stdout.
+        /// Write the schema to this file instead of stdout (for Prisma 7, with a prisma.config.ts beside it unless
+        /// one is there).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The Prisma major version to write for: 7 (the default; the URL goes in prisma.config.ts) or 6 (the URL
+        /// in the schema's datasource).
+        #[arg(long, default_value = "7")]
+        prisma: syncflow_engine::schema::prisma::PrismaVersion,
     },
     /// Print how every source field will be named and typed.
     Mapping {
@@ -260,7 +265,12 @@ fn main() -> ExitCode {
                 };
                 run(&file, state, options, json).await
             }
-            Command::Schema { file, state, out } => schema(&file, state, out).await,
+            Command::Schema {
+                file,
+                state,
+                out,
+                prisma,
+            } => schema(&file, state, out, prisma).await,
             Command::Mapping { file, state, json } => mapping(&file, state, json).await,
             Command::Failed {
                 action:

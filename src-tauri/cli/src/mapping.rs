@@ -20,12 +20,19 @@ pub(crate) fn mappings_of(found: &[Discovered]) -> Vec<Mapping> {
     found.iter().map(|d| d.mapping.clone()).collect()
 }
 
-pub(crate) async fn schema(file: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> u8 {
+pub(crate) async fn schema(
+    file: &Path,
+    state: Option<PathBuf>,
+    out: Option<PathBuf>,
+    version: prisma::PrismaVersion,
+) -> u8 {
     let (provider, found) = match discover_models(file, state).await {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let text = match prisma::generate(&model_inputs(&found, &mappings_of(&found)), provider) {
+    let mappings = mappings_of(&found);
+    let models = model_inputs(&found, &mappings);
+    let text = match prisma::generate_for(&models, provider, version) {
         Ok(text) => text,
         Err(problems) => {
             for p in problems {
@@ -39,6 +46,7 @@ pub(crate) async fn schema(file: &Path, state: Option<PathBuf>, out: Option<Path
     };
     match out {
         Some(path) => match std::fs::write(&path, text) {
+            Ok(()) if version == prisma::PrismaVersion::V7 => write_prisma_config(&path),
             Ok(()) => {
                 eprintln!("wrote {}", path.display());
                 0
@@ -51,6 +59,37 @@ pub(crate) async fn schema(file: &Path, state: Option<PathBuf>, out: Option<Path
         None => {
             print!("{text}");
             0
+        }
+    }
+}
+
+/// Prisma 7 takes the connection URL from prisma.config.ts: one is written beside the schema, unless the folder
+/// has one (it is the user's then).
+fn write_prisma_config(schema: &Path) -> u8 {
+    eprintln!("wrote {}", schema.display());
+    let config = schema.with_file_name("prisma.config.ts");
+    if config.exists() {
+        eprintln!(
+            "kept {} (Prisma 7 reads the connection URL from it)",
+            config.display()
+        );
+        return 0;
+    }
+    let name = schema
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "schema.prisma".to_owned());
+    match std::fs::write(&config, prisma::config_ts(&name)) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {} (Prisma 7 reads DATABASE_URL through it)",
+                config.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", config.display());
+            2
         }
     }
 }

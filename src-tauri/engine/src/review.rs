@@ -57,8 +57,12 @@ pub struct TableDrift {
 /// The schema review screen's content.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct SchemaReview {
-    /// The generated schema.prisma (None while a field's name stops it).
+    /// The generated schema.prisma for Prisma 7 (None while a field's name stops it).
     pub prisma: Option<String>,
+    /// The prisma.config.ts Prisma 7 needs beside it (the connection URL, from `DATABASE_URL`).
+    pub prisma_config: Option<String>,
+    /// The same schema for Prisma 6 (the URL in its datasource), for projects still on Prisma 6.
+    pub prisma_6: Option<String>,
     /// What stops the schema, by entity and field.
     pub errors: Vec<String>,
     pub tables: Vec<TableDrift>,
@@ -233,6 +237,8 @@ pub async fn review(
         Ok(text) => (Some(text), Vec::new()),
         Err(errors) => (None, errors),
     };
+    let prisma_6 = prisma::generate_for(&models, provider, prisma::PrismaVersion::V6).ok();
+    let prisma_config = prisma.as_ref().map(|_| prisma::config_ts("schema.prisma"));
     let sink = Sink::connect(&pipeline.target, base_dir).await?;
     let mut tables = Vec::with_capacity(found.len());
     for (d, mapping) in found.iter().zip(&mappings) {
@@ -240,6 +246,8 @@ pub async fn review(
     }
     Ok(SchemaReview {
         prisma,
+        prisma_config,
+        prisma_6,
         errors,
         tables,
     })
