@@ -6,6 +6,7 @@ use crate::ipc::Form;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use syncflow_engine::app::mapping::SchemaWritten;
 use syncflow_engine::app::records::FailedRetry;
 use syncflow_engine::app::undo::UndoReport;
 use syncflow_engine::app::{self, AppError, Context};
@@ -21,6 +22,7 @@ use syncflow_engine::lease::BusyPipeline;
 use syncflow_engine::review::{EntityView, Overrides, SchemaReview};
 use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
+use syncflow_engine::schema::prisma::PrismaVersion;
 use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary};
 use syncflow_engine::track::RunSummary;
 
@@ -61,6 +63,31 @@ impl AppState {
     pub fn scheduler(&self) -> Scheduler {
         self.ctx.scheduler()
     }
+}
+
+/// Where to save a file, asked with the system's save dialog (opened by the backend: the window holds no dialog
+/// permission); None when cancelled. A test run (`SYNCFLOW_SAVE_FILE`) answers with that path instead, as
+/// `pick_file` does, since a WebDriver session cannot drive the system's dialog.
+async fn ask_save_path(
+    handle: &tauri::AppHandle,
+    title: &str,
+    suggested: &str,
+) -> Answer<Option<PathBuf>> {
+    use tauri_plugin_dialog::DialogExt;
+    if let Some(path) = std::env::var_os("SYNCFLOW_SAVE_FILE") {
+        return Ok(Some(PathBuf::from(path)));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    handle
+        .dialog()
+        .file()
+        .set_title(title)
+        .set_file_name(suggested)
+        .save_file(move |chosen| {
+            let _ = tx.send(chosen);
+        });
+    let chosen = rx.await.map_err(AppError::failed)?;
+    Ok(chosen.and_then(|p| p.into_path().ok()))
 }
 
 fn demo_pipeline(data_dir: &std::path::Path) -> Pipeline {
@@ -221,6 +248,28 @@ crate::commands! {
     /// The pipeline file (TOML, docs/pipeline-file.md) of a stored pipeline: secret references only.
     fn export_pipeline(state, handle; name: String) -> String {
         app::pipelines::export(&state.ctx, &name).await
+    }
+
+    /// Saves the pipeline file where the user chooses in the system's save dialog; the path written, or null when
+    /// cancelled.
+    fn save_pipeline_file(state, handle; name: String) -> Option<String> {
+        let text = app::pipelines::export(&state.ctx, &name).await?;
+        let Some(path) = ask_save_path(&handle, "Export the pipeline file", &format!("{name}.toml")).await? else {
+            return Ok(None);
+        };
+        std::fs::write(&path, text).map_err(|e| {
+            AppError::failed(format!("cannot write {}: {e}; choose a folder you can write to", path.display()))
+        })?;
+        Ok(Some(path.display().to_string()))
+    }
+
+    /// Saves the reviewed schema.prisma (for Prisma 7 with its prisma.config.ts beside it) where the user chooses
+    /// in the system's save dialog; what was written, or null when cancelled.
+    fn save_schema(state, handle; name: String, prisma: PrismaVersion) -> Option<SchemaWritten> {
+        let Some(path) = ask_save_path(&handle, "Export schema.prisma", "schema.prisma").await? else {
+            return Ok(None);
+        };
+        app::mapping::export_schema(&state.ctx, &name, prisma, &path).await.map(Some)
     }
 
     /// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.

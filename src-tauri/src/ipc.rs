@@ -27,6 +27,8 @@ macro_rules! ts_named {
 ts_named!(
     syncflow_engine::app::records::FailedRetry,
     syncflow_engine::app::undo::UndoReport,
+    syncflow_engine::app::mapping::SchemaWritten,
+    syncflow_engine::schema::prisma::PrismaVersion,
     syncflow_engine::discover::FieldChoice,
     syncflow_engine::config::Schedule,
     syncflow_engine::conflicts::ConflictView,

@@ -25,7 +25,14 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
     let keyring = KeyringHome::new();
     let bus = keyring.start_bus();
     let address = std::ffi::OsString::from(&bus.address);
-    let window = AppWindow::open_with(&[("DBUS_SESSION_BUS_ADDRESS", address.as_os_str())]).await;
+    let exports = tempfile::tempdir().unwrap();
+    let pipeline_file = exports.path().join("my-bubble.toml");
+    let window = AppWindow::open_with(&[
+        ("DBUS_SESSION_BUS_ADDRESS", address.as_os_str()),
+        // The save dialog answers with this path (a WebDriver session cannot drive the system's dialog).
+        ("SYNCFLOW_SAVE_FILE", pipeline_file.as_os_str()),
+    ])
+    .await;
     let session = &window.session;
     let wait = Duration::from_secs(30);
 
@@ -123,6 +130,22 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         exported.contains("keychain = \"my-bubble-token\"") && !exported.contains(TOKEN),
         "{exported}"
     );
+    let save = session
+        .wait_for("[data-testid='save-pipeline-file']", wait)
+        .await;
+    session.click(&save).await;
+    session
+        .wait_text("[data-testid='pipeline-file-saved']", wait, |t| {
+            t.contains("my-bubble.toml")
+        })
+        .await;
+    let written = std::fs::read_to_string(&pipeline_file).expect("the pipeline file was written");
+    assert_eq!(
+        written.trim(),
+        exported.trim(),
+        "the file holds the pipeline shown"
+    );
+    assert!(!written.contains(TOKEN), "no secret in the file");
     let run = session
         .wait_for("[data-testid='run-my-bubble']", wait)
         .await;

@@ -10,7 +10,10 @@ const PAYMENT: &str = "[data-source='2nd Payment %']";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
-    let window = AppWindow::open().await;
+    // The save dialog answers with this path (a WebDriver session cannot drive the system's dialog).
+    let exports = tempfile::tempdir().unwrap();
+    let schema_file = exports.path().join("schema.prisma");
+    let window = AppWindow::open_with(&[("SYNCFLOW_SAVE_FILE", schema_file.as_os_str())]).await;
     let session = &window.session;
     let wait = Duration::from_secs(30);
 
@@ -143,6 +146,51 @@ async fn rename_into_a_collision_is_flagged_fixed_saved_and_applied() {
     session
         .screenshot(&artifacts_dir().join("schema-applied.png"))
         .await;
+
+    // Export writes the schema shown (Prisma 7: no url) and the prisma.config.ts it needs beside it.
+    let shown = session.text_of("[data-testid='prisma']").await;
+    let export = session
+        .wait_for("[data-testid='export-schema']", wait)
+        .await;
+    session.click(&export).await;
+    let saved = session
+        .wait_text("[data-testid='schema-saved']", wait, |t| {
+            t.contains("Saved")
+        })
+        .await;
+    assert!(saved.contains("prisma.config.ts"), "{saved}");
+    let written = std::fs::read_to_string(&schema_file).expect("the schema file was written");
+    assert_eq!(
+        written.trim(),
+        shown.trim(),
+        "the file holds the schema shown"
+    );
+    assert!(written.contains("model Invoice") && !written.contains("url      = env"));
+    let config = std::fs::read_to_string(exports.path().join("prisma.config.ts")).unwrap();
+    assert!(config.contains("env(\"DATABASE_URL\")") && config.contains("schema.prisma"));
+    // For Prisma 6, by the selector: the URL in the datasource.
+    let version = session
+        .wait_for("[data-testid='prisma-version']", wait)
+        .await;
+    session.click(&version).await;
+    let six = session
+        .wait_for("[data-testid='prisma-version'] option[value='6']", wait)
+        .await;
+    session.click(&six).await;
+    session
+        .wait_text("[data-testid='prisma']", wait, |t| t.contains("url"))
+        .await;
+    session.click(&export).await;
+    session
+        .wait_text("[data-testid='schema-saved']", wait, |t| {
+            t.contains("Saved") && !t.contains("config")
+        })
+        .await;
+    let written = std::fs::read_to_string(&schema_file).unwrap();
+    assert!(
+        written.contains("url      = env(\"DATABASE_URL\")"),
+        "{written}"
+    );
 
     let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))

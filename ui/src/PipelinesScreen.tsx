@@ -1,5 +1,14 @@
 import { useEffect, useState } from "react";
-import { busyPipelines, cancelRun, exportPipeline, isBusy, needsReview, pauseRun, runPipeline } from "./api";
+import {
+  busyPipelines,
+  cancelRun,
+  exportPipeline,
+  isBusy,
+  needsReview,
+  pauseRun,
+  runPipeline,
+  savePipelineFile,
+} from "./api";
 import type { BusyPipeline, EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
@@ -101,7 +110,7 @@ const BUSY_POLL_MS = 2000;
 
 export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
-  const [exported, setExported] = useState<{ name: string; text: string } | null>(null);
+  const [exported, setExported] = useState<{ name: string; text: string; saved?: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
   // A start the engine refused because another run holds the pipeline: its message names the holder.
   const [refused, setRefused] = useState<{ pipeline: string; message: string } | null>(null);
@@ -219,6 +228,27 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
           <figcaption className="muted">
             {exported.name}.toml — the pipeline file (secrets appear as references only)
           </figcaption>
+          <button
+            type="button"
+            data-testid="save-pipeline-file"
+            onClick={() => {
+              const name = exported.name;
+              savePipelineFile(name)
+                .then((path) => {
+                  if (path) setExported((e) => (e && e.name === name ? { ...e, saved: `Saved ${path}.` } : e));
+                })
+                .catch((e: unknown) =>
+                  setExported((x) => (x && x.name === name ? { ...x, saved: `Not saved: ${String(e)}` } : x)),
+                );
+            }}
+          >
+            Save as…
+          </button>
+          {exported.saved && (
+            <p className="notice" data-testid="pipeline-file-saved">
+              {exported.saved}
+            </p>
+          )}
           <pre className="code" data-testid="export-text">
             {exported.text}
           </pre>

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { applySchema, schemaReview } from "./api";
+import { applySchema, saveSchema, schemaReview } from "./api";
 import type { SchemaReview } from "./bindings";
 import { highlightPrisma } from "./prismaHighlight";
 
@@ -37,14 +37,21 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
 
   const statements = review?.tables.flatMap((t) => t.statements) ?? [];
   const schemaText = prismaMajor === "7" ? review?.prisma : review?.prisma_6;
+  const [saved, setSaved] = useState<string | null>(null);
   const exportSchema = () => {
-    if (!schemaText) return;
-    const url = URL.createObjectURL(new Blob([schemaText], { type: "text/plain" }));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = "schema.prisma";
-    a.click();
-    URL.revokeObjectURL(url);
+    setSaved(null);
+    setError(null);
+    saveSchema(pipeline, prismaMajor)
+      .then((written) => {
+        if (!written) return;
+        const config = written.config
+          ? written.config_kept
+            ? ` (kept your ${written.config})`
+            : ` and ${written.config}`
+          : "";
+        setSaved(`Saved ${written.schema}${config}.`);
+      })
+      .catch((e: unknown) => setError(String(e)));
   };
 
   return (
@@ -65,8 +72,8 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
             <option value="6">Prisma 6</option>
           </select>
         </label>
-        <button type="button" onClick={exportSchema} disabled={!schemaText}>
-          Export schema.prisma
+        <button type="button" data-testid="export-schema" onClick={exportSchema} disabled={!schemaText}>
+          Export schema.prisma…
         </button>
         <button
           type="button"
@@ -81,6 +88,11 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
       {error && (
         <p role="alert" className="error">
           {error}
+        </p>
+      )}
+      {saved && (
+        <p className="notice" data-testid="schema-saved">
+          {saved}
         </p>
       )}
       {confirming && (

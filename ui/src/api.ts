@@ -28,6 +28,8 @@ export {
   retryFailed,
   retryPendingChildren,
   saveOverrides,
+  savePipelineFile,
+  saveSchema,
   saveSchedule,
   schedulePreview,
   schemaReview,

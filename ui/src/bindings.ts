@@ -511,6 +511,10 @@ required?: boolean, };
 
 export type Change = "transliterated" | "symbols_spelled" | "characters_removed" | "numeric_prefix" | "reserved_word" | "truncated" | "fallback" | "collision" | "renamed" | "bubble_id";
 
+export type PrismaVersion = "6" | "7";
+
+export type SchemaWritten = { schema: string, config: string | null, config_kept: boolean, };
+
 export type FieldReport = { source: string, field: string, column: string, type: string, collides_with: Array<string>, note: string, 
 /**
  * What the sanitiser did, for badges.

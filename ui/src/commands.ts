@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -156,6 +156,22 @@ export function storeSecret(entry: string, value: string): Promise<null> {
  */
 export function exportPipeline(name: string): Promise<string> {
   return invoke<string>("export_pipeline", { name });
+}
+
+/**
+ * Saves the pipeline file where the user chooses in the system's save dialog; the path written, or null when
+ * cancelled.
+ */
+export function savePipelineFile(name: string): Promise<string | null> {
+  return invoke<string | null>("save_pipeline_file", { name });
+}
+
+/**
+ * Saves the reviewed schema.prisma (for Prisma 7 with its prisma.config.ts beside it) where the user chooses
+ * in the system's save dialog; what was written, or null when cancelled.
+ */
+export function saveSchema(name: string, prisma: PrismaVersion): Promise<SchemaWritten | null> {
+  return invoke<SchemaWritten | null>("save_schema", { name, prisma });
 }
 
 /**

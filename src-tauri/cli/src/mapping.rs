@@ -45,17 +45,7 @@ pub(crate) async fn schema(
         }
     };
     match out {
-        Some(path) => match std::fs::write(&path, text) {
-            Ok(()) if version == prisma::PrismaVersion::V7 => write_prisma_config(&path),
-            Ok(()) => {
-                eprintln!("wrote {}", path.display());
-                0
-            }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                2
-            }
-        },
+        Some(path) => write_schema_files(&path, &text, version),
         None => {
             print!("{text}");
             0
@@ -63,32 +53,24 @@ pub(crate) async fn schema(
     }
 }
 
-/// Prisma 7 takes the connection URL from prisma.config.ts: one is written beside the schema, unless the folder
-/// has one (it is the user's then).
-fn write_prisma_config(schema: &Path) -> u8 {
-    eprintln!("wrote {}", schema.display());
-    let config = schema.with_file_name("prisma.config.ts");
-    if config.exists() {
-        eprintln!(
-            "kept {} (Prisma 7 reads the connection URL from it)",
-            config.display()
-        );
-        return 0;
-    }
-    let name = schema
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "schema.prisma".to_owned());
-    match std::fs::write(&config, prisma::config_ts(&name)) {
-        Ok(()) => {
-            eprintln!(
-                "wrote {} (Prisma 7 reads DATABASE_URL through it)",
-                config.display()
-            );
+/// Writes the schema (and for Prisma 7 its prisma.config.ts) to `path`, saying on stderr what was written.
+fn write_schema_files(path: &Path, text: &str, version: prisma::PrismaVersion) -> u8 {
+    match app::mapping::write_schema(path, text, version) {
+        Ok(written) => {
+            eprintln!("wrote {}", written.schema);
+            match (written.config, written.config_kept) {
+                (Some(config), true) => {
+                    eprintln!("kept {config} (Prisma 7 reads the connection URL from it)")
+                }
+                (Some(config), false) => {
+                    eprintln!("wrote {config} (Prisma 7 reads DATABASE_URL through it)")
+                }
+                (None, _) => {}
+            }
             0
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", config.display());
+            eprintln!("error: {e}");
             2
         }
     }

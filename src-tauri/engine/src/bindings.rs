@@ -54,6 +54,8 @@ pub fn typescript() -> String {
         crate::config::FieldOverride::decl(),
         crate::discover::FieldChoice::decl(),
         crate::names::Change::decl(),
+        crate::schema::prisma::PrismaVersion::decl(),
+        crate::app::mapping::SchemaWritten::decl(),
         crate::schema::prisma::FieldReport::decl(),
         crate::schema::prisma::IndexReport::decl(),
         crate::schema::prisma::EntityReport::decl(),

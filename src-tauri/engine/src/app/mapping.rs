@@ -145,3 +145,70 @@ pub async fn apply_schema(ctx: &Context, name: &str) -> Result<SchemaReview, App
     ctx.store().clear_schema_evidence(name).await?;
     Ok(review)
 }
+
+/// What an export of the schema wrote: the schema's path, and for Prisma 7 the prisma.config.ts beside it (written,
+/// or kept when the folder had one: it is the user's then).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct SchemaWritten {
+    pub schema: String,
+    pub config: Option<String>,
+    pub config_kept: bool,
+}
+
+/// Writes a generated schema to `path`; for Prisma 7 also the prisma.config.ts it needs beside it, unless the
+/// folder has one.
+pub fn write_schema(
+    path: &Path,
+    schema: &str,
+    version: crate::schema::prisma::PrismaVersion,
+) -> Result<SchemaWritten, AppError> {
+    let cannot = |p: &Path, e: std::io::Error| {
+        AppError::failed(format!(
+            "cannot write {}: {e}; choose a folder you can write to",
+            p.display()
+        ))
+    };
+    std::fs::write(path, schema).map_err(|e| cannot(path, e))?;
+    let mut written = SchemaWritten {
+        schema: path.display().to_string(),
+        config: None,
+        config_kept: false,
+    };
+    if version != crate::schema::prisma::PrismaVersion::V7 {
+        return Ok(written);
+    }
+    let config = path.with_file_name("prisma.config.ts");
+    written.config = Some(config.display().to_string());
+    if config.exists() {
+        written.config_kept = true;
+        return Ok(written);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "schema.prisma".to_owned());
+    std::fs::write(&config, crate::schema::prisma::config_ts(&name))
+        .map_err(|e| cannot(&config, e))?;
+    Ok(written)
+}
+
+/// The reviewed schema of a stored pipeline for a Prisma major version, as [`write_schema`] writes it.
+pub async fn export_schema(
+    ctx: &Context,
+    name: &str,
+    version: crate::schema::prisma::PrismaVersion,
+    path: &Path,
+) -> Result<SchemaWritten, AppError> {
+    let review = schema_review(ctx, name).await?;
+    let text = match version {
+        crate::schema::prisma::PrismaVersion::V7 => review.prisma,
+        crate::schema::prisma::PrismaVersion::V6 => review.prisma_6,
+    };
+    let Some(text) = text else {
+        return Err(AppError::invalid(format!(
+            "no schema to export: {}; fix these names in the Mapping tab first",
+            review.errors.join("; ")
+        )));
+    };
+    write_schema(path, &text, version)
+}
