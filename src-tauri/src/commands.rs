@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use syncflow_engine::app::mapping::SchemaWritten;
 use syncflow_engine::app::records::FailedRetry;
+use syncflow_engine::app::runs::Preview;
 use syncflow_engine::app::undo::UndoReport;
 use syncflow_engine::app::{self, AppError, Context};
 use syncflow_engine::config::{
@@ -121,10 +122,18 @@ crate::commands! {
             started_by: "manual",
             budget: None,
             confirm_deletes: confirm_deletes.unwrap_or(false),
+            samples: None,
         };
         let progress = throttled(&on_event);
         let outcome = app::runs::run_stored(&state.ctx, &name, options, &progress).await?;
         app::runs::summary_or_review(outcome)
+    }
+
+    /// What a run would insert, update, delete and skip per entity, with each entity's first rows and what would
+    /// happen to each; nothing is written anywhere (a dry run), no table is created or altered.
+    fn preview_pipeline(state, handle; name: String; channel on_event: RunEvent) -> Preview {
+        let progress = throttled(&on_event);
+        app::runs::preview(&state.ctx, &name, &progress).await
     }
 
     /// The pipelines a live run holds now — in this window, the CLI, the daemon or another console sharing the

@@ -28,6 +28,7 @@ ts_named!(
     syncflow_engine::app::records::FailedRetry,
     syncflow_engine::app::undo::UndoReport,
     syncflow_engine::app::mapping::SchemaWritten,
+    syncflow_engine::app::runs::Preview,
     syncflow_engine::schema::prisma::PrismaVersion,
     syncflow_engine::discover::FieldChoice,
     syncflow_engine::config::Schedule,

@@ -10,6 +10,53 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
     let window = AppWindow::open().await;
     let session = &window.session;
 
+    // Preview first: what the run would do, with sample rows, and nothing written (no table in the demo file).
+    let preview = session
+        .wait_for("[data-testid='preview-Demo']", Duration::from_secs(20))
+        .await;
+    session.click(&preview).await;
+    let inserts = session
+        .wait_text(
+            "[data-testid='preview-customer-inserted']",
+            Duration::from_secs(60),
+            |t| !t.is_empty() && t != "0",
+        )
+        .await;
+    let action = session
+        .text_of("[data-testid='preview-action-customer-0']")
+        .await;
+    assert_eq!(
+        action, "insert",
+        "a sample row says what the run would do to it"
+    );
+    assert_eq!(
+        session
+            .text_of("[data-testid='preview-customer-skipped']")
+            .await,
+        "0"
+    );
+    session
+        .screenshot(&artifacts_dir().join("preview.png"))
+        .await;
+    let demo_db = window.app_dir().join("demo.db");
+    if demo_db.exists() {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", demo_db.display()))
+            .await
+            .unwrap();
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'customer'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(tables, 0, "a preview creates no table");
+        pool.close().await;
+    }
+    let close = session
+        .wait_for("[data-testid='preview-close']", Duration::from_secs(5))
+        .await;
+    session.click(&close).await;
+
     let run = session
         .wait_for("[data-testid='run-Demo']", Duration::from_secs(20))
         .await;
@@ -44,6 +91,7 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         "error shown: {}",
         session.text_of("[data-testid='run-error']").await
     );
+    assert_eq!(inserts, "250", "the preview said what the run then did");
     // The demo is an emulated Bubble app of 2,500 things: 250 customers, 1,000 invoices (three of them with values
     // that cannot be stored: they fail, counted), 1,250 line items.
     for (entity, fetched, inserted, failed) in [

@@ -313,6 +313,7 @@ async fn failed_records_are_retried_with_backoff_then_dead() {
         started_by: "manual",
         budget: None,
         confirm_deletes: false,
+        samples: None,
     };
     let outcome = jobs.run(&pipeline, &options, &|_| {}).await.unwrap();
     assert_eq!(

@@ -64,6 +64,31 @@ describe("pipelines screen", () => {
     expect(screen.getByTestId("tab-schema").className).toContain("active");
   });
 
+  it("previews a pipeline: counts per entity and sample rows with their action", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "preview_pipeline") {
+        return {
+          summary: { ...summary, entities: { products: { ...summary.entities.products, inserted: 7, skipped: 2493 } } },
+          entities: [
+            { entity: "products", table: "products", columns: ["id", "name"], rows: [{ action: "insert", values: [1, "Widget"] }] },
+          ],
+        };
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("preview-Demo"));
+    await waitFor(() => expect(screen.getByTestId("preview-products-inserted").textContent).toBe("7"));
+    expect(screen.getByTestId("preview-products-skipped").textContent).toBe("2,493");
+    expect(screen.getByTestId("preview-sample-products").textContent).toContain("Widget");
+    expect(screen.getByTestId("preview-sample-products").textContent).toContain("insert");
+  });
+
   it("names who holds a pipeline that another run holds, on its Run button", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {

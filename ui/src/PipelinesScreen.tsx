@@ -6,10 +6,11 @@ import {
   isBusy,
   needsReview,
   pauseRun,
+  previewPipeline,
   runPipeline,
   savePipelineFile,
 } from "./api";
-import type { BusyPipeline, EntityCounts, PipelineSummary, RunEvent, RunSummary } from "./bindings";
+import type { BusyPipeline, EntityCounts, PipelineSummary, Preview, RunEvent, RunSummary } from "./bindings";
 
 interface Props {
   pipelines: PipelineSummary[];
@@ -112,6 +113,10 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string; saved?: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
+  // A preview (dry run) of one pipeline: going (null result), done, or failed.
+  const [preview, setPreview] = useState<{ pipeline: string; result: Preview | null; error: string | null } | null>(
+    null,
+  );
   // A start the engine refused because another run holds the pipeline: its message names the holder.
   const [refused, setRefused] = useState<{ pipeline: string; message: string } | null>(null);
   const running = live?.status === "running" || live?.status === "pending";
@@ -203,6 +208,21 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
                 <button
                   type="button"
                   className="secondary"
+                  data-testid={`preview-${p.name}`}
+                  disabled={running || heldElsewhere(p.name) !== undefined || preview?.result === null}
+                  title="What a run would insert, update, delete and skip, with sample rows; nothing is written"
+                  onClick={() => {
+                    setPreview({ pipeline: p.name, result: null, error: null });
+                    previewPipeline(p.name, () => undefined)
+                      .then((result) => setPreview({ pipeline: p.name, result, error: null }))
+                      .catch((e: unknown) => setPreview({ pipeline: p.name, result: null, error: String(e) }));
+                  }}
+                >
+                  Preview
+                </button>{" "}
+                <button
+                  type="button"
+                  className="secondary"
                   data-testid={`export-${p.name}`}
                   onClick={() => {
                     exportPipeline(p.name)
@@ -223,6 +243,7 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
         </tbody>
       </table>
       {pipelines.length === 0 && <p className="muted">No pipelines yet.</p>}
+      {preview && <PreviewPanel {...preview} onClose={() => setPreview(null)} />}
       {exported && (
         <figure>
           <figcaption className="muted">
@@ -484,4 +505,107 @@ export function RateChart({ samples }: { samples: RateSample[] }) {
       </figcaption>
     </figure>
   );
+}
+
+/** A preview's counts per entity and sample rows (each with what a run would do to it). */
+function PreviewPanel({
+  pipeline,
+  result,
+  error,
+  onClose,
+}: {
+  pipeline: string;
+  result: Preview | null;
+  error: string | null;
+  onClose: () => void;
+}) {
+  return (
+    <section className="run" data-testid="preview">
+      <h2>
+        Preview of {pipeline}{" "}
+        <button type="button" className="secondary" onClick={onClose} data-testid="preview-close">
+          Close
+        </button>
+      </h2>
+      <p className="muted">A dry run: nothing is written to the target or beside it, and no table is created.</p>
+      {!result && !error && <p className="muted">Reading the source and comparing with the target…</p>}
+      {error && (
+        <p role="alert" className="error" data-testid="preview-error">
+          {error}
+        </p>
+      )}
+      {result && (
+        <>
+          <table className="grid counts">
+            <thead>
+              <tr>
+                <th>Entity</th>
+                <th>would insert</th>
+                <th>update</th>
+                <th>delete</th>
+                <th>skip (unchanged)</th>
+                <th>fail</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Object.entries(result.summary.entities).map(([entity, c]) =>
+                c === undefined ? null : (
+                  <tr key={entity} data-testid={`preview-counts-${entity}`}>
+                    <td>{entity}</td>
+                    <td className="num" data-testid={`preview-${entity}-inserted`}>{c.inserted.toLocaleString("en-US")}</td>
+                    <td className="num" data-testid={`preview-${entity}-updated`}>{c.updated.toLocaleString("en-US")}</td>
+                    <td className="num" data-testid={`preview-${entity}-deleted`}>{c.deleted.toLocaleString("en-US")}</td>
+                    <td className="num" data-testid={`preview-${entity}-skipped`}>{c.skipped.toLocaleString("en-US")}</td>
+                    <td className="num" data-testid={`preview-${entity}-failed`}>{c.failed.toLocaleString("en-US")}</td>
+                  </tr>
+                ),
+              )}
+            </tbody>
+          </table>
+          {result.summary.error && (
+            <p role="alert" className="error" data-testid="preview-error">
+              {result.summary.error}
+            </p>
+          )}
+          {result.entities.map((e) => (
+            <figure key={e.entity} className="sample" data-testid={`preview-sample-${e.entity}`}>
+              <figcaption className="muted">
+                {e.entity} → {e.table}: the first rows as they would be written
+              </figcaption>
+              <div className="scroll-x">
+                <table className="grid">
+                  <thead>
+                    <tr>
+                      <th>action</th>
+                      {e.columns.map((c) => (
+                        <th key={c}>{c}</th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {e.rows.map((r, i) => (
+                      <tr key={i}>
+                        <td className={`action ${r.action}`} data-testid={`preview-action-${e.entity}-${i}`}>
+                          {r.action}
+                        </td>
+                        {r.values.map((v, j) => (
+                          <td key={j}>{shortValue(v)}</td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </figure>
+          ))}
+        </>
+      )}
+    </section>
+  );
+}
+
+/** A sample value as a cell shows it: null as ∅, text as is, anything else as JSON; long ones cut at 40 characters. */
+export function shortValue(value: unknown): string {
+  const text = value === null ? "∅" : typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
 }

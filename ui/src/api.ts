@@ -1,7 +1,7 @@
 // The console's commands. Every command and its types are generated from the Rust declarations (commands.ts,
 // bindings.ts); this module re-exports them and adds the few conveniences the screens share.
 import { Channel } from "@tauri-apps/api/core";
-import type { FieldChoice, RunEvent, RunSummary } from "./bindings";
+import type { FieldChoice, Preview, RunEvent, RunSummary } from "./bindings";
 import * as commands from "./commands";
 
 export { CommandError, isBusy, needsReview } from "./invoke";
@@ -53,4 +53,11 @@ export function runPipeline(
   const channel = new Channel<RunEvent>();
   channel.onmessage = onEvent;
   return commands.runPipeline(name, confirmDeletes, channel);
+}
+
+/** Previews a pipeline (a dry run: nothing is written), calling `onEvent` with its progress. */
+export function previewPipeline(name: string, onEvent: (event: RunEvent) => void): Promise<Preview> {
+  const channel = new Channel<RunEvent>();
+  channel.onmessage = onEvent;
+  return commands.previewPipeline(name, channel);
 }

@@ -198,6 +198,12 @@ tables: Array<UndoTable>,
  */
 withdrawn: Withdrawn, };
 
+export type Preview = { summary: RunSummary, entities: Array<PreviewEntity>, };
+
+export type PreviewEntity = { entity: string, table: string, columns: Array<string>, rows: Array<PreviewRow>, };
+
+export type PreviewRow = { action: string, values: Array<unknown>, };
+
 export type ColumnType = "text" | "integer" | "numeric" | "boolean" | "datetime" | "json";
 
 export type TextRule = "trim" | "nfc" | "strip_control" | "newlines" | "uppercase" | "lowercase";

@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -19,6 +19,14 @@ export function listPipelines(): Promise<Array<PipelineSummary>> {
  */
 export function runPipeline(name: string, confirmDeletes: boolean | null, onEvent: Channel<RunEvent>): Promise<RunSummary> {
   return invoke<RunSummary>("run_pipeline", { name, confirmDeletes, onEvent });
+}
+
+/**
+ * What a run would insert, update, delete and skip per entity, with each entity's first rows and what would
+ * happen to each; nothing is written anywhere (a dry run), no table is created or altered.
+ */
+export function previewPipeline(name: string, onEvent: Channel<RunEvent>): Promise<Preview> {
+  return invoke<Preview>("preview_pipeline", { name, onEvent });
 }
 
 /**

@@ -262,6 +262,7 @@ fn main() -> ExitCode {
                     started_by: "cli",
                     budget: None,
                     confirm_deletes,
+                    samples: None,
                 };
                 run(&file, state, options, json).await
             }

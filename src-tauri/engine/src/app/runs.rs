@@ -50,6 +50,94 @@ pub async fn run_stored(
     run(ctx, &pipeline, options, progress).await
 }
 
+/// What a run would do, written nowhere: the counts per entity (a dry run) and each entity's first rows as they
+/// would be written, each with what would happen to it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct Preview {
+    pub summary: crate::track::RunSummary,
+    pub entities: Vec<PreviewEntity>,
+}
+
+/// One entity's sample rows in a [`Preview`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct PreviewEntity {
+    pub entity: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<PreviewRow>,
+}
+
+/// A sample row: "insert" (its key is not in the table), "update" (it is, with other values) or "unchanged"; its
+/// values in column order, as normalised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct PreviewRow {
+    pub action: String,
+    #[ts(type = "Array<unknown>")]
+    pub values: Vec<serde_json::Value>,
+}
+
+/// Previews a stored pipeline: a dry run (nothing written in the target or beside it, no table created or
+/// altered) that also keeps each entity's first rows and says for each what the run would do.
+pub async fn preview(
+    ctx: &Context,
+    name: &str,
+    progress: Progress<'_>,
+) -> Result<Preview, AppError> {
+    let pipeline = ctx.pipeline(name).await?;
+    let samples = std::sync::Arc::new(crate::run::Samples::default());
+    let options = RunOptions {
+        // As if the review were applied (a dry run alters nothing): a new table's rows count as inserts.
+        apply_schema: true,
+        dry_run: true,
+        started_by: "manual",
+        samples: Some(samples.clone()),
+        ..RunOptions::default()
+    };
+    let outcome = run(ctx, &pipeline, options, progress).await?;
+    let sink = crate::sink::Sink::connect_for(&pipeline.target, ctx.base_dir(), 1, true)
+        .await
+        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?;
+    let mut entities = Vec::new();
+    for (entity, sample) in samples.taken() {
+        let keys: Vec<String> = sample.rows.iter().map(|(k, _, _)| k.clone()).collect();
+        let exists = sink
+            .columns(&sample.table)
+            .await
+            .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?
+            .is_some();
+        let stored = match exists {
+            true => sink
+                .stored_data_hashes(&sample.table, &keys)
+                .await
+                .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?,
+            false => Default::default(),
+        };
+        let rows = sample
+            .rows
+            .into_iter()
+            .map(|(key, data, values)| PreviewRow {
+                action: match stored.get(&key) {
+                    None => "insert",
+                    Some(held) if *held == data => "unchanged",
+                    Some(_) => "update",
+                }
+                .to_owned(),
+                values,
+            })
+            .collect();
+        entities.push(PreviewEntity {
+            entity,
+            table: sample.table,
+            columns: sample.columns,
+            rows,
+        });
+    }
+    Ok(Preview {
+        summary: outcome.summary,
+        entities,
+    })
+}
+
 /// A console run's summary; a run that stopped for the schema review is the error that says so (its kind lets the
 /// console offer the review).
 pub fn summary_or_review(outcome: RunOutcome) -> Result<crate::track::RunSummary, AppError> {

@@ -212,6 +212,7 @@ impl Scheduler {
                 started_by: "schedule",
                 budget: None,
                 confirm_deletes: false,
+                samples: None,
             },
             stop,
             days_to_complete: plan.days_to_complete,

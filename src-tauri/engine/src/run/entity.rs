@@ -434,6 +434,15 @@ impl EntityRun<'_> {
                 self.hold_orphans(&mut transformed, &page_mapping, &records)
                     .await?;
             }
+            if let Some(samples) = self
+                .options
+                .samples
+                .as_ref()
+                .filter(|_| self.options.dry_run)
+            {
+                let table = self.entity.table_name();
+                samples.offer(&self.entity.name, table, &page_mapping, &transformed.rows);
+            }
             if !self.options.dry_run {
                 let store = self.store.record_failed(
                     self.run_id,

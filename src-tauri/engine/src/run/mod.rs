@@ -42,6 +42,57 @@ pub struct RunOptions {
     pub budget: Option<Arc<RowBudget>>,
     /// Apply deletes the delete guard held (`--confirm-deletes`), and let this run's passes delete past it.
     pub confirm_deletes: bool,
+    /// A preview (with `dry_run`) keeps each entity's first rows here, as they would be written.
+    pub samples: Option<Arc<Samples>>,
+}
+
+/// The first rows of each entity as a preview would write them (see [`RunOptions::samples`]).
+#[derive(Debug, Default)]
+pub struct Samples(std::sync::Mutex<BTreeMap<String, EntitySample>>);
+
+/// One entity's sample: the table, its columns and the rows (BK_HASH, DATA_HASH, values in column order).
+#[derive(Debug, Clone, Default)]
+pub struct EntitySample {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<(String, String, Vec<serde_json::Value>)>,
+}
+
+/// Rows kept per entity by a preview.
+pub const SAMPLE_ROWS: usize = 5;
+
+impl Samples {
+    /// Keeps `rows` of `entity` while it has fewer than [`SAMPLE_ROWS`].
+    pub fn offer(
+        &self,
+        entity: &str,
+        table: &str,
+        mapping: &crate::schema::Mapping,
+        rows: &[crate::sink::PreparedRow],
+    ) {
+        let Ok(mut all) = self.0.lock() else {
+            return;
+        };
+        let sample = all.entry(entity.to_owned()).or_default();
+        if sample.rows.len() >= SAMPLE_ROWS || rows.is_empty() {
+            return;
+        }
+        if sample.columns.is_empty() {
+            sample.table = table.to_owned();
+            sample.columns = mapping.fields.iter().map(|f| f.column.clone()).collect();
+        }
+        let room = SAMPLE_ROWS - sample.rows.len();
+        sample.rows.extend(
+            rows.iter()
+                .take(room)
+                .map(|r| (r.key_hash.clone(), r.data_hash.clone(), r.values.clone())),
+        );
+    }
+
+    /// What was kept, by entity.
+    pub fn taken(&self) -> BTreeMap<String, EntitySample> {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 /// Records a run may still take, shared by the entities running side by side: a batch is cut to what is left,
@@ -524,6 +575,7 @@ mod tests {
             started_by: "manual",
             budget: None,
             confirm_deletes: false,
+            samples: None,
         };
         let stop = StopSignal::default();
         stop.cancel();

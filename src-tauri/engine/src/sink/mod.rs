@@ -501,6 +501,19 @@ impl Sink {
         }
     }
 
+    /// The DATA_HASH stored under each of `keys` (BK_HASHes) that has a live row in `table` (what a preview shows
+    /// its sample rows against).
+    pub async fn stored_data_hashes(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.stored_data_hashes(table, keys).await,
+            Sink::Sqlite(s) => s.stored_data_hashes(table, keys).await,
+        }
+    }
+
     /// Whether the table has no rows (a first sync: every key is new).
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         match self {

@@ -232,6 +232,31 @@ $syncflow$",
             .map_err(write_err(table))
     }
 
+    /// The DATA_HASH (hex) stored under each of `keys` (BK_HASHes, hex) that has a live row in `table`.
+    pub async fn stored_data_hashes(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, SinkError> {
+        let qualified = self.qualified(table);
+        let mut conn = self.pool.acquire().await.map_err(write_err(table))?;
+        let shape = Shape::of(&mut conn, &qualified)
+            .await
+            .map_err(write_err(table))?;
+        let sql = format!(
+            "SELECT {}, {} FROM {qualified} WHERE {} AND \"_bridge_deleted_at\" IS NULL",
+            shape.hex("\"_bridge_key_hash\""),
+            shape.hex("\"_bridge_data_hash\""),
+            shape.hash_in("\"_bridge_key_hash\"", "$1"),
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(keys)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(write_err(table))?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         let sql = format!(
             "SELECT NOT EXISTS (SELECT 1 FROM {})",

@@ -221,6 +221,29 @@ impl SqliteSink {
             .map_err(write_err(table))
     }
 
+    /// The DATA_HASH stored under each of `keys` (BK_HASHes) that has a live row in `table`.
+    pub async fn stored_data_hashes(
+        &self,
+        table: &str,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, SinkError> {
+        let mut found = std::collections::HashMap::new();
+        let sql = format!(
+            "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {} WHERE \"_bridge_key_hash\" = ? \
+             AND \"_bridge_deleted_at\" IS NULL",
+            quote_ident(table)
+        );
+        for key in keys {
+            let row: Option<(String, String)> = sqlx::query_as(&sql)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(write_err(table))?;
+            found.extend(row);
+        }
+        Ok(found)
+    }
+
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
         let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {})", quote_ident(table));
         sqlx::query_scalar(&sql)
