@@ -129,6 +129,17 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
         "the rows/s chart is drawn"
     );
 
+    // README's picture of the console is this screen, as this run left it (commit it when it changes). The run
+    // let go of the pipeline: its Run button is free again at once.
+    session
+        .wait_text("[data-testid='run-Demo']", Duration::from_secs(1), |t| {
+            t == "Run"
+        })
+        .await;
+    session
+        .screenshot(&syncflow_tests::workspace_root().join("docs/screenshot.png"))
+        .await;
+
     // The demo's target is a real SQLite file in the app-data folder, holding every row.
     let db = window.app_dir().join("demo.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))

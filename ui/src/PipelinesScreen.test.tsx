@@ -268,7 +268,10 @@ describe("applyEvent", () => {
     expect(run.rate.map((s) => s.rowsPerS)).toEqual([100, 125]);
     const { RateChart } = await import("./PipelinesScreen");
     render(<RateChart samples={[{ t: 0.5, rowsPerS: 100 }, { t: 1.5, rowsPerS: 200 }]} />);
-    expect(screen.getByTestId("rate-chart").querySelector("polyline")?.getAttribute("points")).toBe("0.0,48.0 480.0,6.0");
+    expect(screen.getByTestId("rate-chart").querySelector("polyline")?.getAttribute("points")).toBe("64.0,69.0 496.0,20.0");
+    // Axes with units: rows/s from 0 to the peak, seconds from the first sample to the last.
+    expect(screen.getByTestId("rate-axis-y").textContent).toBe("2001000rows/s");
+    expect(screen.getByTestId("rate-axis-x").textContent).toBe("0.0 s0.5 s1.0 s");
   });
 
   it("says the run waits for the target while the connection is lost, until the next page lands", () => {

@@ -159,6 +159,10 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
     setLive(initial);
     setRefused(null);
     runPipeline(name, (event) => setLive((run) => (run ? applyEvent(run, event) : run)), confirmDeletes)
+      .finally(() => {
+        // This window's run has let go of the pipeline: its Run button is free now, not at the next poll.
+        setBusy((held) => held.filter((b) => b.pipeline !== name));
+      })
       .then((summary) =>
         setLive((run) =>
           run ? { ...run, status: summary.status, summary, entities: summary.entities, error: summary.error } : run,
@@ -485,23 +489,55 @@ function Progress({ run, entity, fetched }: { run: LiveRun; entity: string; fetc
 /** Rows per second over the run, as a line. */
 export function RateChart({ samples }: { samples: RateSample[] }) {
   if (samples.length < 2) return null;
-  const width = 480;
-  const height = 90;
+  // The plot sits right of the rows/s labels and above the seconds labels.
+  const width = 520;
+  const height = 140;
+  const left = 64;
+  const top = 20;
+  const bottom = 22;
+  const plotW = width - left - 24;
+  const plotH = height - bottom - top;
   const t0 = samples[0]?.t ?? 0;
   const tMax = samples[samples.length - 1]?.t ?? t0;
   const span = Math.max(tMax - t0, 0.001);
   const rMax = Math.max(...samples.map((s) => s.rowsPerS), 1);
-  const points = samples
-    .map((s) => `${(((s.t - t0) / span) * width).toFixed(1)},${(height - (s.rowsPerS / rMax) * (height - 6)).toFixed(1)}`)
-    .join(" ");
+  const x = (t: number) => left + ((t - t0) / span) * plotW;
+  const y = (r: number) => top + plotH - (r / rMax) * plotH;
+  const points = samples.map((s) => `${x(s.t).toFixed(1)},${y(s.rowsPerS).toFixed(1)}`).join(" ");
+  const rows = (r: number) => Math.round(r).toLocaleString("en-US");
   return (
     <figure className="rate-chart">
       <svg data-testid="rate-chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img">
-        <title>rows per second over time</title>
+        <title>rows per second over the run's seconds</title>
+        <g className="axis" data-testid="rate-axis-y">
+          <line x1={left} y1={top} x2={left} y2={top + plotH} />
+          {[rMax, rMax / 2, 0].map((r) => (
+            <text key={r} x={left - 6} y={y(r) + 4} textAnchor="end">
+              {rows(r)}
+            </text>
+          ))}
+          <text x={left} y={12} textAnchor="middle" className="unit">
+            rows/s
+          </text>
+        </g>
+        <g className="axis" data-testid="rate-axis-x">
+          <line x1={left} y1={top + plotH} x2={left + plotW} y2={top + plotH} />
+          {(
+            [
+              [t0, "start"],
+              [t0 + span / 2, "middle"],
+              [tMax, "end"],
+            ] as const
+          ).map(([t, anchor]) => (
+            <text key={t} x={x(t)} y={height - 6} textAnchor={anchor}>
+              {`${(t - t0).toFixed(1)} s`}
+            </text>
+          ))}
+        </g>
         <polyline points={points} fill="none" stroke="#2563eb" strokeWidth="2" />
       </svg>
       <figcaption className="muted">
-        rows/s over {tMax.toFixed(1)} s · peak {Math.round(rMax).toLocaleString("en-US")}
+        rows/s over {(tMax - t0).toFixed(1)} s · peak {rows(rMax)}
       </figcaption>
     </figure>
   );
