@@ -254,6 +254,17 @@ crate::commands! {
             .map_err(AppError::failed)?
     }
 
+    /// Switches a pipeline on or off (off: no Run, no scheduled run, no `syncflow run`; a preview still may).
+    fn set_pipeline_enabled(state, handle; name: String, enabled: bool) -> () {
+        app::pipelines::set_enabled(&state.ctx, &name, enabled).await
+    }
+
+    /// Deletes a pipeline from the console (definition, schedule, history, failed records, conflicts); its target
+    /// tables and rows are not touched. Refused while a run holds it.
+    fn delete_pipeline(state, handle; name: String) -> () {
+        app::pipelines::delete(&state.ctx, &name).await
+    }
+
     /// The pipeline file (TOML, docs/pipeline-file.md) of a stored pipeline: secret references only.
     fn export_pipeline(state, handle; name: String) -> String {
         app::pipelines::export(&state.ctx, &name).await

@@ -195,3 +195,16 @@ pub fn id_names(records: &[serde_json::Value]) -> Vec<(i64, String)> {
     rows.sort();
     rows
 }
+
+/// Rows of `table` in the SQLite file `db` (a test's target).
+pub async fn sqlite_rows(db: &std::path::Path, table: &str) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open the SQLite target");
+    let n = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{table}\""))
+        .fetch_one(&pool)
+        .await
+        .expect("count its rows");
+    pool.close().await;
+    n
+}

@@ -8,15 +8,7 @@ use syncflow_tests::erp::ErpServer;
 use syncflow_tests::webdriver::AppWindow;
 
 async fn rows(db: &std::path::Path) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let n = sqlx::query_scalar("SELECT count(*) FROM items")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+    syncflow_tests::sqlite_rows(db, "items").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -435,3 +435,44 @@ async fn a_scheduled_run_alters_no_table() {
         "no table, no row"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_pipeline_is_not_scheduled_until_enabled() {
+    let s = setup(
+        "switched",
+        200,
+        0,
+        "cron = \"0 2 * * *\"\ntimezone = \"UTC\"",
+        "2026-11-22T01:59:00Z",
+    )
+    .await;
+    s.store
+        .set_pipeline_disabled("switched", true)
+        .await
+        .unwrap();
+    assert!(s.tick_at("2026-11-22T01:59:00Z").await.is_empty());
+    assert!(
+        s.tick_at("2026-11-22T02:00:05Z").await.is_empty(),
+        "no job for a pipeline switched off"
+    );
+    s.scheduler.wait_idle().await;
+    assert!(s
+        .store
+        .run_history(Some("switched"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.target_rows("switched").await.0, 0);
+    // Switched on: the next night's fire runs it.
+    s.store
+        .set_pipeline_disabled("switched", false)
+        .await
+        .unwrap();
+    assert!(
+        s.tick_at("2026-11-23T01:59:00Z").await.is_empty(),
+        "the fire missed while it was off is not run on its account"
+    );
+    assert_eq!(s.tick_at("2026-11-23T02:00:05Z").await.len(), 1);
+    s.scheduler.wait_idle().await;
+    assert_eq!(s.last_run("switched").await.1, RunStatus::Completed);
+}

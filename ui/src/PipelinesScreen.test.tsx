@@ -89,6 +89,42 @@ describe("pipelines screen", () => {
     expect(screen.getByTestId("preview-sample-products").textContent).toContain("insert");
   });
 
+  it("disables, enables and deletes a pipeline, saying the target is not touched", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    let disabled = false;
+    let present = true;
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_pipelines") {
+        return present ? [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled }] : [];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "set_pipeline_enabled") {
+        disabled = !(args as { enabled: boolean }).enabled;
+        return null;
+      }
+      if (cmd === "delete_pipeline") {
+        present = false;
+        return null;
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("toggle-Demo"));
+    await waitFor(() => expect(screen.getByTestId("disabled-Demo")).toBeTruthy());
+    expect((screen.getByTestId("run-Demo") as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByTestId("run-Demo").title).toContain("enable it");
+    fireEvent.click(screen.getByTestId("toggle-Demo"));
+    await waitFor(() => expect(screen.queryByTestId("disabled-Demo")).toBeNull());
+    fireEvent.click(screen.getByTestId("delete-Demo"));
+    expect(screen.getByTestId("confirm-delete").textContent).toContain("The target is not touched");
+    fireEvent.click(screen.getByTestId("confirm-delete-yes"));
+    await waitFor(() => expect(screen.getByTestId("lifecycle-note").textContent).toContain("left as they are"));
+    expect(calls.some((c) => c.cmd === "delete_pipeline")).toBe(true);
+    await waitFor(() => expect(screen.queryByTestId("pipeline-Demo")).toBeNull());
+  });
+
   it("names who holds a pipeline that another run holds, on its Run button", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {

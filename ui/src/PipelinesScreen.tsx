@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import {
   busyPipelines,
   cancelRun,
+  deletePipeline,
   exportPipeline,
   isBusy,
   needsReview,
@@ -9,6 +10,7 @@ import {
   previewPipeline,
   runPipeline,
   savePipelineFile,
+  setPipelineEnabled,
 } from "./api";
 import type { BusyPipeline, EntityCounts, PipelineSummary, Preview, RunEvent, RunSummary } from "./bindings";
 
@@ -113,6 +115,15 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string; saved?: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
+  // The pipeline whose Delete… asks for confirmation, and what the last lifecycle action said.
+  const [deleting, setDeleting] = useState<string | null>(null);
+  const [lifecycle, setLifecycle] = useState<{ text: string; failed: boolean } | null>(null);
+  const act = (action: Promise<unknown>, done: string) => {
+    action
+      .then(() => setLifecycle({ text: done, failed: false }))
+      .catch((e: unknown) => setLifecycle({ text: String(e), failed: true }))
+      .finally(onRunFinished);
+  };
   // A preview (dry run) of one pipeline: going (null result), done, or failed.
   const [preview, setPreview] = useState<{ pipeline: string; result: Preview | null; error: string | null } | null>(
     null,
@@ -197,7 +208,15 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
         <tbody>
           {pipelines.map((p) => (
             <tr key={p.name} data-testid={`pipeline-${p.name}`}>
-              <td className="name">{p.name}</td>
+              <td className="name">
+                {p.name}
+                {p.disabled && (
+                  <span className="muted" data-testid={`disabled-${p.name}`}>
+                    {" "}
+                    (disabled)
+                  </span>
+                )}
+              </td>
               <td>{p.source_kind}</td>
               <td>{p.target_kind}</td>
               <td>{p.last_run ? `${p.last_run.status} · ${new Date(p.last_run.started_at).toLocaleString()}` : "never"}</td>
@@ -236,6 +255,54 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
                 >
                   Export
                 </button>
+                <button
+                  type="button"
+                  className="secondary"
+                  data-testid={`toggle-${p.name}`}
+                  title={
+                    p.disabled
+                      ? "Switched off: nothing runs it (Run, its schedule, syncflow run) until it is enabled"
+                      : "Switch off: no run, no scheduled run, until it is enabled again"
+                  }
+                  onClick={() =>
+                    act(
+                      setPipelineEnabled(p.name, p.disabled),
+                      p.disabled ? `${p.name} is enabled.` : `${p.name} is disabled: nothing runs it until it is enabled.`,
+                    )
+                  }
+                >
+                  {p.disabled ? "Enable" : "Disable"}
+                </button>{" "}
+                <button
+                  type="button"
+                  className="danger"
+                  data-testid={`delete-${p.name}`}
+                  onClick={() => setDeleting(p.name)}
+                >
+                  Delete…
+                </button>
+                {deleting === p.name && (
+                  <div className="confirm" role="dialog" aria-label={`Delete ${p.name}`} data-testid="confirm-delete">
+                    <p>
+                      Delete {p.name} from the console: its definition, schedule, run history, failed records and
+                      conflicts. The target is not touched: its tables and rows stay as they are.
+                    </p>
+                    <button
+                      type="button"
+                      className="danger"
+                      data-testid="confirm-delete-yes"
+                      onClick={() => {
+                        setDeleting(null);
+                        act(deletePipeline(p.name), `${p.name} was deleted; its target tables were left as they are.`);
+                      }}
+                    >
+                      Delete
+                    </button>{" "}
+                    <button type="button" className="secondary" onClick={() => setDeleting(null)}>
+                      Keep it
+                    </button>
+                  </div>
+                )}
                 <BusyNote
                   pipeline={p.name}
                   busy={heldElsewhere(p.name)}
@@ -247,6 +314,11 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
         </tbody>
       </table>
       {pipelines.length === 0 && <p className="muted">No pipelines yet.</p>}
+      {lifecycle && (
+        <p className={lifecycle.failed ? "error" : "notice"} role="status" data-testid="lifecycle-note">
+          {lifecycle.text}
+        </p>
+      )}
       {preview && <PreviewPanel {...preview} onClose={() => setPreview(null)} />}
       {exported && (
         <figure>
@@ -417,7 +489,13 @@ export function RunButton({
   onRun: (confirmDeletes: boolean) => void;
 }) {
   const held = heldDeletes([pipeline], pipeline.name);
-  const blocked = busy ? `Running in ${busy.description}` : running ? "A run is going in this window" : null;
+  const blocked = pipeline.disabled
+    ? "Disabled: enable it to run"
+    : busy
+      ? `Running in ${busy.description}`
+      : running
+        ? "A run is going in this window"
+        : null;
   return (
     <>
       <button

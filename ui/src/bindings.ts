@@ -36,7 +36,11 @@ source_kind: string,
 /**
  * "postgres" or "sqlite"
  */
-target_kind: string, last_run: RunRecord | null, };
+target_kind: string, last_run: RunRecord | null, 
+/**
+ * Switched off: nothing runs it until it is enabled.
+ */
+disabled: boolean, };
 
 export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, 
 /**

@@ -160,6 +160,21 @@ export function storeSecret(entry: string, value: string): Promise<null> {
 }
 
 /**
+ * Switches a pipeline on or off (off: no Run, no scheduled run, no `syncflow run`; a preview still may).
+ */
+export function setPipelineEnabled(name: string, enabled: boolean): Promise<null> {
+  return invoke<null>("set_pipeline_enabled", { name, enabled });
+}
+
+/**
+ * Deletes a pipeline from the console (definition, schedule, history, failed records, conflicts); its target
+ * tables and rows are not touched. Refused while a run holds it.
+ */
+export function deletePipeline(name: string): Promise<null> {
+  return invoke<null>("delete_pipeline", { name });
+}
+
+/**
  * The pipeline file (TOML, docs/pipeline-file.md) of a stored pipeline: secret references only.
  */
 export function exportPipeline(name: string): Promise<string> {

@@ -74,6 +74,34 @@ pub async fn list(ctx: &Context) -> Result<Vec<PipelineSummary>, AppError> {
     Ok(ctx.store().list_pipelines().await?)
 }
 
+/// Switches a pipeline on or off: off, nothing runs it (the console's Run, its schedule, `syncflow run`) until it is
+/// switched on again; a preview still may.
+pub async fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<(), AppError> {
+    Ok(ctx.store().set_pipeline_disabled(name, !enabled).await?)
+}
+
+/// Deletes a pipeline from the console: its definition, schedule, run history, failed records, conflicts and
+/// waiting children. The target is not touched: its tables and rows stay as they are. Refused while a run holds it.
+pub async fn delete(ctx: &Context, name: &str) -> Result<(), AppError> {
+    ctx.pipeline(name).await?;
+    if let Some(held) = super::runs::busy(ctx)
+        .await?
+        .into_iter()
+        .find(|b| b.pipeline == name)
+    {
+        return Err(AppError::new(
+            super::ErrorKind::Busy,
+            format!(
+                "pipeline \"{name}\" is running in {}; pause or cancel that run, then delete it",
+                held.description
+            ),
+        ));
+    }
+    ctx.store().delete_pipeline(name).await?;
+    ctx.discovered.lock().await.remove(name);
+    Ok(())
+}
+
 /// The pipeline file's text of a stored pipeline: secret references only.
 pub async fn export(ctx: &Context, name: &str) -> Result<String, AppError> {
     Ok(ctx.pipeline(name).await?.to_toml()?)

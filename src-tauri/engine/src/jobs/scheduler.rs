@@ -96,6 +96,16 @@ impl Scheduler {
                     continue;
                 }
             };
+            // Switched off: its schedule waits with it (nothing is missed and run later on its account).
+            if self
+                .jobs
+                .store()
+                .pipeline_disabled(&name)
+                .await
+                .unwrap_or(false)
+            {
+                continue;
+            }
             if let Some(action) = self.consider(&pipeline).await? {
                 actions.push(action);
             }
@@ -264,6 +274,10 @@ impl Scheduler {
         );
         let mut actions = Vec::new();
         for (name, ids) in due {
+            // A pipeline switched off writes nothing, automatic retries included.
+            if store.pipeline_disabled(&name).await.unwrap_or(false) {
+                continue;
+            }
             let pipeline = store.pipeline(&name).await?;
             let dead_before = store.dead_count(&name).await?;
             let outcome = crate::run::retry::retry_failed(
@@ -317,6 +331,10 @@ impl Scheduler {
         let due = self.idle_pipelines(store.children_due(now, every, CHECKS_BEFORE_DEAD).await?);
         let mut actions = Vec::new();
         for (name, ids) in due {
+            // A pipeline switched off writes nothing, automatic retries included.
+            if store.pipeline_disabled(&name).await.unwrap_or(false) {
+                continue;
+            }
             let pipeline = store.pipeline(&name).await?;
             let checked = land_children(
                 &pipeline,

@@ -239,6 +239,17 @@ pub async fn run_pipeline(
     if options.dry_run {
         return run_leased(pipeline, store, options, progress, stop).await;
     }
+    // A pipeline stored before (the CLI imports it on the way) and switched off in the console does not run.
+    if store
+        .pipeline_disabled(&pipeline.name)
+        .await
+        .unwrap_or(false)
+    {
+        return Err(RunError::Invalid(format!(
+            "pipeline \"{}\" is disabled; enable it in the console (Pipelines → Enable) to run it",
+            pipeline.name
+        )));
+    }
     let lease = crate::lease::take(store, &pipeline.name, options.started_by)
         .await
         .map_err(|e| match e {

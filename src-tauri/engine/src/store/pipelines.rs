@@ -11,6 +11,8 @@ pub struct PipelineSummary {
     /// "postgres" or "sqlite"
     pub target_kind: String,
     pub last_run: Option<RunRecord>,
+    /// Switched off: nothing runs it until it is enabled.
+    pub disabled: bool,
 }
 
 impl Store {
@@ -60,10 +62,60 @@ impl Store {
                 source_kind: kind_of(&pipeline.source),
                 target_kind: kind_of(&pipeline.target),
                 last_run: self.last_run(&name).await?,
+                disabled: self.pipeline_disabled(&name).await?,
                 name,
             });
         }
         Ok(out)
+    }
+
+    /// Whether the pipeline is switched off (see [`PipelineSummary::disabled`]).
+    pub async fn pipeline_disabled(&self, name: &str) -> Result<bool, StoreError> {
+        let disabled: Option<bool> =
+            sqlx::query_scalar("SELECT disabled <> 0 FROM pipelines WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        disabled.ok_or_else(|| StoreError::NoPipeline(name.to_owned()))
+    }
+
+    /// Switches a pipeline off or on.
+    pub async fn set_pipeline_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE pipelines SET disabled = ? WHERE name = ?")
+            .bind(disabled)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoPipeline(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Forgets a pipeline and everything the console kept about it (runs, checkpoints kept here, failed records,
+    /// conflicts, waiting children, schedule state). The target and its tables are not touched.
+    pub async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["failed_records", "schema_evidence"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE pipeline = ?"))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The rest goes with the pipeline's row (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM pipelines WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoPipeline(name.to_owned()));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn pipeline_names(&self) -> Result<Vec<String>, StoreError> {

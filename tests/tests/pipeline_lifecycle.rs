@@ -1,0 +1,152 @@
+//! A pipeline switched off runs from nowhere (the console's Run, `syncflow run`) until it is switched on, though a
+//! preview still may; deleting it is refused while a run holds it, and then forgets it in the console while its
+//! target keeps every row. The REST test server into a real SQLite file.
+
+use std::time::Duration;
+use syncflow_engine::app::{self, Context, ErrorKind};
+use syncflow_engine::run::RunOptions;
+use syncflow_engine::track::RunStatus;
+use syncflow_tests::erp::{item, ErpServer};
+
+const PASSWORD: &str = "lifecycle";
+
+async fn rows(db: &std::path::Path) -> i64 {
+    syncflow_tests::sqlite_rows(db, "items").await
+}
+
+fn console_options() -> RunOptions {
+    RunOptions {
+        started_by: "manual",
+        ..RunOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_pipelines_do_not_run_and_deleted_ones_leave_their_target() {
+    std::env::set_var("PW", PASSWORD);
+    let server = ErpServer::start((1..=500).map(item).collect(), PASSWORD, 100, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("items.db");
+    let file = server.pipeline_file(
+        dir.path(),
+        "life",
+        "{ env = \"PW\" }",
+        &format!("kind = \"sqlite\"\npath = \"{}\"", db.display()),
+        "items",
+        "records = \"/data\"\npagination = { kind = \"offset\", size = 100 }\nbusiness_key = [\"id\"]",
+    );
+    let state = dir.path().join("state.db");
+    let cli = |args: Vec<String>| {
+        let state = state.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            syncflow_tests::syncflow_async(&args, &state, &[("PW", PASSWORD)]).await
+        }
+    };
+    let run_args = vec![
+        "run".to_owned(),
+        file.display().to_string(),
+        "--apply-schema".to_owned(),
+        "--json".to_owned(),
+    ];
+    let out = cli(run_args.clone()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&db).await, 500);
+
+    // Switched off: listed as such; neither face runs it; a preview still does.
+    let ctx = Context::open(&state, 1).await.unwrap();
+    app::pipelines::set_enabled(&ctx, "life", false)
+        .await
+        .unwrap();
+    let listed = app::pipelines::list(&ctx).await.unwrap();
+    assert!(listed.iter().any(|p| p.name == "life" && p.disabled));
+    let refused = app::runs::run_stored(&ctx, "life", console_options(), &|_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::InvalidInput);
+    assert!(
+        refused.message.contains("disabled") && refused.message.contains("Enable"),
+        "{}",
+        refused.message
+    );
+    let out = cli(run_args.clone()).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is disabled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let preview = app::runs::preview(&ctx, "life", &|_| {}).await.unwrap();
+    assert_eq!(preview.summary.entities["items"].skipped, 500);
+    let runs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM runs WHERE pipeline = 'life' AND dry_run = 0")
+            .fetch_one(ctx.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(runs, 1, "no run was started while it was off");
+
+    // Switched on again: it runs.
+    app::pipelines::set_enabled(&ctx, "life", true)
+        .await
+        .unwrap();
+    let outcome = app::runs::run_stored(&ctx, "life", console_options(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.status, RunStatus::Completed);
+
+    // Deleting while a run holds it is refused, saying who holds it.
+    server.set_delay_ms(150);
+    let running = tokio::spawn(cli(run_args.clone()));
+    let started = std::time::Instant::now();
+    while !app::runs::busy(&ctx)
+        .await
+        .unwrap()
+        .iter()
+        .any(|b| b.pipeline == "life")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the CLI's run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = app::pipelines::delete(&ctx, "life").await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Busy, "{}", refused.message);
+    assert!(
+        refused.message.contains("running in"),
+        "{}",
+        refused.message
+    );
+    let out = running.await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.set_delay_ms(0);
+
+    // Deleted: gone from the console with its history; the target keeps every row.
+    app::pipelines::delete(&ctx, "life").await.unwrap();
+    assert!(!app::pipelines::list(&ctx)
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.name == "life"));
+    assert_eq!(
+        app::pipelines::export(&ctx, "life").await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert!(ctx
+        .store()
+        .run_history(Some("life"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(rows(&db).await, 500, "the target is not touched");
+}
