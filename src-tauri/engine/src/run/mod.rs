@@ -240,11 +240,13 @@ pub async fn run_pipeline(
         return run_leased(pipeline, store, options, progress, stop).await;
     }
     // A pipeline stored before (the CLI imports it on the way) and switched off in the console does not run.
-    if store
-        .pipeline_disabled(&pipeline.name)
-        .await
-        .unwrap_or(false)
-    {
+    let disabled = match store.pipeline_disabled(&pipeline.name).await {
+        Ok(disabled) => disabled,
+        // Not stored (a run of a pipeline built in code): nobody switched it off.
+        Err(crate::store::StoreError::NoPipeline(_)) => false,
+        Err(e) => return Err(RunError::Failed(e.to_string())),
+    };
+    if disabled {
         return Err(RunError::Invalid(format!(
             "pipeline \"{}\" is disabled; enable it in the console (Pipelines → Enable) to run it",
             pipeline.name

@@ -487,12 +487,8 @@ impl Sink {
         if key_hashes.is_empty() {
             return Ok(Default::default());
         }
-        let found = match self {
-            Sink::Postgres(s) => s.existing_keys(table, key_hashes).await,
-            Sink::Sqlite(s) => s.existing_keys(table, key_hashes).await,
-        };
-        match found {
-            Ok(keys) => Ok(keys.into_iter().collect()),
+        match self.stored_data_hashes(table, key_hashes).await {
+            Ok(found) => Ok(found.into_keys().collect()),
             // Asked only on the unhappy path: a parent table that was never created holds no parents.
             Err(e) => match self.columns(table).await? {
                 None => Ok(Default::default()),

@@ -209,29 +209,6 @@ $syncflow$",
             .map_err(write_err(table))
     }
 
-    /// Which of `key_hashes` are live rows of `table` (not soft-deleted).
-    pub async fn existing_keys(
-        &self,
-        table: &str,
-        key_hashes: &[String],
-    ) -> Result<Vec<String>, SinkError> {
-        let qualified = self.qualified(table);
-        let mut conn = self.pool.acquire().await.map_err(write_err(table))?;
-        let shape = Shape::of(&mut conn, &qualified)
-            .await
-            .map_err(write_err(table))?;
-        let sql = format!(
-            "SELECT {} FROM {qualified} WHERE {} AND \"_bridge_deleted_at\" IS NULL",
-            shape.hex("\"_bridge_key_hash\""),
-            shape.hash_in("\"_bridge_key_hash\"", "$1"),
-        );
-        sqlx::query_scalar(&sql)
-            .bind(key_hashes)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(write_err(table))
-    }
-
     /// The DATA_HASH (hex) stored under each of `keys` (BK_HASHes, hex) that has a live row in `table`.
     pub async fn stored_data_hashes(
         &self,

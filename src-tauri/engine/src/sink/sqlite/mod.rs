@@ -199,49 +199,27 @@ impl SqliteSink {
             .map_err(write_err(table))
     }
 
-    /// Which of `key_hashes` are live rows of `table` (not soft-deleted).
-    pub async fn existing_keys(
-        &self,
-        table: &str,
-        key_hashes: &[String],
-    ) -> Result<Vec<String>, SinkError> {
-        let sql = format!(
-            "SELECT \"_bridge_key_hash\" FROM {} WHERE \"_bridge_key_hash\" IN (SELECT value FROM json_each(?))
-             AND \"_bridge_deleted_at\" IS NULL",
-            quote_ident(table)
-        );
-        let keys = serde_json::to_string(key_hashes).map_err(|e| SinkError::Write {
-            table: table.to_owned(),
-            message: e.to_string(),
-        })?;
-        sqlx::query_scalar(&sql)
-            .bind(keys)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(write_err(table))
-    }
-
     /// The DATA_HASH stored under each of `keys` (BK_HASHes) that has a live row in `table`.
     pub async fn stored_data_hashes(
         &self,
         table: &str,
         keys: &[String],
     ) -> Result<std::collections::HashMap<String, String>, SinkError> {
-        let mut found = std::collections::HashMap::new();
         let sql = format!(
-            "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {} WHERE \"_bridge_key_hash\" = ? \
-             AND \"_bridge_deleted_at\" IS NULL",
+            "SELECT \"_bridge_key_hash\", \"_bridge_data_hash\" FROM {} WHERE \"_bridge_key_hash\" IN
+             (SELECT value FROM json_each(?)) AND \"_bridge_deleted_at\" IS NULL",
             quote_ident(table)
         );
-        for key in keys {
-            let row: Option<(String, String)> = sqlx::query_as(&sql)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(write_err(table))?;
-            found.extend(row);
-        }
-        Ok(found)
+        let keys = serde_json::to_string(keys).map_err(|e| SinkError::Write {
+            table: table.to_owned(),
+            message: e.to_string(),
+        })?;
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(write_err(table))?;
+        Ok(rows.into_iter().collect())
     }
 
     pub async fn is_empty(&self, table: &str) -> Result<bool, SinkError> {
