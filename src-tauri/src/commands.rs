@@ -247,6 +247,18 @@ crate::commands! {
         app::pipelines::create(&state.ctx, pipeline).await
     }
 
+    /// A stored pipeline as the form edits it (secret references only), for Edit and Clone.
+    fn pipeline_definition(state, handle; name: String) -> Pipeline {
+        app::pipelines::definition(&state.ctx, &name).await
+    }
+
+    /// Saves an edited pipeline under its name: source, target and entities from the form; its schedule, history
+    /// and failed records stay. Refused while a run holds it, and for a changed name.
+    fn update_pipeline(state, handle; name: String, pipeline: Form<Pipeline>) -> String {
+        let pipeline = pipeline.read("pipeline")?;
+        app::pipelines::update(&state.ctx, &name, pipeline).await
+    }
+
     /// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back.
     fn store_secret(state, handle; entry: String, value: String) -> () {
         tauri::async_runtime::spawn_blocking(move || app::connections::store_secret(&entry, &value))

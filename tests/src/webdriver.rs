@@ -330,6 +330,44 @@ impl Session {
         }
     }
 
+    /// Waits for the element `css` and clicks it.
+    pub async fn click_on(&self, css: &str, timeout: Duration) {
+        let element = self.wait_for(css, timeout).await;
+        self.click(&element).await;
+    }
+
+    /// Picks `value` in the form's select `field-{field}`.
+    pub async fn choose(&self, field: &str, value: &str, timeout: Duration) {
+        self.click_on(
+            &format!("[data-testid='field-{field}'] option[value='{value}']"),
+            timeout,
+        )
+        .await;
+    }
+
+    /// Types `text` into the form's input `field-{field}` (replacing what it held).
+    pub async fn fill(&self, field: &str, text: &str, timeout: Duration) {
+        let input = self
+            .wait_for(&format!("[data-testid='field-{field}']"), timeout)
+            .await;
+        self.type_into(&input, text).await;
+    }
+
+    /// Waits for the live run on Pipelines to end and asserts it completed (else fails with the run's error).
+    pub async fn assert_run_completes(&self, timeout: Duration) {
+        let status = self
+            .wait_text("[data-testid='run-status']", timeout, |t| {
+                t != "running" && !t.is_empty()
+            })
+            .await;
+        assert_eq!(
+            status,
+            "completed",
+            "{}",
+            self.text_of("[data-testid='run-error']").await
+        );
+    }
+
     /// On the Schema screen: Apply…, confirmed, until it says the schema was applied.
     pub async fn apply_schema(&self, timeout: Duration) {
         let apply = self

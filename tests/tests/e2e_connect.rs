@@ -151,17 +151,7 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         .await;
     session.click(&run).await;
     session.review_and_run("my-bubble", wait).await;
-    let status = session
-        .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
-            t != "running" && !t.is_empty()
-        })
-        .await;
-    assert_eq!(
-        status,
-        "completed",
-        "{}",
-        session.text_of("[data-testid='run-error']").await
-    );
+    session.assert_run_completes(Duration::from_secs(60)).await;
     assert_eq!(
         session
             .text_of("[data-testid='count-invoice-inserted']")

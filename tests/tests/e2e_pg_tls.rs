@@ -133,17 +133,7 @@ async fn tls_settings_are_form_fields_and_the_tests_say_the_connections_are_veri
         .await;
     session.click(&run).await;
     session.review_and_run("tls-parts", wait).await;
-    let status = session
-        .wait_text("[data-testid='run-status']", Duration::from_secs(60), |t| {
-            t != "running" && !t.is_empty()
-        })
-        .await;
-    assert_eq!(
-        status,
-        "completed",
-        "{}",
-        session.text_of("[data-testid='run-error']").await
-    );
+    session.assert_run_completes(Duration::from_secs(60)).await;
     let dst = sqlx::PgPool::connect(&pg.url("dst")).await.unwrap();
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM parts")
         .fetch_one(&dst)

@@ -150,3 +150,133 @@ async fn disabled_pipelines_do_not_run_and_deleted_ones_leave_their_target() {
         .is_empty());
     assert_eq!(rows(&db).await, 500, "the target is not touched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_keeps_schedule_and_history_and_a_clone_is_a_pipeline_of_its_own() {
+    std::env::set_var("PW", PASSWORD);
+    let server = ErpServer::start((1..=300).map(item).collect(), PASSWORD, 100, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first_db = dir.path().join("first.db");
+    let file = server.pipeline_file(
+        dir.path(),
+        "shop",
+        "{ env = \"PW\" }",
+        &format!("kind = \"sqlite\"\npath = \"{}\"", first_db.display()),
+        "items",
+        "records = \"/data\"\npagination = { kind = \"offset\", size = 100 }\nbusiness_key = [\"id\"]",
+    );
+    let ctx = Context::open(&dir.path().join("state.db"), 1)
+        .await
+        .unwrap();
+    app::pipelines::import_file(&ctx, &file).await.unwrap();
+    let schedule = syncflow_engine::config::Schedule {
+        cron: "0 19 * * *".into(),
+        timezone: "UTC".into(),
+        window: None,
+        days_to_complete: None,
+    };
+    app::pipelines::save_schedule(&ctx, "shop", Some(schedule.clone()))
+        .await
+        .unwrap();
+    app::mapping::apply_schema(&ctx, "shop").await.unwrap();
+    let first = app::runs::run_stored(&ctx, "shop", console_options(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        first.summary.status,
+        RunStatus::Completed,
+        "{:?}",
+        first.summary.error
+    );
+    assert_eq!(rows(&first_db).await, 300);
+
+    // The form gets the stored definition, secrets as references; the edit points it at another file.
+    let mut edited = app::pipelines::definition(&ctx, "shop").await.unwrap();
+    let form = serde_json::to_string(&edited).unwrap();
+    assert!(
+        form.contains("\"env\":\"PW\"") && !form.contains(PASSWORD),
+        "{form}"
+    );
+    let second_db = dir.path().join("second.db");
+    edited.schedule = None;
+    edited.target = syncflow_engine::config::TargetConfig::Sqlite(
+        serde_json::from_value(serde_json::json!({ "path": second_db.display().to_string() }))
+            .unwrap(),
+    );
+    let mut renamed = edited.clone();
+    renamed.name = "shop-2".into();
+    let refused = app::pipelines::update(&ctx, "shop", renamed)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message.contains("clone"),
+        "a rename says how: {}",
+        refused.message
+    );
+    app::pipelines::update(&ctx, "shop", edited.clone())
+        .await
+        .unwrap();
+    let stored = app::pipelines::definition(&ctx, "shop").await.unwrap();
+    assert_eq!(
+        stored.schedule,
+        Some(schedule),
+        "the form has no schedule; the edit keeps it"
+    );
+    assert!(
+        matches!(&stored.target, syncflow_engine::config::TargetConfig::Sqlite(t) if t.path == second_db.display().to_string())
+    );
+    assert_eq!(
+        app::runs::history(&ctx, "shop").await.unwrap().len(),
+        1,
+        "history kept"
+    );
+
+    // The edited pipeline writes where it now points (after its review), the first file is left as it was.
+    app::mapping::apply_schema(&ctx, "shop").await.unwrap();
+    let after_edit = app::runs::run_stored(&ctx, "shop", console_options(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        after_edit.summary.status,
+        RunStatus::Completed,
+        "{:?}",
+        after_edit.summary.error
+    );
+    assert_eq!(rows(&second_db).await, 300);
+    assert_eq!(rows(&first_db).await, 300);
+
+    // A clone is its own pipeline: a new name (an existing one is refused), no history, its own target.
+    let mut clone = app::pipelines::definition(&ctx, "shop").await.unwrap();
+    clone.schedule = None;
+    let taken = app::pipelines::create(&ctx, clone.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        taken.message.contains("exists already"),
+        "{}",
+        taken.message
+    );
+    let third_db = dir.path().join("third.db");
+    clone.name = "shop-copy".into();
+    clone.target = syncflow_engine::config::TargetConfig::Sqlite(
+        serde_json::from_value(serde_json::json!({ "path": third_db.display().to_string() }))
+            .unwrap(),
+    );
+    app::pipelines::create(&ctx, clone).await.unwrap();
+    assert!(app::runs::history(&ctx, "shop-copy")
+        .await
+        .unwrap()
+        .is_empty());
+    app::mapping::apply_schema(&ctx, "shop-copy").await.unwrap();
+    let cloned = app::runs::run_stored(&ctx, "shop-copy", console_options(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        cloned.summary.status,
+        RunStatus::Completed,
+        "{:?}",
+        cloned.summary.error
+    );
+    assert_eq!(rows(&third_db).await, 300);
+    assert_eq!(app::runs::history(&ctx, "shop").await.unwrap().len(), 2);
+}

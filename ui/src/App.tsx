@@ -57,6 +57,8 @@ export function App() {
   const [selected, setSelected] = useState<string | null>(null);
   const [needs, setNeeds] = useState<Attention | null>(null);
   const [news, setNews] = useState<string | null>(null);
+  // The pipeline the form was opened on (Edit or Clone on Pipelines), or null for a new one.
+  const [editing, setEditing] = useState<{ name: string; mode: "edit" | "clone" } | null>(null);
 
   const refresh = useCallback(() => {
     listPipelines()
@@ -103,6 +105,7 @@ export function App() {
               data-testid={`tab-${t.id}`}
               onClick={() => {
                 setTab(t.id);
+                if (t.id === "connect") setEditing(null);
                 refresh();
               }}
             >
@@ -152,10 +155,16 @@ export function App() {
               setSelected(name);
               setTab("schema");
             }}
+            onEdit={(name, mode) => {
+              setEditing({ name, mode });
+              setTab("connect");
+            }}
           />
         )}
         {tab === "connect" && (
           <ConnectScreen
+            key={editing ? `${editing.mode}-${editing.name}` : "new"}
+            from={editing}
             onCreated={(name) => {
               setSelected(name);
               refresh();

@@ -145,4 +145,58 @@ describe("new pipeline", () => {
       },
     });
   });
+
+  it("edits a stored pipeline in place: prefilled, secret as its reference, name fixed, Bubble's mapping choices kept", async () => {
+    const calls: Array<[string, unknown]> = [];
+    const stored = {
+      version: 1,
+      name: "shop",
+      source: { kind: "bubble", base_url: "http://127.0.0.1:9/api/1.1", token: { keychain: "shop-token" }, concurrency: 1 },
+      target: { kind: "sqlite", path: "/data/shop.db" },
+      entities: [{ name: "user", fields: { Email: { name: "mail" } } }],
+    };
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return schemas;
+      if (cmd === "pipeline_definition") return stored;
+      if (cmd === "update_pipeline") return "shop";
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} from={{ name: "shop", mode: "edit" }} />);
+    expect((await screen.findByTestId("form-title")).textContent).toBe("Edit shop");
+    await waitFor(() => expect((screen.getByTestId("field-source.base_url") as HTMLInputElement).value).toBe(stored.source.base_url));
+    expect((screen.getByTestId("field-source.token.keychain") as HTMLInputElement).value).toBe("shop-token");
+    expect((screen.getByTestId("field-source.token.value") as HTMLInputElement).value).toBe("");
+    expect((screen.getByTestId("new-name") as HTMLInputElement).disabled).toBe(true);
+    expect(screen.queryByTestId("import-text")).toBeNull();
+    fireEvent.change(screen.getByTestId("field-target.path"), { target: { value: "/data/shop2.db" } });
+    fireEvent.click(screen.getByTestId("save-pipeline"));
+    await waitFor(() => expect(screen.getByTestId("connect-notice").textContent).toContain("Saved changes to shop"));
+    const update = calls.find(([c]) => c === "update_pipeline")?.[1] as { name: string; pipeline: typeof stored };
+    expect(update.name).toBe("shop");
+    expect(update.pipeline.target).toEqual({ kind: "sqlite", path: "/data/shop2.db" });
+    expect(update.pipeline.source.token).toEqual({ keychain: "shop-token" });
+    expect(update.pipeline.entities).toEqual(stored.entities);
+    expect(calls.some(([c]) => c === "store_secret" || c === "create_pipeline")).toBe(false);
+  });
+
+  it("clones a stored pipeline under a new name with create_pipeline", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return schemas;
+      if (cmd === "pipeline_definition") return { version: 1, name: "shop", source: { kind: "demo", rows: 10 }, target: { kind: "sqlite", path: "a.db" } };
+      if (cmd === "create_pipeline") return "shop-copy";
+      throw new Error(`unexpected ${cmd}`);
+    });
+    let created = "";
+    render(<ConnectScreen onCreated={(n) => (created = n)} from={{ name: "shop", mode: "clone" }} />);
+    await waitFor(() => expect((screen.getByTestId("new-name") as HTMLInputElement).value).toBe("shop-copy"));
+    expect((screen.getByTestId("new-name") as HTMLInputElement).disabled).toBe(false);
+    fireEvent.click(screen.getByTestId("save-pipeline"));
+    await waitFor(() => expect(created).toBe("shop-copy"));
+    const made = calls.find(([c]) => c === "create_pipeline")?.[1] as { pipeline: { name: string; source: unknown } };
+    expect(made.pipeline.name).toBe("shop-copy");
+    expect(made.pipeline.source).toEqual({ kind: "demo", rows: 10 });
+  });
 });

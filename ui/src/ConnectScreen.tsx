@@ -1,5 +1,14 @@
 import { useEffect, useState } from "react";
-import { connectorSchema, createPipeline, importPipeline, storeSecret, testConnection, testTarget } from "./api";
+import {
+  connectorSchema,
+  createPipeline,
+  importPipeline,
+  pipelineDefinition,
+  storeSecret,
+  testConnection,
+  testTarget,
+  updatePipeline,
+} from "./api";
 import type { ConnectionReport, Entity, Pipeline, SourceConfig, TargetConfig, TargetReport } from "./bindings";
 import { type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
 
@@ -17,9 +26,21 @@ function formValue<T>(json: unknown): T {
   return json as T;
 }
 
+/** The stored pipeline the form opens on: edited in place (its name fixed), or cloned under a new name. */
+export interface FormSource {
+  name: string;
+  mode: "edit" | "clone";
+}
+
+/** A stored pipeline's definition as the form's values (secret references stay references). */
+function asForm(value: unknown): JsonObject {
+  return value as JsonObject;
+}
+
 /** A new pipeline from forms rendered from the connectors' JSON Schema: source, entities (REST), target; a
- * connection test that says what the source holds; secrets written straight to the keychain; import of a file. */
-export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void }) {
+ * connection test that says what the source holds; secrets written straight to the keychain; import of a file.
+ * Opened on a stored pipeline (`from`), the same form edits it or saves a copy. */
+export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: string) => void; from?: FormSource | null }) {
   const [schemas, setSchemas] = useState<Schemas | null>(null);
   const [name, setName] = useState("");
   const [source, setSource] = useState<JsonObject | undefined>(undefined);
@@ -32,12 +53,29 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [importText, setImportText] = useState("");
+  // The entities and source kind the stored pipeline had: kept as they are for sources that list their own
+  // entities (Bubble), whose entities hold only the Mapping screen's choices.
+  const [loaded, setLoaded] = useState<{ kind: string; entities: JsonObject[] } | null>(null);
 
   useEffect(() => {
     connectorSchema()
       .then((s) => setSchemas(s as unknown as Schemas))
       .catch((e: unknown) => setError(String(e)));
   }, []);
+
+  useEffect(() => {
+    if (!from) return;
+    pipelineDefinition(from.name)
+      .then((stored) => {
+        setName(from.mode === "edit" ? stored.name : `${stored.name}-copy`);
+        setSource(asForm(stored.source));
+        setTarget(asForm(stored.target));
+        const storedEntities = (stored.entities ?? []).map(asForm);
+        setEntities(storedEntities);
+        setLoaded({ kind: stored.source.kind, entities: storedEntities });
+      })
+      .catch((e: unknown) => setError(String(e)));
+  }, [from]);
 
   const onSecret = (entry: string, value: string | undefined) =>
     setSecrets((all) => {
@@ -55,7 +93,8 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
 
   // REST resources and PostgreSQL tables are named by the user; Bubble lists its types itself.
   const listsEntities = typeof source?.kind === "string" && (schemas?.kinds_naming_entities ?? []).includes(source.kind);
-  const entityList = listsEntities ? entities : [];
+  const entityList = listsEntities ? entities : loaded && loaded.kind === source?.kind ? loaded.entities : [];
+  const editing = from?.mode === "edit";
 
   const act = (what: string, action: () => Promise<void>) => {
     setBusy(what);
@@ -83,9 +122,13 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
   const save = () =>
     act("Saving…", async () => {
       await storeSecrets();
-      const pipeline = { version: 1, name: name.trim(), source, target, entities: entityList };
-      const saved = await createPipeline(formValue<Pipeline>(pipeline));
-      setNotice(`Saved pipeline ${saved}. Review its mapping and schema, then run it from Pipelines.`);
+      const pipeline = formValue<Pipeline>({ version: 1, name: name.trim(), source, target, entities: entityList });
+      const saved = editing && from ? await updatePipeline(from.name, pipeline) : await createPipeline(pipeline);
+      setNotice(
+        editing
+          ? `Saved changes to ${saved}. Its schedule and history are kept; review its mapping and schema before the next run.`
+          : `Saved pipeline ${saved}. Review its mapping and schema, then run it from Pipelines.`,
+      );
       onCreated(saved);
     });
 
@@ -101,7 +144,9 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
   return (
     <section className="screen connect">
       <div className="toolbar">
-        <h1>New pipeline</h1>
+        <h1 data-testid="form-title">
+          {from?.mode === "edit" ? `Edit ${from.name}` : from?.mode === "clone" ? `Clone of ${from.name}` : "New pipeline"}
+        </h1>
         <button type="button" data-testid="test-connection" disabled={busy !== null || !source} onClick={test}>
           Test connection
         </button>
@@ -114,7 +159,7 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
           disabled={busy !== null || !source || !target || !name.trim()}
           onClick={save}
         >
-          Save pipeline
+          {editing ? "Save changes" : "Save pipeline"}
         </button>
         {busy && <span className="muted">{busy}</span>}
       </div>
@@ -163,7 +208,14 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
       )}
       <label className="form-field">
         <span className="form-label">name</span>
-        <input data-testid="new-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="unique pipeline name" />
+        <input
+          data-testid="new-name"
+          value={name}
+          disabled={editing}
+          title={editing ? "An edit keeps the name; to rename, clone under the new name and delete this one" : undefined}
+          onChange={(e) => setName(e.target.value)}
+          placeholder="unique pipeline name"
+        />
       </label>
       <fieldset className="form-group">
         <legend>Source</legend>
@@ -219,19 +271,21 @@ export function ConnectScreen({ onCreated }: { onCreated: (name: string) => void
           onSecret={onSecret}
         />
       </fieldset>
-      <fieldset className="form-group">
-        <legend>Or import a pipeline file</legend>
-        <textarea
-          data-testid="import-text"
-          rows={6}
-          placeholder={'version = 1\nname = "…"\n[source]\n…'}
-          value={importText}
-          onChange={(e) => setImportText(e.target.value)}
-        />
-        <button type="button" data-testid="import-pipeline" disabled={busy !== null || !importText.trim()} onClick={importFile}>
-          Import
-        </button>
-      </fieldset>
+      {!from && (
+        <fieldset className="form-group">
+          <legend>Or import a pipeline file</legend>
+          <textarea
+            data-testid="import-text"
+            rows={6}
+            placeholder={'version = 1\nname = "…"\n[source]\n…'}
+            value={importText}
+            onChange={(e) => setImportText(e.target.value)}
+          />
+          <button type="button" data-testid="import-pipeline" disabled={busy !== null || !importText.trim()} onClick={importFile}>
+            Import
+          </button>
+        </fieldset>
+      )}
     </section>
   );
 }

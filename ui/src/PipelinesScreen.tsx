@@ -19,6 +19,8 @@ interface Props {
   onRunFinished: () => void;
   /** Opens the schema review of a pipeline (a run stopped for it). */
   onReview: (pipeline: string) => void;
+  /** Opens the pipeline's form, prefilled: to edit it, or to save a copy under a new name. */
+  onEdit: (pipeline: string, mode: "edit" | "clone") => void;
 }
 
 /** One point of the throughput chart: seconds since the run started, rows per second. */
@@ -111,7 +113,7 @@ const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skip
 /** How often the screen asks which pipelines another run holds. */
 const BUSY_POLL_MS = 2000;
 
-export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
+export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string; saved?: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
@@ -255,6 +257,24 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview }: Props) {
                 >
                   Export
                 </button>
+                <button
+                  type="button"
+                  className="secondary"
+                  data-testid={`edit-${p.name}`}
+                  title="Change its source, target or entities in the form; its schedule and history stay"
+                  onClick={() => onEdit(p.name, "edit")}
+                >
+                  Edit
+                </button>{" "}
+                <button
+                  type="button"
+                  className="secondary"
+                  data-testid={`clone-${p.name}`}
+                  title="A copy under a new name, without its schedule or history"
+                  onClick={() => onEdit(p.name, "clone")}
+                >
+                  Clone
+                </button>{" "}
                 <button
                   type="button"
                   className="secondary"

@@ -23,6 +23,7 @@ export {
   pauseRun,
   pendingChildren,
   pickFile,
+  pipelineDefinition,
   pipelineSchedule,
   previewMapping,
   resolveConflict,
@@ -40,6 +41,7 @@ export {
   testTarget,
   undoPreview,
   undoRun,
+  updatePipeline,
 } from "./commands";
 
 /** The mapping editor's choices per entity, then per source field (the Rust `Overrides`). */

@@ -153,6 +153,21 @@ export function createPipeline(pipeline: Pipeline): Promise<string> {
 }
 
 /**
+ * A stored pipeline as the form edits it (secret references only), for Edit and Clone.
+ */
+export function pipelineDefinition(name: string): Promise<Pipeline> {
+  return invoke<Pipeline>("pipeline_definition", { name });
+}
+
+/**
+ * Saves an edited pipeline under its name: source, target and entities from the form; its schedule, history
+ * and failed records stay. Refused while a run holds it, and for a changed name.
+ */
+export function updatePipeline(name: string, pipeline: Pipeline): Promise<string> {
+  return invoke<string>("update_pipeline", { name, pipeline });
+}
+
+/**
  * Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back.
  */
 export function storeSecret(entry: string, value: string): Promise<null> {

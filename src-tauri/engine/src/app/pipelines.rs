@@ -64,6 +64,52 @@ pub async fn create(ctx: &Context, mut pipeline: Pipeline) -> Result<String, App
     Ok(pipeline.name)
 }
 
+/// A stored pipeline as the console's form edits it: secret references only, paths as stored.
+pub async fn definition(ctx: &Context, name: &str) -> Result<Pipeline, AppError> {
+    ctx.pipeline(name).await
+}
+
+/// Replaces a stored pipeline's source, target and entities with an edited form's. Its name, schedule, undo
+/// setting, history and failed records stay; a rename is refused (clone it under the new name, then delete the
+/// old one). Refused while a run holds it, so no run reads half of one definition and half of the other.
+pub async fn update(ctx: &Context, name: &str, edited: Pipeline) -> Result<String, AppError> {
+    let stored = ctx.pipeline(name).await?;
+    if edited.name != name {
+        return Err(AppError::invalid(format!(
+            "an edit keeps the pipeline's name \"{name}\"; to rename it, clone it as \"{}\" and delete \"{name}\"",
+            edited.name
+        )));
+    }
+    refuse_while_running(ctx, name, "save your changes").await?;
+    let mut pipeline = Pipeline {
+        schedule: stored.schedule,
+        undo_runs: stored.undo_runs,
+        ..edited
+    };
+    pipeline.validate().map_err(AppError::invalid)?;
+    anchor_paths(&mut pipeline, ctx.base_dir());
+    save(ctx, &pipeline).await?;
+    Ok(pipeline.name)
+}
+
+/// `Busy` naming the run that holds the pipeline, if one does.
+async fn refuse_while_running(ctx: &Context, name: &str, then: &str) -> Result<(), AppError> {
+    match super::runs::busy(ctx)
+        .await?
+        .into_iter()
+        .find(|b| b.pipeline == name)
+    {
+        Some(held) => Err(AppError::new(
+            super::ErrorKind::Busy,
+            format!(
+                "pipeline \"{name}\" is running in {}; pause or cancel that run, then {then}",
+                held.description
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn save(ctx: &Context, pipeline: &Pipeline) -> Result<(), AppError> {
     ctx.store().save_pipeline(pipeline).await?;
     ctx.discovered.lock().await.remove(&pipeline.name);
@@ -84,19 +130,7 @@ pub async fn set_enabled(ctx: &Context, name: &str, enabled: bool) -> Result<(),
 /// waiting children. The target is not touched: its tables and rows stay as they are. Refused while a run holds it.
 pub async fn delete(ctx: &Context, name: &str) -> Result<(), AppError> {
     ctx.pipeline(name).await?;
-    if let Some(held) = super::runs::busy(ctx)
-        .await?
-        .into_iter()
-        .find(|b| b.pipeline == name)
-    {
-        return Err(AppError::new(
-            super::ErrorKind::Busy,
-            format!(
-                "pipeline \"{name}\" is running in {}; pause or cancel that run, then delete it",
-                held.description
-            ),
-        ));
-    }
+    refuse_while_running(ctx, name, "delete it").await?;
     ctx.store().delete_pipeline(name).await?;
     ctx.discovered.lock().await.remove(name);
     Ok(())
