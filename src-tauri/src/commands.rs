@@ -21,6 +21,7 @@ use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
 use syncflow_engine::jobs::{Attention, RunsView, ScheduleView};
 use syncflow_engine::lease::BusyPipeline;
 use syncflow_engine::review::{EntityView, Overrides, SchemaReview};
+use syncflow_engine::run::log::LogLine;
 use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
 use syncflow_engine::schema::prisma::PrismaVersion;
@@ -166,6 +167,11 @@ crate::commands! {
     /// The runs screen: history (newest first) and the jobs waiting or running now.
     fn list_runs(state, handle; pipeline: Option<String>) -> RunsView {
         app::runs::list(&state.ctx, pipeline.as_deref()).await
+    }
+
+    /// The last lines of a run's log (JSON lines beside the state database), oldest first.
+    fn run_log(state, handle; run_id: String) -> Vec<LogLine> {
+        app::runs::run_log(&state.ctx, &run_id).await
     }
 
     /// A pipeline's schedule (if any), the scheduler's memory of it, and the preview of its next runs.

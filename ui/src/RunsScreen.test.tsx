@@ -101,4 +101,32 @@ describe("undo", () => {
     await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("failed records were retried since"));
     expect(screen.queryByTestId("undo-confirm")).toBeNull();
   });
+
+  it("opens a run's log and can show only its warnings and errors", async () => {
+    const line = (level: string, event: string, message: string) => ({ ts: "2026-12-03T10:00:01.000Z", level, event, message, fields: {} });
+    mockIPC((cmd, args) => {
+      if (cmd === "list_runs") return { history: [row("run-1", counts(5, 0, 0))], jobs: [] };
+      if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
+      if (cmd === "run_log") {
+        expect(args).toEqual({ runId: "run-1" });
+        return [
+          line("info", "started", "started erp: items"),
+          line("warn", "record_failed", "items: record 7 of page 1 failed in transform: price: not a number"),
+          line("error", "finished", "run failed: the target refused"),
+        ];
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<RunsScreen pipeline="erp" />);
+    fireEvent.click(await screen.findByTestId("log-run-1"));
+    await waitFor(() => expect(screen.getAllByTestId("log-line")).toHaveLength(3));
+    fireEvent.click(screen.getByTestId("log-problems-only"));
+    const shown = screen.getAllByTestId("log-line").map((l) => l.textContent);
+    expect(shown).toHaveLength(2);
+    expect(shown[0]).toContain("record 7 of page 1");
+    expect(shown[1]).toContain("run failed");
+    fireEvent.click(screen.getByTestId("log-close"));
+    expect(screen.queryByTestId("run-log")).toBeNull();
+  });
 });

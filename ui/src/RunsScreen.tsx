@@ -4,13 +4,14 @@ import {
   listRuns,
   pauseRun,
   pipelineSchedule,
+  runLog,
   runPipeline,
   saveSchedule,
   schedulePreview,
   undoPreview,
   undoRun,
 } from "./api";
-import type { RunHistoryRow, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
+import type { LogLine, RunHistoryRow, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
 
 interface Props {
   pipeline: string;
@@ -48,6 +49,14 @@ export function RunsScreen({ pipeline }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [undoing, setUndoing] = useState<UndoReport | null>(null);
   const [undone, setUndone] = useState<UndoReport | null>(null);
+  // The run whose log is open: its lines once read, or what went wrong reading them.
+  const [log, setLog] = useState<{ runId: string; lines: LogLine[] | null; error: string | null } | null>(null);
+  const openLog = (runId: string) => {
+    setLog({ runId, lines: null, error: null });
+    runLog(runId)
+      .then((lines) => setLog({ runId, lines, error: null }))
+      .catch((e: unknown) => setLog({ runId, lines: null, error: String(e) }));
+  };
 
   const refresh = useCallback(() => {
     listRuns(null)
@@ -213,6 +222,15 @@ export function RunsScreen({ pipeline }: Props) {
                       Confirm deletes ({row.run.held_deletes.toLocaleString("en-US")} rows)
                     </button>
                   )}
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`log-${row.run.id}`}
+                    title="What happened in this run, line by line: pages, failed records, lost connections, its end"
+                    onClick={() => openLog(row.run.id)}
+                  >
+                    Log
+                  </button>{" "}
                   {undoable && !active && (
                     <button
                       type="button"
@@ -230,7 +248,61 @@ export function RunsScreen({ pipeline }: Props) {
           })}
         </tbody>
       </table>
+      {log && <RunLogPanel {...log} onClose={() => setLog(null)} />}
       <ScheduleEditor key={pipeline} pipeline={pipeline} />
+    </section>
+  );
+}
+
+/** A run's log: every line, or only its warnings and errors (failed records, lost connections, the failure). */
+function RunLogPanel({
+  runId,
+  lines,
+  error,
+  onClose,
+}: {
+  runId: string;
+  lines: LogLine[] | null;
+  error: string | null;
+  onClose: () => void;
+}) {
+  const [problemsOnly, setProblemsOnly] = useState(false);
+  const shown = (lines ?? []).filter((l) => !problemsOnly || l.level !== "info");
+  return (
+    <section className="run-log" data-testid="run-log" aria-label={`Log of run ${runId}`}>
+      <div className="toolbar">
+        <h2>Log of run {runId}</h2>
+        <label>
+          <input
+            type="checkbox"
+            data-testid="log-problems-only"
+            checked={problemsOnly}
+            onChange={(e) => setProblemsOnly(e.target.checked)}
+          />{" "}
+          warnings and errors only
+        </label>
+        <button type="button" className="secondary" data-testid="log-close" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      {lines === null && !error && <p className="muted">Reading the log…</p>}
+      {lines?.length === 0 && <p className="muted">This run left no log (a dry run, or its log was pruned).</p>}
+      <table className="grid log-lines">
+        <tbody>
+          {shown.map((line, i) => (
+            <tr key={i} className={`log-${line.level}`} data-testid="log-line">
+              <td className="muted">{new Date(line.ts).toLocaleTimeString()}</td>
+              <td>{line.level}</td>
+              <td>{line.message}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </section>
   );
 }

@@ -29,6 +29,7 @@ export {
   resolveConflict,
   retryFailed,
   retryPendingChildren,
+  runLog,
   saveOverrides,
   savePipelineFile,
   saveSchema,

@@ -28,6 +28,24 @@ records: number, } | { "event": "entity_done", entity: string, counts: EntityCou
  */
 on: string, message: string, waited_s: number, budget_s: number, };
 
+export type LogLine = { ts: string, 
+/**
+ * info, warn or error
+ */
+level: string, 
+/**
+ * What happened: started, page, entity_done, waiting, record_failed, finished, truncated…
+ */
+event: string, 
+/**
+ * The line in words.
+ */
+message: string, 
+/**
+ * The line as written (every field).
+ */
+fields: Record<string, unknown>, };
+
 export type PipelineSummary = { name: string, 
 /**
  * "rest", "demo", …

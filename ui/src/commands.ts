@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, LogLine, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -71,6 +71,13 @@ export function undoRun(runId: string): Promise<UndoReport> {
  */
 export function listRuns(pipeline: string | null): Promise<RunsView> {
   return invoke<RunsView>("list_runs", { pipeline });
+}
+
+/**
+ * The last lines of a run's log (JSON lines beside the state database), oldest first.
+ */
+export function runLog(runId: string): Promise<Array<LogLine>> {
+  return invoke<Array<LogLine>>("run_log", { runId });
 }
 
 /**

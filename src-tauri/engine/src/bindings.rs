@@ -13,6 +13,7 @@ pub fn typescript() -> String {
         crate::track::RunStatus::decl(),
         crate::track::RunSummary::decl(),
         crate::run::RunEvent::decl(),
+        crate::run::log::LogLine::decl(),
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
         crate::lease::LeaseHolder::decl(),

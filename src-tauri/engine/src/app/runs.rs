@@ -210,3 +210,17 @@ pub async fn busy(ctx: &Context) -> Result<Vec<BusyPipeline>, AppError> {
         .await
         .map_err(AppError::failed)
 }
+
+/// The last 2,000 lines of a run's log (JSON lines in `logs/runs/` beside the state database); none for a run
+/// that left no log (a dry run, or one whose log was pruned).
+pub async fn run_log(
+    ctx: &Context,
+    run_id: &str,
+) -> Result<Vec<crate::run::log::LogLine>, AppError> {
+    let base = ctx.base_dir().to_path_buf();
+    let id = run_id.to_owned();
+    tokio::task::spawn_blocking(move || crate::run::log::read_run_log(&base, &id, 2000))
+        .await
+        .map_err(AppError::failed)?
+        .map_err(|e| AppError::failed(format!("cannot read the log of run {run_id}: {e}")))
+}

@@ -53,6 +53,7 @@ pub(super) struct EntityRun<'a> {
     pub options: &'a RunOptions,
     pub progress: Progress<'a>,
     pub stop: &'a StopSignal,
+    pub log: &'a super::log::RunLog,
 }
 
 fn failed(message: impl std::fmt::Display) -> Stop {
@@ -444,13 +445,7 @@ impl EntityRun<'_> {
                 samples.offer(&self.entity.name, table, &page_mapping, &transformed.rows);
             }
             if !self.options.dry_run {
-                let store = self.store.record_failed(
-                    self.run_id,
-                    self.pipeline,
-                    &self.entity.name,
-                    &transformed.failed,
-                );
-                store.await.map_err(failed)?;
+                self.keep_failed(&transformed.failed).await?;
             }
             let ready = Ready {
                 expected: page.expected,
@@ -1092,8 +1087,22 @@ impl EntityRun<'_> {
                 processed: None,
             })
             .collect();
+        self.keep_failed(&records).await
+    }
+
+    /// Failed records go to the queue (state database) and, where and why only, to the run's log.
+    async fn keep_failed(&self, records: &[FailedRecord]) -> Result<(), Stop> {
+        for record in records {
+            self.log.record_failed(
+                &self.entity.name,
+                record.page_no,
+                record.record_index,
+                record.stage,
+                &record.message,
+            );
+        }
         self.store
-            .record_failed(self.run_id, self.pipeline, &self.entity.name, &records)
+            .record_failed(self.run_id, self.pipeline, &self.entity.name, records)
             .await
             .map_err(failed)
     }

@@ -6,6 +6,7 @@
 //! duplicates.
 
 mod entity;
+pub mod log;
 pub mod pending;
 mod replay;
 pub mod retry;
@@ -339,6 +340,16 @@ async fn run_leased(
         .await
         .map_err(fail)?;
     tracing::info!(run_id, pipeline = pipeline.name, resumed, "run started");
+    let run_log = if options.dry_run {
+        log::RunLog::none()
+    } else {
+        log::RunLog::open(&options.base_dir, &run_id)
+    };
+    let logged = |event: RunEvent| {
+        run_log.event(&event);
+        progress(event);
+    };
+    let progress: Progress<'_> = &logged;
     progress(RunEvent::Started {
         run_id: run_id.clone(),
         pipeline: pipeline.name.clone(),
@@ -367,6 +378,7 @@ async fn run_leased(
                 options,
                 progress,
                 stop,
+                log: &run_log,
             };
             async move { (*entity, job.run().await) }
         });
