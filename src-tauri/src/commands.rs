@@ -17,7 +17,7 @@ use syncflow_engine::config::{
 use syncflow_engine::conflicts::{ConflictView, Side};
 use syncflow_engine::connect::{ConnectionReport, TargetReport};
 use syncflow_engine::jobs::schedule::SchedulePreview;
-use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
+use syncflow_engine::jobs::scheduler::Scheduler;
 use syncflow_engine::jobs::{Attention, RunsView, ScheduleView};
 use syncflow_engine::lease::BusyPipeline;
 use syncflow_engine::review::{EntityView, Overrides, SchemaReview};
@@ -387,8 +387,10 @@ fn throttled(on_event: &tauri::ipc::Channel<RunEvent>) -> impl Fn(RunEvent) + Se
 }
 
 /// Runs the scheduler in the background for as long as the window lives: each action goes to the window as a
-/// `scheduler` event; records that used their last try also raise a desktop notification.
+/// `scheduler` event; what needs a person (a failed or paused scheduled run, records that used their last try) also
+/// raises a desktop notification and, when configured, calls the alert webhook.
 pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
+    use syncflow_engine::jobs::alerts;
     use tauri::Emitter;
     use tauri_plugin_notification::NotificationExt;
     let every = std::env::var("SYNCFLOW_SCHEDULER_TICK_MS")
@@ -401,36 +403,20 @@ pub fn start_scheduler(app: tauri::AppHandle, scheduler: Scheduler) {
                 if let Err(e) = app.emit("scheduler", action) {
                     tracing::warn!("scheduler event not delivered: {e}");
                 }
-                let body = match action {
-                    SchedulerAction::Retried { pipeline, dead, .. } if *dead > 0 => Some(format!(
-                        "{dead} failed record(s) of {pipeline} used their last automatic try; \
-                         open Failed records to fix and retry them."
-                    )),
-                    SchedulerAction::ChildrenChecked {
-                        pipeline,
-                        dead,
-                        checks,
-                        ..
-                    } if *dead > 0 => {
-                        Some(format!(
-                            "{dead} record(s) of {pipeline} waited {} checks for a parent that never came; \
-                             open Failed records to see them and retry.",
-                            checks
-                        ))
-                    }
-                    _ => None,
+                let Some(alert) = alerts::alert_for(action) else {
+                    return;
                 };
-                if let Some(body) = body {
-                    let shown = app
-                        .notification()
-                        .builder()
-                        .title("SyncFlow: records need you")
-                        .body(body)
-                        .show();
-                    if let Err(e) = shown {
-                        tracing::warn!("desktop notification not shown: {e}");
-                    }
+                let shown = app
+                    .notification()
+                    .builder()
+                    .title(&alert.title)
+                    .body(&alert.text)
+                    .show();
+                if let Err(e) = shown {
+                    tracing::warn!("desktop notification not shown: {e}");
                 }
+                let action = action.clone();
+                tauri::async_runtime::spawn(async move { alerts::announce(&action).await });
             })
             .await;
     });

@@ -9,6 +9,7 @@ use std::time::Duration;
 use syncflow_engine::config::Pipeline;
 use syncflow_engine::emulator::app::{sample_app, BubbleApp, Scale};
 use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+use syncflow_engine::jobs::alerts;
 use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
 use syncflow_engine::jobs::{Jobs, ManualClock};
 use syncflow_engine::store::Store;
@@ -28,6 +29,8 @@ struct Setup {
     scheduler: Scheduler,
     _emulator: BubbleEmulator,
     app: BubbleApp,
+    /// The ends of scheduled runs the ticks reported (kept apart: the other actions are what the tests decide on).
+    ended: std::sync::Mutex<Vec<SchedulerAction>>,
 }
 
 /// A scheduled pipeline whose schema was reviewed and applied (scheduled runs alter no table).
@@ -86,13 +89,22 @@ async fn unreviewed(
         scheduler,
         _emulator: emulator,
         app,
+        ended: std::sync::Mutex::new(Vec::new()),
     }
 }
 
 impl Setup {
     async fn tick_at(&self, now: &str) -> Vec<SchedulerAction> {
         self.clock.set(at(now));
-        self.scheduler.tick().await.unwrap()
+        let (ended, decided): (Vec<_>, Vec<_>) = self
+            .scheduler
+            .tick()
+            .await
+            .unwrap()
+            .into_iter()
+            .partition(|a| matches!(a, SchedulerAction::Ended { .. }));
+        self.ended.lock().unwrap().extend(ended);
+        decided
     }
 
     async fn last_run(&self, name: &str) -> (String, RunStatus, u64) {
@@ -421,6 +433,30 @@ async fn a_scheduled_run_alters_no_table() {
     assert!(s.tick_at("2026-11-22T01:59:00Z").await.is_empty());
     assert_eq!(s.tick_at("2026-11-22T02:00:05Z").await.len(), 1);
     s.scheduler.wait_idle().await;
+    // The next tick reports the run's end; it raises an alert, which reaches a Slack-compatible webhook.
+    assert!(s.tick_at("2026-11-22T02:00:35Z").await.is_empty());
+    let ended = s.ended.lock().unwrap().clone();
+    let [ended @ SchedulerAction::Ended { status, error, .. }] = &ended[..] else {
+        panic!("the end is reported once: {ended:?}")
+    };
+    assert_eq!(status, "failed");
+    assert!(error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("schema review needed"));
+    let hook = Webhook::start().await;
+    std::env::set_var(alerts::WEBHOOK_ENV, &hook.url);
+    let sent = alerts::announce(ended).await;
+    std::env::remove_var(alerts::WEBHOOK_ENV);
+    assert!(matches!(sent, Some(Ok(()))), "{sent:?}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    let text = bodies[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("scheduled run of unreviewed failed")
+            && text.contains("schema review needed"),
+        "{text}"
+    );
     let history = s.store.run_history(Some("unreviewed"), 10).await.unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].run.status, RunStatus::Failed);
@@ -475,4 +511,38 @@ async fn a_disabled_pipeline_is_not_scheduled_until_enabled() {
     assert_eq!(s.tick_at("2026-11-23T02:00:05Z").await.len(), 1);
     s.scheduler.wait_idle().await;
     assert_eq!(s.last_run("switched").await.1, RunStatus::Completed);
+}
+
+/// A Slack-compatible incoming webhook on 127.0.0.1 that keeps the JSON bodies it was sent.
+struct Webhook {
+    url: String,
+    bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    async fn start() -> Webhook {
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        let app = axum::Router::new().route(
+            "/hooks/T000/B000/XXXX",
+            axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                let kept = kept.clone();
+                async move {
+                    kept.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hooks/T000/B000/XXXX",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Webhook { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
+    }
 }

@@ -47,6 +47,10 @@ function describeAction(action: SchedulerAction): string | null {
       return action.dead > 0
         ? `${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came — see Failed records.`
         : null;
+    case "ended":
+      return action.status === "failed"
+        ? `${action.pipeline}: the scheduled run failed — ${action.error ?? "no reason given"}. See Runs & schedule (its log has the details).`
+        : null;
   }
 }
 

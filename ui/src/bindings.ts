@@ -678,7 +678,7 @@ export type SchedulerAction = { "action": "started", pipeline: string, resumed: 
 /**
  * The checks a child gets before it is dead (its parent never came).
  */
-checks: number, };
+checks: number, } | { "action": "ended", pipeline: string, run_id: string | null, status: string, error: string | null, failed: number, };
 
 export type StageTimes = { batches: number, fetch_ms: number, transform_ms: number, ingest_ms: number, };
 

@@ -56,8 +56,15 @@ pub(crate) async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds
     let stop = StopSignal::default();
     spawn_signal_handler(stop.clone());
     let every = Duration::from_secs(tick_seconds.max(1));
+    // Each action as a JSON line; what needs a person also goes to the alert webhook, when one is configured.
     let report = |action: &SchedulerAction| {
         eprintln!("{}", serde_json::to_string(action).unwrap_or_default());
+        let action = action.clone();
+        tokio::spawn(async move {
+            if let Some(Err(e)) = syncflow_engine::jobs::alerts::announce(&action).await {
+                eprintln!("warning: {e}");
+            }
+        });
     };
     loop {
         match scheduler.tick().await {

@@ -2,6 +2,7 @@
 //! rest wait as pending), pause and cancel by pipeline — and the scheduler that starts jobs by itself.
 
 pub use crate::schedule;
+pub mod alerts;
 pub mod scheduler;
 
 use crate::config::Pipeline;

@@ -52,6 +52,15 @@ pub enum SchedulerAction {
         #[ts(type = "number")]
         checks: i64,
     },
+    /// A scheduled run ended (reported at the next tick): its status and, when it failed, why.
+    Ended {
+        pipeline: String,
+        run_id: Option<String>,
+        status: String,
+        error: Option<String>,
+        #[ts(type = "number")]
+        failed: u64,
+    },
 }
 
 pub struct Scheduler {
@@ -61,6 +70,8 @@ pub struct Scheduler {
     /// Jobs this scheduler paused (window end or quota), so their pause is its own and not the analyst's.
     pausing: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     running: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Scheduled runs that ended since the last tick, reported by it.
+    ended: Arc<Mutex<Vec<SchedulerAction>>>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -82,12 +93,14 @@ impl Scheduler {
             base_dir,
             pausing: Arc::new(Mutex::new(HashMap::new())),
             running: Mutex::new(Vec::new()),
+            ended: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
     /// One round of decisions at the clock's current time.
     pub async fn tick(&self) -> Result<Vec<SchedulerAction>, StoreError> {
-        let mut actions = Vec::new();
+        let mut actions: Vec<SchedulerAction> =
+            std::mem::take(&mut *self.ended.lock().unwrap_or_else(|p| p.into_inner()));
         for name in self.jobs.store().pipeline_names().await? {
             let pipeline = match self.jobs.store().pipeline(&name).await {
                 Ok(p) => p,
@@ -229,6 +242,7 @@ impl Scheduler {
             window_id,
             window_rows: state.window_rows,
             pausing,
+            ended: self.ended.clone(),
         }));
         self.running
             .lock()
@@ -381,6 +395,7 @@ struct ScheduledJob {
     window_id: String,
     window_rows: u64,
     pausing: Arc<AtomicBool>,
+    ended: Arc<Mutex<Vec<SchedulerAction>>>,
 }
 
 /// How many records the pipeline's entities hold, as their sources say on a first page (Bubble's `remaining`);
@@ -479,16 +494,40 @@ async fn scheduled_job(job: ScheduledJob) {
     if let Err(e) = store.save_schedule_state(&job.pipeline.name, &state).await {
         tracing::error!("scheduler state: {e}");
     }
-    match outcome {
-        Ok(o) => tracing::info!(
-            pipeline = job.pipeline.name,
-            status = o.summary.status.as_str(),
-            "scheduled job ended"
-        ),
-        Err(JobError::Run(RunError::Busy(holder))) => tracing::info!(
-            pipeline = job.pipeline.name,
-            "scheduled job skipped: {holder}"
-        ),
-        Err(e) => tracing::error!(pipeline = job.pipeline.name, "scheduled job: {e}"),
-    }
+    let pipeline = job.pipeline.name.clone();
+    let ended = match outcome {
+        Ok(o) => {
+            tracing::info!(
+                pipeline,
+                status = o.summary.status.as_str(),
+                "scheduled job ended"
+            );
+            let failed = o.summary.entities.values().map(|c| c.failed).sum();
+            SchedulerAction::Ended {
+                pipeline,
+                run_id: Some(o.summary.run_id),
+                status: o.summary.status.as_str().to_owned(),
+                error: o.summary.error,
+                failed,
+            }
+        }
+        Err(JobError::Run(RunError::Busy(holder))) => {
+            tracing::info!(pipeline, "scheduled job skipped: {holder}");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(pipeline, "scheduled job: {e}");
+            SchedulerAction::Ended {
+                pipeline,
+                run_id: None,
+                status: RunStatus::Failed.as_str().to_owned(),
+                error: Some(e.to_string()),
+                failed: 0,
+            }
+        }
+    };
+    job.ended
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(ended);
 }
