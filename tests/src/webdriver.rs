@@ -330,6 +330,39 @@ impl Session {
         }
     }
 
+    /// Resizes the window (the page's layout at that size is what a user of such a screen sees).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// An element's box on the page: x, y, width, height (CSS pixels).
+    pub async fn rect(&self, element: &str) -> (f64, f64, f64, f64) {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/rect"),
+                None,
+            )
+            .await;
+        let n = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        (n("x"), n("y"), n("width"), n("height"))
+    }
+
+    /// Runs a script in the page and returns its result.
+    pub async fn script(&self, body: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": body, "args": [] })),
+        )
+        .await
+    }
+
     /// Waits for the element `css` and clicks it.
     pub async fn click_on(&self, css: &str, timeout: Duration) {
         let element = self.wait_for(css, timeout).await;

@@ -69,6 +69,7 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         )
         .await;
     session.type_into(&value, TOKEN).await;
+    assert_form_fits_at_1024(session, &value).await;
     let sqlite = session
         .wait_for(
             "[data-testid='field-target.kind'] option[value='sqlite']",
@@ -166,4 +167,33 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         );
     }
     drop(bus);
+}
+
+/// At 1024×768 the token row (where it is kept, the entry's name, the value) stays in its column, clear of its help
+/// text, and the page does not scroll sideways; then the window goes back to its default size.
+async fn assert_form_fits_at_1024(session: &syncflow_tests::webdriver::Session, value: &str) {
+    session.set_window_size(1024, 768).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (vx, vy, vw, vh) = session.rect(value).await;
+    let help = session
+        .wait_for("[data-testid='help-source.token']", Duration::from_secs(5))
+        .await;
+    let (hx, hy, _, hh) = session.rect(&help).await;
+    let beside = vx + vw <= hx + 0.5;
+    let below = vy + vh <= hy + 0.5 || hy + hh <= vy + 0.5;
+    assert!(
+        beside || below,
+        "the token value ({vx},{vy} {vw}×{vh}) overlaps its help ({hx},{hy})"
+    );
+    let sideways = session
+        .script("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(
+        sideways.as_f64().unwrap_or(1.0) <= 0.0,
+        "the page scrolls sideways by {sideways} px at 1024"
+    );
+    session
+        .screenshot(&artifacts_dir().join("connector-1024.png"))
+        .await;
+    session.set_window_size(1180, 780).await;
 }

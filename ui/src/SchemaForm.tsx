@@ -216,7 +216,11 @@ function Field(props: FieldProps) {
     <label className="form-field" title={help}>
       <span className="form-label">{label(name)}</span>
       {control}
-      {help && <span className="help">{help}</span>}
+      {help && (
+        <span className="help" data-testid={`help-${props.path}`}>
+          {help}
+        </span>
+      )}
     </label>
   );
   if (schema.secret) return wrap(<SecretField {...props} />);
