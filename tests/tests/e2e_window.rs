@@ -128,6 +128,12 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
             .is_some(),
         "the rows/s chart is drawn"
     );
+    // Each stage's rate beside it (records / the stage's own time), the slowest named.
+    let stages = session.text_of("[data-testid='stage-rates']").await;
+    for stage in ["fetch ", "transform ", "ingest ", "(slowest: "] {
+        assert!(stages.contains(stage), "{stage} in {stages}");
+    }
+    assert!(stages.contains("rows/s"), "{stages}");
 
     // README's picture of the console is this screen, as this run left it (commit it when it changes). The run
     // let go of the pipeline: its Run button is free again at once.

@@ -230,6 +230,24 @@ async fn an_edit_keeps_schedule_and_history_and_a_clone_is_a_pipeline_of_its_own
         1,
         "history kept"
     );
+    let next = |list: Vec<syncflow_engine::store::PipelineSummary>| {
+        list.into_iter()
+            .find(|p| p.name == "shop")
+            .and_then(|p| p.next_run)
+    };
+    let next_run = next(app::pipelines::list(&ctx).await.unwrap()).expect("a next run");
+    assert!(next_run.contains("T19:00:00"), "{next_run}");
+    app::pipelines::set_enabled(&ctx, "shop", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        next(app::pipelines::list(&ctx).await.unwrap()),
+        None,
+        "switched off: no next run"
+    );
+    app::pipelines::set_enabled(&ctx, "shop", true)
+        .await
+        .unwrap();
 
     // The edited pipeline writes where it now points (after its review), the first file is left as it was.
     app::mapping::apply_schema(&ctx, "shop").await.unwrap();

@@ -88,6 +88,18 @@ async fn a_run_writes_json_lines_with_its_pages_failures_and_end() {
         .all(|l| l["ts"].is_string() && l["level"].is_string()));
     assert!(!text.contains(PASSWORD), "no secret in the log");
 
+    // The Pipelines screen's health says so; no schedule, no next run.
+    let listed = app::pipelines::list(&ctx).await.unwrap();
+    let health = listed.iter().find(|p| p.name == "logged").unwrap();
+    assert_eq!(
+        (
+            health.failed_records,
+            health.open_conflicts,
+            health.next_run.clone()
+        ),
+        (2, 0, None)
+    );
+
     // The console reads the same lines.
     let read = app::runs::run_log(&ctx, &run_id).await.unwrap();
     assert_eq!(read.len(), lines.len());

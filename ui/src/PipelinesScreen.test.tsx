@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { App } from "./App";
-import { applyEvent, etaSeconds, type LiveRun } from "./PipelinesScreen";
+import { applyEvent, etaSeconds, stageRates, type LiveRun } from "./PipelinesScreen";
 import type { RunSummary } from "./bindings";
 
 const summary: RunSummary = {
@@ -22,12 +22,42 @@ afterEach(() => {
 });
 
 describe("pipelines screen", () => {
+  it("shows each pipeline's health: last run, next run, and what waits for a person", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_pipelines") {
+        return [
+          {
+            name: "erp",
+            source_kind: "rest",
+            target_kind: "postgres",
+            last_run: { id: "r1", status: "failed", started_at: "2026-12-03T10:00:00Z", finished_at: null, duration_ms: 5, error: "x", held_deletes: 0, undone_at: null },
+            disabled: false,
+            failed_records: 1200,
+            waiting_children: 3,
+            open_conflicts: 2,
+            next_run: "2026-12-04T19:00:00Z",
+          },
+          { name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null },
+        ];
+      }
+      if (cmd === "busy_pipelines" || cmd === "attention") return cmd === "attention" ? { dead: 0, conflicts: 0 } : [];
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    expect((await screen.findByTestId("health-erp")).textContent).toBe("1,200 failed record(s) · 3 waiting for a parent · 2 open conflict(s)");
+    expect(screen.getByTestId("health-Demo").textContent).toBe("all clear");
+    expect(screen.getByTestId("last-run-erp").textContent).toContain("failed");
+    expect(screen.getByTestId("next-run-erp").textContent).toMatch(/2026/);
+    expect(screen.getByTestId("next-run-Demo").textContent).toBe("—");
+    expect(screen.getByTestId("last-run-Demo").textContent).toBe("never");
+  });
+
   it("lists pipelines and shows the counts of a finished run", async () => {
     const calls: string[] = [];
     mockIPC((cmd) => {
       calls.push(cmd);
       if (cmd === "list_pipelines") {
-        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "run_pipeline") return summary;
       throw new Error(`unexpected command ${cmd}`);
@@ -46,7 +76,7 @@ describe("pipelines screen", () => {
     mockIPC((cmd) => {
       calls.push(cmd);
       if (cmd === "list_pipelines") {
-        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "busy_pipelines") return [];
       if (cmd === "run_pipeline") {
@@ -67,7 +97,7 @@ describe("pipelines screen", () => {
   it("previews a pipeline: counts per entity and sample rows with their action", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {
-        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "busy_pipelines") return [];
       if (cmd === "attention") return { dead: 0, conflicts: 0 };
@@ -96,7 +126,7 @@ describe("pipelines screen", () => {
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });
       if (cmd === "list_pipelines") {
-        return present ? [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled }] : [];
+        return present ? [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }] : [];
       }
       if (cmd === "busy_pipelines") return [];
       if (cmd === "attention") return { dead: 0, conflicts: 0 };
@@ -128,7 +158,7 @@ describe("pipelines screen", () => {
   it("names who holds a pipeline that another run holds, on its Run button", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {
-        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "busy_pipelines") {
         return [
@@ -224,7 +254,7 @@ describe("pipelines screen", () => {
   it("tells a busy pipeline from a failed run: the engine's typed error puts Busy on the Run button", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_pipelines") {
-        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null }];
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "busy_pipelines") return [];
       if (cmd === "run_pipeline") {
@@ -277,11 +307,13 @@ describe("applyEvent", () => {
     summary: null,
     error: null,
     review: false,
+    stages: {},
   };
   const counts = { fetched: 250, inserted: 250, updated: 0, deleted: 0, skipped: 0, failed: 0, pending: 0, conflicts: 0 };
+  const stages = { batches: 1, fetch_ms: 100, transform_ms: 10, ingest_ms: 50 };
 
   it("keeps the latest counts per entity from page events", () => {
-    const next = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 900, expected: null, records: 250 });
+    const next = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 900, expected: null, records: 250, stages, stage_records: 250 });
     expect(next.entities["products"]?.fetched).toBe(250);
     expect(next.pageNo).toBe(1);
     expect(next.rate).toHaveLength(1);
@@ -289,7 +321,7 @@ describe("applyEvent", () => {
   });
 
   it("estimates the time left from the expected total and the rate, and charts the rate", async () => {
-    let run = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 100, expected: 1250, records: 250 });
+    let run = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 100, expected: 1250, records: 250, stages, stage_records: 250 });
     run = applyEvent(run, {
       event: "page",
       entity: "products",
@@ -298,6 +330,8 @@ describe("applyEvent", () => {
       rows_per_s: 125,
       expected: null,
       records: 250,
+      stages,
+      stage_records: 500,
     });
     expect(run.expected["products"]).toBe(1250);
     expect(etaSeconds(run, "products")).toBe(6);
@@ -320,7 +354,7 @@ describe("applyEvent", () => {
       budget_s: 120,
     });
     expect(waiting.waiting).toBe("products: waiting for the target (3 s of 120 s) — Connection reset by peer");
-    const back = applyEvent(waiting, { event: "page", entity: "products", page_no: 2, counts, rows_per_s: 90, expected: null, records: 250 });
+    const back = applyEvent(waiting, { event: "page", entity: "products", page_no: 2, counts, rows_per_s: 90, expected: null, records: 250, stages, stage_records: 250 });
     expect(back.waiting).toBeNull();
   });
 
@@ -328,5 +362,20 @@ describe("applyEvent", () => {
     const next = applyEvent(base, { event: "finished", summary: { ...summary, status: "failed", error: "boom" } });
     expect(next.status).toBe("failed");
     expect(next.error).toBe("boom");
+  });
+});
+
+describe("stage rates", () => {
+  it("divides the records by each stage's own time, over every entity, and names the slowest", () => {
+    const rates = stageRates({
+      a: { times: { batches: 2, fetch_ms: 1000, transform_ms: 100, ingest_ms: 500 }, records: 2000 },
+      b: { times: { batches: 1, fetch_ms: 1000, transform_ms: 100, ingest_ms: 500 }, records: 2000 },
+    });
+    expect(rates).toEqual([
+      { stage: "fetch", rowsPerS: 2000 },
+      { stage: "transform", rowsPerS: 20000 },
+      { stage: "ingest", rowsPerS: 4000 },
+    ]);
+    expect(stageRates({})).toBeNull();
   });
 });

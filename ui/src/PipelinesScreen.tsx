@@ -12,7 +12,7 @@ import {
   savePipelineFile,
   setPipelineEnabled,
 } from "./api";
-import type { BusyPipeline, EntityCounts, PipelineSummary, Preview, RunEvent, RunSummary } from "./bindings";
+import type { BusyPipeline, EntityCounts, PipelineSummary, Preview, RunEvent, RunSummary, StageTimes } from "./bindings";
 
 interface Props {
   pipelines: PipelineSummary[];
@@ -49,6 +49,8 @@ export interface LiveRun {
   error: string | null;
   /** The run stopped before a schema change nobody applied: the review is offered. */
   review: boolean;
+  /** Per entity: each stage's time over this run's batches and the records of those batches. */
+  stages: Record<string, { times: StageTimes; records: number }>;
 }
 
 /** Samples kept for the chart (older ones are thinned, so a long run keeps its whole shape). */
@@ -89,6 +91,7 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
         current: event.entity,
         expected: event.expected === null ? run.expected : { ...run.expected, [event.entity]: event.expected },
         rate: addSample(run.rate, { t: (Date.now() - run.startedAt) / 1000, rowsPerS: event.rows_per_s }),
+        stages: { ...run.stages, [event.entity]: { times: event.stages, records: event.stage_records } },
       };
     case "entity_done":
       // Always delivered (page events are thinned to a few a second), so short runs get a chart too.
@@ -109,6 +112,33 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
 }
 
 const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skipped", "failed", "pending", "conflicts"];
+
+/** A moment as the analyst reads it: weekday, date and time in their own time zone. */
+export function when(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, {
+    weekday: "short",
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+/** What of a pipeline waits for a person, in words; "all clear" when nothing does. */
+export function healthText(p: PipelineSummary): string[] {
+  const items: string[] = [];
+  if (p.failed_records > 0) items.push(`${p.failed_records.toLocaleString("en-US")} failed record(s)`);
+  if (p.waiting_children > 0) items.push(`${p.waiting_children.toLocaleString("en-US")} waiting for a parent`);
+  if (p.open_conflicts > 0) items.push(`${p.open_conflicts.toLocaleString("en-US")} open conflict(s)`);
+  return items;
+}
+
+function Health({ pipeline }: { pipeline: PipelineSummary }) {
+  const items = healthText(pipeline);
+  if (items.length === 0) return <span className="muted">all clear</span>;
+  return <span className="warning-text">{items.join(" · ")}</span>;
+}
 
 /** How often the screen asks which pipelines another run holds. */
 const BUSY_POLL_MS = 2000;
@@ -168,6 +198,7 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
       summary: null,
       error: null,
       review: false,
+      stages: {},
     };
     setLive(initial);
     setRefused(null);
@@ -201,9 +232,10 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
         <thead>
           <tr>
             <th>Name</th>
-            <th>Source</th>
-            <th>Target</th>
+            <th>Source → target</th>
             <th>Last run</th>
+            <th>Next run</th>
+            <th title="Failed records, children waiting for their parent, and conflicts waiting for you">Needs you</th>
             <th />
           </tr>
         </thead>
@@ -219,115 +251,131 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
                   </span>
                 )}
               </td>
-              <td>{p.source_kind}</td>
-              <td>{p.target_kind}</td>
-              <td>{p.last_run ? `${p.last_run.status} · ${new Date(p.last_run.started_at).toLocaleString()}` : "never"}</td>
               <td>
-                <RunButton
-                  pipeline={p}
-                  busy={heldElsewhere(p.name)}
-                  refused={refused?.pipeline === p.name ? refused.message : null}
-                  running={running}
-                  onRun={(confirmDeletes) => start(p.name, confirmDeletes)}
-                />{" "}
-                <button
-                  type="button"
-                  className="secondary"
-                  data-testid={`preview-${p.name}`}
-                  disabled={running || heldElsewhere(p.name) !== undefined || preview?.result === null}
-                  title="What a run would insert, update, delete and skip, with sample rows; nothing is written"
-                  onClick={() => {
-                    setPreview({ pipeline: p.name, result: null, error: null });
-                    previewPipeline(p.name, () => undefined)
-                      .then((result) => setPreview({ pipeline: p.name, result, error: null }))
-                      .catch((e: unknown) => setPreview({ pipeline: p.name, result: null, error: String(e) }));
-                  }}
-                >
-                  Preview
-                </button>{" "}
-                <button
-                  type="button"
-                  className="secondary"
-                  data-testid={`export-${p.name}`}
-                  onClick={() => {
-                    exportPipeline(p.name)
-                      .then((text) => setExported({ name: p.name, text }))
-                      .catch((e: unknown) => setExported({ name: p.name, text: `# ${String(e)}` }));
-                  }}
-                >
-                  Export
-                </button>
-                <button
-                  type="button"
-                  className="secondary"
-                  data-testid={`edit-${p.name}`}
-                  title="Change its source, target or entities in the form; its schedule and history stay"
-                  onClick={() => onEdit(p.name, "edit")}
-                >
-                  Edit
-                </button>{" "}
-                <button
-                  type="button"
-                  className="secondary"
-                  data-testid={`clone-${p.name}`}
-                  title="A copy under a new name, without its schedule or history"
-                  onClick={() => onEdit(p.name, "clone")}
-                >
-                  Clone
-                </button>{" "}
-                <button
-                  type="button"
-                  className="secondary"
-                  data-testid={`toggle-${p.name}`}
-                  title={
-                    p.disabled
-                      ? "Switched off: nothing runs it (Run, its schedule, syncflow run) until it is enabled"
-                      : "Switch off: no run, no scheduled run, until it is enabled again"
-                  }
-                  onClick={() =>
-                    act(
-                      setPipelineEnabled(p.name, p.disabled),
-                      p.disabled ? `${p.name} is enabled.` : `${p.name} is disabled: nothing runs it until it is enabled.`,
-                    )
-                  }
-                >
-                  {p.disabled ? "Enable" : "Disable"}
-                </button>{" "}
-                <button
-                  type="button"
-                  className="danger"
-                  data-testid={`delete-${p.name}`}
-                  onClick={() => setDeleting(p.name)}
-                >
-                  Delete…
-                </button>
-                {deleting === p.name && (
-                  <div className="confirm" role="dialog" aria-label={`Delete ${p.name}`} data-testid="confirm-delete">
-                    <p>
-                      Delete {p.name} from the console: its definition, schedule, run history, failed records and
-                      conflicts. The target is not touched: its tables and rows stay as they are.
-                    </p>
-                    <button
-                      type="button"
-                      className="danger"
-                      data-testid="confirm-delete-yes"
-                      onClick={() => {
-                        setDeleting(null);
-                        act(deletePipeline(p.name), `${p.name} was deleted; its target tables were left as they are.`);
-                      }}
-                    >
-                      Delete
-                    </button>{" "}
-                    <button type="button" className="secondary" onClick={() => setDeleting(null)}>
-                      Keep it
-                    </button>
-                  </div>
+                {p.source_kind} → {p.target_kind}
+              </td>
+              <td data-testid={`last-run-${p.name}`}>
+                {p.last_run ? (
+                  <>
+                    <span className={`status ${p.last_run.status}`}>{p.last_run.status}</span>{" "}
+                    <span className="muted">{when(p.last_run.started_at)}</span>
+                  </>
+                ) : (
+                  "never"
                 )}
-                <BusyNote
-                  pipeline={p.name}
-                  busy={heldElsewhere(p.name)}
-                  refused={refused?.pipeline === p.name ? refused.message : null}
-                />
+              </td>
+              <td data-testid={`next-run-${p.name}`}>{p.next_run ? when(p.next_run) : <span className="muted">—</span>}</td>
+              <td data-testid={`health-${p.name}`}>
+                <Health pipeline={p} />
+              </td>
+              <td>
+                <div className="actions">
+                  <RunButton
+                    pipeline={p}
+                    busy={heldElsewhere(p.name)}
+                    refused={refused?.pipeline === p.name ? refused.message : null}
+                    running={running}
+                    onRun={(confirmDeletes) => start(p.name, confirmDeletes)}
+                  />{" "}
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`preview-${p.name}`}
+                    disabled={running || heldElsewhere(p.name) !== undefined || preview?.result === null}
+                    title="What a run would insert, update, delete and skip, with sample rows; nothing is written"
+                    onClick={() => {
+                      setPreview({ pipeline: p.name, result: null, error: null });
+                      previewPipeline(p.name, () => undefined)
+                        .then((result) => setPreview({ pipeline: p.name, result, error: null }))
+                        .catch((e: unknown) => setPreview({ pipeline: p.name, result: null, error: String(e) }));
+                    }}
+                  >
+                    Preview
+                  </button>{" "}
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`export-${p.name}`}
+                    onClick={() => {
+                      exportPipeline(p.name)
+                        .then((text) => setExported({ name: p.name, text }))
+                        .catch((e: unknown) => setExported({ name: p.name, text: `# ${String(e)}` }));
+                    }}
+                  >
+                    Export
+                  </button>
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`edit-${p.name}`}
+                    title="Change its source, target or entities in the form; its schedule and history stay"
+                    onClick={() => onEdit(p.name, "edit")}
+                  >
+                    Edit
+                  </button>{" "}
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`clone-${p.name}`}
+                    title="A copy under a new name, without its schedule or history"
+                    onClick={() => onEdit(p.name, "clone")}
+                  >
+                    Clone
+                  </button>{" "}
+                  <button
+                    type="button"
+                    className="secondary"
+                    data-testid={`toggle-${p.name}`}
+                    title={
+                      p.disabled
+                        ? "Switched off: nothing runs it (Run, its schedule, syncflow run) until it is enabled"
+                        : "Switch off: no run, no scheduled run, until it is enabled again"
+                    }
+                    onClick={() =>
+                      act(
+                        setPipelineEnabled(p.name, p.disabled),
+                        p.disabled ? `${p.name} is enabled.` : `${p.name} is disabled: nothing runs it until it is enabled.`,
+                      )
+                    }
+                  >
+                    {p.disabled ? "Enable" : "Disable"}
+                  </button>{" "}
+                  <button
+                    type="button"
+                    className="danger"
+                    data-testid={`delete-${p.name}`}
+                    onClick={() => setDeleting(p.name)}
+                  >
+                    Delete…
+                  </button>
+                  {deleting === p.name && (
+                    <div className="confirm" role="dialog" aria-label={`Delete ${p.name}`} data-testid="confirm-delete">
+                      <p>
+                        Delete {p.name} from the console: its definition, schedule, run history, failed records and
+                        conflicts. The target is not touched: its tables and rows stay as they are.
+                      </p>
+                      <button
+                        type="button"
+                        className="danger"
+                        data-testid="confirm-delete-yes"
+                        onClick={() => {
+                          setDeleting(null);
+                          act(deletePipeline(p.name), `${p.name} was deleted; its target tables were left as they are.`);
+                        }}
+                      >
+                        Delete
+                      </button>{" "}
+                      <button type="button" className="secondary" onClick={() => setDeleting(null)}>
+                        Keep it
+                      </button>
+                    </div>
+                  )}
+                  <BusyNote
+                    pipeline={p.name}
+                    busy={heldElsewhere(p.name)}
+                    refused={refused?.pipeline === p.name ? refused.message : null}
+                  />
+                </div>
               </td>
             </tr>
           ))}
@@ -419,6 +467,7 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
             </p>
           )}
           <RateChart samples={live.rate} />
+          <StageRates stages={live.stages} />
           {live.waiting && live.status === "running" && (
             <p role="status" className="warning" data-testid="run-waiting">
               {live.waiting}
@@ -585,6 +634,42 @@ function Progress({ run, entity, fetched }: { run: LiveRun; entity: string; fetc
 }
 
 /** Rows per second over the run, as a line. */
+/** Rows per second each stage handles (the run's records / that stage's own time, summed over the entities),
+ * like a step's rate in Apache Hop: the slowest stage is what paces the run. Null before the first batch. */
+export function stageRates(stages: LiveRun["stages"]): { stage: string; rowsPerS: number }[] | null {
+  const all = Object.values(stages);
+  if (all.length === 0) return null;
+  const records = all.reduce((n, s) => n + s.records, 0);
+  const ms = (key: "fetch_ms" | "transform_ms" | "ingest_ms") => all.reduce((n, s) => n + s.times[key], 0);
+  return (
+    [
+      ["fetch", ms("fetch_ms")],
+      ["transform", ms("transform_ms")],
+      ["ingest", ms("ingest_ms")],
+    ] as const
+  ).map(([stage, spent]) => ({ stage, rowsPerS: spent > 0 ? (records * 1000) / spent : Infinity }));
+}
+
+function StageRates({ stages }: { stages: LiveRun["stages"] }) {
+  const rates = stageRates(stages);
+  if (!rates) return null;
+  const slowest = rates.reduce((a, b) => (b.rowsPerS < a.rowsPerS ? b : a));
+  return (
+    <p className="muted" data-testid="stage-rates" title="Records per second of each stage's own time; the slowest stage paces the run">
+      {rates.map((r, i) => (
+        <span key={r.stage}>
+          {i > 0 && " · "}
+          <span className={r === slowest ? "slowest" : undefined}>
+            {r.stage} {Number.isFinite(r.rowsPerS) ? Math.round(r.rowsPerS).toLocaleString("en-US") : "—"} rows/s
+          </span>
+        </span>
+      ))}
+      {" "}
+      (slowest: {slowest.stage})
+    </p>
+  );
+}
+
 export function RateChart({ samples }: { samples: RateSample[] }) {
   if (samples.length < 2) return null;
   // The plot sits right of the rows/s labels and above the seconds labels.

@@ -22,7 +22,12 @@ expected: number | null,
 /**
  * Records fetched in this page (or batch of pages).
  */
-records: number, } | { "event": "entity_done", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
+records: number, 
+/**
+ * The time each stage spent on this run's batches of the entity so far, and the records of those batches:
+ * `stage_records` / a stage's seconds is that stage's rate (the slowest paces the run).
+ */
+stages: StageTimes, stage_records: number, } | { "event": "entity_done", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
 /**
  * "target" or "source".
  */
@@ -58,7 +63,23 @@ target_kind: string, last_run: RunRecord | null,
 /**
  * Switched off: nothing runs it until it is enabled.
  */
-disabled: boolean, };
+disabled: boolean, 
+/**
+ * Its health at a glance: records in the failed-records queue (still retried, or dead).
+ */
+failed_records: number, 
+/**
+ * Children waiting for their parent.
+ */
+waiting_children: number, 
+/**
+ * Conflicts waiting for a person.
+ */
+open_conflicts: number, 
+/**
+ * When its schedule runs it next (RFC 3339), if it has one and is enabled.
+ */
+next_run: string | null, };
 
 export type RunRecord = { id: string, status: RunStatus, started_at: string, finished_at: string | null, duration_ms: number, error: string | null, 
 /**

@@ -116,8 +116,22 @@ async fn save(ctx: &Context, pipeline: &Pipeline) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The stored pipelines with their health: last run, failed records, waiting children, open conflicts, and the
+/// next scheduled run (none when switched off or unscheduled).
 pub async fn list(ctx: &Context) -> Result<Vec<PipelineSummary>, AppError> {
-    Ok(ctx.store().list_pipelines().await?)
+    let mut list = ctx.store().list_pipelines().await?;
+    for summary in &mut list {
+        if summary.disabled {
+            continue;
+        }
+        let pipeline = ctx.pipeline(&summary.name).await?;
+        summary.next_run = pipeline
+            .schedule
+            .as_ref()
+            .and_then(|s| crate::schedule::preview(s, ctx.clock.now()).ok())
+            .and_then(|p| p.next_runs.into_iter().next());
+    }
+    Ok(list)
 }
 
 /// Switches a pipeline on or off: off, nothing runs it (the console's Run, its schedule, `syncflow run`) until it is

@@ -550,6 +550,8 @@ impl EntityRun<'_> {
         }
         let started = Instant::now();
         let fetched_before = counts.fetched;
+        // Each stage's time over this run's batches of the entity, for its rate (records / the stage's seconds).
+        let mut stage_totals = crate::store::StageTimes::default();
         // Only entities with waiting children (or that hold some in this pass) keep the queue in step.
         let mut children_waiting = !self.options.dry_run
             && !self.parents.is_empty()
@@ -740,6 +742,11 @@ impl EntityRun<'_> {
             checkpoint.counts.deleted += merged.deleted;
             checkpoint.counts.conflicts += merged.conflicts;
             *counts = checkpoint.counts;
+            let ingest_ms = t_ingest.elapsed().as_millis() as u64;
+            stage_totals.batches += 1;
+            stage_totals.fetch_ms += fetch_ms;
+            stage_totals.transform_ms += transform_ms;
+            stage_totals.ingest_ms += ingest_ms;
             let metrics = BatchMetrics {
                 page_no,
                 records,
@@ -749,7 +756,7 @@ impl EntityRun<'_> {
                 failed: transformed.failed.len() as u64 + refused_count,
                 fetch_ms,
                 transform_ms,
-                ingest_ms: t_ingest.elapsed().as_millis() as u64,
+                ingest_ms,
             };
             // Freeing a page's rows is milliseconds of CPU that need not hold up the next page's write.
             tokio::task::spawn_blocking(move || drop(transformed));
@@ -762,6 +769,8 @@ impl EntityRun<'_> {
                 rows_per_s: (counts.fetched - fetched_before) as f64 / secs,
                 expected,
                 records,
+                stages: stage_totals,
+                stage_records: counts.fetched - fetched_before,
             });
             if let Some(held) = merged.held_deletes {
                 return Err(Stop::DeletesHeld {

@@ -156,6 +156,11 @@ pub enum RunEvent {
         /// Records fetched in this page (or batch of pages).
         #[ts(type = "number")]
         records: u64,
+        /// The time each stage spent on this run's batches of the entity so far, and the records of those batches:
+        /// `stage_records` / a stage's seconds is that stage's rate (the slowest paces the run).
+        stages: crate::store::StageTimes,
+        #[ts(type = "number")]
+        stage_records: u64,
     },
     EntityDone {
         entity: String,

@@ -13,6 +13,17 @@ pub struct PipelineSummary {
     pub last_run: Option<RunRecord>,
     /// Switched off: nothing runs it until it is enabled.
     pub disabled: bool,
+    /// Its health at a glance: records in the failed-records queue (still retried, or dead).
+    #[ts(type = "number")]
+    pub failed_records: u64,
+    /// Children waiting for their parent.
+    #[ts(type = "number")]
+    pub waiting_children: u64,
+    /// Conflicts waiting for a person.
+    #[ts(type = "number")]
+    pub open_conflicts: u64,
+    /// When its schedule runs it next (RFC 3339), if it has one and is enabled.
+    pub next_run: Option<String>,
 }
 
 impl Store {
@@ -58,15 +69,34 @@ impl Store {
         for row in rows {
             let name: String = row.try_get(0)?;
             let pipeline = self.pipeline(&name).await?;
+            let (failed_records, waiting_children, open_conflicts) = self.open_items(&name).await?;
             out.push(PipelineSummary {
                 source_kind: kind_of(&pipeline.source),
                 target_kind: kind_of(&pipeline.target),
                 last_run: self.last_run(&name).await?,
                 disabled: self.pipeline_disabled(&name).await?,
+                failed_records,
+                waiting_children,
+                open_conflicts,
+                next_run: None,
                 name,
             });
         }
         Ok(out)
+    }
+
+    /// A pipeline's failed records (failed or dead), waiting children and open conflicts.
+    async fn open_items(&self, name: &str) -> Result<(u64, u64, u64), StoreError> {
+        let (failed, waiting, conflicts): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM failed_records WHERE pipeline = ?1 AND status IN ('failed', 'dead')),
+                    (SELECT count(*) FROM pending_children WHERE pipeline = ?1 AND status IN ('pending', 'dead')),
+                    (SELECT count(*) FROM conflicts WHERE pipeline = ?1 AND status = 'open')",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok((count(failed), count(waiting), count(conflicts)))
     }
 
     /// Whether the pipeline is switched off (see [`PipelineSummary::disabled`]).
