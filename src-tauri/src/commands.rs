@@ -6,6 +6,7 @@ use crate::ipc::Form;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use syncflow_engine::app::alerts::WebhookSource;
 use syncflow_engine::app::mapping::SchemaWritten;
 use syncflow_engine::app::records::FailedRetry;
 use syncflow_engine::app::runs::Preview;
@@ -270,6 +271,23 @@ crate::commands! {
         tauri::async_runtime::spawn_blocking(move || app::connections::store_secret(&entry, &value))
             .await
             .map_err(AppError::failed)?
+    }
+
+    /// Where the alert webhook's URL comes from: environment, keychain or none (never the URL).
+    fn alert_webhook(state, handle;) -> WebhookSource {
+        Ok(app::alerts::webhook_source())
+    }
+
+    /// Keeps the alert webhook's URL in the keychain.
+    fn save_alert_webhook(state, handle; url: String) -> () {
+        tauri::async_runtime::spawn_blocking(move || app::alerts::store_webhook(&url))
+            .await
+            .map_err(AppError::failed)?
+    }
+
+    /// Sends a test alert to the webhook.
+    fn test_alert(state, handle;) -> () {
+        app::alerts::send_test().await
     }
 
     /// Switches a pipeline on or off (off: no Run, no scheduled run, no `syncflow run`; a preview still may).

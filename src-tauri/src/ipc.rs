@@ -26,6 +26,7 @@ macro_rules! ts_named {
 
 ts_named!(
     syncflow_engine::config::Pipeline,
+    syncflow_engine::app::alerts::WebhookSource,
     syncflow_engine::run::log::LogLine,
     syncflow_engine::app::records::FailedRetry,
     syncflow_engine::app::undo::UndoReport,

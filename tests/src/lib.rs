@@ -7,6 +7,7 @@ pub mod keyring_session;
 pub mod pg;
 pub mod products;
 pub mod webdriver;
+pub mod webhook;
 
 use std::path::PathBuf;
 

@@ -99,3 +99,45 @@ async fn a_keychain_secret_authenticates_a_run_and_stays_in_the_keychain() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The alert webhook's URL lives in the keychain (it carries a token): `syncflow alert test` says when none is set,
+/// and after `syncflow secret set alert-webhook` delivers a Slack-compatible message to it, without printing the
+/// URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_webhook_comes_from_the_keychain() {
+    let hook = syncflow_tests::webhook::Webhook::start().await;
+    let home = KeyringHome::new();
+    let syncflow = built_binary("syncflow");
+    let alert = |home: &KeyringHome| home.run(&syncflow, &["alert", "test"], &[], None);
+
+    let none = tokio::task::block_in_place(|| alert(&home));
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no alert webhook is set"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let stored = tokio::task::block_in_place(|| {
+        home.run(
+            &syncflow,
+            &["secret", "set", "alert-webhook"],
+            &[],
+            Some(&hook.url),
+        )
+    });
+    assert_eq!(stored.status.code(), Some(0), "{stored:?}");
+    let sent = tokio::task::block_in_place(|| alert(&home));
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert_eq!(sent.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(&hook.url), "the URL is never printed");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert!(
+        bodies[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test alert"),
+        "{}",
+        bodies[0]
+    );
+}

@@ -14,6 +14,7 @@ use syncflow_engine::jobs::scheduler::{Scheduler, SchedulerAction};
 use syncflow_engine::jobs::{Jobs, ManualClock};
 use syncflow_engine::store::Store;
 use syncflow_engine::track::RunStatus;
+use syncflow_tests::webhook::Webhook;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -511,38 +512,4 @@ async fn a_disabled_pipeline_is_not_scheduled_until_enabled() {
     assert_eq!(s.tick_at("2026-11-23T02:00:05Z").await.len(), 1);
     s.scheduler.wait_idle().await;
     assert_eq!(s.last_run("switched").await.1, RunStatus::Completed);
-}
-
-/// A Slack-compatible incoming webhook on 127.0.0.1 that keeps the JSON bodies it was sent.
-struct Webhook {
-    url: String,
-    bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-}
-
-impl Webhook {
-    async fn start() -> Webhook {
-        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = bodies.clone();
-        let app = axum::Router::new().route(
-            "/hooks/T000/B000/XXXX",
-            axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-                let kept = kept.clone();
-                async move {
-                    kept.lock().unwrap().push(body);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/hooks/T000/B000/XXXX",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Webhook { url, bodies }
-    }
-
-    fn bodies(&self) -> Vec<serde_json::Value> {
-        self.bodies.lock().unwrap().clone()
-    }
 }

@@ -67,6 +67,7 @@ describe("undo", () => {
         return { history: [row("run-3", counts(0, 0, 0)), row("run-2", counts(700, 1000, 500)), row("run-1", counts(20_000, 0, 0))], jobs: [] };
       }
       if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "alert_webhook") return "none";
       if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
       if (cmd === "undo_preview") return report;
       if (cmd === "undo_run") return { ...report, undone: true };
@@ -90,6 +91,7 @@ describe("undo", () => {
     mockIPC((cmd) => {
       if (cmd === "list_runs") return { history: [row("run-2", counts(700, 0, 0), "2026-12-03T11:00:00Z"), row("run-1", counts(5, 0, 0))], jobs: [] };
       if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "alert_webhook") return "none";
       if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
       if (cmd === "undo_preview") throw { kind: "invalid_input", message: "failed records were retried since" };
       throw new Error(`unexpected command ${cmd}`);
@@ -107,6 +109,7 @@ describe("undo", () => {
     mockIPC((cmd, args) => {
       if (cmd === "list_runs") return { history: [row("run-1", counts(5, 0, 0))], jobs: [] };
       if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "alert_webhook") return "none";
       if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
       if (cmd === "run_log") {
         expect(args).toEqual({ runId: "run-1" });
@@ -128,5 +131,40 @@ describe("undo", () => {
     expect(shown[1]).toContain("run failed");
     fireEvent.click(screen.getByTestId("log-close"));
     expect(screen.queryByTestId("run-log")).toBeNull();
+  });
+});
+
+describe("alerts", () => {
+  afterEach(() => {
+    cleanup();
+    clearMocks();
+  });
+
+  it("keeps a typed webhook URL in the keychain, forgets it in the form, and sends a test alert", async () => {
+    const calls: [string, unknown][] = [];
+    let saved = false;
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "list_runs") return { history: [], jobs: [] };
+      if (cmd === "pipeline_schedule") return { schedule: null, state: {}, preview: null };
+      if (cmd === "schedule_preview") return { description: "", next_runs: [], window: null };
+      if (cmd === "alert_webhook") return saved ? "keychain" : "none";
+      if (cmd === "save_alert_webhook") {
+        saved = true;
+        return null;
+      }
+      if (cmd === "test_alert") return null;
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<RunsScreen pipeline="erp" />);
+    await waitFor(() => expect(screen.getByTestId("alert-webhook-source").textContent).toContain("none"));
+    expect((screen.getByTestId("test-alert") as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.change(screen.getByTestId("alert-webhook-url"), { target: { value: "https://hooks.example/T/B/X" } });
+    fireEvent.click(screen.getByTestId("save-alert-webhook"));
+    await waitFor(() => expect(screen.getByTestId("alert-webhook-source").textContent).toContain("keychain"));
+    expect((screen.getByTestId("alert-webhook-url") as HTMLInputElement).value).toBe("");
+    expect(calls).toContainEqual(["save_alert_webhook", { url: "https://hooks.example/T/B/X" }]);
+    fireEvent.click(screen.getByTestId("test-alert"));
+    await waitFor(() => expect(screen.getByTestId("alert-note").textContent).toContain("Test alert sent"));
   });
 });

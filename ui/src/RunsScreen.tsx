@@ -1,17 +1,20 @@
 import { useCallback, useEffect, useState } from "react";
 import {
+  alertWebhook,
   cancelRun,
   listRuns,
   pauseRun,
   pipelineSchedule,
   runLog,
   runPipeline,
+  saveAlertWebhook,
   saveSchedule,
   schedulePreview,
+  testAlert,
   undoPreview,
   undoRun,
 } from "./api";
-import type { LogLine, RunHistoryRow, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
+import type { LogLine, RunHistoryRow, WebhookSource, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
 
 interface Props {
   pipeline: string;
@@ -250,6 +253,7 @@ export function RunsScreen({ pipeline }: Props) {
       </table>
       {log && <RunLogPanel {...log} onClose={() => setLog(null)} />}
       <ScheduleEditor key={pipeline} pipeline={pipeline} />
+      <AlertSettings />
     </section>
   );
 }
@@ -303,6 +307,85 @@ function RunLogPanel({
           ))}
         </tbody>
       </table>
+    </section>
+  );
+}
+
+const WEBHOOK_SOURCE: Record<WebhookSource, string> = {
+  environment: "from the environment variable SYNCFLOW_ALERT_WEBHOOK (it wins over one saved here)",
+  keychain: "saved in the OS keychain",
+  none: "none: alerts are desktop notifications only",
+};
+
+/** Where alerts about scheduled runs go besides desktop notifications: a Slack-compatible webhook. */
+function AlertSettings() {
+  const [source, setSource] = useState<WebhookSource | null>(null);
+  const [url, setUrl] = useState("");
+  const [note, setNote] = useState<{ text: string; failed: boolean } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const load = useCallback(() => {
+    alertWebhook()
+      .then(setSource)
+      .catch((e: unknown) => setNote({ text: String(e), failed: true }));
+  }, []);
+  useEffect(load, [load]);
+  const act = (action: Promise<unknown>, done: string) => {
+    setBusy(true);
+    setNote(null);
+    action
+      .then(() => setNote({ text: done, failed: false }))
+      .catch((e: unknown) => setNote({ text: String(e), failed: true }))
+      .finally(() => {
+        setBusy(false);
+        load();
+      });
+  };
+  return (
+    <section className="alerts" data-testid="alert-settings">
+      <h2>Alerts</h2>
+      <p className="muted">
+        A scheduled run that fails or pauses at the end of its window raises a desktop notification and, when a
+        webhook is set, a message to it (Slack&apos;s incoming-webhook JSON; also from <code>syncflow daemon</code>).
+      </p>
+      <p data-testid="alert-webhook-source">Webhook: {source ? WEBHOOK_SOURCE[source] : "…"}</p>
+      <div className="toolbar">
+        <input
+          type="password"
+          autoComplete="off"
+          data-testid="alert-webhook-url"
+          placeholder="https://hooks.slack.com/services/… (kept in the keychain, never shown again)"
+          value={url}
+          onChange={(e) => setUrl(e.target.value)}
+          className="wide"
+        />
+        <button
+          type="button"
+          data-testid="save-alert-webhook"
+          disabled={busy || !url.trim()}
+          onClick={() => {
+            const typed = url;
+            setUrl("");
+            act(saveAlertWebhook(typed), "Webhook saved in the keychain.");
+          }}
+        >
+          Save webhook
+        </button>
+        <button
+          type="button"
+          className="secondary"
+          data-testid="test-alert"
+          disabled={busy || source === "none"}
+          title={source === "none" ? "Set a webhook first" : "Send a test message to the webhook"}
+          onClick={() => act(testAlert(), "Test alert sent: the webhook accepted it.")}
+        >
+          Send a test alert
+        </button>
+      </div>
+      {note && (
+        <p className={note.failed ? "error" : "notice"} role="status" data-testid="alert-note">
+          {note.text}
+        </p>
+      )}
     </section>
   );
 }

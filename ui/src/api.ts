@@ -6,6 +6,7 @@ import * as commands from "./commands";
 
 export { CommandError, isBusy, needsReview } from "./invoke";
 export {
+  alertWebhook,
   applySchema,
   attention,
   busyPipelines,
@@ -30,6 +31,7 @@ export {
   retryFailed,
   retryPendingChildren,
   runLog,
+  saveAlertWebhook,
   saveOverrides,
   savePipelineFile,
   saveSchema,
@@ -39,6 +41,7 @@ export {
   setPipelineEnabled,
   storeSecret,
   testConnection,
+  testAlert,
   testTarget,
   undoPreview,
   undoRun,

@@ -51,6 +51,8 @@ message: string,
  */
 fields: Record<string, unknown>, };
 
+export type WebhookSource = "environment" | "keychain" | "none";
+
 export type PipelineSummary = { name: string, 
 /**
  * "rest", "demo", …

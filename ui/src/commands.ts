@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, LogLine, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, LogLine, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport, WebhookSource } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -179,6 +179,27 @@ export function updatePipeline(name: string, pipeline: Pipeline): Promise<string
  */
 export function storeSecret(entry: string, value: string): Promise<null> {
   return invoke<null>("store_secret", { entry, value });
+}
+
+/**
+ * Where the alert webhook's URL comes from: environment, keychain or none (never the URL).
+ */
+export function alertWebhook(): Promise<WebhookSource> {
+  return invoke<WebhookSource>("alert_webhook", {});
+}
+
+/**
+ * Keeps the alert webhook's URL in the keychain.
+ */
+export function saveAlertWebhook(url: string): Promise<null> {
+  return invoke<null>("save_alert_webhook", { url });
+}
+
+/**
+ * Sends a test alert to the webhook.
+ */
+export function testAlert(): Promise<null> {
+  return invoke<null>("test_alert", {});
 }
 
 /**

@@ -101,6 +101,12 @@ enum Command {
         #[command(subcommand)]
         action: ConflictsAction,
     },
+    /// Alerts about scheduled runs: `syncflow alert test` sends a test message to the alert webhook (its URL from
+    /// SYNCFLOW_ALERT_WEBHOOK, else the keychain entry "alert-webhook").
+    Alert {
+        #[command(subcommand)]
+        action: AlertAction,
+    },
     /// Runs of a pipeline.
     Runs {
         #[command(subcommand)]
@@ -220,6 +226,12 @@ enum FailedAction {
 }
 
 #[derive(Subcommand)]
+enum AlertAction {
+    /// Send a test message to the alert webhook.
+    Test,
+}
+
+#[derive(Subcommand)]
 enum SecretAction {
     /// Read a value from standard input and store it as keychain entry NAME.
     Set { name: String },
@@ -291,6 +303,9 @@ fn main() -> ExitCode {
                     },
             } => failed_retry(&pipeline, state, &ids, json).await,
             Command::Secret { action } => secret(action),
+            Command::Alert {
+                action: AlertAction::Test,
+            } => alert_test().await,
             Command::Conflicts {
                 action:
                     ConflictsAction::List {

@@ -175,6 +175,24 @@ pub(crate) async fn conflicts_resolve(
     }
 }
 
+/// `syncflow alert test`: a test message to the alert webhook.
+pub(crate) async fn alert_test() -> u8 {
+    match app::alerts::send_test().await {
+        Ok(()) => {
+            eprintln!("test alert sent: the webhook accepted it");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.kind == app::ErrorKind::InvalidInput {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
 pub(crate) fn secret(action: SecretAction) -> u8 {
     let result = match action {
         SecretAction::Set { name } => {

@@ -14,6 +14,7 @@ pub fn typescript() -> String {
         crate::track::RunSummary::decl(),
         crate::run::RunEvent::decl(),
         crate::run::log::LogLine::decl(),
+        crate::app::alerts::WebhookSource::decl(),
         crate::store::PipelineSummary::decl(),
         crate::store::RunRecord::decl(),
         crate::lease::LeaseHolder::decl(),

@@ -2,6 +2,7 @@
 //! are thin wrappers of these functions, so they cannot disagree. Each takes the [`Context`] (the state database,
 //! the jobs, the clock, where relative paths resolve) and returns a typed result or an [`AppError`].
 
+pub mod alerts;
 pub mod connections;
 mod error;
 pub mod mapping;
