@@ -188,4 +188,49 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
     session
         .screenshot(&artifacts_dir().join("demo-rerun.png"))
         .await;
+
+    // The first run's log on the Runs screen: its 3 failed records, where and why; the same lines are JSON in the
+    // app-data folder, beside the console's own log.
+    let first_id = first
+        .rsplit("run ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    session
+        .click_on("[data-testid='tab-runs']", Duration::from_secs(10))
+        .await;
+    session
+        .click_on(
+            &format!("[data-testid='log-{first_id}']"),
+            Duration::from_secs(10),
+        )
+        .await;
+    session
+        .click_on("[data-testid='log-problems-only']", Duration::from_secs(10))
+        .await;
+    let log = session
+        .wait_text("[data-testid='run-log']", Duration::from_secs(10), |t| {
+            t.matches("failed in").count() == 3
+        })
+        .await;
+    assert!(log.contains("invoice: record"), "{log}");
+    session
+        .screenshot(&artifacts_dir().join("run-log.png"))
+        .await;
+    let logs = window.app_dir().join("logs");
+    assert!(logs
+        .join("runs")
+        .join(format!("{first_id}.jsonl"))
+        .is_file());
+    let console_logs: Vec<_> = std::fs::read_dir(&logs)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        console_logs
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("console.")),
+        "the console's own log in {}: {console_logs:?}",
+        logs.display()
+    );
 }

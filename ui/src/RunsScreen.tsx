@@ -157,100 +157,102 @@ export function RunsScreen({ pipeline }: Props) {
         </p>
       )}
       <h2>History</h2>
-      <table className="grid" data-testid="run-history">
-        <thead>
-          <tr>
-            <th>Pipeline</th>
-            <th>Status</th>
-            <th>Started</th>
-            <th>By</th>
-            <th className="num">Duration</th>
-            <th className="num">Fetched</th>
-            <th className="num">Inserted</th>
-            <th className="num">Updated</th>
-            <th className="num">Skipped</th>
-            <th className="num">Failed</th>
-            <th className="num">Pending</th>
-            <th className="num">Conflicts</th>
-            <th title="Time each stage spent, summed over the run's batches (the stages overlap)">Fetch · transform · ingest</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {runs?.history.map((row, index) => {
-            const latest = runs.history.findIndex((r) => r.pipeline === row.pipeline) === index;
-            const active = runs.jobs.some((j) => j.pipeline === row.pipeline);
-            const undoable =
-              runs.history.findIndex((r) => r.pipeline === row.pipeline && r.run.undone_at === null && changedTarget(r)) ===
-              index;
-            return (
-              <tr key={row.run.id} data-testid={`history-${row.run.id}`} title={row.run.error ?? ""}>
-                <td>{row.pipeline}</td>
-                <td className={`status ${row.run.status}`}>
-                  {row.run.status}
-                  {row.run.undone_at && (
-                    <span className="muted" data-testid={`undone-${row.run.id}`} title={`Undone at ${row.run.undone_at}`}>
-                      {" "}
-                      · undone
-                    </span>
-                  )}
-                </td>
-                <td>{new Date(row.run.started_at).toLocaleString()}</td>
-                <td className="muted">{row.started_by}</td>
-                <td className="num">{(row.run.duration_ms / 1000).toFixed(1)} s</td>
-                <td className="num">{row.counts.fetched.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.inserted.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.updated.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.skipped.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.failed.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.pending.toLocaleString("en-US")}</td>
-                <td className="num">{row.counts.conflicts.toLocaleString("en-US")}</td>
-                <td data-testid={`stages-${row.run.id}`}>
-                  <StageBar stages={row.stages} />
-                </td>
-                <td>
-                  {latest && !active && RESUMABLE.has(row.run.status) && (
-                    <button type="button" onClick={() => act(runPipeline(row.pipeline, () => undefined))}>
-                      Resume
-                    </button>
-                  )}
-                  {latest && !active && row.run.status === "failed" && row.run.held_deletes > 0 && (
+      <div className="table-scroll">
+        <table className="grid" data-testid="run-history">
+          <thead>
+            <tr>
+              <th>Pipeline</th>
+              <th>Status</th>
+              <th />
+              <th>Started</th>
+              <th>By</th>
+              <th className="num">Duration</th>
+              <th className="num">Fetched</th>
+              <th className="num">Inserted</th>
+              <th className="num">Updated</th>
+              <th className="num">Skipped</th>
+              <th className="num">Failed</th>
+              <th className="num">Pending</th>
+              <th className="num">Conflicts</th>
+              <th title="Time each stage spent, summed over the run's batches (the stages overlap)">Fetch · transform · ingest</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs?.history.map((row, index) => {
+              const latest = runs.history.findIndex((r) => r.pipeline === row.pipeline) === index;
+              const active = runs.jobs.some((j) => j.pipeline === row.pipeline);
+              const undoable =
+                runs.history.findIndex((r) => r.pipeline === row.pipeline && r.run.undone_at === null && changedTarget(r)) ===
+                index;
+              return (
+                <tr key={row.run.id} data-testid={`history-${row.run.id}`} title={row.run.error ?? ""}>
+                  <td>{row.pipeline}</td>
+                  <td className={`status ${row.run.status}`}>
+                    {row.run.status}
+                    {row.run.undone_at && (
+                      <span className="muted" data-testid={`undone-${row.run.id}`} title={`Undone at ${row.run.undone_at}`}>
+                        {" "}
+                        · undone
+                      </span>
+                    )}
+                  </td>
+                  <td className="row-actions">
+                    {latest && !active && RESUMABLE.has(row.run.status) && (
+                      <button type="button" onClick={() => act(runPipeline(row.pipeline, () => undefined))}>
+                        Resume
+                      </button>
+                    )}
+                    {latest && !active && row.run.status === "failed" && row.run.held_deletes > 0 && (
+                      <button
+                        type="button"
+                        className="danger"
+                        data-testid={`confirm-deletes-${row.run.id}`}
+                        title="The delete guard held these deletes; nothing was deleted. Confirm only if the source really lost the records."
+                        onClick={() => act(runPipeline(row.pipeline, () => undefined, true))}
+                      >
+                        Confirm deletes ({row.run.held_deletes.toLocaleString("en-US")} rows)
+                      </button>
+                    )}
                     <button
                       type="button"
-                      className="danger"
-                      data-testid={`confirm-deletes-${row.run.id}`}
-                      title="The delete guard held these deletes; nothing was deleted. Confirm only if the source really lost the records."
-                      onClick={() => act(runPipeline(row.pipeline, () => undefined, true))}
+                      className="secondary"
+                      data-testid={`log-${row.run.id}`}
+                      title="What happened in this run, line by line: pages, failed records, lost connections, its end"
+                      onClick={() => openLog(row.run.id)}
                     >
-                      Confirm deletes ({row.run.held_deletes.toLocaleString("en-US")} rows)
-                    </button>
-                  )}
-                  <button
-                    type="button"
-                    className="secondary"
-                    data-testid={`log-${row.run.id}`}
-                    title="What happened in this run, line by line: pages, failed records, lost connections, its end"
-                    onClick={() => openLog(row.run.id)}
-                  >
-                    Log
-                  </button>{" "}
-                  {undoable && !active && (
-                    <button
-                      type="button"
-                      className="secondary undo"
-                      data-testid={`undo-${row.run.id}`}
-                      title="Put every table this run changed back as it was before it"
-                      onClick={() => askUndo(row.run.id)}
-                    >
-                      Undo…
-                    </button>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+                      Log
+                    </button>{" "}
+                    {undoable && !active && (
+                      <button
+                        type="button"
+                        className="secondary undo"
+                        data-testid={`undo-${row.run.id}`}
+                        title="Put every table this run changed back as it was before it"
+                        onClick={() => askUndo(row.run.id)}
+                      >
+                        Undo…
+                      </button>
+                    )}
+                  </td>
+                  <td>{new Date(row.run.started_at).toLocaleString()}</td>
+                  <td className="muted">{row.started_by}</td>
+                  <td className="num">{(row.run.duration_ms / 1000).toFixed(1)} s</td>
+                  <td className="num">{row.counts.fetched.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.inserted.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.updated.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.skipped.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.failed.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.pending.toLocaleString("en-US")}</td>
+                  <td className="num">{row.counts.conflicts.toLocaleString("en-US")}</td>
+                  <td data-testid={`stages-${row.run.id}`}>
+                    <StageBar stages={row.stages} />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
       {log && <RunLogPanel {...log} onClose={() => setLog(null)} />}
       <ScheduleEditor key={pipeline} pipeline={pipeline} />
       <AlertSettings />
