@@ -23,6 +23,8 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         .parent()
         .map(|d| d.join("logs"))
         .unwrap_or_else(|| std::path::PathBuf::from("logs"));
+    // The rolling writer prunes old files by reading the folder, and complains on stderr when it is not there yet.
+    let _ = std::fs::create_dir_all(&dir);
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("console")

@@ -386,17 +386,17 @@ impl Session {
         self.type_into(&input, text).await;
     }
 
-    /// Waits for the live run on Pipelines to end and asserts it completed (else fails with the run's error).
+    /// Waits for the live run on Pipelines to end and asserts it completed — cleanly or with failed records (else
+    /// fails with the run's error).
     pub async fn assert_run_completes(&self, timeout: Duration) {
         let status = self
             .wait_text("[data-testid='run-status']", timeout, |t| {
                 t != "running" && !t.is_empty()
             })
             .await;
-        assert_eq!(
-            status,
-            "completed",
-            "{}",
+        assert!(
+            status.starts_with("completed"),
+            "{status}: {}",
             self.text_of("[data-testid='run-error']").await
         );
     }

@@ -72,7 +72,9 @@ async fn the_console_and_the_cli_never_run_one_pipeline_at_once() {
         "{stderr}"
     );
     session
-        .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
+        .wait_text("[data-testid='run-status']", wait, |t| {
+            t.starts_with("completed")
+        })
         .await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await

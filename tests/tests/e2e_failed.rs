@@ -16,7 +16,9 @@ async fn a_failed_record_is_found_edited_retried_and_lands() {
     session.click(&run).await;
     session.review_and_run("Demo", wait).await;
     session
-        .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
+        .wait_text("[data-testid='run-status']", wait, |t| {
+            t.starts_with("completed")
+        })
         .await;
 
     let tab = session.wait_for("[data-testid='tab-failed']", wait).await;

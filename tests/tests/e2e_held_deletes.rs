@@ -53,7 +53,9 @@ async fn held_deletes_are_shown_on_the_run_and_confirmed_there() {
     session.click(&run).await;
     session.review_and_run("held", wait).await;
     session
-        .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
+        .wait_text("[data-testid='run-status']", wait, |t| {
+            t.starts_with("completed")
+        })
         .await;
     assert_eq!(rows(&db).await, 5_000);
 
@@ -88,7 +90,9 @@ async fn held_deletes_are_shown_on_the_run_and_confirmed_there() {
         .await;
     session.click(&confirm).await;
     session
-        .wait_text("[data-testid='run-status']", wait, |t| t == "completed")
+        .wait_text("[data-testid='run-status']", wait, |t| {
+            t.starts_with("completed")
+        })
         .await;
     assert_eq!(rows(&db).await, 2_000, "the confirmed deletes applied");
     assert!(session

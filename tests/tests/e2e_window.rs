@@ -85,12 +85,14 @@ async fn run_button_completes_the_demo_sync_and_shows_its_counts() {
     session
         .screenshot(&artifacts_dir().join("demo-run.png"))
         .await;
+    // Three invoices cannot be stored: the run says so instead of a plain "completed", and leads to them.
     assert_eq!(
         status,
-        "completed",
+        "completed with 3 failed",
         "error shown: {}",
         session.text_of("[data-testid='run-error']").await
     );
+    assert!(session.find("[data-testid='open-failed']").await.is_some());
     assert_eq!(inserts, "250", "the preview said what the run then did");
     // The demo is an emulated Bubble app of 2,500 things: 250 customers, 1,000 invoices (three of them with values
     // that cannot be stored: they fail, counted), 1,250 line items.

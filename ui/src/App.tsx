@@ -48,8 +48,11 @@ function describeAction(action: SchedulerAction): string | null {
         ? `${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came — see Failed records.`
         : null;
     case "ended":
-      return action.status === "failed"
-        ? `${action.pipeline}: the scheduled run failed — ${action.error ?? "no reason given"}. See Runs & schedule (its log has the details).`
+      if (action.status === "failed") {
+        return `${action.pipeline}: the scheduled run failed — ${action.error ?? "no reason given"}. See Runs & schedule (its log has the details).`;
+      }
+      return action.failed > 0
+        ? `${action.pipeline}: the scheduled run completed with ${action.failed} failed — see Failed records.`
         : null;
   }
 }
@@ -158,6 +161,10 @@ export function App() {
             onReview={(name) => {
               setSelected(name);
               setTab("schema");
+            }}
+            onOpenFailed={(name) => {
+              setSelected(name);
+              setTab("failed");
             }}
             onEdit={(name, mode) => {
               setEditing({ name, mode });

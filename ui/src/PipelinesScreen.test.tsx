@@ -14,6 +14,7 @@ const summary: RunSummary = {
   },
   duration_ms: 1234,
   error: null,
+  outcome: "completed",
 };
 
 afterEach(() => {
@@ -69,6 +70,32 @@ describe("pipelines screen", () => {
     expect(screen.getByTestId("count-products-inserted").textContent).toBe("2,500");
     expect(screen.getByTestId("count-products-failed").textContent).toBe("0");
     expect(calls).toContain("run_pipeline");
+  });
+
+  it("says a completed run left failed records, in amber, and leads to them", async () => {
+    let opened = "";
+    mockIPC((cmd) => {
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
+      }
+      if (cmd === "run_pipeline") {
+        const products = { fetched: 2500, inserted: 2497, updated: 0, deleted: 0, skipped: 0, failed: 3, pending: 0, conflicts: 0 };
+        return { ...summary, entities: { products }, outcome: "completed with 3 failed" };
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "failed_records" || cmd === "pending_children") {
+        opened = "failed";
+        return [];
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    fireEvent.click(await screen.findByTestId("run-Demo"));
+    await waitFor(() => expect(screen.getByTestId("run-status").textContent).toBe("completed with 3 failed"));
+    expect(screen.getByTestId("run-status").className).toContain("with-failed");
+    fireEvent.click(screen.getByTestId("open-failed"));
+    await waitFor(() => expect(opened).toBe("failed"));
   });
 
   it("offers the schema review when a run stops for a schema change nobody applied", async () => {

@@ -21,6 +21,8 @@ interface Props {
   onReview: (pipeline: string) => void;
   /** Opens the pipeline's form, prefilled: to edit it, or to save a copy under a new name. */
   onEdit: (pipeline: string, mode: "edit" | "clone") => void;
+  /** Opens the Failed records screen of a pipeline. */
+  onOpenFailed: (pipeline: string) => void;
 }
 
 /** One point of the throughput chart: seconds since the run started, rows per second. */
@@ -143,7 +145,7 @@ function Health({ pipeline }: { pipeline: PipelineSummary }) {
 /** How often the screen asks which pipelines another run holds. */
 const BUSY_POLL_MS = 2000;
 
-export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: Props) {
+export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit, onOpenFailed }: Props) {
   const [live, setLive] = useState<LiveRun | null>(null);
   const [exported, setExported] = useState<{ name: string; text: string; saved?: string } | null>(null);
   const [busy, setBusy] = useState<BusyPipeline[]>([]);
@@ -163,6 +165,8 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
   // A start the engine refused because another run holds the pipeline: its message names the holder.
   const [refused, setRefused] = useState<{ pipeline: string; message: string } | null>(null);
   const running = live?.status === "running" || live?.status === "pending";
+  // A completed run that left failed records says so (amber, with a way to them), never a plain green "completed".
+  const withFailed = live?.summary?.status === "completed" && live.summary.outcome !== "completed";
 
   useEffect(() => {
     const poll = () => {
@@ -422,7 +426,18 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit }: 
       {live && (
         <section className="run" aria-live="polite">
           <h2>
-            Run of {live.pipeline}: <span data-testid="run-status" className={`status ${live.status}`}>{live.status}</span>
+            Run of {live.pipeline}:{" "}
+            <span data-testid="run-status" className={`status ${withFailed ? "with-failed" : live.status}`}>
+              {withFailed ? live.summary?.outcome : live.status}
+            </span>
+            {withFailed && (
+              <>
+                {" "}
+                <button type="button" className="secondary" data-testid="open-failed" onClick={() => onOpenFailed(live.pipeline)}>
+                  See the failed records
+                </button>
+              </>
+            )}
           </h2>
           {running && (
             <button

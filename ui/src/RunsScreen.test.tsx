@@ -44,6 +44,7 @@ describe("undo", () => {
     started_by: "manual",
     counts: c,
     stages: { batches: 0, fetch_ms: 0, transform_ms: 0, ingest_ms: 0 },
+    outcome: "completed",
   });
   const report: UndoReport = {
     run_id: "run-2",

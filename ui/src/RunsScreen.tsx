@@ -187,8 +187,11 @@ export function RunsScreen({ pipeline }: Props) {
               return (
                 <tr key={row.run.id} data-testid={`history-${row.run.id}`} title={row.run.error ?? ""}>
                   <td>{row.pipeline}</td>
-                  <td className={`status ${row.run.status}`}>
-                    {row.run.status}
+                  <td
+                    className={`status ${row.run.status === "completed" && row.outcome !== "completed" ? "with-failed" : row.run.status}`}
+                    data-testid={`outcome-${row.run.id}`}
+                  >
+                    {row.outcome}
                     {row.run.undone_at && (
                       <span className="muted" data-testid={`undone-${row.run.id}`} title={`Undone at ${row.run.undone_at}`}>
                         {" "}

@@ -12,7 +12,11 @@ export type RunSummary = { run_id: string, pipeline: string, status: RunStatus, 
 /**
  * Why the run failed, when it did.
  */
-error: string | null, };
+error: string | null, 
+/**
+ * The result in words, honest about failed records: "completed", "completed with 3 failed", "failed"…
+ */
+outcome: string, };
 
 export type RunEvent = { "event": "pending", pipeline: string, } | { "event": "started", run_id: string, pipeline: string, entities: Array<string>, resumed: boolean, } | { "event": "page", entity: string, page_no: number, counts: EntityCounts, rows_per_s: number, 
 /**
@@ -709,7 +713,11 @@ export type RunHistoryRow = { run: RunRecord, pipeline: string,
 /**
  * "manual", "cli" or "schedule"
  */
-started_by: string, counts: EntityCounts, stages: StageTimes, };
+started_by: string, counts: EntityCounts, stages: StageTimes, 
+/**
+ * The result in words ("completed with 3 failed"; see [`crate::track::outcome`]).
+ */
+outcome: string, };
 
 export type ScheduleState = { 
 /**

@@ -39,9 +39,18 @@ pub(crate) fn print_summary(summary: &RunSummary, json: bool) {
         "run {} of {}: {} in {:.1} s",
         summary.run_id,
         summary.pipeline,
-        summary.status.as_str(),
+        summary.outcome,
         summary.duration_ms as f64 / 1000.0
     );
+    if summary.failed() > 0 {
+        let _ = writeln!(
+            out,
+            "{} failed record(s) kept with why: syncflow failed list {} (fix, then syncflow failed retry {})",
+            summary.failed(),
+            summary.pipeline,
+            summary.pipeline
+        );
+    }
     let _ = writeln!(
         out,
         "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",

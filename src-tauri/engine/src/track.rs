@@ -101,6 +101,25 @@ pub struct RunSummary {
     pub duration_ms: u64,
     /// Why the run failed, when it did.
     pub error: Option<String>,
+    /// The result in words, honest about failed records: "completed", "completed with 3 failed", "failed"…
+    #[serde(default)]
+    pub outcome: String,
+}
+
+/// A run's result in words: a completed run that left failed records says how many ("completed with 3 failed"),
+/// so it never reads as a clean success.
+pub fn outcome(status: RunStatus, failed: u64) -> String {
+    match status {
+        RunStatus::Completed if failed > 0 => format!("completed with {failed} failed"),
+        other => other.as_str().to_owned(),
+    }
+}
+
+impl RunSummary {
+    /// Failed records over every entity.
+    pub fn failed(&self) -> u64 {
+        self.entities.values().map(|c| c.failed).sum()
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +144,7 @@ mod tests {
             entities,
             duration_ms: 5,
             error: None,
+            outcome: outcome(RunStatus::Completed, 0),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(v["status"], "completed");

@@ -182,6 +182,8 @@ pub struct RunListed {
     pub error: Option<String>,
     /// When the run's changes were undone (`syncflow undo`); None: they stand.
     pub undone_at: Option<String>,
+    /// The result in words: "completed with 3 failed" where records failed.
+    pub outcome: String,
 }
 
 /// The run history of a pipeline, newest first, with each run's counters per entity.
@@ -192,6 +194,7 @@ pub async fn history(ctx: &Context, pipeline: &str) -> Result<Vec<RunListed>, Ap
     Ok(runs
         .into_iter()
         .map(|row| RunListed {
+            outcome: row.outcome,
             entities: per_entity.remove(&row.run.id).unwrap_or_default(),
             run_id: row.run.id,
             status: row.run.status,

@@ -1,5 +1,5 @@
-//! Alerts: what of the scheduler's news needs a person (a scheduled run that failed, a run paused because its window
-//! closed, records that used their last automatic try), said once in words — for a desktop notification in the
+//! Alerts: what of the scheduler's news needs a person (a scheduled run that failed or left failed records, a run
+//! paused because its window closed, records that used their last automatic try), said once in words — for a desktop notification in the
 //! console and, when configured, a webhook that takes Slack's incoming-webhook JSON (`{"text": …}`), from the
 //! console and from `syncflow daemon` alike.
 //!
@@ -44,6 +44,18 @@ pub fn alert_for(action: &SchedulerAction) -> Option<Alert> {
                 "The scheduled run of {pipeline}{} failed: {}. See Runs & schedule in the console (its log has the details).",
                 run_id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default(),
                 error.as_deref().unwrap_or("no reason given")
+            ),
+        }),
+        SchedulerAction::Ended {
+            pipeline,
+            status,
+            failed,
+            ..
+        } if status == "completed" && *failed > 0 => Some(Alert {
+            title: format!("SyncFlow: {pipeline} completed with {failed} failed"),
+            text: format!(
+                "The scheduled run of {pipeline} completed with {failed} failed record(s); open Failed records to \
+                 see why, fix and retry them."
             ),
         }),
         SchedulerAction::Paused { pipeline, reason } => Some(Alert {
@@ -141,6 +153,16 @@ mod tests {
             failed.text
         );
         assert_eq!(alert_for(&ended("completed")), None);
+        let with_failed = SchedulerAction::Ended {
+            pipeline: "erp".into(),
+            run_id: None,
+            status: "completed".into(),
+            error: None,
+            failed: 3,
+        };
+        assert!(
+            alert_for(&with_failed).is_some_and(|a| a.title.contains("completed with 3 failed"))
+        );
         let paused = SchedulerAction::Paused {
             pipeline: "erp".into(),
             reason: "the window closed".into(),

@@ -431,6 +431,9 @@ impl EntityRun<'_> {
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
             };
+            if let Some(cause) = one_cause_for_all(&transformed, &records, &key_fields, page_no) {
+                return Err(failed(cause));
+            }
             if table_exists {
                 self.hold_orphans(&mut transformed, &page_mapping, &records)
                     .await?;
@@ -1192,6 +1195,71 @@ impl EntityRun<'_> {
 }
 
 /// NORMALIZE → VALIDATE → MAP → IDENTITY → DELTA for one page (pure CPU work).
+/// A page needs this many records before "every record failed the same way" reads as one mistake.
+const ONE_CAUSE_MIN_RECORDS: usize = 10;
+
+/// A page whose every record failed the same way (the same stage, the same kind of error) is one mistake — a
+/// business key the source does not have, a field typed wrongly — not that many bad records: the run stops with the
+/// cause instead of filing them all as failed records. Nothing is lost: the page was not written, the next run
+/// reads it again.
+pub(super) fn one_cause_for_all(
+    transformed: &Transformed,
+    records: &[Value],
+    key_fields: &[String],
+    page_no: u64,
+) -> Option<String> {
+    let first = transformed.failed.first()?;
+    let all_failed = records.len() >= ONE_CAUSE_MIN_RECORDS
+        && transformed.rows.is_empty()
+        && transformed.held.is_empty()
+        && transformed.failed.len() == records.len();
+    if !all_failed
+        || !transformed
+            .failed
+            .iter()
+            .all(|f| f.stage == first.stage && f.error_type == first.error_type)
+    {
+        return None;
+    }
+    let count = records.len();
+    let absent: Vec<String> = key_fields
+        .iter()
+        .filter(|key| {
+            !records
+                .iter()
+                .any(|r| r.get(key.as_str()).is_some_and(|v| !v.is_null()))
+        })
+        .map(|key| format!("`{key}`"))
+        .collect();
+    if absent.is_empty() {
+        return Some(format!(
+            "every one of the {count} records of page {page_no} failed in {} the same way; the first: {}. The run \
+             stopped instead of filing them all as failed records: fix the mapping (or the source), then run again",
+            first.stage, first.message
+        ));
+    }
+    Some(format!(
+        "business key {} is in none of the {count} records of page {page_no}; fields seen: {}. Choose the key among \
+         them (Mapping, or business_key in the pipeline file), then run again",
+        absent.join(", "),
+        fields_seen(records).join(", ")
+    ))
+}
+
+/// The field names of the first records, in order of appearance (at most 20).
+fn fields_seen(records: &[Value]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for record in records.iter().take(100) {
+        for key in record.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !seen.contains(key) {
+                seen.push(key.clone());
+            }
+        }
+    }
+    seen.truncate(20);
+    seen
+}
+
 pub(super) fn transform(
     records: &[Value],
     mapping: &Mapping,

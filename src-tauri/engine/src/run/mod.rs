@@ -493,6 +493,7 @@ async fn run_leased(
         .finish_run(&run_id, status, duration_ms, error.as_deref(), held_deletes)
         .await
         .map_err(fail)?;
+    let failed: u64 = counts.values().map(|c| c.failed).sum();
     let summary = RunSummary {
         run_id,
         pipeline: pipeline.name.clone(),
@@ -500,6 +501,7 @@ async fn run_leased(
         entities: counts,
         duration_ms,
         error,
+        outcome: crate::track::outcome(status, failed),
     };
     progress(RunEvent::Finished {
         summary: summary.clone(),

@@ -53,6 +53,8 @@ pub struct RunHistoryRow {
     pub started_by: String,
     pub counts: EntityCounts,
     pub stages: StageTimes,
+    /// The result in words ("completed with 3 failed"; see [`crate::track::outcome`]).
+    pub outcome: String,
 }
 
 /// Where a run's time went: each stage's time summed over its batches (`sync_batches`). The stages overlap (fetch,
@@ -358,8 +360,11 @@ impl Store {
                     let v: i64 = r.try_get(i)?;
                     Ok(u64::try_from(v).unwrap_or(0))
                 };
+                let run = run_record(r)?;
+                let failed = count(13)?;
                 Ok(RunHistoryRow {
-                    run: run_record(r)?,
+                    outcome: crate::track::outcome(run.status, failed),
+                    run,
                     pipeline: r.try_get(6)?,
                     started_by: r.try_get(7)?,
                     counts: EntityCounts {
@@ -368,7 +373,7 @@ impl Store {
                         updated: count(10)?,
                         deleted: count(11)?,
                         skipped: count(12)?,
-                        failed: count(13)?,
+                        failed,
                         conflicts: count(14)?,
                         pending: count(15)?,
                     },
