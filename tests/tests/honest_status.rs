@@ -103,3 +103,55 @@ async fn a_run_with_a_few_failed_records_says_completed_with_n_failed() {
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["outcome"], "completed with 3 failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_before_its_first_page_is_in_the_history_with_its_error() {
+    let server = ErpServer::start(vec![json!({"id": 1})], PASSWORD, 100, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    // Nothing listens on this port: the target cannot be reached.
+    let port = syncflow_tests::free_port();
+    let file = server.pipeline_file(
+        dir.path(),
+        "unreachable",
+        "{ env = \"PW\" }",
+        &format!("kind = \"postgres\"\nurl = \"postgresql://nobody@127.0.0.1:{port}/db\"\nconnection = {{ reconnect_s = 0 }}"),
+        "items",
+        "records = \"/data\"",
+    );
+    let args = ["run", file.to_str().unwrap(), "--json"];
+    let out = syncflow_tests::syncflow_async(&args, &state, &[("PW", PASSWORD)]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+
+    let ctx = syncflow_engine::app::Context::open(&state, 1)
+        .await
+        .unwrap();
+    let history = syncflow_engine::app::runs::history(&ctx, "unreachable")
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "the failed attempt is a run of the history"
+    );
+    assert_eq!(history[0].outcome, "failed");
+    let error = history[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains(&port.to_string()) || error.contains("connect"),
+        "{error}"
+    );
+    let listed = syncflow_engine::app::pipelines::list(&ctx).await.unwrap();
+    let last = listed[0]
+        .last_run
+        .as_ref()
+        .expect("a last run, not 'never'");
+    assert_eq!(last.status.as_str(), "failed");
+    // Its log says so too.
+    let log = syncflow_engine::app::runs::run_log(&ctx, &history[0].run_id)
+        .await
+        .unwrap();
+    assert!(log
+        .iter()
+        .any(|l| l.event == "finished" && l.level == "error"));
+}

@@ -278,7 +278,53 @@ pub async fn run_pipeline(
     );
     let (result, ()) = tokio::join!(work, heartbeat);
     lease.release().await;
+    if let Err(error @ (RunError::Invalid(_) | RunError::Failed(_))) = &result {
+        note_failed_start(pipeline, store, options, error).await;
+    }
     result
+}
+
+/// A run that failed before its first page (the source or target unreachable, a secret missing) still goes into
+/// the history — and its log — with its error, so "Last run" never says "never" after a failed attempt. It is noted
+/// on the pipeline's unfinished run when there is one (that run's checkpoints stay the place to resume from).
+async fn note_failed_start(
+    pipeline: &Pipeline,
+    store: &Store,
+    options: &RunOptions,
+    error: &RunError,
+) {
+    let noted = async {
+        store.save_pipeline(pipeline).await?;
+        let run_id = match store.unfinished_run(&pipeline.name).await? {
+            Some(id) => id,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let message = error.to_string();
+        store
+            .start_run(&run_id, &pipeline.name, false, options.started_by)
+            .await?;
+        store
+            .finish_run(&run_id, RunStatus::Failed, 0, Some(&message), 0)
+            .await?;
+        log::RunLog::open(&options.base_dir, &run_id).event(&RunEvent::Finished {
+            summary: RunSummary {
+                run_id: run_id.clone(),
+                pipeline: pipeline.name.clone(),
+                status: RunStatus::Failed,
+                entities: BTreeMap::new(),
+                duration_ms: 0,
+                error: Some(message),
+                outcome: crate::track::outcome(RunStatus::Failed, 0),
+            },
+        });
+        Ok::<(), crate::store::StoreError>(())
+    };
+    if let Err(e) = noted.await {
+        tracing::warn!(
+            pipeline = pipeline.name,
+            "the failed start was not noted in the history: {e}"
+        );
+    }
 }
 
 async fn run_leased(
