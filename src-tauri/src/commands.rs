@@ -200,9 +200,9 @@ crate::commands! {
         app::records::resolve_conflict(&state.ctx, id, take, &fields).await
     }
 
-    /// Dead records and open conflicts over all pipelines: the badges on the tabs.
-    fn attention(state, handle;) -> Attention {
-        app::records::attention(&state.ctx).await
+    /// What waits for a person in a pipeline (or all, with none): the badges on the tabs.
+    fn attention(state, handle; pipeline: Option<String>) -> Attention {
+        app::records::attention(&state.ctx, pipeline.as_deref()).await
     }
 
     /// The JSON Schema the connector forms are rendered from: `{source, target, entity, kinds_naming_entities}`.

@@ -58,10 +58,6 @@ async fn a_conflict_is_resolved_field_by_field_in_the_window() {
         .wait_for("[data-testid='tab-conflicts']", wait)
         .await;
     session.click(&tab).await;
-    let badge = session
-        .wait_text("[data-testid='badge-conflicts']", wait, |t| t == "1")
-        .await;
-    assert_eq!(badge, "1");
     let option = session
         .wait_for(
             "[data-testid='pipeline-picker'] option[value='Accounts']",
@@ -69,6 +65,11 @@ async fn a_conflict_is_resolved_field_by_field_in_the_window() {
         )
         .await;
     session.click(&option).await;
+    // The badge counts the selected pipeline's open conflicts.
+    let badge = session
+        .wait_text("[data-testid='badge-conflicts']", wait, |t| t == "1")
+        .await;
+    assert_eq!(badge, "1");
     let row = session
         .wait_for("[data-testid^='conflict-'] td", wait)
         .await;

@@ -193,7 +193,11 @@ async fn children_wait_for_their_parent_and_land_when_it_arrives() {
     );
     let waiting = store.pending_children("shop").await.unwrap();
     assert!(waiting.iter().all(|c| c.status == "dead" && c.tries == 5));
-    assert_eq!(store.needing_attention().await.unwrap().0, 5, "the badge");
+    assert_eq!(
+        store.needing_attention(Some("shop")).await.unwrap().1,
+        5,
+        "the badge"
+    );
 
     // Customer 1 arrives; the paused run finishes, a new one brings customer 1 in. Dead children wait for a person.
     emulator.edit(|a| a.types[0].things.push(late[1].clone()));
@@ -216,7 +220,10 @@ async fn children_wait_for_their_parent_and_land_when_it_arrives() {
         "{stderr}"
     );
     assert!(store.pending_children("shop").await.unwrap().is_empty());
-    assert_eq!(store.needing_attention().await.unwrap().0, 0);
+    assert_eq!(
+        store.needing_attention(Some("shop")).await.unwrap(),
+        (0, 0, 0)
+    );
     assert_target_equals_app(&target, &synced_part(&emulator.app())).await;
 }
 

@@ -1,5 +1,5 @@
 import { listen } from "@tauri-apps/api/event";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { attention as loadAttention, listPipelines } from "./api";
 import type { Attention, PipelineSummary, SchedulerAction } from "./bindings";
 import { ConflictsScreen } from "./ConflictsScreen";
@@ -22,12 +22,22 @@ const TABS: { id: Tab; label: string }[] = [
   { id: "conflicts", label: "Conflicts" },
 ];
 
-/** The count a tab's badge shows (what needs a person there). */
+/** The count a tab's badge shows for the selected pipeline (what needs a person there). */
 function badgeOf(tab: Tab, needs: Attention | null): number {
   if (!needs) return 0;
-  if (tab === "failed") return needs.dead;
+  if (tab === "failed") return needs.failed;
   if (tab === "conflicts") return needs.conflicts;
   return 0;
+}
+
+/** What a tab's badge counts, in words (its tooltip). */
+function badgeTitle(tab: Tab, needs: Attention | null): string {
+  if (!needs) return "";
+  const of = needs.pipeline ?? "all pipelines";
+  if (tab === "failed") {
+    return `${needs.failed} record(s) of ${of} in Failed records; ${needs.dead} of them past their last automatic try`;
+  }
+  return `${needs.conflicts} open conflict(s) of ${of}`;
 }
 
 /** A scheduler action worth a line at the top of the window. */
@@ -63,9 +73,18 @@ export function App() {
   const [tab, setTab] = useState<Tab>("pipelines");
   const [selected, setSelected] = useState<string | null>(null);
   const [needs, setNeeds] = useState<Attention | null>(null);
+  // The badges count the selected pipeline; the poll reads the selection through a ref so it keeps one timer.
+  const selectedRef = useRef<string | null>(null);
   const [news, setNews] = useState<string | null>(null);
   // The pipeline the form was opened on (Edit or Clone on Pipelines), or null for a new one.
   const [editing, setEditing] = useState<{ name: string; mode: "edit" | "clone" } | null>(null);
+
+  useEffect(() => {
+    selectedRef.current = selected;
+    loadAttention(selected)
+      .then(setNeeds)
+      .catch(() => undefined);
+  }, [selected]);
 
   const refresh = useCallback(() => {
     listPipelines()
@@ -82,7 +101,7 @@ export function App() {
   // Badges: dead records and open conflicts, kept current; the scheduler's news as it happens.
   useEffect(() => {
     const poll = () => {
-      loadAttention()
+      loadAttention(selectedRef.current)
         .then(setNeeds)
         .catch(() => undefined);
     };
@@ -118,7 +137,7 @@ export function App() {
             >
               {t.label}
               {badgeOf(t.id, needs) > 0 && (
-                <span className="badge" data-testid={`badge-${t.id}`}>
+                <span className="badge" data-testid={`badge-${t.id}`} title={badgeTitle(t.id, needs)}>
                   {badgeOf(t.id, needs)}
                 </span>
               )}

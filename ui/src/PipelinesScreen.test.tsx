@@ -41,7 +41,7 @@ describe("pipelines screen", () => {
           { name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null },
         ];
       }
-      if (cmd === "busy_pipelines" || cmd === "attention") return cmd === "attention" ? { dead: 0, conflicts: 0 } : [];
+      if (cmd === "busy_pipelines" || cmd === "attention") return cmd === "attention" ? { pipeline: null, failed: 0, dead: 0, conflicts: 0 } : [];
       throw new Error(`unexpected command ${cmd}`);
     });
     render(<App />);
@@ -72,6 +72,28 @@ describe("pipelines screen", () => {
     expect(calls).toContain("run_pipeline");
   });
 
+  it("counts the selected pipeline's failed records in the tab's badge and says what it counts", async () => {
+    const asked: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "list_pipelines") {
+        return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 3, waiting_children: 0, open_conflicts: 0, next_run: null }];
+      }
+      if (cmd === "busy_pipelines") return [];
+      if (cmd === "attention") {
+        const pipeline = (args as { pipeline: string | null }).pipeline;
+        asked.push(pipeline);
+        return pipeline === "Demo" ? { pipeline, failed: 3, dead: 1, conflicts: 0 } : { pipeline, failed: 0, dead: 0, conflicts: 0 };
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<App />);
+    const badge = await screen.findByTestId("badge-failed");
+    expect(badge.textContent).toBe("3");
+    expect(badge.getAttribute("title")).toBe("3 record(s) of Demo in Failed records; 1 of them past their last automatic try");
+    expect(asked).toContain("Demo");
+    expect(screen.queryByTestId("badge-conflicts")).toBeNull();
+  });
+
   it("says a completed run left failed records, in amber, and leads to them", async () => {
     let opened = "";
     mockIPC((cmd) => {
@@ -83,7 +105,7 @@ describe("pipelines screen", () => {
         return { ...summary, entities: { products }, outcome: "completed with 3 failed" };
       }
       if (cmd === "busy_pipelines") return [];
-      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "attention") return { pipeline: null, failed: 0, dead: 0, conflicts: 0 };
       if (cmd === "failed_records" || cmd === "pending_children") {
         opened = "failed";
         return [];
@@ -110,7 +132,7 @@ describe("pipelines screen", () => {
         throw { kind: "needs_review", message: 'entity "products": schema review needed: target table products does not exist yet' };
       }
       if (cmd === "schema_review") return { prisma: "model Products {}", errors: [], tables: [] };
-      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "attention") return { pipeline: null, failed: 0, dead: 0, conflicts: 0 };
       throw new Error(`unexpected command ${cmd}`);
     });
     render(<App />);
@@ -127,7 +149,7 @@ describe("pipelines screen", () => {
         return [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled: false, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }];
       }
       if (cmd === "busy_pipelines") return [];
-      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "attention") return { pipeline: null, failed: 0, dead: 0, conflicts: 0 };
       if (cmd === "preview_pipeline") {
         return {
           summary: { ...summary, entities: { products: { ...summary.entities.products, inserted: 7, skipped: 2493 } } },
@@ -156,7 +178,7 @@ describe("pipelines screen", () => {
         return present ? [{ name: "Demo", source_kind: "demo", target_kind: "sqlite", last_run: null, disabled, failed_records: 0, waiting_children: 0, open_conflicts: 0, next_run: null }] : [];
       }
       if (cmd === "busy_pipelines") return [];
-      if (cmd === "attention") return { dead: 0, conflicts: 0 };
+      if (cmd === "attention") return { pipeline: null, failed: 0, dead: 0, conflicts: 0 };
       if (cmd === "set_pipeline_enabled") {
         disabled = !(args as { enabled: boolean }).enabled;
         return null;

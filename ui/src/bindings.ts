@@ -769,4 +769,20 @@ export type RunsView = { history: Array<RunHistoryRow>, jobs: Array<JobInfo>, };
 
 export type ScheduleView = { schedule: Schedule | null, state: ScheduleState, preview: SchedulePreview | null, };
 
-export type Attention = { dead: number, conflicts: number, };
+export type Attention = { 
+/**
+ * The pipeline counted, or None for all of them.
+ */
+pipeline: string | null, 
+/**
+ * Records in Failed records (still retried by themselves, or dead) and children that waited their last check.
+ */
+failed: number, 
+/**
+ * Of those, how many are past their last automatic try: only a person brings them in.
+ */
+dead: number, 
+/**
+ * Open conflicts.
+ */
+conflicts: number, };

@@ -116,10 +116,10 @@ export function resolveConflict(id: number, take: Side, fields: Record<string, S
 }
 
 /**
- * Dead records and open conflicts over all pipelines: the badges on the tabs.
+ * What waits for a person in a pipeline (or all, with none): the badges on the tabs.
  */
-export function attention(): Promise<Attention> {
-  return invoke<Attention>("attention", {});
+export function attention(pipeline: string | null): Promise<Attention> {
+  return invoke<Attention>("attention", { pipeline });
 }
 
 /**

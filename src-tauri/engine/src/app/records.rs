@@ -103,7 +103,7 @@ pub async fn resolve_conflict(
     Ok(conflicts::resolve(ctx.store(), id, take, fields, &conflicts::current_user()).await?)
 }
 
-/// Dead records and open conflicts over all pipelines.
-pub async fn attention(ctx: &Context) -> Result<Attention, AppError> {
-    Ok(crate::jobs::attention(ctx.store()).await?)
+/// What waits for a person in a pipeline (or all): failed records, those past their last try, open conflicts.
+pub async fn attention(ctx: &Context, pipeline: Option<&str>) -> Result<Attention, AppError> {
+    Ok(crate::jobs::attention(ctx.store(), pipeline).await?)
 }

@@ -261,16 +261,31 @@ pub async fn schedule_view(
     })
 }
 
-/// What needs a person, over all pipelines: dead records and open conflicts (the tabs' badges).
+/// What needs a person in one pipeline (or all): the tabs' badges, and what they count in words.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Attention {
+    /// The pipeline counted, or None for all of them.
+    pub pipeline: Option<String>,
+    /// Records in Failed records (still retried by themselves, or dead) and children that waited their last check.
+    #[ts(type = "number")]
+    pub failed: u64,
+    /// Of those, how many are past their last automatic try: only a person brings them in.
     #[ts(type = "number")]
     pub dead: u64,
+    /// Open conflicts.
     #[ts(type = "number")]
     pub conflicts: u64,
 }
 
-pub async fn attention(store: &Store) -> Result<Attention, crate::store::StoreError> {
-    let (dead, conflicts) = store.needing_attention().await?;
-    Ok(Attention { dead, conflicts })
+pub async fn attention(
+    store: &Store,
+    pipeline: Option<&str>,
+) -> Result<Attention, crate::store::StoreError> {
+    let (failed, dead, conflicts) = store.needing_attention(pipeline).await?;
+    Ok(Attention {
+        pipeline: pipeline.map(str::to_owned),
+        failed,
+        dead,
+        conflicts,
+    })
 }

@@ -117,18 +117,25 @@ impl Store {
 
     /// Dead records (failed, or children whose parent never came) and open conflicts over all pipelines (the
     /// console's badges, polled every few seconds).
-    pub async fn needing_attention(&self) -> Result<(u64, u64), StoreError> {
-        let (dead, open): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM failed_records WHERE status = 'dead')
-                  + (SELECT count(*) FROM pending_children WHERE status = 'dead'),
-                    (SELECT count(*) FROM conflicts WHERE status = 'open')",
+    /// What waits for a person, for one pipeline or (None) all: records in the failed-records queue (failed or dead)
+    /// plus children that waited their last check, how many of those are past their last automatic try, and open
+    /// conflicts.
+    pub async fn needing_attention(
+        &self,
+        pipeline: Option<&str>,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let (failed, dead, open): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM failed_records WHERE status IN ('failed', 'dead') AND (?1 IS NULL OR pipeline = ?1))
+                  + (SELECT count(*) FROM pending_children WHERE status = 'dead' AND (?1 IS NULL OR pipeline = ?1)),
+                    (SELECT count(*) FROM failed_records WHERE status = 'dead' AND (?1 IS NULL OR pipeline = ?1))
+                  + (SELECT count(*) FROM pending_children WHERE status = 'dead' AND (?1 IS NULL OR pipeline = ?1)),
+                    (SELECT count(*) FROM conflicts WHERE status = 'open' AND (?1 IS NULL OR pipeline = ?1))",
         )
+        .bind(pipeline)
         .fetch_one(&self.pool)
         .await?;
-        Ok((
-            u64::try_from(dead).unwrap_or(0),
-            u64::try_from(open).unwrap_or(0),
-        ))
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok((count(failed), count(dead), count(open)))
     }
 
     /// Gives the pool to tests and tools that inspect the state directly.
