@@ -12,6 +12,7 @@ import {
   savePipelineFile,
   setPipelineEnabled,
 } from "./api";
+import { when } from "./format";
 import type { BusyPipeline, EntityCounts, PipelineSummary, Preview, RunEvent, RunSummary, StageTimes } from "./bindings";
 
 interface Props {
@@ -114,18 +115,6 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
 }
 
 const COLUMNS: (keyof EntityCounts)[] = ["fetched", "inserted", "updated", "skipped", "failed", "pending", "conflicts"];
-
-/** A moment as the analyst reads it: weekday, date and time in their own time zone. */
-export function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, {
-    weekday: "short",
-    year: "numeric",
-    month: "short",
-    day: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-  });
-}
 
 /** What of a pipeline waits for a person, in words; "all clear" when nothing does. */
 export function healthText(p: PipelineSummary): string[] {

@@ -18,6 +18,36 @@ describe("schedule editor", () => {
   });
 });
 
+describe("schedule preview", () => {
+  afterEach(() => {
+    cleanup();
+    clearMocks();
+  });
+
+  it("lists the next runs as local times with their weekday, and hides them while the schedule is off", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_runs") return { history: [], jobs: [] };
+      if (cmd === "alert_webhook") return "none";
+      if (cmd === "pipeline_schedule") {
+        return { schedule: { cron: "0 19 * * *", timezone: "UTC" }, state: { missed: 0 }, preview: null };
+      }
+      if (cmd === "schedule_preview") {
+        return { description: "At 19:00", next_runs: ["2026-12-04T19:00:00+00:00", "2026-12-05T19:00:00+00:00"], window: null };
+      }
+      throw new Error(`unexpected command ${cmd}`);
+    });
+    render(<RunsScreen pipeline="erp" />);
+    const preview = await screen.findByTestId("schedule-preview");
+    const items = Array.from(preview.querySelectorAll("li")).map((li) => li.textContent ?? "");
+    expect(items).toHaveLength(2);
+    expect(items[0]).toBe(new Date("2026-12-04T19:00:00Z").toLocaleString(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }));
+    expect(items[0]).not.toContain("T19:00");
+    expect(items[0]).toMatch(/Fri/);
+    fireEvent.click(screen.getByTestId("schedule-enabled"));
+    await waitFor(() => expect(screen.queryByTestId("schedule-preview")).toBeNull());
+  });
+});
+
 describe("run history", () => {
   it("says where a run's time went, stage by stage", () => {
     expect(stagesText({ batches: 12, fetch_ms: 1234, transform_ms: 400, ingest_ms: 2049 })).toBe(

@@ -14,6 +14,7 @@ import {
   undoPreview,
   undoRun,
 } from "./api";
+import { when } from "./format";
 import type { LogLine, RunHistoryRow, WebhookSource, RunsView, Schedule, SchedulePreview, ScheduleView, StageTimes, UndoReport } from "./bindings";
 
 interface Props {
@@ -544,13 +545,16 @@ function ScheduleEditor({ pipeline }: Props) {
           {problem}
         </p>
       )}
-      {preview && (
+      {preview && draft.enabled && (
         <div className="muted" data-testid="schedule-preview">
           <p>{preview.description}</p>
           {preview.window && <p>{preview.window}</p>}
+          <p>Next runs (your local time):</p>
           <ol>
             {preview.next_runs.map((t) => (
-              <li key={t}>{t}</li>
+              <li key={t} title={t}>
+                {when(t)}
+              </li>
             ))}
           </ol>
         </div>

@@ -56,6 +56,16 @@ pub struct Plan {
 impl Plan {
     /// Reads a schedule; the error names the key and says what is expected.
     pub fn parse(schedule: &Schedule) -> Result<Plan, String> {
+        // croner also reads six fields (seconds first): "0 19 * * * *" would silently mean something else than the
+        // five-field pattern the editor and the file ask for.
+        let fields = schedule.cron.split_whitespace().count();
+        if fields != 5 && !schedule.cron.trim().starts_with('@') {
+            return Err(format!(
+                "schedule.cron = \"{}\" has {fields} fields; write exactly five: minute hour day-of-month month \
+                 day-of-week, e.g. \"0 19 * * *\"",
+                schedule.cron
+            ));
+        }
         let cron = Cron::from_str(schedule.cron.trim()).map_err(|e| {
             format!(
                 "schedule.cron = \"{}\" is not a cron pattern ({e}); write five fields: minute hour day-of-month \
@@ -244,6 +254,25 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn only_five_field_patterns_are_taken() {
+        let with = |cron: &str| {
+            Plan::parse(&Schedule {
+                cron: cron.into(),
+                timezone: "UTC".into(),
+                window: None,
+                days_to_complete: None,
+            })
+        };
+        let six = with("0 19 * * * *").err().unwrap_or_default();
+        assert!(
+            six.contains("has 6 fields") && six.contains("exactly five"),
+            "{six}"
+        );
+        assert!(with("0 19 * * 1-5").is_ok());
+        assert!(with("0 19 * *").is_err());
     }
 
     #[test]
