@@ -513,3 +513,56 @@ async fn a_disabled_pipeline_is_not_scheduled_until_enabled() {
     s.scheduler.wait_idle().await;
     assert_eq!(s.last_run("switched").await.1, RunStatus::Completed);
 }
+
+/// A pipeline stored when six-field cron patterns were still taken keeps loading: listed, runnable by hand and
+/// fixable in the schedule editor; the scheduler does not run the pattern it no longer reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_six_field_schedule_still_loads_and_can_be_fixed() {
+    let s = setup(
+        "legacy",
+        100,
+        0,
+        "cron = \"0 2 * * *\"\ntimezone = \"UTC\"",
+        "2026-11-22T01:59:00Z",
+    )
+    .await;
+    sqlx::query(
+        "UPDATE pipelines SET definition = replace(definition, '\"0 2 * * *\"', '\"0 0 2 * * *\"')",
+    )
+    .execute(s.store.pool())
+    .await
+    .unwrap();
+    let stored = s.store.pipeline("legacy").await.expect("still loads");
+    assert_eq!(
+        stored.schedule.as_ref().map(|x| x.cron.as_str()),
+        Some("0 0 2 * * *")
+    );
+    assert!(s.tick_at("2026-11-22T01:59:00Z").await.is_empty());
+    assert!(
+        s.tick_at("2026-11-22T02:00:05Z").await.is_empty(),
+        "a pattern it cannot read is not run"
+    );
+    let ctx = syncflow_engine::app::Context::new(
+        s.store.clone(),
+        s.dir.clone(),
+        1,
+        Arc::new(s.clock.clone()),
+    );
+    let listed = syncflow_engine::app::pipelines::list(&ctx).await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|p| p.name == "legacy" && p.next_run.is_none()));
+    let fixed = syncflow_engine::config::Schedule {
+        cron: "0 2 * * *".into(),
+        timezone: "UTC".into(),
+        window: None,
+        days_to_complete: None,
+    };
+    syncflow_engine::app::pipelines::save_schedule(&ctx, "legacy", Some(fixed))
+        .await
+        .unwrap();
+    let listed = syncflow_engine::app::pipelines::list(&ctx).await.unwrap();
+    assert!(listed
+        .iter()
+        .any(|p| p.name == "legacy" && p.next_run.is_some()));
+}

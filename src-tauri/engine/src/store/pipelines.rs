@@ -50,7 +50,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NoPipeline(name.to_owned()))?;
         let text: String = row.try_get(0)?;
-        Pipeline::from_toml(&text, name).map_err(|e| StoreError::Corrupt(e.to_string()))
+        Pipeline::from_stored_toml(&text, name).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     pub async fn has_pipeline(&self, name: &str) -> Result<bool, StoreError> {
