@@ -548,6 +548,23 @@ async fn a_stored_six_field_schedule_still_loads_and_can_be_fixed() {
         1,
         Arc::new(s.clock.clone()),
     );
+    let by_hand = syncflow_engine::app::runs::run_stored(
+        &ctx,
+        "legacy",
+        syncflow_engine::run::RunOptions {
+            started_by: "manual",
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .await
+    .expect("a run by hand");
+    assert_eq!(
+        by_hand.summary.status,
+        RunStatus::Completed,
+        "{:?}",
+        by_hand.summary.error
+    );
     let listed = syncflow_engine::app::pipelines::list(&ctx).await.unwrap();
     assert!(listed
         .iter()

@@ -736,7 +736,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::validate`] without the schedule.
-    fn validate_definition(&self) -> Result<(), String> {
+    pub fn validate_definition(&self) -> Result<(), String> {
         if self.version != 1 {
             return Err(format!(
                 "version = {} is not supported; this engine reads version = 1",

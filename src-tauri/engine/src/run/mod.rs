@@ -241,7 +241,8 @@ pub async fn run_pipeline(
     progress: Progress<'_>,
     stop: &StopSignal,
 ) -> Result<RunOutcome, RunError> {
-    pipeline.validate().map_err(RunError::Invalid)?;
+    // The schedule is not needed to run (a stored one the scheduler cannot read must not block a run by hand).
+    pipeline.validate_definition().map_err(RunError::Invalid)?;
     if options.dry_run {
         return run_leased(pipeline, store, options, progress, stop).await;
     }
