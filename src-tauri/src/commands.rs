@@ -328,9 +328,10 @@ crate::commands! {
         app::mapping::export_schema(&state.ctx, &name, prisma, &path).await.map(Some)
     }
 
-    /// Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
-    fn import_pipeline(state, handle; text: String) -> String {
-        app::pipelines::import_text(&state.ctx, &text).await
+    /// Stores the pipeline a pipeline file describes; one of the same name is replaced only with `replace` (else the
+    /// error kind is `exists`). Returns its name.
+    fn import_pipeline(state, handle; text: String, replace: bool) -> String {
+        app::pipelines::import_text(&state.ctx, &text, replace).await
     }
 
     /// The pipeline's failed records (the dead-letter queue), oldest first.

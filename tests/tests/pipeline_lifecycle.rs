@@ -297,4 +297,20 @@ async fn an_edit_keeps_schedule_and_history_and_a_clone_is_a_pipeline_of_its_own
     );
     assert_eq!(rows(&third_db).await, 300);
     assert_eq!(app::runs::history(&ctx, "shop").await.unwrap().len(), 2);
+
+    // Importing a file of the same name asks first; replacing keeps the history.
+    let text = app::pipelines::export(&ctx, "shop").await.unwrap();
+    let asked = app::pipelines::import_text(&ctx, &text, false)
+        .await
+        .unwrap_err();
+    assert_eq!(asked.kind, ErrorKind::Exists);
+    assert!(
+        asked.message.contains("\"shop\" exists already"),
+        "{}",
+        asked.message
+    );
+    app::pipelines::import_text(&ctx, &text, true)
+        .await
+        .unwrap();
+    assert_eq!(app::runs::history(&ctx, "shop").await.unwrap().len(), 2);
 }

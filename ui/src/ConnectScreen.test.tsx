@@ -199,4 +199,29 @@ describe("new pipeline", () => {
     expect(made.pipeline.name).toBe("shop-copy");
     expect(made.pipeline.source).toEqual({ kind: "demo", rows: 10 });
   });
+
+  it("asks before an import replaces a pipeline of the same name", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return schemas;
+      if (cmd === "import_pipeline") {
+        if (!(args as { replace: boolean }).replace) {
+          throw { kind: "exists", message: 'a pipeline named "shop" exists already; replace it (its schedule, history and failed records stay), or change the name in the file' };
+        }
+        return "shop";
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    let imported = "";
+    render(<ConnectScreen onCreated={(n) => (imported = n)} />);
+    fireEvent.change(await screen.findByTestId("import-text"), { target: { value: 'version = 1\nname = "shop"' } });
+    fireEvent.click(screen.getByTestId("import-pipeline"));
+    expect((await screen.findByTestId("confirm-replace")).textContent).toContain('"shop" exists already');
+    expect(imported).toBe("");
+    fireEvent.click(screen.getByTestId("confirm-replace-yes"));
+    await waitFor(() => expect(imported).toBe("shop"));
+    expect(screen.getByTestId("connect-notice").textContent).toBe("Replaced pipeline shop.");
+    expect(calls.filter(([c]) => c === "import_pipeline").map(([, a]) => (a as { replace: boolean }).replace)).toEqual([false, true]);
+  });
 });

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import {
+  alreadyExists,
   connectorSchema,
   createPipeline,
   importPipeline,
@@ -53,6 +54,8 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [importText, setImportText] = useState("");
+  // An import whose pipeline name is taken waits for "Replace" (the message names the pipeline).
+  const [replacing, setReplacing] = useState<string | null>(null);
   // The entities and source kind the stored pipeline had: kept as they are for sources that list their own
   // entities (Bubble), whose entities hold only the Mapping screen's choices.
   const [loaded, setLoaded] = useState<{ kind: string; entities: JsonObject[] } | null>(null);
@@ -132,12 +135,18 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
       onCreated(saved);
     });
 
-  const importFile = () =>
+  const importFile = (replace: boolean) =>
     act("Importing…", async () => {
-      const imported = await importPipeline(importText);
-      setNotice(`Imported pipeline ${imported}.`);
-      setImportText("");
-      onCreated(imported);
+      setReplacing(null);
+      try {
+        const imported = await importPipeline(importText, replace);
+        setNotice(replace ? `Replaced pipeline ${imported}.` : `Imported pipeline ${imported}.`);
+        setImportText("");
+        onCreated(imported);
+      } catch (e: unknown) {
+        if (!alreadyExists(e)) throw e;
+        setReplacing(e.message);
+      }
     });
 
   if (!schemas) return <p className="muted">{error ?? "Loading connectors…"}</p>;
@@ -281,9 +290,20 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
             value={importText}
             onChange={(e) => setImportText(e.target.value)}
           />
-          <button type="button" data-testid="import-pipeline" disabled={busy !== null || !importText.trim()} onClick={importFile}>
+          <button type="button" data-testid="import-pipeline" disabled={busy !== null || !importText.trim()} onClick={() => importFile(false)}>
             Import
           </button>
+          {replacing && (
+            <div className="confirm" role="dialog" aria-label="Replace the pipeline" data-testid="confirm-replace">
+              <p>{replacing}</p>
+              <button type="button" className="danger" data-testid="confirm-replace-yes" onClick={() => importFile(true)}>
+                Replace it
+              </button>{" "}
+              <button type="button" className="secondary" onClick={() => setReplacing(null)}>
+                Keep the one I have
+              </button>
+            </div>
+          )}
         </fieldset>
       )}
     </section>

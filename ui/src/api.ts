@@ -4,7 +4,7 @@ import { Channel } from "@tauri-apps/api/core";
 import type { FieldChoice, Preview, RunEvent, RunSummary } from "./bindings";
 import * as commands from "./commands";
 
-export { CommandError, isBusy, needsReview } from "./invoke";
+export { alreadyExists, CommandError, isBusy, needsReview } from "./invoke";
 export {
   alertWebhook,
   applySchema,

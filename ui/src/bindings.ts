@@ -1,6 +1,6 @@
 // Generated from the Rust types by syncflow-engine (src/bindings.rs). Do not edit.
 
-export type ErrorKind = "busy" | "invalid_input" | "not_found" | "source" | "target" | "paused" | "cancelled" | "failed" | "needs_review";
+export type ErrorKind = "busy" | "invalid_input" | "not_found" | "source" | "target" | "paused" | "cancelled" | "failed" | "needs_review" | "exists";
 
 export type AppError = { kind: ErrorKind, message: string, };
 

@@ -241,10 +241,11 @@ export function saveSchema(name: string, prisma: PrismaVersion): Promise<SchemaW
 }
 
 /**
- * Stores the pipeline a pipeline file describes (replacing one of the same name); returns its name.
+ * Stores the pipeline a pipeline file describes; one of the same name is replaced only with `replace` (else the
+ * error kind is `exists`). Returns its name.
  */
-export function importPipeline(text: string): Promise<string> {
-  return invoke<string>("import_pipeline", { text });
+export function importPipeline(text: string, replace: boolean): Promise<string> {
+  return invoke<string>("import_pipeline", { text, replace });
 }
 
 /**

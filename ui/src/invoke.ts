@@ -45,3 +45,8 @@ export function isBusy(error: unknown): error is CommandError {
 export function needsReview(error: unknown): error is CommandError {
   return error instanceof CommandError && error.kind === "needs_review";
 }
+
+/** Whether something of that name exists already (an import asks before replacing it). */
+export function alreadyExists(error: unknown): error is CommandError {
+  return error instanceof CommandError && error.kind === "exists";
+}

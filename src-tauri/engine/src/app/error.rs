@@ -27,6 +27,8 @@ pub enum ErrorKind {
     /// A run stopped before a change of the target's schema nobody applied: review the schema, apply it, run again
     /// (the run resumes where it stopped).
     NeedsReview,
+    /// Something of that name exists already; the message says how to replace it.
+    Exists,
 }
 
 /// A use case's error: `{kind, message}` across the IPC boundary, an exit code and a line on stderr in the CLI.
@@ -64,7 +66,10 @@ impl AppError {
         match self.kind {
             ErrorKind::Busy => 4,
             ErrorKind::Paused => 3,
-            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::NeedsReview => 2,
+            ErrorKind::InvalidInput
+            | ErrorKind::NotFound
+            | ErrorKind::NeedsReview
+            | ErrorKind::Exists => 2,
             ErrorKind::Source | ErrorKind::Target | ErrorKind::Failed | ErrorKind::Cancelled => {
                 if is_run {
                     1

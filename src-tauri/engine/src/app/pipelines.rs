@@ -41,10 +41,21 @@ pub async fn import_file(ctx: &Context, file: &Path) -> Result<Pipeline, AppErro
     Ok(pipeline)
 }
 
-/// Stores the pipeline a pipeline file's text describes (replacing one of the same name); its relative paths are
-/// taken from the context's folder. Returns its name.
-pub async fn import_text(ctx: &Context, text: &str) -> Result<String, AppError> {
+/// Stores the pipeline a pipeline file's text describes; its relative paths are taken from the context's folder.
+/// A pipeline of the same name is replaced only when `replace` says so (else: `Exists`, naming it). Returns its
+/// name.
+pub async fn import_text(ctx: &Context, text: &str, replace: bool) -> Result<String, AppError> {
     let mut pipeline = Pipeline::from_toml(text, "the imported file")?;
+    if !replace && ctx.store().has_pipeline(&pipeline.name).await? {
+        return Err(AppError::new(
+            super::ErrorKind::Exists,
+            format!(
+                "a pipeline named \"{}\" exists already; replace it (its schedule, history and failed records \
+                 stay), or change the name in the file",
+                pipeline.name
+            ),
+        ));
+    }
     anchor_paths(&mut pipeline, ctx.base_dir());
     save(ctx, &pipeline).await?;
     Ok(pipeline.name)
