@@ -137,7 +137,7 @@ export function App() {
             >
               {t.label}
               {badgeOf(t.id, needs) > 0 && (
-                <span className="badge" data-testid={`badge-${t.id}`} title={badgeTitle(t.id, needs)}>
+                <span className="tab-count" data-testid={`badge-${t.id}`} title={badgeTitle(t.id, needs)}>
                   {badgeOf(t.id, needs)}
                 </span>
               )}
