@@ -290,6 +290,12 @@ crate::commands! {
         app::alerts::send_test().await
     }
 
+    /// Whether an environment variable a secret refers to is set for the console (it sees only the environment it
+    /// was started with).
+    fn env_visible(state, handle; name: String) -> bool {
+        Ok(app::connections::env_visible(&name))
+    }
+
     /// Switches a pipeline on or off (off: no Run, no scheduled run, no `syncflow run`; a preview still may).
     fn set_pipeline_enabled(state, handle; name: String, enabled: bool) -> () {
         app::pipelines::set_enabled(&state.ctx, &name, enabled).await

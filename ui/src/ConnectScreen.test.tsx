@@ -224,4 +224,32 @@ describe("new pipeline", () => {
     expect(screen.getByTestId("connect-notice").textContent).toBe("Replaced pipeline shop.");
     expect(calls.filter(([c]) => c === "import_pipeline").map(([, a]) => (a as { replace: boolean }).replace)).toEqual([false, true]);
   });
+
+  it("drops a typed keychain value when the secret moves to an environment variable, and says when the console cannot see it", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "connector_schema") return schemas;
+      if (cmd === "env_visible") return (args as { name: string }).name === "SEEN";
+      if (cmd === "create_pipeline") return "b";
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} />);
+    fireEvent.change(await screen.findByTestId("field-source.kind"), { target: { value: "bubble" } });
+    fireEvent.change(screen.getByTestId("field-source.token.mode"), { target: { value: "keychain" } });
+    fireEvent.change(screen.getByTestId("field-source.token.keychain"), { target: { value: "tok" } });
+    fireEvent.change(screen.getByTestId("field-source.token.value"), { target: { value: "typed-secret" } });
+    fireEvent.change(screen.getByTestId("field-source.token.mode"), { target: { value: "env" } });
+    fireEvent.change(screen.getByTestId("field-source.token.env"), { target: { value: "NOT_SET" } });
+    expect((await screen.findByTestId("env-missing-source.token")).textContent).toContain("NOT_SET is not set for the console");
+    fireEvent.change(screen.getByTestId("field-source.token.env"), { target: { value: "SEEN" } });
+    await waitFor(() => expect(screen.queryByTestId("env-missing-source.token")).toBeNull());
+    fireEvent.change(screen.getByTestId("field-source.base_url"), { target: { value: "http://127.0.0.1:9/api/1.1" } });
+    fireEvent.change(screen.getByTestId("field-target.kind"), { target: { value: "sqlite" } });
+    fireEvent.change(screen.getByTestId("field-target.path"), { target: { value: "b.db" } });
+    fireEvent.change(screen.getByTestId("new-name"), { target: { value: "b" } });
+    fireEvent.click(screen.getByTestId("save-pipeline"));
+    await waitFor(() => expect(calls.some(([c]) => c === "create_pipeline")).toBe(true));
+    expect(calls.some(([c]) => c === "store_secret"), "the dropped value is not stored").toBe(false);
+  });
 });

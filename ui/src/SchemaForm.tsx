@@ -1,7 +1,8 @@
 // A form rendered from a JSON Schema (the engine's config types, derived by schemars): objects, tagged unions
 // (`kind`), enums, strings, numbers, booleans, lists, and secret references. A new connector needs no form code.
 
-import { pickFile } from "./api";
+import { useEffect, useState } from "react";
+import { envVisible, pickFile } from "./api";
 
 export interface JsonSchema {
   $ref?: string;
@@ -158,17 +159,42 @@ export function VariantFields(props: Omit<FieldProps, "name" | "value" | "onChan
   );
 }
 
+/** Whether the console sees environment variable `name` (null while unknown or unnamed). */
+function useEnvVisible(name: string): boolean | null {
+  const [visible, setVisible] = useState<boolean | null>(null);
+  useEffect(() => {
+    if (!name.trim()) {
+      setVisible(null);
+      return;
+    }
+    let current = true;
+    envVisible(name)
+      .then((v) => current && setVisible(v))
+      .catch(() => current && setVisible(null));
+    return () => {
+      current = false;
+    };
+  }, [name]);
+  return visible;
+}
+
 function SecretField({ path, value, onChange, secrets, onSecret }: FieldProps) {
   const current = (value ?? {}) as JsonObject;
   const mode = "keychain" in current ? "keychain" : "env" in current ? "env" : "";
   const entry = typeof current.keychain === "string" ? current.keychain : "";
+  const variable = typeof current.env === "string" ? current.env : "";
+  const visible = useEnvVisible(mode === "env" ? variable : "");
   return (
     <span className="secret">
       <select
         data-testid={`field-${path}.mode`}
         aria-label={`${path} stored in`}
         value={mode}
-        onChange={(e) => onChange(e.target.value === "" ? undefined : { [e.target.value]: "" })}
+        onChange={(e) => {
+          // A value typed for the keychain is dropped when the secret is to come from elsewhere.
+          if (entry && secrets[entry] !== undefined) onSecret(entry, undefined);
+          onChange(e.target.value === "" ? undefined : { [e.target.value]: "" });
+        }}
       >
         <option value="">none</option>
         <option value="keychain">OS keychain</option>
@@ -178,9 +204,15 @@ function SecretField({ path, value, onChange, secrets, onSecret }: FieldProps) {
         <input
           data-testid={`field-${path}.env`}
           placeholder="VARIABLE_NAME"
-          value={typeof current.env === "string" ? current.env : ""}
+          value={variable}
           onChange={(e) => onChange({ env: e.target.value })}
         />
+      )}
+      {mode === "env" && visible === false && (
+        <span className="field-warning" role="status" data-testid={`env-missing-${path}`}>
+          {variable} is not set for the console: it sees only the environment it was started with. Set it (e.g. in
+          ~/.profile, then log out and in) and start the console again — or keep the secret in the OS keychain.
+        </span>
       )}
       {mode === "keychain" && (
         <>

@@ -15,6 +15,7 @@ export {
   createPipeline,
   deletePipeline,
   discoverMapping,
+  envVisible,
   exportPipeline,
   failedRecords,
   importPipeline,

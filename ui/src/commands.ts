@@ -203,6 +203,14 @@ export function testAlert(): Promise<null> {
 }
 
 /**
+ * Whether an environment variable a secret refers to is set for the console (it sees only the environment it
+ * was started with).
+ */
+export function envVisible(name: string): Promise<boolean> {
+  return invoke<boolean>("env_visible", { name });
+}
+
+/**
  * Switches a pipeline on or off (off: no Run, no scheduled run, no `syncflow run`; a preview still may).
  */
 export function setPipelineEnabled(name: string, enabled: boolean): Promise<null> {

@@ -28,6 +28,12 @@ pub async fn test_target(ctx: &Context, target: &TargetConfig) -> Result<TargetR
         .map_err(|message| AppError::new(ErrorKind::Target, message))
 }
 
+/// Whether the environment variable `name` is set for this process — the console sees only the environment it was
+/// started with, so a variable exported in a shell afterwards is not visible to it.
+pub fn env_visible(name: &str) -> bool {
+    !name.trim().is_empty() && std::env::var_os(name.trim()).is_some()
+}
+
 /// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back out.
 pub fn store_secret(entry: &str, value: &str) -> Result<(), AppError> {
     if entry.trim().is_empty() {
