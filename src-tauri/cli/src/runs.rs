@@ -59,6 +59,9 @@ pub(crate) async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds
     // Each action as a JSON line; what needs a person also goes to the alert webhook, when one is configured.
     let report = |action: &SchedulerAction| {
         eprintln!("{}", serde_json::to_string(action).unwrap_or_default());
+        if let Some(alert) = syncflow_engine::jobs::alerts::alert_for(action) {
+            tokio::task::spawn_blocking(move || notify_desktop(&alert));
+        }
         let action = action.clone();
         tokio::spawn(async move {
             if let Some(Err(e)) = syncflow_engine::jobs::alerts::announce(&action).await {
@@ -82,6 +85,22 @@ pub(crate) async fn daemon(state: Option<PathBuf>, max_jobs: usize, tick_seconds
     scheduler.pause_all().await;
     eprintln!("syncflow daemon: stopped");
     0
+}
+
+/// A desktop notification, when the daemon runs in a desktop session (a session D-Bus); a server without one gets
+/// the JSON line on stderr and the webhook only.
+fn notify_desktop(alert: &syncflow_engine::jobs::alerts::Alert) {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return;
+    }
+    let shown = notify_rust::Notification::new()
+        .appname("SyncFlow")
+        .summary(&alert.title)
+        .body(&alert.text)
+        .show();
+    if let Err(e) = shown {
+        tracing::debug!("desktop notification not shown: {e}");
+    }
 }
 
 /// `syncflow runs list`: the run history, newest first.
