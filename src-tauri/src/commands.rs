@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use syncflow_engine::app::alerts::WebhookSource;
 use syncflow_engine::app::mapping::SchemaWritten;
-use syncflow_engine::app::records::FailedRetry;
+use syncflow_engine::app::records::{FailedQueue, FailedRetry};
 use syncflow_engine::app::runs::Preview;
 use syncflow_engine::app::undo::UndoReport;
 use syncflow_engine::app::{self, AppError, Context};
@@ -26,7 +26,7 @@ use syncflow_engine::run::log::LogLine;
 use syncflow_engine::run::pending::LandOutcome;
 use syncflow_engine::run::{RunEvent, RunOptions};
 use syncflow_engine::schema::prisma::PrismaVersion;
-use syncflow_engine::store::{FailedRow, PendingChild, PipelineSummary};
+use syncflow_engine::store::{PendingChild, PipelineSummary};
 use syncflow_engine::track::RunSummary;
 
 /// The console's use-case context (its state database in the app-data folder, where relative paths resolve too).
@@ -340,9 +340,9 @@ crate::commands! {
         app::pipelines::import_text(&state.ctx, &text, replace).await
     }
 
-    /// The pipeline's failed records (the dead-letter queue), oldest first.
-    fn failed_records(state, handle; name: String) -> Vec<FailedRow> {
-        app::records::failed(&state.ctx, &name).await
+    /// The pipeline's failed records (the dead-letter queue), oldest first, and their groups by error.
+    fn failed_queue(state, handle; name: String) -> FailedQueue {
+        app::records::failed_queue(&state.ctx, &name).await
     }
 
     /// Runs failed records through the stages again: those in `ids` (all when null, after checking the records

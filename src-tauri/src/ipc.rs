@@ -48,7 +48,7 @@ ts_named!(
     syncflow_engine::review::SchemaReview,
     syncflow_engine::run::RunEvent,
     syncflow_engine::run::pending::LandOutcome,
-    syncflow_engine::store::FailedRow,
+    syncflow_engine::app::records::FailedQueue,
     syncflow_engine::store::PendingChild,
     syncflow_engine::store::PipelineSummary,
     syncflow_engine::track::RunSummary,

@@ -133,15 +133,27 @@ impl ErpServer {
         entity: &str,
         entity_extra: &str,
     ) -> PathBuf {
-        let text = format!(
+        let text = self.pipeline_text(name, password, target, entity, entity_extra);
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("write the pipeline file");
+        path
+    }
+
+    /// The text of the pipeline [`ErpServer::pipeline_file`] writes.
+    pub fn pipeline_text(
+        &self,
+        name: &str,
+        password: &str,
+        target: &str,
+        entity: &str,
+        entity_extra: &str,
+    ) -> String {
+        format!(
             "version = 1\nname = \"{name}\"\n[source]\nkind = \"rest\"\nbase_url = \"{}\"\n\
              auth = {{ kind = \"login\", path = \"/auth/token\", username = \"{USERNAME}\", password = {password} }}\n\
              [target]\n{target}\n[[entities]]\nname = \"{entity}\"\npath = \"/api/items\"\n{entity_extra}\n",
             self.base_url
-        );
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, text).expect("write the pipeline file");
-        path
+        )
     }
 
     /// A pipeline of the items, 1,000 a page by offset, into PostgreSQL at `url` with the given deletes mode.

@@ -316,18 +316,47 @@ impl Session {
         timeout: Duration,
         done: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.text_of(css).await;
-            if done(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{css} still reads {text:?} after {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        let read = || self.text_of(css);
+        wait_until(css, "reads", timeout, read, done).await
+    }
+
+    /// The text content of the first element matching `css` ("" when there is none), cut-off text included:
+    /// WebDriver's text leaves out what it judges hidden — text cut with an ellipsis, rows of a virtualised list.
+    pub async fn content_of(&self, css: &str) -> String {
+        let css = serde_json::to_string(css).unwrap_or_default();
+        self.script(&format!(
+            "const e = document.querySelector({css}); return e ? e.textContent : '';"
+        ))
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Waits until the element's text content (see [`Session::content_of`]) satisfies `done`; returns it.
+    pub async fn wait_content(
+        &self,
+        css: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let read = || self.content_of(css);
+        wait_until(css, "holds", timeout, read, done).await
+    }
+
+    /// Imports a pipeline file's text with the New pipeline screen's Import, and waits until it is stored.
+    pub async fn import_pipeline(&self, text: &str, name: &str, timeout: Duration) {
+        self.click_on("[data-testid='tab-connect']", timeout).await;
+        let import = self.wait_for("[data-testid='import-text']", timeout).await;
+        // WebDriver types a line break as the Enter key.
+        self.type_into(&import, &text.replace('\n', "\u{E007}"))
+            .await;
+        self.click_on("[data-testid='import-pipeline']:not([disabled])", timeout)
+            .await;
+        self.wait_text("[data-testid='connect-notice']", timeout, |t| {
+            t.contains(name)
+        })
+        .await;
     }
 
     /// Resizes the window (the page's layout at that size is what a user of such a screen sees).
@@ -449,6 +478,32 @@ impl Session {
 
     pub async fn close(self) {
         let _ = self.http.delete(&self.base).send().await;
+    }
+}
+
+/// Reads `read` until `done` holds of what it read, or the timeout passes (then fails naming `css`).
+async fn wait_until<F, Fut>(
+    css: &str,
+    verb: &str,
+    timeout: Duration,
+    read: F,
+    done: impl Fn(&str) -> bool,
+) -> String
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = read().await;
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} still {verb} {text:?} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 

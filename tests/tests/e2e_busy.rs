@@ -33,21 +33,7 @@ async fn the_console_and_the_cli_never_run_one_pipeline_at_once() {
     let file = window.data.path().join("busy-bubble.toml");
     std::fs::write(&file, &text).unwrap();
 
-    let tab = session.wait_for("[data-testid='tab-connect']", wait).await;
-    session.click(&tab).await;
-    let import = session.wait_for("[data-testid='import-text']", wait).await;
-    session
-        .type_into(&import, &text.replace('\n', "\u{E007}"))
-        .await;
-    let button = session
-        .wait_for("[data-testid='import-pipeline']:not([disabled])", wait)
-        .await;
-    session.click(&button).await;
-    session
-        .wait_text("[data-testid='connect-notice']", wait, |t| {
-            t.contains("busy-bubble")
-        })
-        .await;
+    session.import_pipeline(&text, "busy-bubble", wait).await;
     let tab = session
         .wait_for("[data-testid='tab-pipelines']", wait)
         .await;

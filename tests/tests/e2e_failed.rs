@@ -24,7 +24,7 @@ async fn a_failed_record_is_found_edited_retried_and_lands() {
     let tab = session.wait_for("[data-testid='tab-failed']", wait).await;
     session.click(&tab).await;
     let table = session
-        .wait_text("[data-testid='failed-table']", wait, |t| t.contains("TBD"))
+        .wait_content("[data-testid='failed-table']", wait, |t| t.contains("TBD"))
         .await;
     assert!(
         table.contains("next Friday") && table.contains("12,50") && table.contains("invoice"),
@@ -36,12 +36,12 @@ async fn a_failed_record_is_found_edited_retried_and_lands() {
         .await;
     session.type_into(&filter, "TBD").await;
     session
-        .wait_text("[data-testid='failed-table']", wait, |t| {
+        .wait_content("[data-testid='failed-table']", wait, |t| {
             !t.contains("next Friday")
         })
         .await;
     let row = session
-        .wait_for("[data-testid^='failed-row-'] td.message", wait)
+        .wait_for("[data-testid^='failed-row-'] .message", wait)
         .await;
     session.click(&row).await;
     let raw = session.wait_for("[data-testid='failed-raw']", wait).await;

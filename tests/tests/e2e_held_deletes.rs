@@ -21,30 +21,15 @@ async fn held_deletes_are_shown_on_the_run_and_confirmed_there() {
     let session = &window.session;
     let wait = Duration::from_secs(60);
     let db = window.app_dir().join("held.db");
-    let text = format!(
-        "version = 1\nname = \"held\"\n[source]\nkind = \"rest\"\nbase_url = \"{}\"\n\
-         auth = {{ kind = \"login\", path = \"/auth/token\", username = \"svc\", password = {{ env = \"ERP_PW\" }} }}\n\
-         [target]\nkind = \"sqlite\"\npath = \"{}\"\n[[entities]]\nname = \"items\"\npath = \"/api/items\"\n\
-         records = \"/data\"\ndeletes = \"hard\"\n",
-        server.base_url,
-        db.display()
+    let text = server.pipeline_text(
+        "held",
+        "{ env = \"ERP_PW\" }",
+        &format!("kind = \"sqlite\"\npath = \"{}\"", db.display()),
+        "items",
+        "records = \"/data\"\ndeletes = \"hard\"",
     );
 
-    let tab = session.wait_for("[data-testid='tab-connect']", wait).await;
-    session.click(&tab).await;
-    let import = session.wait_for("[data-testid='import-text']", wait).await;
-    session
-        .type_into(&import, &text.replace('\n', "\u{E007}"))
-        .await;
-    let button = session
-        .wait_for("[data-testid='import-pipeline']:not([disabled])", wait)
-        .await;
-    session.click(&button).await;
-    session
-        .wait_text("[data-testid='connect-notice']", wait, |t| {
-            t.contains("held")
-        })
-        .await;
+    session.import_pipeline(&text, "held", wait).await;
     let tab = session
         .wait_for("[data-testid='tab-pipelines']", wait)
         .await;

@@ -24,26 +24,11 @@ async fn a_run_pauses_within_two_seconds_and_resumes_exactly() {
     let session = &window.session;
     let wait = Duration::from_secs(60);
 
-    let tab = session.wait_for("[data-testid='tab-connect']", wait).await;
-    session.click(&tab).await;
-    let text = session.wait_for("[data-testid='import-text']", wait).await;
     let file = format!(
         "version = 1\nname = \"slow-bubble\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n[target]\nkind = \"sqlite\"\npath = \"slow.db\"\n",
         emulator.base_url
     );
-    // WebDriver types a line break as the Enter key.
-    session
-        .type_into(&text, &file.replace('\n', "\u{E007}"))
-        .await;
-    let import = session
-        .wait_for("[data-testid='import-pipeline']:not([disabled])", wait)
-        .await;
-    session.click(&import).await;
-    session
-        .wait_text("[data-testid='connect-notice']", wait, |t| {
-            t.contains("slow-bubble")
-        })
-        .await;
+    session.import_pipeline(&file, "slow-bubble", wait).await;
 
     let tab = session
         .wait_for("[data-testid='tab-pipelines']", wait)

@@ -138,7 +138,7 @@ export function App() {
               {t.label}
               {badgeOf(t.id, needs) > 0 && (
                 <span className="tab-count" data-testid={`badge-${t.id}`} title={badgeTitle(t.id, needs)}>
-                  {badgeOf(t.id, needs)}
+                  {badgeOf(t.id, needs).toLocaleString("en-US")}
                 </span>
               )}
             </button>
@@ -203,7 +203,9 @@ export function App() {
         )}
         {tab === "mapping" && selected && <MappingScreen key={selected} pipeline={selected} />}
         {tab === "schema" && selected && <SchemaScreen key={selected} pipeline={selected} />}
-        {tab === "failed" && selected && <FailedScreen key={selected} pipeline={selected} />}
+        {tab === "failed" && selected && (
+          <FailedScreen key={selected} pipeline={selected} stamp={needs ? `${needs.failed}/${needs.dead}` : undefined} />
+        )}
         {tab === "runs" && selected && <RunsScreen key={selected} pipeline={selected} />}
         {tab === "conflicts" && selected && <ConflictsScreen key={selected} pipeline={selected} />}
       </main>

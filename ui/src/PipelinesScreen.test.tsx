@@ -106,9 +106,9 @@ describe("pipelines screen", () => {
       }
       if (cmd === "busy_pipelines") return [];
       if (cmd === "attention") return { pipeline: null, failed: 0, dead: 0, conflicts: 0 };
-      if (cmd === "failed_records" || cmd === "pending_children") {
+      if (cmd === "failed_queue" || cmd === "pending_children") {
         opened = "failed";
-        return [];
+        return cmd === "failed_queue" ? { records: [], groups: [] } : [];
       }
       throw new Error(`unexpected command ${cmd}`);
     });

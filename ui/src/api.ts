@@ -17,7 +17,7 @@ export {
   discoverMapping,
   envVisible,
   exportPipeline,
-  failedRecords,
+  failedQueue,
   importPipeline,
   listConflicts,
   listPipelines,

@@ -121,7 +121,22 @@ raw: string,
 /**
  * The record as far as it got (JSON text), when it got anywhere.
  */
-processed: string | null, status: string, retries: number, created_at: string, };
+processed: string | null, status: string, retries: number, created_at: string, 
+/**
+ * The records that failed the same way share it: entity, stage and the error without this record's values
+ * (see [`error_group`]).
+ */
+group: string, };
+
+export type FailedGroup = { group: string, entity: string, stage: string, 
+/**
+ * The error with the values of each record taken out.
+ */
+error: string, 
+/**
+ * Records still waiting for a retry, and those past their last automatic try.
+ */
+failed: number, dead: number, };
 
 export type EntityFound = { name: string, 
 /**
@@ -220,6 +235,16 @@ waiting: number,
  * Records that failed again, with their new errors.
  */
 still_failing: Array<StillFailing>, };
+
+export type FailedQueue = { 
+/**
+ * Oldest first.
+ */
+records: Array<FailedRow>, 
+/**
+ * Count per distinct error, largest first (retried records not counted).
+ */
+groups: Array<FailedGroup>, };
 
 export type UndoTable = { table: string, 
 /**

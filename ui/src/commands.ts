@@ -3,7 +3,7 @@
 
 import type { Channel } from "@tauri-apps/api/core";
 import { invoke } from "./invoke";
-import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedRetry, FailedRow, FieldChoice, LandOutcome, LogLine, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport, WebhookSource } from "./bindings";
+import type { Attention, BusyPipeline, ConflictView, ConnectionReport, Entity, EntityView, FailedQueue, FailedRetry, FieldChoice, LandOutcome, LogLine, PendingChild, Pipeline, PipelineSummary, Preview, PrismaVersion, RunEvent, RunSummary, RunsView, Schedule, SchedulePreview, ScheduleView, SchemaReview, SchemaWritten, Side, SourceConfig, TargetConfig, TargetReport, UndoReport, WebhookSource } from "./bindings";
 
 /**
  * The stored pipelines, with their last run.
@@ -257,10 +257,10 @@ export function importPipeline(text: string, replace: boolean): Promise<string> 
 }
 
 /**
- * The pipeline's failed records (the dead-letter queue), oldest first.
+ * The pipeline's failed records (the dead-letter queue), oldest first, and their groups by error.
  */
-export function failedRecords(name: string): Promise<Array<FailedRow>> {
-  return invoke<Array<FailedRow>>("failed_records", { name });
+export function failedQueue(name: string): Promise<FailedQueue> {
+  return invoke<FailedQueue>("failed_queue", { name });
 }
 
 /**

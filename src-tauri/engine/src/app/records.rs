@@ -6,7 +6,7 @@ use crate::conflicts::{self, ConflictView, Side};
 use crate::jobs::Attention;
 use crate::run::pending::{land_children, Attempt, LandOutcome};
 use crate::run::retry::RetryOutcome;
-use crate::store::{FailedRow, PendingChild};
+use crate::store::{FailedGroup, FailedRow, PendingChild};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ts_rs::TS;
@@ -15,6 +15,21 @@ use ts_rs::TS;
 pub async fn failed(ctx: &Context, name: &str) -> Result<Vec<FailedRow>, AppError> {
     ctx.pipeline(name).await?;
     Ok(ctx.store().failed_records(name).await?)
+}
+
+/// The dead-letter queue as its browser shows it: the records, and their groups by the way they failed.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct FailedQueue {
+    /// Oldest first.
+    pub records: Vec<FailedRow>,
+    /// Count per distinct error, largest first (retried records not counted).
+    pub groups: Vec<FailedGroup>,
+}
+
+pub async fn failed_queue(ctx: &Context, name: &str) -> Result<FailedQueue, AppError> {
+    let records = failed(ctx, name).await?;
+    let groups = crate::store::failed_groups(&records);
+    Ok(FailedQueue { records, groups })
 }
 
 /// What a retry of failed records did, and (for a retry of all of them) what the check of the children waiting for

@@ -1285,7 +1285,7 @@ pub(super) fn transform(
                 error_type,
                 message,
                 raw: record.to_string(),
-                processed: processed.map(|p| Value::Array(p.clone()).to_string()),
+                processed: processed.map(|p| as_far_as_it_got(p, mapping)),
             }
         };
         let Some(object) = record.as_object() else {
@@ -1317,6 +1317,18 @@ pub(super) fn transform(
         duplicates: duplicates as u64,
         held: Vec::new(),
     }
+}
+
+/// A record's normalised values under their column names (what the dead-letter browser shows as "as far as it
+/// got"): a bare array would leave the analyst counting positions.
+fn as_far_as_it_got(values: &[Value], mapping: &Mapping) -> String {
+    let named: serde_json::Map<String, Value> = mapping
+        .fields
+        .iter()
+        .zip(values)
+        .map(|(field, value)| (field.column.clone(), value.clone()))
+        .collect();
+    Value::Object(named).to_string()
 }
 
 fn identify(

@@ -1,6 +1,7 @@
 //! Failed records (the dead-letter queue): filed, listed, retried, dead.
 
 use super::*;
+use std::collections::HashMap;
 
 /// A record that did not make it, with where and why.
 #[derive(Debug, Clone)]
@@ -36,6 +37,91 @@ pub struct FailedRow {
     #[ts(type = "number")]
     pub retries: i64,
     pub created_at: String,
+    /// The records that failed the same way share it: entity, stage and the error without this record's values
+    /// (see [`error_group`]).
+    pub group: String,
+}
+
+/// Records of a pipeline that failed the same way, counted (a group of the dead-letter browser).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FailedGroup {
+    pub group: String,
+    pub entity: String,
+    pub stage: String,
+    /// The error with the values of each record taken out.
+    pub error: String,
+    /// Records still waiting for a retry, and those past their last automatic try.
+    #[ts(type = "number")]
+    pub failed: u64,
+    #[ts(type = "number")]
+    pub dead: u64,
+}
+
+/// An error message without the values of the record it is about, so records that failed the same way share it:
+/// the text after "got" and standalone numbers become "…" (`field "qty": expected a number but got "abc"` and
+/// `… got "n/a"` are one error; field names, even with digits, stay).
+pub fn error_template(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("got \"") {
+            out.push_str("got \"…\"");
+            rest = after.find('"').map_or("", |end| &after[end + 1..]);
+            continue;
+        }
+        let starts_word = out
+            .chars()
+            .last()
+            .is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '+'));
+        if c.is_ascii_digit() && starts_word {
+            let digits = rest
+                .find(|d: char| !(d.is_ascii_digit() || d == '.'))
+                .unwrap_or(rest.len());
+            let ends_word = rest[digits..]
+                .chars()
+                .next()
+                .is_none_or(|n| !(n.is_alphanumeric() || n == '_'));
+            if ends_word {
+                out.push('…');
+                rest = &rest[digits..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// The group of a failed record: its entity, stage and error template.
+pub fn error_group(entity: &str, stage: &str, message: &str) -> String {
+    format!("{entity} · {stage} · {}", error_template(message))
+}
+
+/// The groups of a queue, largest first, without the records already retried.
+pub fn failed_groups(rows: &[FailedRow]) -> Vec<FailedGroup> {
+    let mut groups: Vec<FailedGroup> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for row in rows.iter().filter(|r| r.status != "retried") {
+        let i = *at.entry(row.group.as_str()).or_insert_with(|| {
+            groups.push(FailedGroup {
+                group: row.group.clone(),
+                entity: row.entity.clone(),
+                stage: row.stage.clone(),
+                error: error_template(&row.message),
+                failed: 0,
+                dead: 0,
+            });
+            groups.len() - 1
+        });
+        if row.status == "dead" {
+            groups[i].dead += 1;
+        } else {
+            groups[i].failed += 1;
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.failed + g.dead));
+    groups
 }
 
 impl Store {
@@ -128,15 +214,19 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let entity: String = r.try_get(2)?;
+                let stage: String = r.try_get(5)?;
+                let message: String = r.try_get(7)?;
                 Ok(FailedRow {
+                    group: error_group(&entity, &stage, &message),
                     id: r.try_get(0)?,
                     run_id: r.try_get(1)?,
-                    entity: r.try_get(2)?,
+                    entity,
                     page_no: r.try_get(3)?,
                     record_index: r.try_get(4)?,
-                    stage: r.try_get(5)?,
+                    stage,
                     error_type: r.try_get(6)?,
-                    message: r.try_get(7)?,
+                    message,
                     raw: r.try_get(8)?,
                     processed: r.try_get(9)?,
                     status: r.try_get(10)?,
@@ -236,5 +326,80 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_that_failed_the_same_way_share_a_template() {
+        let a = error_template(r#"field "qty": expected a number but got "abc""#);
+        let b = error_template(r#"field "qty": expected a number but got "n/a""#);
+        assert_eq!(a, b);
+        assert_eq!(a, r#"field "qty": expected a number but got "…""#);
+        assert_ne!(
+            a,
+            error_template(r#"field "price": expected a number but got "abc""#)
+        );
+    }
+
+    #[test]
+    fn numbers_go_but_names_with_digits_stay() {
+        assert_eq!(
+            error_template("Key (id)=(123) already exists in field2 at 4.5"),
+            "Key (id)=(…) already exists in field2 at …"
+        );
+        assert_eq!(
+            error_template("business key `id` is in none of the 1000 records of page 3"),
+            "business key `id` is in none of the … records of page …"
+        );
+        assert_eq!(error_template("got \"unclosed"), "got \"…\"");
+        assert_eq!(
+            error_template("a NUL character (U+0000)"),
+            "a NUL character (U+0000)"
+        );
+    }
+
+    fn row(id: i64, message: &str, status: &str) -> FailedRow {
+        FailedRow {
+            id,
+            run_id: "r".into(),
+            entity: "items".into(),
+            page_no: 1,
+            record_index: id,
+            stage: "normalize".into(),
+            error_type: "type".into(),
+            message: message.into(),
+            raw: "{}".into(),
+            processed: None,
+            status: status.into(),
+            retries: 0,
+            created_at: String::new(),
+            group: error_group("items", "normalize", message),
+        }
+    }
+
+    #[test]
+    fn groups_count_failed_and_dead_largest_first_without_retried() {
+        let rows = vec![
+            row(1, r#"field "qty": expected a number but got "x""#, "failed"),
+            row(2, r#"field "name" contains a NUL character"#, "failed"),
+            row(3, r#"field "qty": expected a number but got "y""#, "dead"),
+            row(
+                4,
+                r#"field "qty": expected a number but got "z""#,
+                "retried",
+            ),
+        ];
+        let groups = failed_groups(&rows);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            groups[0].error,
+            r#"field "qty": expected a number but got "…""#
+        );
+        assert_eq!((groups[0].failed, groups[0].dead), (1, 1));
+        assert_eq!((groups[1].failed, groups[1].dead), (1, 0));
     }
 }

@@ -21,7 +21,9 @@ mod schedules;
 
 pub use children::{HeldChild, PendingChild};
 pub use conflicts::{ConflictScope, DetectedConflict, StoredConflict};
-pub use failed::{FailedRecord, FailedRow};
+pub use failed::{
+    error_group, error_template, failed_groups, FailedGroup, FailedRecord, FailedRow,
+};
 pub use pipelines::PipelineSummary;
 pub use runs::{BatchMetrics, RunHistoryRow, RunRecord, StageTimes, Withdrawn};
 pub use schedules::ScheduleState;
