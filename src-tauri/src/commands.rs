@@ -210,21 +210,22 @@ crate::commands! {
         Ok(app::connections::connector_schema())
     }
 
-    /// Reads the first page of every entity of a source described by the form, and says what it found.
-    fn test_connection(state, handle; source: Form<SourceConfig>, entities: Vec<Form<Entity>>) -> ConnectionReport {
+    /// Reads the first page of every entity of a source described by the form, and says what it found; `secrets`
+    /// typed into the form are used, not stored.
+    fn test_connection(state, handle; source: Form<SourceConfig>, entities: Vec<Form<Entity>>, secrets: BTreeMap<String, String>) -> ConnectionReport {
         let source = source.read("source")?;
         let entities = entities
             .into_iter()
             .enumerate()
-            .map(|(i, e)| e.read(&format!("entities[{i}]")))
+            .map(|(i, e)| e.read(&format!("entities.{i}")))
             .collect::<Answer<Vec<Entity>>>()?;
-        app::connections::test_source(&source, &entities).await
+        app::connections::test_source(&source, &entities, &secrets).await
     }
 
     /// Connects to a target described by the form: what was reached, and whether the connection is encrypted.
-    fn test_target(state, handle; target: Form<TargetConfig>) -> TargetReport {
+    fn test_target(state, handle; target: Form<TargetConfig>, secrets: BTreeMap<String, String>) -> TargetReport {
         let target = target.read("target")?;
-        app::connections::test_target(&state.ctx, &target).await
+        app::connections::test_target(&state.ctx, &target, &secrets).await
     }
 
     /// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); null when
@@ -248,10 +249,11 @@ crate::commands! {
             .map(|p| p.display().to_string()))
     }
 
-    /// Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
-    fn create_pipeline(state, handle; pipeline: Form<Pipeline>) -> String {
+    /// Stores a new pipeline made in the form, once its business keys are found in its source's first page; the
+    /// `secrets` typed into the form go to the keychain then.
+    fn create_pipeline(state, handle; pipeline: Form<Pipeline>, secrets: BTreeMap<String, String>) -> String {
         let pipeline = pipeline.read("pipeline")?;
-        app::pipelines::create(&state.ctx, pipeline).await
+        app::pipelines::save_form(&state.ctx, None, pipeline, &secrets).await
     }
 
     /// A stored pipeline as the form edits it (secret references only), for Edit and Clone.
@@ -261,9 +263,9 @@ crate::commands! {
 
     /// Saves an edited pipeline under its name: source, target and entities from the form; its schedule, history
     /// and failed records stay. Refused while a run holds it, and for a changed name.
-    fn update_pipeline(state, handle; name: String, pipeline: Form<Pipeline>) -> String {
+    fn update_pipeline(state, handle; name: String, pipeline: Form<Pipeline>, secrets: BTreeMap<String, String>) -> String {
         let pipeline = pipeline.read("pipeline")?;
-        app::pipelines::update(&state.ctx, &name, pipeline).await
+        app::pipelines::save_form(&state.ctx, Some(&name), pipeline, &secrets).await
     }
 
     /// Writes a secret into the OS keychain (service "syncflow", entry `entry`); it is never read back.

@@ -127,10 +127,30 @@ pub struct Form<T> {
 
 impl<T: serde::de::DeserializeOwned> Form<T> {
     /// The value as the engine's type; `what` names it in the error ("source", "pipeline").
+    /// The error names the form field (`source.base_url`), so the console shows it beside that field.
     pub fn read(self, what: &str) -> Result<T, syncflow_engine::app::AppError> {
-        serde_json::from_value(self.value)
-            .map_err(|e| syncflow_engine::app::AppError::invalid(format!("{what}: {e}")))
+        serde_path_to_error::deserialize(self.value).map_err(|e| {
+            let message = e.inner().to_string();
+            // The form's paths: `entities.0.name` (serde says `entities[0].name`), from the pipeline's root.
+            let inner = e.path().to_string().replace('[', ".").replace(']', "");
+            let mut path = match (what, inner.as_str()) {
+                (what, ".") => what.to_owned(),
+                ("pipeline", inner) => inner.to_owned(),
+                (what, inner) => format!("{what}.{inner}"),
+            };
+            // A missing field is reported at the object that lacks it: point at the field itself.
+            if let Some(field) = missing_field(&message) {
+                path = format!("{path}.{field}");
+            }
+            syncflow_engine::app::AppError::invalid(format!("{path}: {message}")).at_field(path)
+        })
     }
+}
+
+/// The field serde's "missing field `name`" names.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
 }
 
 impl<T: ts_rs::TS + 'static> TsType for Form<T> {
@@ -268,6 +288,28 @@ macro_rules! commands {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    #[test]
+    fn a_form_error_names_the_field_it_is_about() {
+        use syncflow_engine::config::Pipeline;
+        let form: super::Form<Pipeline> = serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "p",
+            "source": {"kind": "demo"},
+            "target": {"kind": "sqlite", "path": "x.db"},
+            "entities": [{"name": "items", "business_key": "id"}]
+        }))
+        .unwrap();
+        let error = form.read("pipeline").unwrap_err();
+        assert_eq!(
+            error.field.as_deref(),
+            Some("entities.0.business_key"),
+            "{error:?}"
+        );
+        let form: super::Form<syncflow_engine::config::Entity> =
+            serde_json::from_value(serde_json::json!({"path": "/x"})).unwrap();
+        let error = form.read("entities.0").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("entities.0.name"), "{error:?}");
+    }
 
     #[test]
     fn commands_ts_is_up_to_date() {

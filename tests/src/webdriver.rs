@@ -344,6 +344,32 @@ impl Session {
         wait_until(css, "holds", timeout, read, done).await
     }
 
+    /// Fills the New pipeline form's source: REST at `base_url`, `login` auth as the test gateway's user, the
+    /// password from environment variable `password_env`.
+    pub async fn fill_login_rest_source(&self, base_url: &str, password_env: &str, wait: Duration) {
+        self.choose("source.kind", "rest", wait).await;
+        self.fill("source.base_url", base_url, wait).await;
+        self.choose("source.auth.kind", "login", wait).await;
+        self.fill("source.auth.path", "/auth/token", wait).await;
+        self.fill("source.auth.username", crate::erp::USERNAME, wait)
+            .await;
+        self.choose("source.auth.password.mode", "env", wait).await;
+        self.fill("source.auth.password.env", password_env, wait)
+            .await;
+    }
+
+    /// Adds entity `name` to the form: the test gateway's `/api/items`, records at `/data`, offset pages of `size`.
+    pub async fn add_items_entity(&self, name: &str, size: u32, wait: Duration) {
+        self.click_on("[data-testid='add-entity']", wait).await;
+        self.fill("entities.0.name", name, wait).await;
+        self.fill("entities.0.path", "/api/items", wait).await;
+        self.fill("entities.0.records", "/data", wait).await;
+        self.choose("entities.0.pagination.kind", "offset", wait)
+            .await;
+        self.fill("entities.0.pagination.size", &size.to_string(), wait)
+            .await;
+    }
+
     /// Imports a pipeline file's text with the New pipeline screen's Import, and waits until it is stored.
     pub async fn import_pipeline(&self, text: &str, name: &str, timeout: Duration) {
         self.click_on("[data-testid='tab-connect']", timeout).await;

@@ -1,6 +1,7 @@
 //! Connector setup in the real window: a Bubble connector is made from the schema-rendered form against the
-//! emulator, its token goes straight into a real Secret Service keychain, the connection test lists the app's types
-//! with their counts, the pipeline is saved, exported (a reference, never the token) and run.
+//! emulator, the connection test reads the app's types with their counts using the typed token without storing it,
+//! the save puts the token into a real Secret Service keychain, and the pipeline is exported (a reference, never the
+//! token) and run with the token from the keychain.
 
 use std::time::Duration;
 use syncflow_engine::emulator::app::{sample_app, Scale};
@@ -82,7 +83,7 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         .await;
     session.type_into(&path, "my-bubble.db").await;
 
-    // The test goes through the keychain: the token is stored first, then the app is read with it.
+    // The test reads the app with the typed token without storing it: nothing is in the keychain until Save.
     let test = session
         .wait_for("[data-testid='test-connection']", wait)
         .await;
@@ -96,11 +97,20 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
         report.contains("customer") && report.contains("240") && report.contains("300"),
         "{report}"
     );
-    assert_eq!(
-        session.value(&value).await,
-        "",
-        "the typed token is not kept in the form"
-    );
+    let in_keychain = || {
+        let out = std::process::Command::new(syncflow_tests::built_binary("syncflow"))
+            .args(["secret", "delete", "my-bubble-token"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .output()
+            .expect("run syncflow");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success() || said.contains("does not exist"),
+            "{said}"
+        );
+        out.status.success()
+    };
+    assert!(!in_keychain(), "Test connection stored the typed token");
     session
         .screenshot(&artifacts_dir().join("connector-tested.png"))
         .await;
@@ -113,6 +123,11 @@ async fn a_bubble_connector_is_set_up_tested_saved_and_run() {
             t.contains("Saved pipeline my-bubble")
         })
         .await;
+    assert_eq!(
+        session.value(&value).await,
+        "",
+        "the typed token is not kept in the form once saved"
+    );
 
     let tab = session
         .wait_for("[data-testid='tab-pipelines']", wait)

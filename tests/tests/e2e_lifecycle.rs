@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use syncflow_tests::artifacts_dir;
-use syncflow_tests::erp::{item, ErpServer, USERNAME};
+use syncflow_tests::erp::{item, ErpServer};
 use syncflow_tests::webdriver::AppWindow;
 use syncflow_tests::webdriver::Session;
 
@@ -34,29 +34,10 @@ async fn a_rest_pipeline_is_set_up_edited_cloned_and_the_clone_runs() {
     session.click_on("[data-testid='tab-connect']", wait).await;
     let name = session.wait_for("[data-testid='new-name']", wait).await;
     session.type_into(&name, "erp").await;
-    session.choose("source.kind", "rest", wait).await;
     session
-        .fill("source.base_url", &server.base_url, wait)
+        .fill_login_rest_source(&server.base_url, "ERP_PASSWORD", wait)
         .await;
-    session.choose("source.auth.kind", "login", wait).await;
-    session.fill("source.auth.path", "/auth/token", wait).await;
-    session.fill("source.auth.username", USERNAME, wait).await;
-    session
-        .choose("source.auth.password.mode", "env", wait)
-        .await;
-    session
-        .fill("source.auth.password.env", "ERP_PASSWORD", wait)
-        .await;
-    session.click_on("[data-testid='add-entity']", wait).await;
-    session.fill("entities.0.name", "items", wait).await;
-    session.fill("entities.0.path", "/api/items", wait).await;
-    session.fill("entities.0.records", "/data", wait).await;
-    session
-        .choose("entities.0.pagination.kind", "offset", wait)
-        .await;
-    session
-        .fill("entities.0.pagination.size", "100", wait)
-        .await;
+    session.add_items_entity("items", 100, wait).await;
     session.fill("entities.0.business_key", "id", wait).await;
     session.choose("target.kind", "sqlite", wait).await;
     session.fill("target.path", "erp.db", wait).await;

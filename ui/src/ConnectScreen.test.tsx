@@ -47,13 +47,14 @@ describe("new pipeline", () => {
     expect(screen.getByTestId("add-entity")).toBeTruthy();
   });
 
-  it("renders forms from the schema, keeps the typed secret out of the pipeline and stores it first", async () => {
+  it("renders forms from the schema; a typed secret is used by the test, stored by the save, never in the pipeline", async () => {
     const calls: Array<[string, unknown]> = [];
     mockIPC((cmd, args) => {
       calls.push([cmd, args]);
       if (cmd === "connector_schema") return schemas;
-      if (cmd === "store_secret") return null;
-      if (cmd === "test_connection") return { entities: [{ name: "invoice", sampled: 100, total: 240, fields: ["_id", "Amount"] }] };
+      if (cmd === "test_connection") {
+        return { entities: [{ name: "invoice", sampled: 100, total: 240, fields: ["_id", "Amount"], business_key: ["_id"], missing: [], key_candidates: ["_id"] }] };
+      }
       if (cmd === "create_pipeline") return "my-bubble";
       throw new Error(`unexpected ${cmd}`);
     });
@@ -70,24 +71,90 @@ describe("new pipeline", () => {
 
     fireEvent.click(screen.getByTestId("test-connection"));
     await waitFor(() => expect(screen.getByTestId("found-invoice").textContent).toContain("240"));
-    const order = calls.map(([c]) => c);
-    expect(order.indexOf("store_secret")).toBeLessThan(order.indexOf("test_connection"));
-    expect(calls.find(([c]) => c === "store_secret")?.[1]).toEqual({ entry: "my-token", value: "s3cr3t" });
-    expect((screen.getByTestId("field-source.token.value") as HTMLInputElement).value).toBe("");
+    expect(screen.getByTestId("found-invoice").textContent).toContain("_id ✓");
+    // The test used the typed value without storing it; the form still holds it for the save.
+    expect(calls.find(([c]) => c === "test_connection")?.[1]).toMatchObject({ secrets: { "my-token": "s3cr3t" } });
+    expect(calls.some(([c]) => c === "store_secret")).toBe(false);
+    expect((screen.getByTestId("field-source.token.value") as HTMLInputElement).value).toBe("s3cr3t");
 
     fireEvent.click(screen.getByTestId("save-pipeline"));
     await waitFor(() => expect(created).toBe("my-bubble"));
-    const pipeline = calls.find(([c]) => c === "create_pipeline")?.[1];
-    expect(pipeline).toEqual({
-      pipeline: {
-        version: 1,
-        name: "my-bubble",
-        source: { kind: "bubble", base_url: "http://127.0.0.1:9/api/1.1", token: { keychain: "my-token" } },
-        target: { kind: "sqlite", path: "b.db" },
-        entities: [],
-      },
+    const saved = calls.find(([c]) => c === "create_pipeline")?.[1] as { pipeline: unknown; secrets: unknown };
+    expect(saved.pipeline).toEqual({
+      version: 1,
+      name: "my-bubble",
+      source: { kind: "bubble", base_url: "http://127.0.0.1:9/api/1.1", token: { keychain: "my-token" } },
+      target: { kind: "sqlite", path: "b.db" },
+      entities: [],
     });
-    expect(JSON.stringify(calls.filter(([c]) => c !== "store_secret"))).not.toContain("s3cr3t");
+    expect(saved.secrets).toEqual({ "my-token": "s3cr3t" });
+    expect(JSON.stringify(saved.pipeline)).not.toContain("s3cr3t");
+    expect((screen.getByTestId("field-source.token.value") as HTMLInputElement).value).toBe("");
+  });
+
+  it("names a key the records lack, offers the fields that can be one, and shows a refused save beside the field", async () => {
+    const restSchemas = {
+      ...schemas,
+      source: {
+        oneOf: [{ type: "object", properties: { kind: { type: "string", enum: ["rest"] }, base_url: { type: "string" } } }],
+      },
+      entity: {
+        type: "object",
+        properties: { name: { type: "string" }, business_key: { type: "array", items: { type: "string" } } },
+      },
+      kinds_naming_entities: ["rest"],
+    };
+    const tested: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "connector_schema") return restSchemas;
+      if (cmd === "test_connection") {
+        const { entities } = args as { entities: { business_key?: string[] }[] };
+        tested.push(entities);
+        const key = entities[0]?.business_key ?? ["id"];
+        const missing =
+          key[0] === "id"
+            ? [{ setting: "business_key", field: "id", message: 'business key "id" is in none of the 20 sampled records of "parts"; choose the key from the fields found: part_no (a value of its own in every record), qty' }]
+            : [];
+        return { entities: [{ name: "parts", sampled: 20, total: null, fields: ["part_no", "qty"], business_key: key, missing, key_candidates: ["part_no"] }] };
+      }
+      if (cmd === "create_pipeline") {
+        throw { kind: "invalid_input", message: 'not saved: business key "id" is in none of the 20 sampled records of "parts"; …', field: "entities.0.business_key" };
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} />);
+    fireEvent.change(await screen.findByTestId("field-source.kind"), { target: { value: "rest" } });
+    fireEvent.change(screen.getByTestId("field-source.base_url"), { target: { value: "http://erp" } });
+    fireEvent.click(screen.getByTestId("add-entity"));
+    fireEvent.change(screen.getByTestId("field-entities.0.name"), { target: { value: "parts" } });
+    fireEvent.change(screen.getByTestId("field-target.kind"), { target: { value: "sqlite" } });
+    fireEvent.change(screen.getByTestId("field-target.path"), { target: { value: "p.db" } });
+    fireEvent.change(screen.getByTestId("new-name"), { target: { value: "parts" } });
+
+    fireEvent.click(screen.getByTestId("save-pipeline"));
+    const beside = await screen.findByTestId("error-entities.0.business_key");
+    expect(beside.textContent).toContain('business key "id" is in none');
+    expect(screen.getByTestId("connect-error").textContent).toBe("The field marked in red below needs a change.");
+
+    fireEvent.click(screen.getByTestId("test-connection"));
+    const warning = await screen.findByTestId("missing-parts-business_key");
+    expect(warning.textContent).toContain("part_no");
+    fireEvent.click(screen.getByTestId("use-key-parts-part_no"));
+    await waitFor(() => expect(screen.queryByTestId("missing-parts-business_key")).toBeNull());
+    expect(tested[1]).toEqual([{ name: "parts", business_key: ["part_no"] }]);
+    expect((screen.getByTestId("field-entities.0.business_key") as HTMLInputElement).value).toBe("part_no");
+    expect(screen.getByTestId("found-parts").textContent).toContain("part_no ✓");
+  });
+
+  it("says why a button is disabled", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "connector_schema") return schemas;
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<ConnectScreen onCreated={() => undefined} />);
+    const save = await screen.findByTestId("save-pipeline");
+    expect(save.getAttribute("title")).toBe("Give the pipeline a source kind, a target kind, a name first");
+    expect(screen.getByTestId("test-connection").getAttribute("title")).toBe("Choose a source kind first");
   });
 
   it("offers a file picker for a PostgreSQL target's CA and tests the target, saying how it is protected", async () => {
@@ -143,6 +210,7 @@ describe("new pipeline", () => {
         url: "postgresql://svc@db.example.com/erp",
         connection: { sslmode: "verify-full", sslrootcert: "/etc/ssl/provider-ca.pem" },
       },
+      secrets: {},
     });
   });
 

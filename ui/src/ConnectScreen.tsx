@@ -1,17 +1,17 @@
 import { useEffect, useState } from "react";
 import {
   alreadyExists,
+  CommandError,
   connectorSchema,
   createPipeline,
   importPipeline,
   pipelineDefinition,
-  storeSecret,
   testConnection,
   testTarget,
   updatePipeline,
 } from "./api";
-import type { ConnectionReport, Entity, Pipeline, SourceConfig, TargetConfig, TargetReport } from "./bindings";
-import { type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
+import type { ConnectionReport, Entity, EntityFound, Pipeline, SourceConfig, TargetConfig, TargetReport } from "./bindings";
+import { FieldErrors, type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
 
 interface Schemas {
   source: JsonSchema;
@@ -52,6 +52,8 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   const [targetReport, setTargetReport] = useState<TargetReport | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Errors the engine placed on a field of the form, shown beside it.
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<string | null>(null);
   const [importText, setImportText] = useState("");
   // An import whose pipeline name is taken waits for "Replace" (the message names the pipeline).
@@ -60,6 +62,11 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   // entities (Bubble), whose entities hold only the Mapping screen's choices.
   const [loaded, setLoaded] = useState<{ kind: string; entities: JsonObject[] } | null>(null);
 
+  // A refused save or test brings the field it is about into view.
+  useEffect(() => {
+    const [path] = Object.keys(fieldErrors);
+    if (path) document.querySelector(`[data-testid="error-${path}"]`)?.scrollIntoView?.({ block: "center" });
+  }, [fieldErrors]);
   useEffect(() => {
     connectorSchema()
       .then((s) => setSchemas(s as unknown as Schemas))
@@ -86,13 +93,6 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
       return value === undefined ? rest : { ...rest, [entry]: value };
     });
 
-  /** Secrets typed into the form go to the keychain first (the form keeps no copy afterwards). */
-  const storeSecrets = async () => {
-    for (const [entry, value] of Object.entries(secrets)) {
-      await storeSecret(entry, value);
-    }
-    setSecrets({});
-  };
 
   // REST resources and PostgreSQL tables are named by the user; Bubble lists its types itself.
   const listsEntities = typeof source?.kind === "string" && (schemas?.kinds_naming_entities ?? []).includes(source.kind);
@@ -102,31 +102,47 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   const act = (what: string, action: () => Promise<void>) => {
     setBusy(what);
     setError(null);
+    setFieldErrors({});
     setNotice(null);
     action()
-      .catch((e: unknown) => setError(String(e)))
+      .catch((e: unknown) => {
+        if (e instanceof CommandError && e.field) {
+          setFieldErrors({ [e.field]: e.message });
+          setError("The field marked in red below needs a change.");
+        } else {
+          setError(String(e));
+        }
+      })
       .finally(() => setBusy(null));
   };
 
-  const test = () =>
+  const test = (list: JsonObject[] = entityList) =>
     act("Testing the connection…", async () => {
       setReport(null);
-      await storeSecrets();
-      setReport(await testConnection(formValue<SourceConfig>(source ?? {}), formValue<Entity[]>(entityList)));
+      // Typed secrets are used for the test and stored only when the pipeline is saved.
+      setReport(await testConnection(formValue<SourceConfig>(source ?? {}), formValue<Entity[]>(list), secrets));
     });
+  /** Makes `field` the business key of the entity the test found without its key, and tests again. */
+  const takeAsKey = (found: EntityFound, field: string) => {
+    const next = entities.map((e) => (e.name === found.name ? { ...e, business_key: [field] } : e));
+    setEntities(next);
+    test(next);
+  };
+  const missingWhat = [!source && "a source kind", !target && "a target kind", !name.trim() && "a name"].filter(Boolean);
+  const busyWhy = busy ? `Wait: ${busy.replace("…", "")} is under way` : undefined;
 
   const testTheTarget = () =>
     act("Testing the target…", async () => {
       setTargetReport(null);
-      await storeSecrets();
-      setTargetReport(await testTarget(formValue<TargetConfig>(target ?? {})));
+      setTargetReport(await testTarget(formValue<TargetConfig>(target ?? {}), secrets));
     });
 
   const save = () =>
     act("Saving…", async () => {
-      await storeSecrets();
       const pipeline = formValue<Pipeline>({ version: 1, name: name.trim(), source, target, entities: entityList });
-      const saved = editing && from ? await updatePipeline(from.name, pipeline) : await createPipeline(pipeline);
+      // The engine checks the keys against the source, then stores the typed secrets in the keychain.
+      const saved = editing && from ? await updatePipeline(from.name, pipeline, secrets) : await createPipeline(pipeline, secrets);
+      setSecrets({});
       setNotice(
         editing
           ? `Saved changes to ${saved}. Its schedule and history are kept; review its mapping and schema before the next run.`
@@ -151,21 +167,35 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
 
   if (!schemas) return <p className="muted">{error ?? "Loading connectors…"}</p>;
   return (
+    <FieldErrors.Provider value={fieldErrors}>
     <section className="screen connect">
       <div className="toolbar">
         <h1 data-testid="form-title">
           {from?.mode === "edit" ? `Edit ${from.name}` : from?.mode === "clone" ? `Clone of ${from.name}` : "New pipeline"}
         </h1>
-        <button type="button" data-testid="test-connection" disabled={busy !== null || !source} onClick={test}>
+        <button
+          type="button"
+          data-testid="test-connection"
+          disabled={busy !== null || !source}
+          title={busyWhy ?? (!source ? "Choose a source kind first" : undefined)}
+          onClick={() => test()}
+        >
           Test connection
         </button>
-        <button type="button" data-testid="test-target" disabled={busy !== null || !target} onClick={testTheTarget}>
+        <button
+          type="button"
+          data-testid="test-target"
+          disabled={busy !== null || !target}
+          title={busyWhy ?? (!target ? "Choose a target kind first" : undefined)}
+          onClick={testTheTarget}
+        >
           Test target
         </button>
         <button
           type="button"
           data-testid="save-pipeline"
-          disabled={busy !== null || !source || !target || !name.trim()}
+          disabled={busy !== null || missingWhat.length > 0}
+          title={busyWhy ?? (missingWhat.length > 0 ? `Give the pipeline ${missingWhat.join(", ")} first` : undefined)}
           onClick={save}
         >
           {editing ? "Save changes" : "Save pipeline"}
@@ -200,17 +230,13 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
               <th>Found</th>
               <th className="num">Records</th>
               <th className="num">Fields</th>
+              <th>Business key</th>
               <th>Some fields</th>
             </tr>
           </thead>
           <tbody>
             {report.entities.map((e) => (
-              <tr key={e.name} data-testid={`found-${e.name}`}>
-                <td>{e.name}</td>
-                <td className="num">{(e.total ?? e.sampled).toLocaleString("en-US")}{e.total === null ? "+" : ""}</td>
-                <td className="num">{e.fields.length}</td>
-                <td className="muted">{e.fields.slice(0, 6).join(", ")}</td>
-              </tr>
+              <FoundRows key={e.name} found={e} canPick={listsEntities} onUseKey={(field) => takeAsKey(e, field)} />
             ))}
           </tbody>
         </table>
@@ -307,5 +333,51 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
         </fieldset>
       )}
     </section>
+    </FieldErrors.Provider>
   );
 }
+
+interface FoundProps {
+  found: EntityFound;
+  /** Whether the analyst names this source's entities (and so can set their key here). */
+  canPick: boolean;
+  onUseKey: (field: string) => void;
+}
+
+/** One entity the test found, and under it the settings naming fields its records lack, with the fields to pick. */
+function FoundRows({ found: e, canPick, onUseKey }: FoundProps) {
+  const keyMissing = e.missing.some((m) => m.setting === "business_key");
+  return (
+    <>
+      <tr data-testid={`found-${e.name}`}>
+        <td>{e.name}</td>
+        <td className="num">
+          {(e.total ?? e.sampled).toLocaleString("en-US")}
+          {e.total === null ? "+" : ""}
+        </td>
+        <td className="num">{e.fields.length}</td>
+        <td className={keyMissing ? "status failed" : ""}>
+          {e.business_key.join(", ")} {keyMissing ? "(not in the records)" : e.sampled > 0 ? "✓" : ""}
+        </td>
+        <td className="muted">{e.fields.slice(0, 6).join(", ")}</td>
+      </tr>
+      {e.missing.map((m) => (
+        <tr key={`${m.setting}-${m.field}`} data-testid={`missing-${e.name}-${m.setting}`}>
+          <td colSpan={5}>
+            <p className="warning key-check">
+              {m.message}
+              {m.setting === "business_key" &&
+                canPick &&
+                e.key_candidates.map((c) => (
+                  <button key={c} type="button" data-testid={`use-key-${e.name}-${c}`} onClick={() => onUseKey(c)}>
+                    Use {c} as key
+                  </button>
+                ))}
+            </p>
+          </td>
+        </tr>
+      ))}
+    </>
+  );
+}
+

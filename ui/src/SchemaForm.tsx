@@ -1,8 +1,22 @@
 // A form rendered from a JSON Schema (the engine's config types, derived by schemars): objects, tagged unions
 // (`kind`), enums, strings, numbers, booleans, lists, and secret references. A new connector needs no form code.
 
-import { useEffect, useState } from "react";
+import { createContext, useContext, useEffect, useState } from "react";
 import { envVisible, pickFile } from "./api";
+
+/** Errors the engine reported about fields of the form, by path (`entities.0.business_key`): each is shown beside
+ * its field. */
+export const FieldErrors = createContext<Record<string, string>>({});
+
+function FieldError({ path }: { path: string }) {
+  const message = useContext(FieldErrors)[path];
+  if (!message) return null;
+  return (
+    <span className="field-error" role="alert" data-testid={`error-${path}`}>
+      {message}
+    </span>
+  );
+}
 
 export interface JsonSchema {
   $ref?: string;
@@ -253,6 +267,7 @@ function Field(props: FieldProps) {
           {help}
         </span>
       )}
+      <FieldError path={path} />
     </label>
   );
   if (schema.secret) return wrap(<SecretField {...props} />);
@@ -260,6 +275,7 @@ function Field(props: FieldProps) {
     return (
       <fieldset className="form-group">
         <legend>{label(name)}</legend>
+        <FieldError path={path} />
         <VariantFields
           {...props}
           schema={schema}
@@ -303,6 +319,7 @@ function Field(props: FieldProps) {
     return (
       <fieldset className="form-group">
         <legend>{label(name)}</legend>
+        <FieldError path={path} />
         {list.map((item, i) => (
           <div key={i} className="form-item" data-testid={`item-${path}.${i}`}>
             <ObjectFields
@@ -327,6 +344,7 @@ function Field(props: FieldProps) {
     return (
       <fieldset className="form-group">
         <legend>{label(name)}</legend>
+        <FieldError path={path} />
         <ObjectFields {...props} schema={schema} value={(value ?? {}) as JsonObject} onChange={onChange} />
       </fieldset>
     );

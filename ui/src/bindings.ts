@@ -2,7 +2,12 @@
 
 export type ErrorKind = "busy" | "invalid_input" | "not_found" | "source" | "target" | "paused" | "cancelled" | "failed" | "needs_review" | "exists";
 
-export type AppError = { kind: ErrorKind, message: string, };
+export type AppError = { kind: ErrorKind, message: string, 
+/**
+ * The form field the error is about, as the console's form names it (`entities.0.business_key`), so the
+ * console shows the message beside that field.
+ */
+field?: string, };
 
 export type EntityCounts = { fetched: number, inserted: number, updated: number, deleted: number, skipped: number, failed: number, pending: number, conflicts: number, };
 
@@ -150,7 +155,29 @@ total: number | null,
 /**
  * Field names seen (declared by the source, or in the first page's records).
  */
-fields: Array<string>, };
+fields: Array<string>, 
+/**
+ * The business key the entity uses (its default applied).
+ */
+business_key: Array<string>, 
+/**
+ * Settings naming a field none of the sampled records holds (business key, parents, rowversion).
+ */
+missing: Array<MissingField>, 
+/**
+ * Fields every sampled record holds with a value of its own: the business keys to propose, likeliest first.
+ */
+key_candidates: Array<string>, };
+
+export type MissingField = { 
+/**
+ * The entity form's field: `business_key`, `parents` or `rowversion`.
+ */
+setting: string, field: string, 
+/**
+ * In words, with the fields to choose from.
+ */
+message: string, };
 
 export type ConnectionReport = { entities: Array<EntityFound>, 
 /**

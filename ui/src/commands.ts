@@ -130,17 +130,18 @@ export function connectorSchema(): Promise<unknown> {
 }
 
 /**
- * Reads the first page of every entity of a source described by the form, and says what it found.
+ * Reads the first page of every entity of a source described by the form, and says what it found; `secrets`
+ * typed into the form are used, not stored.
  */
-export function testConnection(source: SourceConfig, entities: Array<Entity>): Promise<ConnectionReport> {
-  return invoke<ConnectionReport>("test_connection", { source, entities });
+export function testConnection(source: SourceConfig, entities: Array<Entity>, secrets: Record<string, string>): Promise<ConnectionReport> {
+  return invoke<ConnectionReport>("test_connection", { source, entities, secrets });
 }
 
 /**
  * Connects to a target described by the form: what was reached, and whether the connection is encrypted.
  */
-export function testTarget(target: TargetConfig): Promise<TargetReport> {
-  return invoke<TargetReport>("test_target", { target });
+export function testTarget(target: TargetConfig, secrets: Record<string, string>): Promise<TargetReport> {
+  return invoke<TargetReport>("test_target", { target, secrets });
 }
 
 /**
@@ -153,10 +154,11 @@ export function pickFile(title: string): Promise<string | null> {
 }
 
 /**
- * Stores a new pipeline made in the form (its secrets are already in the keychain, referenced by name).
+ * Stores a new pipeline made in the form, once its business keys are found in its source's first page; the
+ * `secrets` typed into the form go to the keychain then.
  */
-export function createPipeline(pipeline: Pipeline): Promise<string> {
-  return invoke<string>("create_pipeline", { pipeline });
+export function createPipeline(pipeline: Pipeline, secrets: Record<string, string>): Promise<string> {
+  return invoke<string>("create_pipeline", { pipeline, secrets });
 }
 
 /**
@@ -170,8 +172,8 @@ export function pipelineDefinition(name: string): Promise<Pipeline> {
  * Saves an edited pipeline under its name: source, target and entities from the form; its schedule, history
  * and failed records stay. Refused while a run holds it, and for a changed name.
  */
-export function updatePipeline(name: string, pipeline: Pipeline): Promise<string> {
-  return invoke<string>("update_pipeline", { name, pipeline });
+export function updatePipeline(name: string, pipeline: Pipeline, secrets: Record<string, string>): Promise<string> {
+  return invoke<string>("update_pipeline", { name, pipeline, secrets });
 }
 
 /**

@@ -6,11 +6,14 @@ import type { AppError, ErrorKind } from "./bindings";
  * `message` what to do about it. `String(error)` is the message. */
 export class CommandError extends Error {
   readonly kind: ErrorKind;
+  /** The form field the error is about (`entities.0.business_key`), when it is about one. */
+  readonly field: string | undefined;
 
   constructor(error: AppError) {
     super(error.message);
     this.name = "CommandError";
     this.kind = error.kind;
+    this.field = error.field;
   }
 
   override toString(): string {

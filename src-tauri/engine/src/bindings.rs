@@ -22,6 +22,7 @@ pub fn typescript() -> String {
         crate::store::FailedRow::decl(),
         crate::store::FailedGroup::decl(),
         crate::connect::EntityFound::decl(),
+        crate::connect::MissingField::decl(),
         crate::connect::ConnectionReport::decl(),
         crate::connect::TargetReport::decl(),
         crate::run::retry::StillFailing::decl(),

@@ -38,6 +38,22 @@ pub struct EntityFound {
     pub total: Option<u64>,
     /// Field names seen (declared by the source, or in the first page's records).
     pub fields: Vec<String>,
+    /// The business key the entity uses (its default applied).
+    pub business_key: Vec<String>,
+    /// Settings naming a field none of the sampled records holds (business key, parents, rowversion).
+    pub missing: Vec<MissingField>,
+    /// Fields every sampled record holds with a value of its own: the business keys to propose, likeliest first.
+    pub key_candidates: Vec<String>,
+}
+
+/// A setting of an entity that names a field the sample does not have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct MissingField {
+    /// The entity form's field: `business_key`, `parents` or `rowversion`.
+    pub setting: String,
+    pub field: String,
+    /// In words, with the fields to choose from.
+    pub message: String,
 }
 
 /// Connects to a source and reads the first page of every entity (writing nothing anywhere).
@@ -85,14 +101,120 @@ pub async fn test_connection(
                 }
             }
         }
+        let key_candidates = key_candidates(&page.records, &fields);
         report.entities.push(EntityFound {
             name: entity.name.clone(),
             sampled: page.records.len() as u64,
             total: page.expected,
+            business_key: entity.key_fields(),
+            missing: missing_fields(entity, &fields, page.records.len(), &key_candidates),
+            key_candidates,
             fields,
         });
     }
     Ok(report)
+}
+
+/// The entity's settings that name a field none of the `sampled` records holds (none when nothing was sampled:
+/// an empty source proves nothing).
+pub fn missing_fields(
+    entity: &Entity,
+    fields: &[String],
+    sampled: usize,
+    candidates: &[String],
+) -> Vec<MissingField> {
+    if sampled == 0 {
+        return Vec::new();
+    }
+    let absent = |field: &str| !fields.iter().any(|f| f == field);
+    let found = fields_to_choose(fields, candidates);
+    let mut missing = Vec::new();
+    for field in entity.key_fields().iter().filter(|f| absent(f)) {
+        missing.push(MissingField {
+            setting: "business_key".into(),
+            field: field.clone(),
+            message: format!(
+                "business key \"{field}\" is in none of the {sampled} sampled records of \"{}\"; choose the key from \
+                 the fields found: {found}",
+                entity.name
+            ),
+        });
+    }
+    for parent in entity.parents.iter().filter(|p| absent(&p.field)) {
+        missing.push(MissingField {
+            setting: "parents".into(),
+            field: parent.field.clone(),
+            message: format!(
+                "parent field \"{}\" (pointing to \"{}\") is in none of the {sampled} sampled records of \"{}\"; \
+                 fields found: {found}",
+                parent.field, parent.entity, entity.name
+            ),
+        });
+    }
+    if let Some(field) = entity.rowversion.as_deref().filter(|f| absent(f)) {
+        missing.push(MissingField {
+            setting: "rowversion".into(),
+            field: field.to_owned(),
+            message: format!(
+                "rowversion field \"{field}\" is in none of the {sampled} sampled records of \"{}\"; fields found: \
+                 {found}",
+                entity.name
+            ),
+        });
+    }
+    missing
+}
+
+/// The fields found, in words: the proposed keys first, marked, then the others (the first dozen).
+fn fields_to_choose(fields: &[String], candidates: &[String]) -> String {
+    let mut listed: Vec<String> = candidates
+        .iter()
+        .map(|c| format!("{c} (a value of its own in every record)"))
+        .collect();
+    listed.extend(fields.iter().filter(|f| !candidates.contains(f)).cloned());
+    let more = listed.len().saturating_sub(12);
+    listed.truncate(12);
+    let mut text = listed.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    if text.is_empty() {
+        text.push_str("none");
+    }
+    text
+}
+
+/// Fields every record holds with a text or number of its own (no two records share it): keys the data can
+/// bear, names that look like keys (`id`, `…_id`, `…_no`, `code`, `sku`…) first.
+pub fn key_candidates(records: &[serde_json::Value], fields: &[String]) -> Vec<String> {
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let unique = |field: &str| {
+        let mut seen = std::collections::HashSet::with_capacity(records.len());
+        records.iter().all(|r| match r.get(field) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => seen.insert(s.clone()),
+            Some(serde_json::Value::Number(n)) => seen.insert(n.to_string()),
+            _ => false,
+        })
+    };
+    let mut found: Vec<&String> = fields.iter().filter(|f| unique(f)).collect();
+    found.sort_by_key(|f| key_likeness(f));
+    found.into_iter().take(5).cloned().collect()
+}
+
+fn key_likeness(field: &str) -> u8 {
+    let lower = field.to_ascii_lowercase();
+    if lower == "id" || lower == "_id" {
+        0
+    } else if ["id", "_no", "key", "code", "sku", "number", "uuid"]
+        .iter()
+        .any(|end| lower.ends_with(end))
+    {
+        1
+    } else {
+        2
+    }
 }
 
 /// What a target connection test found.
@@ -169,6 +291,54 @@ pub async fn test_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_key_the_sample_lacks_is_named_with_the_fields_to_choose_from() {
+        let records: Vec<serde_json::Value> = (0..20)
+            .map(|i| serde_json::json!({"part_no": format!("P-{i}"), "qty": i % 3, "name": "same"}))
+            .collect();
+        let found = fields(&["part_no", "qty", "name"]);
+        let candidates = key_candidates(&records, &found);
+        assert_eq!(candidates, ["part_no"]);
+        let mut entity = Entity::named("parts");
+        entity.rowversion = Some("updated_at".into());
+        entity.parents = vec![crate::config::ParentRef {
+            field: "qty".into(),
+            entity: "stock".into(),
+        }];
+        let missing = missing_fields(&entity, &found, records.len(), &candidates);
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert_eq!(
+            (missing[0].setting.as_str(), missing[0].field.as_str()),
+            ("business_key", "id")
+        );
+        assert_eq!(
+            missing[0].message,
+            "business key \"id\" is in none of the 20 sampled records of \"parts\"; choose the key from the fields \
+             found: part_no (a value of its own in every record), qty, name"
+        );
+        assert_eq!(missing[1].setting, "rowversion");
+        assert!(
+            missing_fields(&entity, &found, 0, &candidates).is_empty(),
+            "an empty sample proves nothing"
+        );
+    }
+
+    #[test]
+    fn key_like_names_come_first_and_repeats_or_gaps_are_no_key() {
+        let records = vec![
+            serde_json::json!({"label": "a", "sku": "S1", "id": 1, "note": null}),
+            serde_json::json!({"label": "b", "sku": "S2", "id": 2, "note": "x"}),
+        ];
+        let found = fields(&["label", "sku", "id", "note"]);
+        assert_eq!(key_candidates(&records, &found), ["id", "sku", "label"]);
+        let repeated = vec![serde_json::json!({"id": 1}), serde_json::json!({"id": 1})];
+        assert!(key_candidates(&repeated, &fields(&["id"])).is_empty());
+    }
 
     #[test]
     fn the_schema_offers_every_source_and_target_kind() {

@@ -38,13 +38,37 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
+tokio::task_local! {
+    /// Keychain values typed into a form and not stored yet, by entry: a connection test made with them reads them
+    /// in place of the keychain's, so a typed secret reaches the keychain only when its pipeline is saved.
+    static PENDING: std::collections::BTreeMap<String, String>;
+}
+
+/// Runs `work` with `pending` keychain values in place of the stored ones (see [`PENDING`]); nothing is stored.
+pub async fn with_pending<F: std::future::Future>(
+    pending: std::collections::BTreeMap<String, String>,
+    work: F,
+) -> F::Output {
+    PENDING.scope(pending, work).await
+}
+
+fn pending(entry: &str) -> Option<String> {
+    PENDING
+        .try_with(|values| values.get(entry).cloned())
+        .ok()
+        .flatten()
+}
+
 /// Reads the value a reference points to.
 pub fn resolve(secret: &Secret) -> Result<SecretValue, SecretError> {
     match secret {
         Secret::Env { env } => std::env::var(env)
             .map(SecretValue)
             .map_err(|_| SecretError::EnvMissing(env.clone())),
-        Secret::Keychain { keychain } => keychain_get(keychain).map(SecretValue),
+        Secret::Keychain { keychain } => match pending(keychain) {
+            Some(typed) => Ok(SecretValue(typed)),
+            None => keychain_get(keychain).map(SecretValue),
+        },
     }
 }
 
@@ -96,5 +120,16 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("SYNCFLOW_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[tokio::test]
+    async fn a_pending_value_stands_in_for_the_keychain_only_inside_its_scope() {
+        let secret = Secret::Keychain {
+            keychain: "never-stored-entry".into(),
+        };
+        let typed = [("never-stored-entry".to_owned(), "typed".to_owned())].into();
+        let inside = with_pending(typed, async { resolve(&secret).map(|v| v.0) }).await;
+        assert_eq!(inside.ok().as_deref(), Some("typed"));
+        assert!(pending("never-stored-entry").is_none());
     }
 }

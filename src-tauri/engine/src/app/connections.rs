@@ -1,31 +1,78 @@
 //! Sources, targets and secrets as a form sets them up: what the form asks, Test connection, the keychain.
 
 use super::{AppError, Context, ErrorKind};
-use crate::config::{Entity, SourceConfig, TargetConfig};
+use crate::config::{Entity, Pipeline, SourceConfig, TargetConfig};
 use crate::connect::{ConnectionReport, TargetReport};
+use std::collections::BTreeMap;
 
 /// The JSON Schema the connector forms are rendered from.
 pub fn connector_schema() -> serde_json::Value {
     crate::connect::connector_schema()
 }
 
-/// Reads the first page of every entity of a source described by a form, and says what it found.
+/// Keychain values typed into a form, by entry, not stored yet.
+pub type TypedSecrets = BTreeMap<String, String>;
+
+/// Reads the first page of every entity of a source described by a form, and says what it found. Secrets typed
+/// into the form are used for the test and not stored (they are stored when the pipeline is saved).
 pub async fn test_source(
     source: &SourceConfig,
     entities: &[Entity],
+    typed: &TypedSecrets,
 ) -> Result<ConnectionReport, AppError> {
-    crate::connect::test_connection(source, entities)
+    let test = crate::connect::test_connection(source, entities);
+    crate::secrets::with_pending(typed.clone(), test)
         .await
         .map_err(|message| AppError::new(ErrorKind::Source, message))
 }
 
-/// Connects to a target described by a form and says what it reached and how the connection is protected.
-pub async fn test_target(ctx: &Context, target: &TargetConfig) -> Result<TargetReport, AppError> {
+/// Connects to a target described by a form and says what it reached and how the connection is protected (typed
+/// secrets used, not stored).
+pub async fn test_target(
+    ctx: &Context,
+    target: &TargetConfig,
+    typed: &TypedSecrets,
+) -> Result<TargetReport, AppError> {
     let mut target = target.clone();
     super::pipelines::anchor_target(&mut target, ctx.base_dir());
-    crate::connect::test_target(&target, ctx.base_dir())
+    let test = crate::connect::test_target(&target, ctx.base_dir());
+    crate::secrets::with_pending(typed.clone(), test)
         .await
         .map_err(|message| AppError::new(ErrorKind::Target, message))
+}
+
+/// Refuses a pipeline whose business key is in none of the records its source's first page holds, naming the
+/// fields to choose from. A source that cannot be read now is not a reason to refuse (it is logged).
+pub async fn check_keys(pipeline: &Pipeline, typed: &TypedSecrets) -> Result<(), AppError> {
+    let report = match test_source(&pipeline.source, &pipeline.entities, typed).await {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::warn!(pipeline = %pipeline.name, error = %e, "business key not checked: the source could not be read");
+            return Ok(());
+        }
+    };
+    let absent = report.entities.iter().find_map(|found| {
+        let missing = found.missing.iter().find(|m| m.setting == "business_key")?;
+        let at = pipeline.entities.iter().position(|e| e.name == found.name);
+        Some((missing.message.clone(), at))
+    });
+    match absent {
+        None => Ok(()),
+        Some((message, at)) => {
+            let error = AppError::invalid(format!("not saved: {message}"));
+            Err(match at {
+                Some(i) => error.at_field(format!("entities.{i}.business_key")),
+                None => error,
+            })
+        }
+    }
+}
+
+/// Stores the secrets typed into a form in the keychain (each under its entry).
+pub fn store_typed(typed: &TypedSecrets) -> Result<(), AppError> {
+    typed
+        .iter()
+        .try_for_each(|(entry, value)| store_secret(entry, value))
 }
 
 /// Whether the environment variable `name` is set for this process — the console sees only the environment it was

@@ -37,6 +37,11 @@ pub enum ErrorKind {
 pub struct AppError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The form field the error is about, as the console's form names it (`entities.0.business_key`), so the
+    /// console shows the message beside that field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub field: Option<String>,
 }
 
 impl AppError {
@@ -44,7 +49,14 @@ impl AppError {
         AppError {
             kind,
             message: message.into(),
+            field: None,
         }
+    }
+
+    /// The same error, about the form field at `path`.
+    pub fn at_field(mut self, path: impl Into<String>) -> AppError {
+        self.field = Some(path.into());
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> AppError {

@@ -75,6 +75,27 @@ pub async fn create(ctx: &Context, mut pipeline: Pipeline) -> Result<String, App
     Ok(pipeline.name)
 }
 
+/// Saves a pipeline made or edited in the console's form (`editing`: the stored pipeline it edits, else a new one):
+/// its business keys are checked against its source's first page (a key in none of the records is refused with
+/// the fields to choose from), then the secrets typed into the form go to the keychain, then it is stored.
+pub async fn save_form(
+    ctx: &Context,
+    editing: Option<&str>,
+    pipeline: Pipeline,
+    typed: &super::connections::TypedSecrets,
+) -> Result<String, AppError> {
+    pipeline.validate().map_err(AppError::invalid)?;
+    super::connections::check_keys(&pipeline, typed).await?;
+    let typed = typed.clone();
+    tokio::task::spawn_blocking(move || super::connections::store_typed(&typed))
+        .await
+        .map_err(AppError::failed)??;
+    match editing {
+        Some(name) => update(ctx, name, pipeline).await,
+        None => create(ctx, pipeline).await,
+    }
+}
+
 /// A stored pipeline as the console's form edits it: secret references only, paths as stored.
 pub async fn definition(ctx: &Context, name: &str) -> Result<Pipeline, AppError> {
     ctx.pipeline(name).await
