@@ -9,6 +9,7 @@ import { MappingScreen } from "./MappingScreen";
 import { PipelinesScreen } from "./PipelinesScreen";
 import { RunsScreen } from "./RunsScreen";
 import { SchemaScreen } from "./SchemaScreen";
+import { UnsavedContext } from "./unsaved";
 
 type Tab = "pipelines" | "runs" | "connect" | "mapping" | "schema" | "failed" | "conflicts";
 
@@ -78,6 +79,10 @@ export function App() {
   const [news, setNews] = useState<string | null>(null);
   // The pipeline the form was opened on (Edit or Clone on Pipelines), or null for a new one.
   const [editing, setEditing] = useState<{ name: string; mode: "edit" | "clone" } | null>(null);
+  // What holds unsaved changes (reported by the screen), and the switch waiting for "leave without saving".
+  const [unsaved, setUnsaved] = useState<string | null>(null);
+  const [leaving, setLeaving] = useState<{ go: () => void } | null>(null);
+  const guarded = (go: () => void) => (unsaved ? setLeaving({ go }) : go());
 
   useEffect(() => {
     selectedRef.current = selected;
@@ -119,6 +124,7 @@ export function App() {
   }, []);
 
   return (
+    <UnsavedContext.Provider value={setUnsaved}>
     <div className="app">
       <header className="topbar">
         <span className="logo">SyncFlow Console</span>
@@ -129,11 +135,13 @@ export function App() {
               type="button"
               className={`tab ${tab === t.id ? "active" : ""}`}
               data-testid={`tab-${t.id}`}
-              onClick={() => {
-                setTab(t.id);
-                if (t.id === "connect") setEditing(null);
-                refresh();
-              }}
+              onClick={() =>
+                guarded(() => {
+                  setTab(t.id);
+                  if (t.id === "connect") setEditing(null);
+                  refresh();
+                })
+              }
             >
               {t.label}
               {badgeOf(t.id, needs) > 0 && (
@@ -150,7 +158,10 @@ export function App() {
             <select
               data-testid="pipeline-picker"
               value={selected ?? ""}
-              onChange={(e) => setSelected(e.target.value)}
+              onChange={(e) => {
+                const chosen = e.target.value;
+                guarded(() => setSelected(chosen));
+              }}
             >
               {pipelines.map((p) => (
                 <option key={p.name} value={p.name}>
@@ -162,6 +173,26 @@ export function App() {
         )}
       </header>
       <main>
+        {leaving && unsaved && (
+          <div className="confirm" role="dialog" aria-label="Unsaved changes" data-testid="unsaved-confirm">
+            <p>{unsaved} has changes you have not saved. Leave without saving them?</p>
+            <button type="button" className="secondary" data-testid="unsaved-stay" onClick={() => setLeaving(null)}>
+              Stay and save
+            </button>{" "}
+            <button
+              type="button"
+              className="danger"
+              data-testid="unsaved-leave"
+              onClick={() => {
+                setUnsaved(null);
+                setLeaving(null);
+                leaving.go();
+              }}
+            >
+              Leave without saving
+            </button>
+          </div>
+        )}
         {error && (
           <p role="alert" className="error">
             {error}
@@ -210,5 +241,6 @@ export function App() {
         {tab === "conflicts" && selected && <ConflictsScreen key={selected} pipeline={selected} />}
       </main>
     </div>
+    </UnsavedContext.Provider>
   );
 }

@@ -11,6 +11,7 @@ import {
   updatePipeline,
 } from "./api";
 import type { ConnectionReport, Entity, EntityFound, Pipeline, SourceConfig, TargetConfig, TargetReport } from "./bindings";
+import { useUnsavedGuard } from "./unsaved";
 import { FieldErrors, type JsonObject, type JsonSchema, type PendingSecrets, ObjectFields, VariantFields } from "./SchemaForm";
 
 interface Schemas {
@@ -61,6 +62,10 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   // The entities and source kind the stored pipeline had: kept as they are for sources that list their own
   // entities (Bubble), whose entities hold only the Mapping screen's choices.
   const [loaded, setLoaded] = useState<{ kind: string; entities: JsonObject[] } | null>(null);
+  // The form as opened or last saved: anything else (a typed secret included) is unsaved.
+  const current = JSON.stringify({ name, source, target, entities, secrets });
+  const [baseline, setBaseline] = useState(current);
+  useUnsavedGuard(current !== baseline, from ? `The form of ${from.name}` : "The new pipeline's form");
 
   // A refused save or test brings the field it is about into view.
   useEffect(() => {
@@ -83,6 +88,10 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
         const storedEntities = (stored.entities ?? []).map(asForm);
         setEntities(storedEntities);
         setLoaded({ kind: stored.source.kind, entities: storedEntities });
+        const openedName = from.mode === "edit" ? stored.name : `${stored.name}-copy`;
+        setBaseline(
+          JSON.stringify({ name: openedName, source: asForm(stored.source), target: asForm(stored.target), entities: storedEntities, secrets: {} }),
+        );
       })
       .catch((e: unknown) => setError(String(e)));
   }, [from]);
@@ -143,6 +152,7 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
       // The engine checks the keys against the source, then stores the typed secrets in the keychain.
       const saved = editing && from ? await updatePipeline(from.name, pipeline, secrets) : await createPipeline(pipeline, secrets);
       setSecrets({});
+      setBaseline(JSON.stringify({ name, source, target, entities, secrets: {} }));
       setNotice(
         editing
           ? `Saved changes to ${saved}. Its schedule and history are kept; review its mapping and schema before the next run.`

@@ -16,6 +16,8 @@ function view(fields: FieldReport[]): EntityView {
     evidence: { sku: "2 sampled: 2 texts" },
     excluded: [],
     business_key: ["sku"],
+    key_missing: [],
+    key_candidates: ["sku"],
     overrides: { sku: { key: true } },
   };
 }
@@ -92,7 +94,9 @@ describe("mapping editor", () => {
     const previews: Array<{ overrides: Record<string, Record<string, { key?: boolean }>> }> = [];
     mockIPC((cmd, args) => {
       const fields = [field("part_no", "part_no"), field("name", "name")];
-      if (cmd === "discover_mapping") return [{ ...view(fields), business_key: ["id"], overrides: {} }];
+      if (cmd === "discover_mapping") {
+        return [{ ...view(fields), business_key: ["id"], key_missing: ["id"], key_candidates: ["part_no"], overrides: {} }];
+      }
       if (cmd === "preview_mapping") {
         const sent = args as unknown as { overrides: Record<string, Record<string, { key?: boolean }>> };
         previews.push(sent);
@@ -103,6 +107,28 @@ describe("mapping editor", () => {
     render(<MappingScreen pipeline="Demo" />);
     fireEvent.click(await screen.findByLabelText("Business key: part_no"));
     await waitFor(() => expect(previews.length).toBe(1));
+    expect(previews[0]?.overrides.products).toEqual({ part_no: { key: true } });
+  });
+
+  it("says when the key is in none of the sampled records and takes a proposed field in one click", async () => {
+    const previews: Array<{ overrides: Record<string, Record<string, { key?: boolean }>> }> = [];
+    mockIPC((cmd, args) => {
+      const fields = [field("part_no", "part_no"), field("qty", "qty")];
+      if (cmd === "discover_mapping") {
+        return [{ ...view(fields), business_key: ["id"], key_missing: ["id"], key_candidates: ["part_no"], overrides: {} }];
+      }
+      if (cmd === "preview_mapping") {
+        const sent = args as unknown as { overrides: Record<string, Record<string, { key?: boolean }>> };
+        previews.push(sent);
+        return [{ ...view(fields), business_key: ["part_no"], overrides: sent.overrides.products ?? {} }];
+      }
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(<MappingScreen pipeline="Demo" />);
+    const warning = await screen.findByTestId("key-missing");
+    expect(warning.textContent).toContain("Business key id is in none of the sampled records");
+    fireEvent.click(screen.getByTestId("use-key-part_no"));
+    await waitFor(() => expect(screen.queryByTestId("key-missing")).toBeNull());
     expect(previews[0]?.overrides.products).toEqual({ part_no: { key: true } });
   });
 });

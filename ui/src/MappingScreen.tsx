@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { discoverMapping, previewMapping, saveOverrides, type Overrides } from "./api";
 import type { Change, ColumnType, EntityView, FieldChoice, FieldReport } from "./bindings";
+import { useUnsavedGuard } from "./unsaved";
 
 const TYPES: ColumnType[] = ["text", "integer", "numeric", "boolean", "datetime", "json"];
 
@@ -41,6 +42,7 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [dirty, setDirty] = useState(false);
+  useUnsavedGuard(dirty, `The mapping of ${pipeline}`);
 
   const discover = () => {
     setBusy("Discovering fields…");
@@ -193,6 +195,23 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
             <code>{view.report.model}</code> · {view.report.fields.length} fields · business key{" "}
             {view.business_key.join(", ")}
           </p>
+          {view.key_missing.length > 0 && (
+            <p className="warning key-check" data-testid="key-missing">
+              Business key {view.key_missing.join(", ")} is in none of the sampled records: a run would stop at its first
+              page. Tick the Key box of the field that identifies a record
+              {view.key_candidates.length > 0 ? " — these have a value of its own in every sampled record:" : "."}
+              {view.key_candidates.map((c) => (
+                <button
+                  key={c}
+                  type="button"
+                  data-testid={`use-key-${c}`}
+                  onClick={() => setKey(view.report.entity, c, true)}
+                >
+                  Use {c} as key
+                </button>
+              ))}
+            </p>
+          )}
           <input
             className="filter"
             data-testid="field-filter"

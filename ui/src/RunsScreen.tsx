@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { useUnsavedGuard } from "./unsaved";
 import {
   alertWebhook,
   cancelRun,
@@ -475,12 +476,16 @@ function ScheduleEditor({ pipeline }: Props) {
   const [preview, setPreview] = useState<SchedulePreview | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
+  // The draft as last loaded or saved: a different draft is unsaved.
+  const [stored, setStored] = useState<Draft>(EMPTY);
+  useUnsavedGuard(JSON.stringify(draft) !== JSON.stringify(stored), `The schedule of ${pipeline}`);
 
   useEffect(() => {
     pipelineSchedule(pipeline)
       .then((v) => {
         setView(v);
         setDraft(draftOf(v.schedule));
+        setStored(draftOf(v.schedule));
       })
       .catch((e: unknown) => setProblem(String(e)));
   }, [pipeline]);
@@ -571,7 +576,10 @@ function ScheduleEditor({ pipeline }: Props) {
         disabled={draft.enabled && problem !== null}
         onClick={() => {
           saveSchedule(pipeline, scheduleOf(draft))
-            .then(() => setSaved(draft.enabled ? "Schedule saved." : "Schedule removed."))
+            .then(() => {
+              setStored(draft);
+              setSaved(draft.enabled ? "Schedule saved." : "Schedule removed.");
+            })
             .catch((e: unknown) => setProblem(String(e)));
         }}
       >

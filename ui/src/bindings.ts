@@ -654,6 +654,14 @@ evidence: { [key in string]?: string },
  */
 excluded: Array<string>, business_key: Array<string>, 
 /**
+ * Business key fields none of the sampled records holds (a run would stop at its first page).
+ */
+key_missing: Array<string>, 
+/**
+ * Fields every sampled record holds with a value of its own: keys to propose, likeliest first.
+ */
+key_candidates: Array<string>, 
+/**
  * The analyst's overrides as they stand.
  */
 overrides: { [key in string]?: FieldChoice }, };

@@ -31,6 +31,10 @@ pub struct EntityView {
     /// Fields the analyst left out.
     pub excluded: Vec<String>,
     pub business_key: Vec<String>,
+    /// Business key fields none of the sampled records holds (a run would stop at its first page).
+    pub key_missing: Vec<String>,
+    /// Fields every sampled record holds with a value of its own: keys to propose, likeliest first.
+    pub key_candidates: Vec<String>,
     /// The analyst's overrides as they stand.
     pub overrides: BTreeMap<String, FieldChoice>,
 }
@@ -93,6 +97,8 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
                 .filter(|(_, r)| r.exclude)
                 .map(|(s, _)| s.clone())
                 .collect(),
+            key_missing: key_missing(entity, d),
+            key_candidates: key_candidates(d),
             business_key: entity.key_fields(),
             overrides: match overrides.and_then(|o| o.get(&d.entity.name)) {
                 Some(sent) => sent.clone(),
@@ -101,6 +107,26 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
             report,
         })
         .collect()
+}
+
+/// The entity's key fields that none of the sampled records holds (none when nothing was sampled).
+fn key_missing(entity: &crate::config::Entity, d: &Discovered) -> Vec<String> {
+    let fields = field_names(d);
+    let candidates = Vec::new();
+    crate::connect::missing_fields(entity, &fields, d.sample.len(), &candidates)
+        .into_iter()
+        .filter(|m| m.setting == "business_key")
+        .map(|m| m.field)
+        .collect()
+}
+
+fn key_candidates(d: &Discovered) -> Vec<String> {
+    crate::connect::key_candidates(&d.sample, &field_names(d))
+}
+
+/// The source fields the mapping learnt, in column order.
+fn field_names(d: &Discovered) -> Vec<String> {
+    d.mapping.fields.iter().map(|f| f.source.clone()).collect()
 }
 
 /// The stored rules as the editor's choices, with the business key marked on the fields that hold it. The editor
@@ -351,10 +377,17 @@ mod tests {
                 .collect()
         };
         assert_eq!(marked(&view_of(&["sku"])), vec!["sku".to_owned()]);
-        // The default key `id` is not in the data: nothing is marked, so marking `sku` makes it the key.
+        // The default key `id` is not in the data: nothing is marked, so marking `sku` makes it the key; the view
+        // says so and proposes the fields with a value of their own.
         let default = view_of(&[]);
         assert_eq!(default.business_key, vec!["id".to_owned()]);
         assert!(marked(&default).is_empty());
+        assert_eq!(default.key_missing, vec!["id".to_owned()]);
+        assert_eq!(
+            default.key_candidates,
+            vec!["sku".to_owned(), "name".to_owned()]
+        );
+        assert!(view_of(&["sku"]).key_missing.is_empty());
         let mut choices = BTreeMap::new();
         choices.insert(
             "sku".to_owned(),
