@@ -139,10 +139,21 @@ impl<T: serde::de::DeserializeOwned> Form<T> {
                 (what, inner) => format!("{what}.{inner}"),
             };
             // A missing field is reported at the object that lacks it: point at the field itself.
-            if let Some(field) = missing_field(&message) {
+            let missing = missing_field(&message).map(str::to_owned);
+            if let Some(field) = &missing {
                 path = format!("{path}.{field}");
             }
-            syncflow_engine::app::AppError::invalid(format!("{path}: {message}")).at_field(path)
+            // In the form's words: its label (`base url`), not the file's key.
+            let label = path
+                .rsplit('.')
+                .find(|part| part.parse::<usize>().is_err())
+                .unwrap_or(&path)
+                .replace('_', " ");
+            let said = match missing {
+                Some(_) => format!("{label} is required"),
+                None => format!("{label}: {message}"),
+            };
+            syncflow_engine::app::AppError::invalid(said).at_field(path)
         })
     }
 }
@@ -309,6 +320,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"path": "/x"})).unwrap();
         let error = form.read("entities.0").unwrap_err();
         assert_eq!(error.field.as_deref(), Some("entities.0.name"), "{error:?}");
+        assert_eq!(error.message, "name is required");
     }
 
     #[test]

@@ -122,6 +122,27 @@ async fn disabled_pipelines_do_not_run_and_deleted_ones_leave_their_target() {
         "{}",
         refused.message
     );
+    // So are an edit and an import that would replace it: no run reads half of one definition.
+    let stored = app::pipelines::definition(&ctx, "life").await.unwrap();
+    let edit = app::pipelines::update(&ctx, "life", stored.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(edit.kind, ErrorKind::Busy, "{}", edit.message);
+    assert!(
+        edit.message.contains("then save your changes"),
+        "{}",
+        edit.message
+    );
+    let text = app::pipelines::export(&ctx, "life").await.unwrap();
+    let replace = app::pipelines::import_text(&ctx, &text, true)
+        .await
+        .unwrap_err();
+    assert_eq!(replace.kind, ErrorKind::Busy, "{}", replace.message);
+    assert!(
+        replace.message.contains("then replace it"),
+        "{}",
+        replace.message
+    );
     let out = running.await.unwrap();
     assert_eq!(
         out.status.code(),

@@ -41,29 +41,44 @@ function badgeTitle(tab: Tab, needs: Attention | null): string {
   return `${needs.conflicts} open conflict(s) of ${of}`;
 }
 
-/** A scheduler action worth a line at the top of the window. */
-function describeAction(action: SchedulerAction): string | null {
+/** A scheduler action worth a line at the top of the window: what happened, whether it went wrong, and the screen
+ * that shows more. */
+interface News {
+  text: string;
+  warn: boolean;
+  pipeline: string;
+  tab: Tab | null;
+  link: string;
+}
+
+function describeAction(action: SchedulerAction): News | null {
+  const news = (text: string, warn: boolean, tab: Tab | null, link = "") => ({ text, warn, tab, link, pipeline: action.pipeline });
   switch (action.action) {
     case "started":
       return action.missed > 0
-        ? `${action.pipeline}: ${action.missed} missed scheduled run(s) folded into one, started now.`
+        ? news(`${action.pipeline}: ${action.missed} missed scheduled run(s) folded into one, started now.`, false, null)
         : null;
     case "paused":
-      return `${action.pipeline} paused: ${action.reason}.`;
+      return news(`${action.pipeline} paused: ${action.reason}.`, true, "runs", "See Runs & schedule");
     case "retried":
       return action.dead > 0
-        ? `${action.pipeline}: ${action.dead} failed record(s) used their last automatic try — see Failed records.`
+        ? news(`${action.pipeline}: ${action.dead} failed record(s) used their last automatic try.`, true, "failed", "See Failed records")
         : null;
     case "children_checked":
       return action.dead > 0
-        ? `${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came — see Failed records.`
+        ? news(`${action.pipeline}: ${action.dead} record(s) waited ${action.checks} checks for a parent that never came.`, true, "failed", "See Failed records")
         : null;
     case "ended":
       if (action.status === "failed") {
-        return `${action.pipeline}: the scheduled run failed — ${action.error ?? "no reason given"}. See Runs & schedule (its log has the details).`;
+        return news(
+          `${action.pipeline}: the scheduled run failed — ${action.error ?? "no reason given"}.`,
+          true,
+          "runs",
+          "See its log in Runs & schedule",
+        );
       }
       return action.failed > 0
-        ? `${action.pipeline}: the scheduled run completed with ${action.failed} failed — see Failed records.`
+        ? news(`${action.pipeline}: the scheduled run completed with ${action.failed} failed.`, true, "failed", "See Failed records")
         : null;
   }
 }
@@ -76,7 +91,7 @@ export function App() {
   const [needs, setNeeds] = useState<Attention | null>(null);
   // The badges count the selected pipeline; the poll reads the selection through a ref so it keeps one timer.
   const selectedRef = useRef<string | null>(null);
-  const [news, setNews] = useState<string | null>(null);
+  const [news, setNews] = useState<News | null>(null);
   // The pipeline the form was opened on (Edit or Clone on Pipelines), or null for a new one.
   const [editing, setEditing] = useState<{ name: string; mode: "edit" | "clone" } | null>(null);
   // What holds unsaved changes (reported by the screen), and the switch waiting for "leave without saving".
@@ -119,7 +134,7 @@ export function App() {
     }).catch(() => null);
     return () => {
       window.clearInterval(timer);
-      void unlisten.then((stop) => stop?.());
+      void unlisten.then((stop) => stop?.()).catch(() => undefined);
     };
   }, []);
 
@@ -199,8 +214,29 @@ export function App() {
           </p>
         )}
         {news && (
-          <p className="notice" data-testid="scheduler-news">
-            {news}
+          <p className={news.warn ? "warning" : "notice"} data-testid="scheduler-news">
+            {news.text}{" "}
+            {news.tab && (
+              <button
+                type="button"
+                className="link"
+                data-testid="scheduler-news-open"
+                onClick={() => {
+                  const tab = news.tab;
+                  if (!tab) return;
+                  guarded(() => {
+                    setSelected(news.pipeline);
+                    setTab(tab);
+                    setNews(null);
+                  });
+                }}
+              >
+                {news.link}
+              </button>
+            )}
+            <button type="button" className="close" aria-label="Dismiss" data-testid="scheduler-news-close" onClick={() => setNews(null)}>
+              ×
+            </button>
           </p>
         )}
         {pipelines === null && !error && <p className="muted">Loading pipelines…</p>}

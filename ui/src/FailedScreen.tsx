@@ -58,7 +58,7 @@ export function FailedScreen({ pipeline, stamp }: Props) {
       if (a.pipeline === pipeline && (a.action === "retried" || a.action === "ended")) load();
     }).catch(() => null);
     return () => {
-      void unlisten.then((stop) => stop?.());
+      void unlisten.then((stop) => stop?.()).catch(() => undefined);
     };
   }, [pipeline, load]);
 

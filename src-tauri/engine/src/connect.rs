@@ -279,7 +279,7 @@ pub async fn test_target(
                 format!("SQLite file {} (created on the first run)", path.display())
             } else {
                 return Err(format!(
-                    "target: the folder of {} does not exist; check target.path",
+                    "target: the folder of {} does not exist; check the target's path",
                     path.display()
                 ));
             };

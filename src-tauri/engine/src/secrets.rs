@@ -8,9 +8,9 @@ pub const KEYCHAIN_SERVICE: &str = "syncflow";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("environment variable {0} is not set; export it before running (it is named in the pipeline file)")]
+    #[error("environment variable {0} is not set for SyncFlow; set it where SyncFlow is started (the console sees only the environment it was started with), or keep the secret in the OS keychain instead")]
     EnvMissing(String),
-    #[error("keychain entry \"{0}\" does not exist; store it with `syncflow secret set {0}`")]
+    #[error("keychain entry \"{0}\" holds no secret; type the value into the secret's field in the console and save, or store it with `syncflow secret set {0}`")]
     KeychainMissing(String),
     #[error("the OS keychain is not reachable ({reason}); start a Secret Service (e.g. gnome-keyring) or use {{ env = \"VAR\" }} instead")]
     KeychainUnavailable { reason: String },

@@ -56,6 +56,9 @@ pub async fn import_text(ctx: &Context, text: &str, replace: bool) -> Result<Str
             ),
         ));
     }
+    if replace {
+        refuse_while_running(ctx, &pipeline.name, "replace it").await?;
+    }
     anchor_paths(&mut pipeline, ctx.base_dir());
     save(ctx, &pipeline).await?;
     Ok(pipeline.name)
