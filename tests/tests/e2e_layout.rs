@@ -1,5 +1,5 @@
 //! Every screen at 1024×768 in the real window, after a run of the Demo (so that history, failed records, mapping and
-//! schema have content): a screenshot of each in tests/artifacts (1024-<screen>.png, to be looked at), and two
+//! schema have content; the run itself reads "completed with 3 failed" in amber and leads to the three records): a screenshot of each in tests/artifacts (1024-<screen>.png, to be looked at), and two
 //! checks a person would make by eye — nothing scrolls sideways, and no two controls or texts cover each other
 //! (each element's box clipped by the scrolling boxes it sits in, compared with every element it does not contain).
 
@@ -80,12 +80,26 @@ async fn every_screen_fits_1024_by_768_without_overlaps() {
 
     session.click_on("[data-testid='run-Demo']", wait).await;
     session.review_and_run("Demo", wait).await;
-    session
+    // The Demo's three bad invoices: the run says so, in amber, and leads to them.
+    let status = session
         .wait_text("[data-testid='run-status']", wait, |t| {
             t.starts_with("completed")
         })
         .await;
+    assert_eq!(status, "completed with 3 failed");
+    let class = session
+        .script("return document.querySelector(\"[data-testid='run-status']\").className;")
+        .await;
+    assert!(
+        class.as_str().unwrap_or_default().contains("with-failed"),
+        "{class}"
+    );
     let mut checked = vec![("pipelines", check_screen(session, "pipelines").await)];
+    session.click_on("[data-testid='open-failed']", wait).await;
+    let listed = session
+        .wait_content("[data-testid='failed-table']", wait, |t| t.contains("TBD"))
+        .await;
+    assert!(listed.contains("invoice"), "{listed}");
 
     session.click_on("[data-testid='tab-runs']", wait).await;
     session.wait_for("[data-testid='run-history']", wait).await;

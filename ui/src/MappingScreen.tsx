@@ -153,6 +153,9 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
           data-testid="save-mapping"
           onClick={save}
           disabled={busy !== null || !dirty || errors.length > 0}
+          title={
+            busy ?? (errors.length > 0 ? "Fix the field names marked in red first" : !dirty ? "Nothing changed since the last save" : undefined)
+          }
         >
           Save
         </button>

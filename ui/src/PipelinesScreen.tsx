@@ -275,7 +275,10 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit, on
                     className="secondary"
                     data-testid={`preview-${p.name}`}
                     disabled={running || heldElsewhere(p.name) !== undefined || preview?.result === null}
-                    title="What a run would insert, update, delete and skip, with sample rows; nothing is written"
+                    title={
+                      (heldElsewhere(p.name) && `Busy: running in ${heldElsewhere(p.name)?.description ?? "another process"}`) ||
+                      (running ? "A run is going in this window" : preview?.result === null ? "A preview is under way" : "What a run would insert, update, delete and skip, with sample rows; nothing is written")
+                    }
                     onClick={() => {
                       setPreview({ pipeline: p.name, result: null, error: null });
                       previewPipeline(p.name, () => undefined)

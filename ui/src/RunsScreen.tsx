@@ -369,6 +369,7 @@ function AlertSettings() {
           type="button"
           data-testid="save-alert-webhook"
           disabled={busy || !url.trim()}
+          title={!url.trim() ? "Paste the webhook's URL first" : undefined}
           onClick={() => {
             const typed = url;
             setUrl("");
@@ -574,6 +575,7 @@ function ScheduleEditor({ pipeline }: Props) {
         type="button"
         data-testid="schedule-save"
         disabled={draft.enabled && problem !== null}
+        title={draft.enabled && problem !== null ? `Fix the schedule first: ${problem}` : undefined}
         onClick={() => {
           saveSchedule(pipeline, scheduleOf(draft))
             .then(() => {

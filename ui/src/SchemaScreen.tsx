@@ -80,6 +80,14 @@ export function SchemaScreen({ pipeline }: { pipeline: string }) {
           data-testid="apply-schema"
           onClick={() => setConfirming(true)}
           disabled={busy !== null || statements.length === 0 || (review?.errors.length ?? 0) > 0}
+          title={
+            busy ??
+            ((review?.errors.length ?? 0) > 0
+              ? "Fix the fields the schema names first (on Mapping)"
+              : statements.length === 0
+                ? "The target already matches: nothing to apply"
+                : undefined)
+          }
         >
           Apply…
         </button>
