@@ -432,9 +432,9 @@ impl SourceError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot reach the source at {url}: {reason}; check the source's base URL and that the server is running")]
+    #[error("cannot reach the source at {url}: {reason}; check the source's base URL (base_url) and that the server is running")]
     Unreachable { url: String, reason: String },
-    #[error("the source refused the credentials ({status} from {url}); check the source's credentials (its token, API key or password)")]
+    #[error("the source refused the credentials ({status} from {url}); check the source's credentials (its token, API key or password: auth)")]
     Unauthorized { url: String, status: u16 },
     #[error("the source answered {status} for {url}: {body}")]
     Status {

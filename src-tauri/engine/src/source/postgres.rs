@@ -266,7 +266,7 @@ impl PgSource {
         }
         let rows = self.read_page(&sql, &binds).await.map_err(|e| {
             failed(format!(
-                "entities \"{}\": {e}; check the source's URL and that the server runs",
+                "entities \"{}\": {e}; check the source's URL (url) and that the server runs",
                 entity.name
             ))
         })?;
