@@ -18,6 +18,7 @@ const products: EntityView = {
   excluded: [],
   business_key: ["sku"],
   key_missing: [],
+  missing: [],
   key_candidates: ["sku"],
   overrides: { sku: { key: true } },
 };

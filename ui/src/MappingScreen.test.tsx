@@ -17,6 +17,7 @@ function view(fields: FieldReport[]): EntityView {
     excluded: [],
     business_key: ["sku"],
     key_missing: [],
+    missing: [],
     key_candidates: ["sku"],
     overrides: { sku: { key: true } },
   };
@@ -115,7 +116,8 @@ describe("mapping editor", () => {
     mockIPC((cmd, args) => {
       const fields = [field("part_no", "part_no"), field("qty", "qty")];
       if (cmd === "discover_mapping") {
-        return [{ ...view(fields), business_key: ["id"], key_missing: ["id"], key_candidates: ["part_no"], overrides: {} }];
+        const rowversion = { setting: "rowversion", field: "updated_at", message: 'rowversion field "updated_at" is in none of the 20 sampled records of "products"; fields found: part_no, qty' };
+        return [{ ...view(fields), business_key: ["id"], key_missing: ["id"], key_candidates: ["part_no"], missing: [rowversion], overrides: {} }];
       }
       if (cmd === "preview_mapping") {
         const sent = args as unknown as { overrides: Record<string, Record<string, { key?: boolean }>> };
@@ -126,6 +128,7 @@ describe("mapping editor", () => {
     });
     render(<MappingScreen pipeline="Demo" />);
     const warning = await screen.findByTestId("key-missing");
+    expect(screen.getByTestId("missing-rowversion").textContent).toContain('rowversion field "updated_at"');
     expect(warning.textContent).toContain("Business key id is in none of the sampled records");
     fireEvent.click(screen.getByTestId("use-key-part_no"));
     await waitFor(() => expect(screen.queryByTestId("key-missing")).toBeNull());

@@ -215,6 +215,13 @@ export function MappingScreen({ pipeline }: { pipeline: string }) {
               ))}
             </p>
           )}
+          {view.missing
+            .filter((m) => m.setting !== "business_key")
+            .map((m) => (
+              <p key={`${m.setting}-${m.field}`} className="warning key-check" data-testid={`missing-${m.setting}`}>
+                {m.message}
+              </p>
+            ))}
           <input
             className="filter"
             data-testid="field-filter"

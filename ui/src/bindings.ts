@@ -658,6 +658,10 @@ excluded: Array<string>, business_key: Array<string>,
  */
 key_missing: Array<string>, 
 /**
+ * Every setting naming a field none of the sampled records holds (business key, parents, rowversion), in words.
+ */
+missing: Array<MissingField>, 
+/**
  * Fields every sampled record holds with a value of its own: keys to propose, likeliest first.
  */
 key_candidates: Array<string>, 

@@ -33,6 +33,8 @@ pub struct EntityView {
     pub business_key: Vec<String>,
     /// Business key fields none of the sampled records holds (a run would stop at its first page).
     pub key_missing: Vec<String>,
+    /// Every setting naming a field none of the sampled records holds (business key, parents, rowversion), in words.
+    pub missing: Vec<crate::connect::MissingField>,
     /// Fields every sampled record holds with a value of its own: keys to propose, likeliest first.
     pub key_candidates: Vec<String>,
     /// The analyst's overrides as they stand.
@@ -98,6 +100,7 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
                 .map(|(s, _)| s.clone())
                 .collect(),
             key_missing: key_missing(entity, d),
+            missing: missing_settings(entity, d),
             key_candidates: key_candidates(d),
             business_key: entity.key_fields(),
             overrides: match overrides.and_then(|o| o.get(&d.entity.name)) {
@@ -111,13 +114,19 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
 
 /// The entity's key fields that none of the sampled records holds (none when nothing was sampled).
 fn key_missing(entity: &crate::config::Entity, d: &Discovered) -> Vec<String> {
-    let fields = field_names(d);
-    let candidates = Vec::new();
-    crate::connect::missing_fields(entity, &fields, d.sample.len(), &candidates)
+    missing_settings(entity, d)
         .into_iter()
         .filter(|m| m.setting == "business_key")
         .map(|m| m.field)
         .collect()
+}
+
+/// The entity's settings naming a field none of the sampled records holds.
+fn missing_settings(
+    entity: &crate::config::Entity,
+    d: &Discovered,
+) -> Vec<crate::connect::MissingField> {
+    crate::connect::missing_fields(entity, &field_names(d), d.sample.len(), &key_candidates(d))
 }
 
 fn key_candidates(d: &Discovered) -> Vec<String> {
@@ -388,6 +397,10 @@ mod tests {
             vec!["sku".to_owned(), "name".to_owned()]
         );
         assert!(view_of(&["sku"]).key_missing.is_empty());
+        assert_eq!(default.missing.len(), 1);
+        assert!(default.missing[0]
+            .message
+            .contains("choose the key from the fields found: sku"));
         let mut choices = BTreeMap::new();
         choices.insert(
             "sku".to_owned(),
