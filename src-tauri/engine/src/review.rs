@@ -81,61 +81,54 @@ pub fn mapping_view(found: &[Discovered], overrides: Option<&Overrides>) -> Vec<
     prisma::reports(&models)
         .into_iter()
         .zip(found.iter().zip(mappings.iter().zip(&entities)))
-        .map(|(report, (d, (m, entity)))| EntityView {
-            samples: samples(&d.sample, &report),
-            evidence: report
-                .fields
-                .iter()
-                .map(|f| {
-                    (
-                        f.source.clone(),
-                        Evidence::of(d.sample.iter().map(|r| r.get(&f.source))).describe(),
-                    )
-                })
-                .collect(),
-            excluded: m
-                .rules
-                .iter()
-                .filter(|(_, r)| r.exclude)
-                .map(|(s, _)| s.clone())
-                .collect(),
-            key_missing: key_missing(entity, d),
-            missing: missing_settings(entity, d),
-            key_candidates: key_candidates(d),
-            business_key: entity.key_fields(),
-            overrides: match overrides.and_then(|o| o.get(&d.entity.name)) {
-                Some(sent) => sent.clone(),
-                None => with_key_marks(&m.rules, entity, d),
-            },
-            report,
+        .map(|(report, (d, (m, entity)))| {
+            let (missing, key_candidates) = field_checks(entity, d);
+            EntityView {
+                samples: samples(&d.sample, &report),
+                evidence: report
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.source.clone(),
+                            Evidence::of(d.sample.iter().map(|r| r.get(&f.source))).describe(),
+                        )
+                    })
+                    .collect(),
+                excluded: m
+                    .rules
+                    .iter()
+                    .filter(|(_, r)| r.exclude)
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+                key_missing: missing
+                    .iter()
+                    .filter(|m| m.setting == "business_key")
+                    .map(|m| m.field.clone())
+                    .collect(),
+                missing,
+                key_candidates,
+                business_key: entity.key_fields(),
+                overrides: match overrides.and_then(|o| o.get(&d.entity.name)) {
+                    Some(sent) => sent.clone(),
+                    None => with_key_marks(&m.rules, entity, d),
+                },
+                report,
+            }
         })
         .collect()
 }
 
-/// The entity's key fields that none of the sampled records holds (none when nothing was sampled).
-fn key_missing(entity: &crate::config::Entity, d: &Discovered) -> Vec<String> {
-    missing_settings(entity, d)
-        .into_iter()
-        .filter(|m| m.setting == "business_key")
-        .map(|m| m.field)
-        .collect()
-}
-
-/// The entity's settings naming a field none of the sampled records holds.
-fn missing_settings(
+/// The entity's settings naming a field none of the sampled records holds, and the fields that could be its key —
+/// once per view (it runs on every edit the mapping editor previews).
+fn field_checks(
     entity: &crate::config::Entity,
     d: &Discovered,
-) -> Vec<crate::connect::MissingField> {
-    crate::connect::missing_fields(entity, &field_names(d), d.sample.len(), &key_candidates(d))
-}
-
-fn key_candidates(d: &Discovered) -> Vec<String> {
-    crate::connect::key_candidates(&d.sample, &field_names(d))
-}
-
-/// The source fields the mapping learnt, in column order.
-fn field_names(d: &Discovered) -> Vec<String> {
-    d.mapping.fields.iter().map(|f| f.source.clone()).collect()
+) -> (Vec<crate::connect::MissingField>, Vec<String>) {
+    let fields: Vec<String> = d.mapping.fields.iter().map(|f| f.source.clone()).collect();
+    let candidates = crate::connect::key_candidates(&d.sample, &fields);
+    let missing = crate::connect::missing_fields(entity, &fields, d.sample.len(), &candidates);
+    (missing, candidates)
 }
 
 /// The stored rules as the editor's choices, with the business key marked on the fields that hold it. The editor
