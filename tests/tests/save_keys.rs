@@ -1,6 +1,7 @@
 //! Saving a pipeline from the console's form on a bad day: a business key the data does not have is refused (on the
 //! form's field, nothing stored); a source that lies (a null page) or cannot be reached is no reason to refuse — the
-//! key cannot be checked, the pipeline is saved; the same new pipeline saved twice is refused the second time. The
+//! key cannot be checked, the pipeline is saved; the same new pipeline saved twice is refused the second time, before
+//! the source is read or a typed secret stored. The
 //! REST test server and a real state database.
 
 use serde_json::json;
@@ -69,6 +70,8 @@ async fn a_key_the_data_lacks_is_refused_and_an_unreadable_source_does_not_block
     app::pipelines::save_form(&ctx, None, pipeline(&server, "parts", key), &typed)
         .await
         .unwrap();
+    // Refused before the source is read (and before any typed secret would be stored).
+    let served = server.records_served();
     let again = app::pipelines::save_form(&ctx, None, pipeline(&server, "parts", key), &typed)
         .await
         .unwrap_err();
@@ -76,6 +79,11 @@ async fn a_key_the_data_lacks_is_refused_and_an_unreadable_source_does_not_block
         again.message.contains("exists already"),
         "{}",
         again.message
+    );
+    assert_eq!(
+        server.records_served(),
+        served,
+        "the source was read for a save that cannot happen"
     );
     assert_eq!(stored(&ctx).await, ["parts"]);
 

@@ -67,12 +67,7 @@ pub async fn import_text(ctx: &Context, text: &str, replace: bool) -> Result<Str
 /// Stores a new pipeline made in a form; a name in use is refused.
 pub async fn create(ctx: &Context, mut pipeline: Pipeline) -> Result<String, AppError> {
     pipeline.validate().map_err(AppError::invalid)?;
-    if ctx.store().has_pipeline(&pipeline.name).await? {
-        return Err(AppError::invalid(format!(
-            "a pipeline named \"{}\" exists already; choose another name",
-            pipeline.name
-        )));
-    }
+    refuse_taken_name(ctx, &pipeline.name).await?;
     anchor_paths(&mut pipeline, ctx.base_dir());
     save(ctx, &pipeline).await?;
     Ok(pipeline.name)
@@ -88,6 +83,11 @@ pub async fn save_form(
     typed: &super::connections::TypedSecrets,
 ) -> Result<String, AppError> {
     pipeline.validate().map_err(AppError::invalid)?;
+    // What would refuse the save comes first: a typed secret is stored only for a pipeline that is saved.
+    match editing {
+        Some(name) => refuse_edit(ctx, name, &pipeline.name).await?,
+        None => refuse_taken_name(ctx, &pipeline.name).await?,
+    }
     super::connections::check_keys(&pipeline, typed).await?;
     let typed = typed.clone();
     tokio::task::spawn_blocking(move || super::connections::store_typed(&typed))
@@ -109,13 +109,7 @@ pub async fn definition(ctx: &Context, name: &str) -> Result<Pipeline, AppError>
 /// old one). Refused while a run holds it, so no run reads half of one definition and half of the other.
 pub async fn update(ctx: &Context, name: &str, edited: Pipeline) -> Result<String, AppError> {
     let stored = ctx.pipeline(name).await?;
-    if edited.name != name {
-        return Err(AppError::invalid(format!(
-            "an edit keeps the pipeline's name \"{name}\"; to rename it, clone it as \"{}\" and delete \"{name}\"",
-            edited.name
-        )));
-    }
-    refuse_while_running(ctx, name, "save your changes").await?;
+    refuse_edit(ctx, name, &edited.name).await?;
     let mut pipeline = Pipeline {
         schedule: stored.schedule,
         undo_runs: stored.undo_runs,
@@ -125,6 +119,27 @@ pub async fn update(ctx: &Context, name: &str, edited: Pipeline) -> Result<Strin
     anchor_paths(&mut pipeline, ctx.base_dir());
     save(ctx, &pipeline).await?;
     Ok(pipeline.name)
+}
+
+/// A new pipeline's name must be free.
+async fn refuse_taken_name(ctx: &Context, name: &str) -> Result<(), AppError> {
+    if ctx.store().has_pipeline(name).await? {
+        return Err(AppError::invalid(format!(
+            "a pipeline named \"{name}\" exists already; choose another name"
+        )));
+    }
+    Ok(())
+}
+
+/// An edit keeps the stored pipeline's name and waits for no run to hold it.
+async fn refuse_edit(ctx: &Context, name: &str, edited_name: &str) -> Result<(), AppError> {
+    ctx.pipeline(name).await?;
+    if edited_name != name {
+        return Err(AppError::invalid(format!(
+            "an edit keeps the pipeline's name \"{name}\"; to rename it, clone it as \"{edited_name}\" and delete \"{name}\""
+        )));
+    }
+    refuse_while_running(ctx, name, "save your changes").await
 }
 
 /// `Busy` naming the run that holds the pipeline, if one does.
