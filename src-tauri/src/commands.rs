@@ -223,9 +223,10 @@ crate::commands! {
     }
 
     /// Connects to a target described by the form: what was reached, and whether the connection is encrypted.
-    fn test_target(state, handle; target: Form<TargetConfig>, secrets: BTreeMap<String, String>) -> TargetReport {
+    /// `tables`: the tables of the form's entities (a REST target is tested with a lookup in the first one's resource).
+    fn test_target(state, handle; target: Form<TargetConfig>, tables: Vec<String>, secrets: BTreeMap<String, String>) -> TargetReport {
         let target = target.read("target")?;
-        app::connections::test_target(&state.ctx, &target, &secrets).await
+        app::connections::test_target(&state.ctx, &target, &tables, &secrets).await
     }
 
     /// Asks the user for a file (a path field of a form: a CA bundle, a client certificate); null when

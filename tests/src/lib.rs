@@ -3,6 +3,7 @@
 
 pub mod bubble;
 pub mod erp;
+pub mod hub;
 pub mod keyring_session;
 pub mod pg;
 pub mod products;

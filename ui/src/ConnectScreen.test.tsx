@@ -211,6 +211,7 @@ describe("new pipeline", () => {
         url: "postgresql://svc@db.example.com/erp",
         connection: { sslmode: "verify-full", sslrootcert: "/etc/ssl/provider-ca.pem" },
       },
+      tables: [],
       secrets: {},
     });
   });

@@ -143,7 +143,12 @@ export function ConnectScreen({ onCreated, from = null }: { onCreated: (name: st
   const testTheTarget = () =>
     act("Testing the target…", async () => {
       setTargetReport(null);
-      setTargetReport(await testTarget(formValue<TargetConfig>(target ?? {}), secrets));
+      // A REST target is tested with a lookup in an entity's resource: the form's, or those the source test found.
+      const tables = [
+        ...entityList.map((e) => String(e.table ?? e.name ?? "")),
+        ...(report?.entities ?? []).map((e) => e.name),
+      ].filter((t) => t !== "");
+      setTargetReport(await testTarget(formValue<TargetConfig>(target ?? {}), tables, secrets));
     });
 
   const save = () =>

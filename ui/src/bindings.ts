@@ -451,7 +451,7 @@ export type Auth = { "kind": "none" } | { "kind": "bearer", token: Secret, } | {
 
 export type Secret = { env: string, } | { keychain: string, };
 
-export type TargetConfig = { "kind": "postgres" } & PostgresTarget | { "kind": "sqlite" } & SqliteTarget;
+export type TargetConfig = { "kind": "postgres" } & PostgresTarget | { "kind": "sqlite" } & SqliteTarget | { "kind": "rest" } & RestTarget;
 
 export type PostgresTarget = { 
 /**
@@ -476,6 +476,44 @@ export type SqliteTarget = {
  * Path of the database file (relative paths are relative to the pipeline file).
  */
 path: string, };
+
+export type RestTarget = { 
+/**
+ * Base URL; an entity's resource is `{base_url}/{table}`.
+ */
+base_url: string, 
+/**
+ * How to authenticate (the kinds of a REST source).
+ */
+auth: Auth, 
+/**
+ * Requests in flight at once.
+ */
+concurrency: number, 
+/**
+ * Client-side request limit per minute (429 and 503 honour Retry-After).
+ */
+requests_per_minute?: number | null, 
+/**
+ * Records per `POST {resource}/batch`; 0 = one POST per record (also used when the target has no /batch).
+ */
+batch_size: number, 
+/**
+ * The field where the target keeps BK_HASH (looked up by it).
+ */
+key_field: string, 
+/**
+ * The field where the target keeps DATA_HASH (an equal one means unchanged: no write).
+ */
+data_hash_field: string, 
+/**
+ * The field where the target keeps the rowversion.
+ */
+rowversion_field: string, 
+/**
+ * The target's record id, made by the target (PATCH and DELETE address it).
+ */
+id_field: string, };
 
 export type Entity = { 
 /**

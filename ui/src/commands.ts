@@ -139,9 +139,10 @@ export function testConnection(source: SourceConfig, entities: Array<Entity>, se
 
 /**
  * Connects to a target described by the form: what was reached, and whether the connection is encrypted.
+ * `tables`: the tables of the form's entities (a REST target is tested with a lookup in the first one's resource).
  */
-export function testTarget(target: TargetConfig, secrets: Record<string, string>): Promise<TargetReport> {
-  return invoke<TargetReport>("test_target", { target, secrets });
+export function testTarget(target: TargetConfig, tables: Array<string>, secrets: Record<string, string>): Promise<TargetReport> {
+  return invoke<TargetReport>("test_target", { target, tables, secrets });
 }
 
 /**

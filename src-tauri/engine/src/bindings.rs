@@ -53,6 +53,7 @@ pub fn typescript() -> String {
         crate::config::TargetConfig::decl(),
         crate::config::PostgresTarget::decl(),
         crate::config::SqliteTarget::decl(),
+        crate::config::RestTarget::decl(),
         crate::config::Entity::decl(),
         crate::config::Pagination::decl(),
         crate::config::DeltaStrategy::decl(),

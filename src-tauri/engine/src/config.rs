@@ -359,6 +359,59 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
 pub enum TargetConfig {
     Postgres(PostgresTarget),
     Sqlite(SqliteTarget),
+    Rest(RestTarget),
+}
+
+/// A REST API that takes records (seed 003's INGEST): `POST {base_url}/{table}` creates (the target makes the id),
+/// `PATCH`/`DELETE {base_url}/{table}/{id}` change and remove, `GET {base_url}/{table}?{key_field}=h1,h2` looks up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(deny_unknown_fields)]
+pub struct RestTarget {
+    /// Base URL; an entity's resource is `{base_url}/{table}`.
+    pub base_url: String,
+    /// How to authenticate (the kinds of a REST source).
+    #[serde(default)]
+    pub auth: Auth,
+    /// Requests in flight at once.
+    #[serde(default = "four")]
+    pub concurrency: u32,
+    /// Client-side request limit per minute (429 and 503 honour Retry-After).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Records per `POST {resource}/batch`; 0 = one POST per record (also used when the target has no /batch).
+    #[serde(default = "five_hundred")]
+    pub batch_size: u32,
+    /// The field where the target keeps BK_HASH (looked up by it).
+    #[serde(default = "erp_key_hash")]
+    pub key_field: String,
+    /// The field where the target keeps DATA_HASH (an equal one means unchanged: no write).
+    #[serde(default = "erp_data_hash")]
+    pub data_hash_field: String,
+    /// The field where the target keeps the rowversion.
+    #[serde(default = "erp_rowversion")]
+    pub rowversion_field: String,
+    /// The target's record id, made by the target (PATCH and DELETE address it).
+    #[serde(default = "uid")]
+    pub id_field: String,
+}
+
+fn four() -> u32 {
+    4
+}
+fn five_hundred() -> u32 {
+    500
+}
+fn erp_key_hash() -> String {
+    "erp_key_hash".into()
+}
+fn erp_data_hash() -> String {
+    "erp_data_hash".into()
+}
+fn erp_rowversion() -> String {
+    "erp_rowversion".into()
+}
+fn uid() -> String {
+    "uid".into()
 }
 
 /// A PostgreSQL database.
@@ -807,7 +860,17 @@ impl Pipeline {
         if let TargetConfig::Postgres(pg) = &self.target {
             check_pg_url(&pg.url, "target")?;
         }
-        if matches!(self.target, TargetConfig::Sqlite(_)) {
+        if let TargetConfig::Rest(rest) = &self.target {
+            check_rest_target(rest)?;
+            if let Some(entity) = self.entities.iter().find(|e| e.deletes == DeleteMode::Soft) {
+                return Err(format!(
+                    "entities \"{}\": deletes = \"soft\" needs a database target (a REST target has no column to \
+                     mark deleted rows in); use deletes = \"hard\" (DELETE calls) or \"none\"",
+                    entity.name
+                ));
+            }
+        }
+        if matches!(self.target, TargetConfig::Sqlite(_) | TargetConfig::Rest(_)) {
             if let Some(entity) = self
                 .entities
                 .iter()
@@ -815,7 +878,7 @@ impl Pipeline {
             {
                 return Err(format!(
                     "entities \"{}\": conflicts = \"{}\" needs a PostgreSQL target (edits made in a SQLite file \
-                     are not tracked); use conflicts = \"source_wins\" or a postgres target",
+                     or behind a REST API are not tracked); use conflicts = \"source_wins\" or a postgres target",
                     entity.name,
                     entity.conflicts.as_str()
                 ));
@@ -905,6 +968,37 @@ pub fn is_credential_param(name: &str) -> bool {
         "client_secret",
     ];
     NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// A REST target's settings that cannot work: a base URL that is not http(s), empty field names, no requests.
+fn check_rest_target(rest: &RestTarget) -> Result<(), String> {
+    let url = reqwest::Url::parse(&rest.base_url).map_err(|e| {
+        format!(
+            "target.base_url \"{}\" is not a URL ({e}); write it as https://host/api/v1",
+            rest.base_url
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "target.base_url must start with https:// or http://, not {}://",
+            url.scheme()
+        ));
+    }
+    if rest.concurrency == 0 {
+        return Err("target.concurrency must be at least 1".into());
+    }
+    let fields = [
+        ("key_field", &rest.key_field),
+        ("data_hash_field", &rest.data_hash_field),
+        ("rowversion_field", &rest.rowversion_field),
+        ("id_field", &rest.id_field),
+    ];
+    if let Some((name, _)) = fields.iter().find(|(_, v)| v.trim().is_empty()) {
+        return Err(format!(
+            "target.{name} is empty; name the target's field (or remove it for the default)"
+        ));
+    }
+    Ok(())
 }
 
 fn check_pg_url(url: &str, part: &str) -> Result<(), String> {

@@ -230,8 +230,36 @@ pub struct TargetReport {
 pub async fn test_target(
     target: &TargetConfig,
     base_dir: &std::path::Path,
+    tables: &[String],
 ) -> Result<TargetReport, String> {
     match target {
+        TargetConfig::Rest(rest) => {
+            let sink = crate::sink::rest::RestSink::connect(rest, None)
+                .map_err(|e| format!("target: {e}"))?;
+            let Some(table) = tables.first() else {
+                return Err(
+                    "target: add an entity first: the test looks a record up in its resource"
+                        .into(),
+                );
+            };
+            sink.check(table)
+                .await
+                .map_err(|e| format!("target: {e}"))?;
+            Ok(TargetReport {
+                detail: format!(
+                    "REST API at {}: signed in, and a lookup by {} in {}/{table} answered",
+                    rest.base_url.trim_end_matches('/'),
+                    rest.key_field,
+                    rest.base_url.trim_end_matches('/')
+                ),
+                tls: Some(if rest.base_url.starts_with("https://") {
+                    "HTTPS (TLS, the server's certificate verified)".into()
+                } else {
+                    "not encrypted (http://): use https:// unless the server is on this machine"
+                        .into()
+                }),
+            })
+        }
         TargetConfig::Postgres(pg) => {
             let connected = crate::pgconn::connect(
                 &pg.url,

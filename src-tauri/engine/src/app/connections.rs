@@ -31,11 +31,12 @@ pub async fn test_source(
 pub async fn test_target(
     ctx: &Context,
     target: &TargetConfig,
+    tables: &[String],
     typed: &TypedSecrets,
 ) -> Result<TargetReport, AppError> {
     let mut target = target.clone();
     super::pipelines::anchor_target(&mut target, ctx.base_dir());
-    let test = crate::connect::test_target(&target, ctx.base_dir());
+    let test = crate::connect::test_target(&target, ctx.base_dir(), tables);
     crate::secrets::with_pending(typed.clone(), test)
         .await
         .map_err(|message| AppError::new(ErrorKind::Target, message))

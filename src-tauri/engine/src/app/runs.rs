@@ -94,9 +94,15 @@ pub async fn preview(
         ..RunOptions::default()
     };
     let outcome = run(ctx, &pipeline, options, progress).await?;
-    let sink = crate::sink::Sink::connect_for(&pipeline.target, ctx.base_dir(), 1, true)
-        .await
-        .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?;
+    let sink = crate::sink::Sink::connect_for_run(
+        &pipeline.target,
+        ctx.base_dir(),
+        1,
+        true,
+        Some(ctx.store()),
+    )
+    .await
+    .map_err(|e| AppError::new(super::ErrorKind::Target, e.to_string()))?;
     let mut entities = Vec::new();
     for (entity, sample) in samples.taken() {
         let keys: Vec<String> = sample.rows.iter().map(|(k, _, _)| k.clone()).collect();

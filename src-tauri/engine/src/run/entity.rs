@@ -32,6 +32,11 @@ pub(super) enum Stop {
     Refused {
         message: String,
     },
+    /// The target refused these rows of the batch on their own (a REST target; the others were written): they are
+    /// filed as failed records and the batch is written again without them.
+    RefusedRows {
+        rows: Vec<(usize, String)>,
+    },
     /// The page needs a change of the target's schema that nobody reviewed: nothing of it was written, the pass
     /// resumes at it once the schema is applied.
     NeedsReview {
@@ -180,6 +185,7 @@ impl EntityRun<'_> {
                 Stop::Failed { .. }
                 | Stop::DeletesHeld { .. }
                 | Stop::Refused { .. }
+                | Stop::RefusedRows { .. }
                 | Stop::NeedsReview { .. },
             ) => "failed",
         };
@@ -806,7 +812,8 @@ impl EntityRun<'_> {
         .await
         .map_err(|e| failed(format!("transform stage stopped: {e}")))?;
         let current = mapping.insert(learned);
-        if change.is_empty() {
+        // A REST target takes the fields as they are learnt: there is no table to review or alter.
+        if change.is_empty() || self.sink.schemaless() {
             return Ok(exists);
         }
         if !self.options.apply_schema {
@@ -989,6 +996,7 @@ impl EntityRun<'_> {
                 {
                     return Err(Stop::Refused { message });
                 }
+                Err(SinkError::RefusedRows { rows, .. }) => return Err(Stop::RefusedRows { rows }),
                 Err(SinkError::ConnectionLost { message, .. }) => message,
                 Err(other) => return Err(sink_stop(other)),
             };
@@ -1030,6 +1038,14 @@ impl EntityRun<'_> {
         write: &PageWrite<'_>,
     ) -> Result<Result<MergeCounts, Vec<(usize, String)>>, Stop> {
         match self.write_riding_out_restarts(write).await {
+            Err(Stop::RefusedRows { rows }) => {
+                tracing::warn!(
+                    entity = self.entity.name,
+                    refused = rows.len(),
+                    "the target refused records of the batch; the rest is written"
+                );
+                Ok(Err(rows))
+            }
             Err(Stop::Refused { message }) => {
                 let refused = self.refused_rows(write).await?;
                 if refused.is_empty() {

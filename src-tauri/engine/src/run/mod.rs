@@ -344,11 +344,12 @@ async fn run_leased(
         .map(Vec::len)
         .max()
         .unwrap_or(1);
-    let sink = crate::sink::Sink::connect_for(
+    let sink = crate::sink::Sink::connect_for_run(
         &pipeline.target,
         &options.base_dir,
         parallel,
         options.dry_run,
+        Some(store),
     )
     .await
     .map_err(|e| match e {
@@ -468,6 +469,18 @@ async fn run_leased(
                         error = Some(format!("entity \"{}\": {message}", entity.name));
                         invalid_input = true;
                         needs_review = true;
+                    }
+                    stopped_here = true;
+                }
+                Some(entity::Stop::RefusedRows { rows }) => {
+                    let message = format!(
+                        "the target refused {} records outside a page write",
+                        rows.len()
+                    );
+                    tracing::error!(run_id, entity = entity.name, "{message}");
+                    if error.is_none() {
+                        status = RunStatus::Failed;
+                        error = Some(format!("entity \"{}\": {message}", entity.name));
                     }
                     stopped_here = true;
                 }

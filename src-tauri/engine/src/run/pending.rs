@@ -88,7 +88,7 @@ pub async fn land_children(
         })?;
     let landed = async {
         let opened = open_source(pipeline).await?;
-        let sink = Sink::connect(&pipeline.target, base_dir)
+        let sink = Sink::connect_with_state(&pipeline.target, base_dir, store)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
         land_queue(

@@ -29,6 +29,11 @@ pub(super) async fn table_mapping(
     let mut mapping = Mapping::from_columns(columns, entity)
         .with_declared(source.declared(entity))
         .with_fold_case(sink.folds_case());
+    if sink.schemaless() {
+        // A REST target has no columns to hold late records to: their fields go as learnt.
+        mapping.learn(records);
+        return Ok(mapping);
+    }
     let (known, types): (usize, Vec<_>) = (
         mapping.fields.len(),
         mapping.fields.iter().map(|f| f.ty).collect(),

@@ -87,7 +87,7 @@ async fn retry_queue(
     let mut outcome = RetryOutcome::default();
     let writer = LateWriter::outside_runs();
     let opened = open_source(pipeline).await?;
-    let sink = Sink::connect(&pipeline.target, base_dir)
+    let sink = Sink::connect_with_state(&pipeline.target, base_dir, store)
         .await
         .map_err(|e| RunError::Failed(e.to_string()))?;
     let mut by_entity: BTreeMap<&str, Vec<&FailedRow>> = BTreeMap::new();

@@ -63,7 +63,9 @@ impl Provider {
     pub fn of(target: &crate::config::TargetConfig) -> Provider {
         match target {
             crate::config::TargetConfig::Postgres(_) => Provider::Postgres,
+            // A REST target has no Prisma schema of its own; its records are modelled as PostgreSQL would hold them.
             crate::config::TargetConfig::Sqlite(_) => Provider::Sqlite,
+            crate::config::TargetConfig::Rest(_) => Provider::Postgres,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! INGEST: sinks write pages of prepared rows, each page together with its checkpoint in one transaction.
 
 pub mod postgres;
+pub mod rest;
 pub mod sqlite;
 
 use crate::config::TargetConfig;
@@ -341,6 +342,13 @@ pub enum SinkError {
     /// batch rolled back; the rows it refuses can be found by writing parts of it.
     #[error("target {table} refused the batch: {message}")]
     Rejected { table: String, message: String },
+    /// The target refused these rows of the page on their own (index in the page, the target's reply); the others
+    /// were written, the checkpoint was not: the page is written again without them.
+    #[error("target {table} refused {} records", rows.len())]
+    RefusedRows {
+        table: String,
+        rows: Vec<(usize, String)>,
+    },
     /// The run was asked to stop while a statement ran; it was cancelled and its transaction rolled back.
     #[error("target {table}: stopped on request")]
     Interrupted { table: String },
@@ -352,6 +360,8 @@ pub enum SinkError {
 pub enum Sink {
     Postgres(postgres::PostgresSink),
     Sqlite(sqlite::SqliteSink),
+    // Boxed: its HTTP client and bookkeeping are several times the size of the database handles.
+    Rest(Box<rest::RestSink>),
 }
 
 impl Sink {
@@ -371,6 +381,20 @@ impl Sink {
         Sink::connect_for(target, base_dir, 1, false).await
     }
 
+    /// [`Sink::connect`] for writing: a REST target keeps its checkpoints in the state database `state`.
+    pub async fn connect_with_state(
+        target: &TargetConfig,
+        base_dir: &Path,
+        state: &crate::store::Store,
+    ) -> Result<Sink, SinkError> {
+        Sink::connect_for_run(target, base_dir, 1, false, Some(state)).await
+    }
+
+    /// Whether the target has no tables to review: the mapping's fields go as they are learnt (REST).
+    pub fn schemaless(&self) -> bool {
+        matches!(self, Sink::Rest(_))
+    }
+
     /// Connects for a run that writes `parallel` entities side by side; a dry run's connection creates nothing in
     /// the target (not even the engine's own tables).
     pub async fn connect_for(
@@ -379,7 +403,22 @@ impl Sink {
         parallel: usize,
         dry_run: bool,
     ) -> Result<Sink, SinkError> {
+        Sink::connect_for_run(target, base_dir, parallel, dry_run, None).await
+    }
+
+    /// [`Sink::connect_for`], with the state database a REST target keeps its checkpoints in.
+    pub async fn connect_for_run(
+        target: &TargetConfig,
+        base_dir: &Path,
+        parallel: usize,
+        dry_run: bool,
+        state: Option<&crate::store::Store>,
+    ) -> Result<Sink, SinkError> {
         Ok(match target {
+            TargetConfig::Rest(rest) => Sink::Rest(Box::new(rest::RestSink::connect(
+                rest,
+                state.map(|s| s.pool().clone()),
+            )?)),
             TargetConfig::Postgres(pg) => {
                 Sink::Postgres(postgres::PostgresSink::connect(pg, parallel, !dry_run).await?)
             }
@@ -397,7 +436,7 @@ impl Sink {
     ) -> Result<Result<Option<sqlx::PgConnection>, String>, SinkError> {
         match self {
             Sink::Postgres(s) => Ok(s.lock_pipeline(pipeline).await?.map(Some)),
-            Sink::Sqlite(_) => Ok(Ok(None)),
+            Sink::Sqlite(_) | Sink::Rest(_) => Ok(Ok(None)),
         }
     }
 
@@ -405,7 +444,8 @@ impl Sink {
     pub fn reconnect_budget(&self) -> std::time::Duration {
         match self {
             Sink::Postgres(s) => s.reconnect_budget(),
-            Sink::Sqlite(_) => std::time::Duration::ZERO,
+            // A REST target's calls are retried one by one.
+            Sink::Sqlite(_) | Sink::Rest(_) => std::time::Duration::ZERO,
         }
     }
 
@@ -414,14 +454,14 @@ impl Sink {
     pub async fn rows_in(&self, table: &str, all_rows: bool) -> Result<Option<u64>, SinkError> {
         match self {
             Sink::Postgres(s) => s.rows_in(table, all_rows).await.map(Some),
-            Sink::Sqlite(_) => Ok(None),
+            Sink::Sqlite(_) | Sink::Rest(_) => Ok(None),
         }
     }
 
     /// Whether the end-of-pass deletes compare the pass's keys in the engine (PostgreSQL), so that a resumed pass
     /// needs [`Sink::recorded_seen`]; SQLite keeps its seen keys in a table and compares them in SQL.
     pub fn keeps_seen_keys(&self) -> bool {
-        matches!(self, Sink::Postgres(_))
+        matches!(self, Sink::Postgres(_) | Sink::Rest(_))
     }
 
     /// The keys an unfinished pass recorded as seen, to resume it (SQLite keeps its own and compares in SQL).
@@ -432,6 +472,7 @@ impl Sink {
     ) -> Result<Vec<u128>, SinkError> {
         match self {
             Sink::Postgres(s) => s.recorded_seen(pipeline, entity).await,
+            Sink::Rest(s) => s.recorded_seen(pipeline, entity).await,
             Sink::Sqlite(_) => Ok(Vec::new()),
         }
     }
@@ -444,6 +485,8 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.columns(table).await,
             Sink::Sqlite(s) => s.columns(table).await,
+            // A resource takes whatever fields the mapping sends: there is nothing to create or widen.
+            Sink::Rest(_) => Ok(Some(Vec::new())),
         }
     }
 
@@ -458,6 +501,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.ddl(table, mapping, change, exists),
             Sink::Sqlite(s) => s.ddl(table, mapping, change, exists),
+            Sink::Rest(_) => Vec::new(),
         }
     }
 
@@ -466,6 +510,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.apply(table, statements).await,
             Sink::Sqlite(s) => s.apply(table, statements).await,
+            Sink::Rest(_) => Ok(()),
         }
     }
 
@@ -474,7 +519,7 @@ impl Sink {
     pub async fn lean_conversion(&self, table: &str) -> Result<Vec<String>, SinkError> {
         match self {
             Sink::Postgres(s) => s.lean_conversion(table).await,
-            Sink::Sqlite(_) => Ok(Vec::new()),
+            Sink::Sqlite(_) | Sink::Rest(_) => Ok(Vec::new()),
         }
     }
 
@@ -507,6 +552,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.stored_data_hashes(table, keys).await,
             Sink::Sqlite(s) => s.stored_data_hashes(table, keys).await,
+            Sink::Rest(s) => s.stored_data_hashes(table, keys).await,
         }
     }
 
@@ -515,6 +561,8 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.is_empty(table).await,
             Sink::Sqlite(s) => s.is_empty(table).await,
+            // Every page of a REST target is looked up before it is written: never a blind first load.
+            Sink::Rest(_) => Ok(false),
         }
     }
 
@@ -528,7 +576,7 @@ impl Sink {
     ) -> Result<bool, SinkError> {
         match self {
             Sink::Postgres(s) => s.prepare_edit_tracking(table, needed, apply).await,
-            Sink::Sqlite(_) => Ok(false),
+            Sink::Sqlite(_) | Sink::Rest(_) => Ok(false),
         }
     }
 
@@ -541,6 +589,8 @@ impl Sink {
                 s.scalar_text(table, &sql(crate::schema::quote_ident(table)))
                     .await
             }
+            // No query for a maximum in the REST target's contract: every pass reads the whole source.
+            Sink::Rest(_) => Ok(None),
         }
     }
 
@@ -552,6 +602,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.read_checkpoint(pipeline, entity).await,
             Sink::Sqlite(s) => s.read_checkpoint(pipeline, entity).await,
+            Sink::Rest(s) => s.read_checkpoint(pipeline, entity).await,
         }
     }
 
@@ -574,6 +625,7 @@ impl Sink {
                 undone
             }
             Sink::Sqlite(s) => s.undo(pipeline, run_id, apply).await,
+            Sink::Rest(s) => s.undo().await,
         }
     }
 
@@ -582,6 +634,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.prune_undo(pipeline, keep).await,
             Sink::Sqlite(s) => s.prune_undo(pipeline, keep).await,
+            Sink::Rest(_) => Ok(()),
         }
     }
 
@@ -594,6 +647,7 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.write_page(page, run_id).await,
             Sink::Sqlite(s) => s.write_page(page, run_id).await,
+            Sink::Rest(s) => s.write_page(page, run_id).await,
         }
     }
 }

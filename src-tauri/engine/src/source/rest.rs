@@ -66,6 +66,121 @@ impl RestClient {
         })
     }
 
+    /// A client for a REST target: the same auth kinds, throttle and transport as a source.
+    pub fn for_target(target: &crate::config::RestTarget) -> Result<RestClient, SourceError> {
+        RestClient::new(&RestSource {
+            base_url: target.base_url.clone(),
+            auth: target.auth.clone(),
+            concurrency: target.concurrency,
+            requests_per_minute: target.requests_per_minute,
+            max_page_bytes: None,
+        })
+    }
+
+    /// base_url without its trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends `method url` with a JSON body (or none) and gives back the status and the reply's JSON (Null when
+    /// empty or not JSON), whatever the status — except that 429 and 503 wait as the server asks and a 401 renews a
+    /// login, and, when `retried` (a request that changes nothing twice: GET, PATCH, DELETE), server errors,
+    /// timeouts and resets are tried again with backoff. Without `retried` they come back as `Err`/5xx: the caller
+    /// must find out whether the request took effect before sending it again.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+        retried: bool,
+    ) -> Result<(StatusCode, Value), SourceError> {
+        let mut relogged = false;
+        let mut attempt = 0;
+        let mut refused = 0;
+        loop {
+            self.throttle.ready().await;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            if let Some(token) = self.bearer().await? {
+                request = request.bearer_auth(token.expose());
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) if retried && attempt + 1 < TRIES => {
+                    attempt += 1;
+                    tracing::warn!(%method, url = brief(url), attempt, "request failed, retrying: {e}");
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Unreachable {
+                        url: brief(url),
+                        reason: plain_reason(&e),
+                    })
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED
+                && matches!(self.auth, Auth::Login { .. })
+                && !relogged
+            {
+                relogged = true;
+                *self.token.lock().await = None;
+                continue;
+            }
+            // 429 says the request was not handled; a 503 may have been, so only retried requests wait it out.
+            let load = status == StatusCode::TOO_MANY_REQUESTS
+                || (retried && status == StatusCode::SERVICE_UNAVAILABLE);
+            if load && refused + 1 < LOAD_TRIES {
+                refused += 1;
+                let wait = self.throttle.pushed_back(retry_after(&response));
+                tracing::warn!(%method, url = brief(url), refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "the target asks to slow down");
+                continue;
+            }
+            if retried && status.is_server_error() && attempt + 1 < TRIES {
+                attempt += 1;
+                tracing::warn!(%method, url = brief(url), attempt, status = status.as_u16(), "server error, retrying");
+                backoff(attempt).await;
+                continue;
+            }
+            let bytes = match read_bounded(response, self.max_bytes).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    return Err(SourceError::TooLarge {
+                        url: brief(url),
+                        limit: self.max_bytes,
+                    })
+                }
+                Err(e) if retried && attempt + 1 < TRIES => {
+                    attempt += 1;
+                    tracing::warn!(%method, url = brief(url), attempt, "reply cut short, retrying: {e}");
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Unreachable {
+                        url: brief(url),
+                        reason: plain_reason(&e),
+                    })
+                }
+            };
+            if status.is_success() {
+                self.throttle.succeeded();
+            }
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                parse_json(bytes).await.unwrap_or(Value::Null)
+            };
+            return Ok((status, body));
+        }
+    }
+
     /// The cursor of an entity's first page.
     pub fn first_cursor(entity: &Entity) -> PageCursor {
         match pagination(entity) {
@@ -286,13 +401,7 @@ impl RestClient {
                 && refused + 1 < LOAD_TRIES
             {
                 refused += 1;
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let wait = self.throttle.pushed_back(retry_after);
+                let wait = self.throttle.pushed_back(retry_after(&response));
                 tracing::warn!(%url, refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "the source asks to slow down");
                 continue;
             }
@@ -600,6 +709,27 @@ impl std::fmt::Display for RedirectRefused {
 }
 
 impl std::error::Error for RedirectRefused {}
+
+/// The seconds a reply's `Retry-After` asks to wait, when it gives them.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A target call's URL as errors and logs show it: a lookup's query holds a hundred key hashes, so only its length
+/// is shown.
+fn brief(url: &Url) -> String {
+    let mut short = url.clone();
+    short.set_query(None);
+    match url.query() {
+        Some(q) => format!("{short}?… ({} characters)", q.len()),
+        None => shown(&short),
+    }
+}
 
 /// A URL as errors and logs show it: without userinfo, and with the values of query parameters that may hold a
 /// credential hidden.

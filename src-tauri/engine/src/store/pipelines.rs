@@ -130,7 +130,13 @@ impl Store {
     /// conflicts, waiting children, schedule state). The target and its tables are not touched.
     pub async fn delete_pipeline(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["failed_records", "schema_evidence"] {
+        for table in [
+            "failed_records",
+            "schema_evidence",
+            "rest_target_checkpoints",
+            "rest_target_keys",
+            "rest_target_seen",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE pipeline = ?"))
                 .bind(name)
                 .execute(&mut *tx)

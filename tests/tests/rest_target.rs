@@ -1,0 +1,284 @@
+//! The REST target, exact without transactions: the in-repo ScheduleHub-like server (tests/src/hub.rs) answers 500
+//! to 1 call in 40 — half of those after doing the work — and the target still ends with every record exactly
+//! once; an unchanged re-sync makes no write call; updates, deletes and inserts at the source land; two kill -9
+//! during a first sync, then a run: exact, nothing created twice; records the hub refuses are failed records.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use syncflow_tests::erp::{item, ErpServer};
+use syncflow_tests::hub::HubServer;
+use syncflow_tests::{last_json_line, run_synced, spawn_syncflow, syncflow_async};
+
+const PW: &str = "s3cret";
+const TOKEN: &str = "hub-token";
+
+fn items(n: u64) -> Vec<Value> {
+    (1..=n).map(item).collect()
+}
+
+/// A value as text, for comparing what the hub holds with what the source sent (numbers may arrive normalised).
+fn text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.as_f64().map(|f| format!("{f:.2}")).unwrap_or_default(),
+        Some(other) => other.to_string(),
+        None => "(absent)".into(),
+    }
+}
+
+/// (id, name, price) of each record, by id.
+fn by_id<'a>(
+    records: impl Iterator<Item = &'a Map<String, Value>>,
+) -> BTreeMap<i64, (String, String)> {
+    records
+        .map(|r| {
+            let id = r
+                .get("id")
+                .and_then(Value::as_i64)
+                .expect("a whole-number id");
+            let price = text(r.get("price"));
+            let price = price
+                .parse::<f64>()
+                .map(|p| format!("{p:.2}"))
+                .unwrap_or(price);
+            (id, (text(r.get("name")), price))
+        })
+        .collect()
+}
+
+fn source_rows(records: &[Value]) -> BTreeMap<i64, (String, String)> {
+    let maps: Vec<Map<String, Value>> = records
+        .iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect();
+    by_id(maps.iter())
+}
+
+fn pipeline(
+    erp: &ErpServer,
+    hub: &HubServer,
+    dir: &std::path::Path,
+    name: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    erp.pipeline_file(
+        dir,
+        name,
+        "{ env = \"PW\" }",
+        &format!(
+            "kind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
+             concurrency = 4\nbatch_size = 250",
+            hub.base_url
+        ),
+        "items",
+        &format!(
+            "records = \"/data\"\npagination = {{ kind = \"offset\", size = 1000 }}\nbusiness_key = [\"id\"]\n{extra}"
+        ),
+    )
+}
+
+const ENV: &[(&str, &str)] = &[("PW", PW), ("HUB_TOKEN", TOKEN)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_changes_follow_the_source(
+) {
+    let mut records = items(20_000);
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    hub.fail_every(40);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "to-hub", "deletes = \"hard\"");
+
+    let first = run_synced(&file, &state, ENV).await;
+    assert_eq!(first["status"], "completed", "{first}");
+    let held = hub.records("items");
+    assert_eq!(held.len(), 20_000, "every record once");
+    assert_eq!(
+        hub.most_creates_of_one_key("items"),
+        1,
+        "no record created twice"
+    );
+    assert_eq!(
+        by_id(held.iter()),
+        source_rows(&records),
+        "every value as the source has it"
+    );
+    let counts = &first["entities"]["items"];
+    assert_eq!(counts["inserted"], 20_000, "{first}");
+    assert_eq!(counts["failed"], 0, "{first}");
+
+    let before = hub.write_calls();
+    let again = run_synced(&file, &state, ENV).await;
+    assert_eq!(again["entities"]["items"]["skipped"], 20_000, "{again}");
+    assert_eq!(
+        hub.write_calls(),
+        before,
+        "an unchanged re-sync makes no write call"
+    );
+
+    // 300 updates, 200 deletes, 100 inserts at the source.
+    for r in records.iter_mut().take(300) {
+        r["name"] = Value::String(format!(
+            "{} (renamed)",
+            r["name"].as_str().unwrap_or_default()
+        ));
+    }
+    records.retain(|r| !(1000..1200).contains(&r["id"].as_i64().unwrap_or(0)));
+    records.extend((20_001..=20_100).map(item));
+    erp.set_records(records.clone());
+    let changed = run_synced(&file, &state, ENV).await;
+    let counts = &changed["entities"]["items"];
+    assert_eq!(
+        (
+            counts["updated"].as_u64(),
+            counts["deleted"].as_u64(),
+            counts["inserted"].as_u64()
+        ),
+        (Some(300), Some(200), Some(100)),
+        "{changed}"
+    );
+    let held = hub.records("items");
+    assert_eq!(
+        by_id(held.iter()),
+        source_rows(&records),
+        "the target equals the source"
+    );
+    assert_eq!(hub.most_creates_of_one_key("items"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kills_during_a_first_sync_then_a_run_create_nothing_twice() {
+    let records = items(12_000);
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    hub.fail_every(40);
+    // Slow calls, so that the kills land while records are being written.
+    hub.set_delay_ms(15);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "killed-hub", "deletes = \"hard\"");
+    let path = file.to_str().unwrap();
+
+    for (kill, at_least) in [(1, 1_500usize), (2, 5_000)] {
+        let mut child = spawn_syncflow(&["run", path, "--json"], &state, ENV);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while hub.records("items").len() < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: the hub got too few records"
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("kill {kill}: the run ended ({status}) before it could be killed");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(hub.most_creates_of_one_key("items"), 1, "kill {kill}");
+    }
+    hub.set_delay_ms(0);
+    let done = run_synced(&file, &state, ENV).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let held = hub.records("items");
+    assert_eq!(held.len(), 12_000);
+    assert_eq!(
+        hub.most_creates_of_one_key("items"),
+        1,
+        "nothing created twice"
+    );
+    assert_eq!(by_id(held.iter()), source_rows(&records));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_lands() {
+    let mut records = items(3_000);
+    for i in [10usize, 1_500, 2_999] {
+        records[i]["name"] = Value::String(format!("REJECT me {i}"));
+    }
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    hub.refuse_names_with(Some("REJECT"));
+    // A hub without batch create: one POST per record.
+    hub.without_batch(true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "refusing-hub", "");
+    let out = syncflow_async(&["run", file.to_str().unwrap(), "--json"], &state, ENV).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = last_json_line(&out.stdout);
+    assert_eq!(summary["entities"]["items"]["failed"], 3, "{summary}");
+    assert_eq!(summary["entities"]["items"]["inserted"], 2_997, "{summary}");
+    assert_eq!(hub.records("items").len(), 2_997);
+    let failed = syncflow_async(&["failed", "list", "refusing-hub", "--json"], &state, &[]).await;
+    let listed = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        listed.contains("422") && listed.contains("may not contain"),
+        "{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_whose_customer_the_hub_lacks_wait_and_land_once_it_arrives() {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+    let mut app = sample_app(
+        Scale {
+            customers: 20,
+            invoices: 100,
+            line_items: 0,
+        },
+        true,
+    );
+    // Customers 0 and 1 are missing when the first run reads the app: 10 invoices name them.
+    let late: Vec<Map<String, Value>> = app.types[0].things.drain(0..2).collect();
+    let emulator = BubbleEmulator::start(app, Faults::default()).await.unwrap();
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
+             [target]\nkind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
+             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
+             [[entities]]\nname = \"customer\"\n",
+            emulator.base_url, hub.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+
+    let first = run_synced(&file, &state, ENV).await;
+    let invoices = &first["entities"]["invoice"];
+    assert_eq!(
+        (invoices["inserted"].as_u64(), invoices["pending"].as_u64()),
+        (Some(90), Some(10)),
+        "{first}"
+    );
+    assert_eq!(hub.records("invoice").len(), 90, "no child before its parent");
+    assert_eq!(hub.records("customer").len(), 18);
+
+    // A check of the waiting children while their customers are still missing keeps them waiting.
+    let out = syncflow_async(&["failed", "retry", "shop"], &state, ENV).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("0 landed, 10 still waiting"), "{stderr}");
+    assert_eq!(hub.records("invoice").len(), 90);
+
+    // The customers arrive at the source: the next run brings them, and their invoices land.
+    emulator.edit(|a| a.types[0].things.extend(late.iter().cloned()));
+    let second = run_synced(&file, &state, ENV).await;
+    assert_eq!(second["entities"]["invoice"]["inserted"], 10, "{second}");
+    assert_eq!(hub.records("customer").len(), 20);
+    assert_eq!(hub.records("invoice").len(), 100, "the waiting invoices landed");
+    assert_eq!(hub.most_creates_of_one_key("invoice"), 1);
+    let listed = syncflow_async(&["failed", "list", "shop", "--json"], &state, &[]).await;
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]", "nothing waits any more");
+}
