@@ -19,9 +19,26 @@ pub const KEY_FIELD: &str = "erp_key_hash";
 struct Tables {
     /// entity → uid → record.
     records: BTreeMap<String, BTreeMap<String, Map<String, Value>>>,
+    /// entity → key hash → the uid of its record (the hub's unique index on erp_key_hash).
+    by_key: HashMap<String, HashMap<String, String>>,
     /// entity → key hash → how many times a record with it was created.
     created: HashMap<String, HashMap<String, u64>>,
     next_uid: u64,
+}
+
+impl Tables {
+    /// Removes a record and its key; whether there was one.
+    fn remove(&mut self, entity: &str, uid: &str) -> bool {
+        let Some(record) = self.records.get_mut(entity).and_then(|rs| rs.remove(uid)) else {
+            return false;
+        };
+        if let Some(key) = record.get(KEY_FIELD).and_then(Value::as_str) {
+            if let Some(keys) = self.by_key.get_mut(entity) {
+                keys.remove(key);
+            }
+        }
+        true
+    }
 }
 
 /// A child's parent the hub checks: records of `entity` name in `field` the `parent_field` value of a record of
@@ -126,23 +143,13 @@ async fn lookup(
             json!({"error": "erp_key_hash is required"}),
         );
     };
-    let wanted: std::collections::HashSet<&str> = keys.split(',').collect();
     let tables = s.tables.lock().expect("hub lock");
-    let found: Vec<Value> = tables
-        .records
-        .get(&entity)
-        .map(|records| {
-            records
-                .values()
-                .filter(|r| {
-                    r.get(KEY_FIELD)
-                        .and_then(Value::as_str)
-                        .is_some_and(|k| wanted.contains(k))
-                })
-                .map(|r| Value::Object(r.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let found: Vec<Value> = keys
+        .split(',')
+        .filter_map(|k| tables.by_key.get(&entity)?.get(k))
+        .filter_map(|uid| tables.records.get(&entity)?.get(uid))
+        .map(|r| Value::Object(r.clone()))
+        .collect();
     reply(StatusCode::OK, Value::Array(found))
 }
 
@@ -202,10 +209,10 @@ fn create_one(
             ));
         }
     }
-    let exists = tables.records.get(entity).is_some_and(|rs| {
-        rs.values()
-            .any(|r| r.get(KEY_FIELD).and_then(Value::as_str) == Some(key.as_str()))
-    });
+    let exists = tables
+        .by_key
+        .get(entity)
+        .is_some_and(|keys| keys.contains_key(&key));
     if exists {
         return Err((
             StatusCode::CONFLICT,
@@ -219,7 +226,12 @@ fn create_one(
         .records
         .entry(entity.to_owned())
         .or_default()
-        .insert(uid, record.clone());
+        .insert(uid.clone(), record.clone());
+    tables
+        .by_key
+        .entry(entity.to_owned())
+        .or_default()
+        .insert(key.clone(), uid);
     *tables
         .created
         .entry(entity.to_owned())
@@ -343,14 +355,7 @@ async fn remove(
         Ok(after) => after,
         Err(reply) => return reply,
     };
-    let removed = {
-        let mut tables = s.tables.lock().expect("hub lock");
-        tables
-            .records
-            .get_mut(&entity)
-            .and_then(|rs| rs.remove(&uid))
-            .is_some()
-    };
+    let removed = s.tables.lock().expect("hub lock").remove(&entity, &uid);
     if fail_after {
         return injected("injected after the work");
     }
@@ -454,13 +459,5 @@ impl HubServer {
             .get(entity)
             .and_then(|c| c.values().max().copied())
             .unwrap_or(0)
-    }
-
-    /// Removes a record behind the engine's back (as an operator of the hub would).
-    pub fn delete_record(&self, entity: &str, uid: &str) {
-        let mut tables = self.shared.tables.lock().expect("hub lock");
-        if let Some(rs) = tables.records.get_mut(entity) {
-            rs.remove(uid);
-        }
     }
 }

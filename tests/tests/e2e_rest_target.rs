@@ -20,7 +20,8 @@ async fn a_rest_target_pipeline_is_set_up_in_the_form_tested_and_run() {
         ("ERP_PASSWORD", std::ffi::OsString::from(PASSWORD)),
         ("HUB_TOKEN", std::ffi::OsString::from(TOKEN)),
     ];
-    let envs: Vec<(&str, &std::ffi::OsStr)> = envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let envs: Vec<(&str, &std::ffi::OsStr)> =
+        envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let window = AppWindow::open_with(&envs).await;
     let session = &window.session;
     let wait = Duration::from_secs(30);
@@ -37,7 +38,9 @@ async fn a_rest_target_pipeline_is_set_up_in_the_form_tested_and_run() {
     session.fill("target.base_url", &hub.base_url, wait).await;
     session.choose("target.auth.kind", "bearer", wait).await;
     session.choose("target.auth.token.mode", "env", wait).await;
-    session.fill("target.auth.token.env", "HUB_TOKEN", wait).await;
+    session
+        .fill("target.auth.token.env", "HUB_TOKEN", wait)
+        .await;
     session
         .click_on("[data-testid='test-target']:not([disabled])", wait)
         .await;
@@ -82,10 +85,18 @@ async fn a_rest_target_pipeline_is_set_up_in_the_form_tested_and_run() {
         .map(|r| {
             (
                 r.get("id").and_then(serde_json::Value::as_i64).unwrap_or(0),
-                r.get("name").and_then(serde_json::Value::as_str).unwrap_or("").to_owned(),
+                r.get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
             )
         })
         .collect();
     names.sort();
-    assert_eq!(names, (1..=300).map(|i| (i, format!("item {i}"))).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        (1..=300)
+            .map(|i| (i, format!("item {i}")))
+            .collect::<Vec<_>>()
+    );
 }

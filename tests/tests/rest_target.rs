@@ -262,7 +262,11 @@ async fn invoices_whose_customer_the_hub_lacks_wait_and_land_once_it_arrives() {
         (Some(90), Some(10)),
         "{first}"
     );
-    assert_eq!(hub.records("invoice").len(), 90, "no child before its parent");
+    assert_eq!(
+        hub.records("invoice").len(),
+        90,
+        "no child before its parent"
+    );
     assert_eq!(hub.records("customer").len(), 18);
 
     // A check of the waiting children while their customers are still missing keeps them waiting.
@@ -277,8 +281,16 @@ async fn invoices_whose_customer_the_hub_lacks_wait_and_land_once_it_arrives() {
     let second = run_synced(&file, &state, ENV).await;
     assert_eq!(second["entities"]["invoice"]["inserted"], 10, "{second}");
     assert_eq!(hub.records("customer").len(), 20);
-    assert_eq!(hub.records("invoice").len(), 100, "the waiting invoices landed");
+    assert_eq!(
+        hub.records("invoice").len(),
+        100,
+        "the waiting invoices landed"
+    );
     assert_eq!(hub.most_creates_of_one_key("invoice"), 1);
     let listed = syncflow_async(&["failed", "list", "shop", "--json"], &state, &[]).await;
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]", "nothing waits any more");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "[]",
+        "nothing waits any more"
+    );
 }
