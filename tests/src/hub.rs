@@ -64,6 +64,10 @@ struct Shared {
     refuse_name: Arc<Mutex<Option<String>>>,
     parents: Arc<Mutex<Vec<ParentRule>>>,
     delay_ms: Arc<AtomicU64>,
+    /// Every Nth call is answered 429 with Retry-After (0: never); `paced` counts calls for it, `slowed` the 429s.
+    slow_down_every: Arc<AtomicU64>,
+    paced: Arc<AtomicU64>,
+    slowed: Arc<AtomicU64>,
 }
 
 pub struct HubServer {
@@ -86,7 +90,7 @@ fn authorised(s: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == format!("Bearer {}", s.token))
 }
 
-type Reply = (StatusCode, Json<Value>);
+type Reply = axum::response::Response;
 
 /// The start of every write call: the token checked, the delay waited, the call counted. Err: the reply that ends
 /// it now (401, or an injected 500 before the work); Ok(true): do the work, then answer 500.
@@ -95,6 +99,9 @@ async fn begin_write(s: &Shared, headers: &HeaderMap) -> Result<bool, Reply> {
         return Err(unauthorised());
     }
     pause(s).await;
+    if let Some(slow) = slowed_down(s) {
+        return Err(slow);
+    }
     s.write_calls.fetch_add(1, Ordering::SeqCst);
     match fault(s) {
         Some(false) => Err(injected("injected")),
@@ -107,7 +114,24 @@ fn injected(what: &str) -> Reply {
 }
 
 fn reply(status: StatusCode, body: Value) -> Reply {
-    (status, Json(body))
+    use axum::response::IntoResponse;
+    (status, Json(body)).into_response()
+}
+
+/// Whether this call is answered 429 with `Retry-After: 1` (every Nth call when asked), and that answer.
+fn slowed_down(s: &Shared) -> Option<Reply> {
+    use axum::response::IntoResponse;
+    let n = s.paced.fetch_add(1, Ordering::SeqCst) + 1;
+    let every = s.slow_down_every.load(Ordering::SeqCst);
+    (every > 0 && n.is_multiple_of(every)).then(|| {
+        s.slowed.fetch_add(1, Ordering::SeqCst);
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({"error": "slow down"})),
+        )
+            .into_response()
+    })
 }
 
 fn unauthorised() -> Reply {
@@ -134,6 +158,9 @@ async fn lookup(
         return unauthorised();
     }
     pause(&s).await;
+    if let Some(slow) = slowed_down(&s) {
+        return slow;
+    }
     if fault(&s).is_some() {
         return injected("injected");
     }
@@ -387,6 +414,9 @@ impl HubServer {
             refuse_name: Arc::default(),
             parents: Arc::default(),
             delay_ms: Arc::default(),
+            slow_down_every: Arc::default(),
+            paced: Arc::default(),
+            slowed: Arc::default(),
         };
         let app = Router::new()
             .route("/api/v1/{entity}", get(lookup).post(create))
@@ -429,6 +459,16 @@ impl HubServer {
 
     pub fn require_parent(&self, rule: ParentRule) {
         self.shared.parents.lock().expect("hub lock").push(rule);
+    }
+
+    /// Every `n`th call is answered 429 with `Retry-After: 1` (0: none).
+    pub fn slow_down_every(&self, n: u64) {
+        self.shared.slow_down_every.store(n, Ordering::SeqCst);
+    }
+
+    /// How many calls were answered 429.
+    pub fn slowed_down(&self) -> u64 {
+        self.shared.slowed.load(Ordering::SeqCst)
     }
 
     /// Every request waits this long first (to give a test time to kill a run).

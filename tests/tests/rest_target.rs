@@ -192,7 +192,8 @@ async fn two_kills_during_a_first_sync_then_a_run_create_nothing_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_lands() {
+async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_lands_through_429s()
+{
     let mut records = items(3_000);
     for i in [10usize, 1_500, 2_999] {
         records[i]["name"] = Value::String(format!("REJECT me {i}"));
@@ -200,6 +201,8 @@ async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_
     let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
     let hub = HubServer::start(TOKEN).await;
     hub.refuse_names_with(Some("REJECT"));
+    // The hub asks to slow down (429, Retry-After: 1) once in 300 calls.
+    hub.slow_down_every(300);
     // A hub without batch create: one POST per record.
     hub.without_batch(true);
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +219,12 @@ async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_
     assert_eq!(summary["entities"]["items"]["failed"], 3, "{summary}");
     assert_eq!(summary["entities"]["items"]["inserted"], 2_997, "{summary}");
     assert_eq!(hub.records("items").len(), 2_997);
+    assert!(
+        hub.slowed_down() >= 10,
+        "{} calls were answered 429",
+        hub.slowed_down()
+    );
+    assert_eq!(hub.most_creates_of_one_key("items"), 1);
     let failed = syncflow_async(&["failed", "list", "refusing-hub", "--json"], &state, &[]).await;
     let listed = String::from_utf8_lossy(&failed.stdout);
     assert!(

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { App } from "./App";
-import { applyEvent, etaSeconds, stageRates, type LiveRun } from "./PipelinesScreen";
+import { applyEvent, etaSeconds, stageRates, writeCallsText, type LiveRun } from "./PipelinesScreen";
 import type { RunSummary } from "./bindings";
 
 const summary: RunSummary = {
@@ -362,15 +362,22 @@ describe("applyEvent", () => {
   const stages = { batches: 1, fetch_ms: 100, transform_ms: 10, ingest_ms: 50 };
 
   it("keeps the latest counts per entity from page events", () => {
-    const next = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 900, expected: null, records: 250, stages, stage_records: 250 });
+    const next = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 900, expected: null, records: 250, stages, stage_records: 250, target_calls: null });
     expect(next.entities["products"]?.fetched).toBe(250);
     expect(next.pageNo).toBe(1);
     expect(next.rate).toHaveLength(1);
     expect(etaSeconds(next, "products")).toBeNull();
   });
 
+  it("counts a REST target's write calls and says their rate", () => {
+    const run = applyEvent(base, { event: "page", entity: "products", page_no: 3, counts, rows_per_s: 900, expected: null, records: 250, stages, stage_records: 250, target_calls: 1234 });
+    expect(run.targetCalls).toBe(1234);
+    expect(writeCallsText(1234, 10)).toBe("1,234 write calls to the target (123/s)");
+    expect(writeCallsText(12, 4)).toBe("12 write calls to the target (3.0/s)");
+  });
+
   it("estimates the time left from the expected total and the rate, and charts the rate", async () => {
-    let run = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 100, expected: 1250, records: 250, stages, stage_records: 250 });
+    let run = applyEvent(base, { event: "page", entity: "products", page_no: 1, counts, rows_per_s: 100, expected: 1250, records: 250, stages, stage_records: 250, target_calls: null });
     run = applyEvent(run, {
       event: "page",
       entity: "products",
@@ -381,6 +388,7 @@ describe("applyEvent", () => {
       records: 250,
       stages,
       stage_records: 500,
+      target_calls: null,
     });
     expect(run.expected["products"]).toBe(1250);
     expect(etaSeconds(run, "products")).toBe(6);
@@ -403,7 +411,7 @@ describe("applyEvent", () => {
       budget_s: 120,
     });
     expect(waiting.waiting).toBe("products: waiting for the target (3 s of 120 s) — Connection reset by peer");
-    const back = applyEvent(waiting, { event: "page", entity: "products", page_no: 2, counts, rows_per_s: 90, expected: null, records: 250, stages, stage_records: 250 });
+    const back = applyEvent(waiting, { event: "page", entity: "products", page_no: 2, counts, rows_per_s: 90, expected: null, records: 250, stages, stage_records: 250, target_calls: null });
     expect(back.waiting).toBeNull();
   });
 

@@ -42,6 +42,8 @@ export interface LiveRun {
   current: string | null;
   /** Records each entity has in all, when the source says. */
   expected: Record<string, number>;
+  /** Write calls a REST target has had in this run (null for a database target). */
+  targetCalls?: number | null;
   startedAt: number;
   rate: RateSample[];
   /** A pause was asked for and the run has not stopped yet. */
@@ -62,6 +64,12 @@ const MAX_SAMPLES = 240;
 function addSample(rate: RateSample[], sample: RateSample): RateSample[] {
   const next = [...rate, sample];
   return next.length > MAX_SAMPLES ? next.filter((_, i) => i % 2 === 0 || i === next.length - 1) : next;
+}
+
+/** A REST target's write calls so far and their rate over the run's seconds. */
+export function writeCallsText(calls: number, seconds: number): string {
+  const rate = seconds > 0 ? calls / seconds : 0;
+  return `${calls.toLocaleString("en-US")} write calls to the target (${rate.toFixed(rate < 10 ? 1 : 0)}/s)`;
 }
 
 /** Seconds left for an entity at the current rate, or null when unknown. */
@@ -90,6 +98,7 @@ export function applyEvent(run: LiveRun, event: RunEvent): LiveRun {
         waiting: null,
         entities: { ...run.entities, [event.entity]: event.counts },
         rowsPerS: event.rows_per_s,
+        targetCalls: event.target_calls,
         pageNo: event.page_no,
         current: event.entity,
         expected: event.expected === null ? run.expected : { ...run.expected, [event.entity]: event.expected },
@@ -471,6 +480,9 @@ export function PipelinesScreen({ pipelines, onRunFinished, onReview, onEdit, on
           {running && (
             <p className="muted" data-testid="run-progress">
               {live.current ?? ""} page {live.pageNo} · {Math.round(live.rowsPerS).toLocaleString("en-US")} rows/s
+              {typeof live.targetCalls === "number" && (
+                <span data-testid="target-calls"> · {writeCallsText(live.targetCalls, (Date.now() - live.startedAt) / 1000)}</span>
+              )}
             </p>
           )}
           <RateChart samples={live.rate} />

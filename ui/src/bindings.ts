@@ -36,7 +36,11 @@ records: number,
  * The time each stage spent on this run's batches of the entity so far, and the records of those batches:
  * `stage_records` / a stage's seconds is that stage's rate (the slowest paces the run).
  */
-stages: StageTimes, stage_records: number, } | { "event": "entity_done", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
+stages: StageTimes, stage_records: number, 
+/**
+ * Write calls (POST, PATCH, DELETE) a REST target has had in this run so far; null for a database target.
+ */
+target_calls: number | null, } | { "event": "entity_done", entity: string, counts: EntityCounts, } | { "event": "finished", summary: RunSummary, } | { "event": "waiting", entity: string, 
 /**
  * "target" or "source".
  */

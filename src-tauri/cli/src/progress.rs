@@ -89,10 +89,15 @@ impl Reporter {
             RunEvent::Started { run_id, pipeline, resumed, .. } => {
                 (format!("{} run {run_id} of {pipeline}", if *resumed { "resuming" } else { "starting" }), true)
             }
-            RunEvent::Page { entity, page_no, counts, rows_per_s, .. } => (
+            RunEvent::Page { entity, page_no, counts, rows_per_s, target_calls, .. } => (
                 format!(
-                    "{entity}: page {page_no}, {} fetched, {} inserted, {} updated, {} skipped, {} failed ({rows_per_s:.0} rows/s)",
-                    counts.fetched, counts.inserted, counts.updated, counts.skipped, counts.failed
+                    "{entity}: page {page_no}, {} fetched, {} inserted, {} updated, {} skipped, {} failed ({rows_per_s:.0} rows/s{})",
+                    counts.fetched,
+                    counts.inserted,
+                    counts.updated,
+                    counts.skipped,
+                    counts.failed,
+                    target_calls.map(|n| format!(", {n} write calls to the target")).unwrap_or_default()
                 ),
                 false,
             ),

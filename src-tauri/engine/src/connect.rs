@@ -385,7 +385,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(kinds("source"), ["rest", "bubble", "postgres", "demo"]);
-        assert_eq!(kinds("target"), ["postgres", "sqlite"]);
+        assert_eq!(kinds("target"), ["postgres", "sqlite", "rest"]);
         assert!(schema["source"]["definitions"]["Secret"].is_object());
         // Path fields are named, so the form can offer a file picker for them.
         assert!(schema["target"]["definitions"]["FilePath"].is_object());

@@ -780,6 +780,7 @@ impl EntityRun<'_> {
                 records,
                 stages: stage_totals,
                 stage_records: counts.fetched - fetched_before,
+                target_calls: self.sink.write_calls(),
             });
             if let Some(held) = merged.held_deletes {
                 return Err(Stop::DeletesHeld {

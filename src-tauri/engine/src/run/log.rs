@@ -186,13 +186,19 @@ fn describe(event: &RunEvent) -> (&'static str, &'static str, String) {
             page_no,
             records,
             counts,
+            target_calls,
             ..
         } => (
             "info",
             "page",
             format!(
-                "{entity}: page {page_no}, {records} records; so far {} inserted, {} updated, {} failed",
-                counts.inserted, counts.updated, counts.failed
+                "{entity}: page {page_no}, {records} records; so far {} inserted, {} updated, {} failed{}",
+                counts.inserted,
+                counts.updated,
+                counts.failed,
+                target_calls
+                    .map(|n| format!(", {n} write calls to the target"))
+                    .unwrap_or_default()
             ),
         ),
         RunEvent::EntityDone { entity, counts } => (

@@ -161,6 +161,9 @@ pub enum RunEvent {
         stages: crate::store::StageTimes,
         #[ts(type = "number")]
         stage_records: u64,
+        /// Write calls (POST, PATCH, DELETE) a REST target has had in this run so far; null for a database target.
+        #[ts(type = "number | null")]
+        target_calls: Option<u64>,
     },
     EntityDone {
         entity: String,

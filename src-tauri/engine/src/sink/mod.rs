@@ -390,6 +390,14 @@ impl Sink {
         Sink::connect_for_run(target, base_dir, 1, false, Some(state)).await
     }
 
+    /// The write calls a REST target has had from this sink (None for a database, which takes transactions).
+    pub fn write_calls(&self) -> Option<u64> {
+        match self {
+            Sink::Rest(s) => Some(s.write_calls()),
+            Sink::Postgres(_) | Sink::Sqlite(_) => None,
+        }
+    }
+
     /// Whether the target has no tables to review: the mapping's fields go as they are learnt (REST).
     pub fn schemaless(&self) -> bool {
         matches!(self, Sink::Rest(_))

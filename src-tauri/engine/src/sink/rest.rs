@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Map, Value};
 use sqlx::SqlitePool;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Keys per lookup request (32 hex digits each: a URL of about 3.5 KB).
@@ -34,6 +34,8 @@ pub struct RestSink {
     /// Rows written by a page that came back with refused records and no checkpoint yet: the engine writes the page
     /// again without them, and those rows then count as what was done to them, not as unchanged.
     unconfirmed: Mutex<HashMap<String, Done>>,
+    /// POST, PATCH and DELETE calls made (the progress shows their rate).
+    write_calls: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,13 @@ impl RestSink {
             state,
             no_batch: AtomicBool::new(target.batch_size == 0),
             unconfirmed: Mutex::new(HashMap::new()),
+            write_calls: AtomicU64::new(0),
         })
+    }
+
+    /// The write calls (POST, PATCH, DELETE) this sink has made.
+    pub fn write_calls(&self) -> u64 {
+        self.write_calls.load(Ordering::Relaxed)
     }
 
     fn state(&self) -> Result<&SqlitePool, SinkError> {
@@ -305,6 +313,7 @@ impl RestSink {
             .filter(|(k, v)| stored.fields.get(k) != Some(v))
             .collect();
         let url = self.resource(page.table, &[&stored.id])?;
+        self.write_calls.fetch_add(1, Ordering::Relaxed);
         let (status, body) = self
             .client
             .call(Method::PATCH, &url, Some(&Value::Object(changed)), true)
@@ -489,6 +498,7 @@ impl RestSink {
             )
         };
         let url = url.map_err(Unknown::Page)?;
+        self.write_calls.fetch_add(1, Ordering::Relaxed);
         let (status, reply) = match self
             .client
             .call(Method::POST, &url, Some(&body), false)
@@ -551,6 +561,11 @@ impl RestSink {
             (s, Some(id)) if s.is_success() => Created::Id(id),
             (s, None) if s.is_success() => Created::Unknown,
             (StatusCode::CONFLICT, _) => Created::Exists,
+            (StatusCode::NOT_FOUND, _) => Created::Refused(format!(
+                "the target answered 404 to its create ({}): if it lacks the record's parent, declare the \
+                 entity's parents (`parents = [{{ field, entity }}]`) so that such records wait for it",
+                reply_text(reply.get("error").unwrap_or(reply))
+            )),
             (s, _) if s.is_client_error() => Created::Refused(format!(
                 "the target answered {} to its create: {}",
                 s.as_u16(),
@@ -596,6 +611,7 @@ impl RestSink {
         let gone: Vec<String> = stream::iter(unseen)
             .map(|(key, id)| async move {
                 let url = self.resource(page.table, &[&id])?;
+                self.write_calls.fetch_add(1, Ordering::Relaxed);
                 let (status, body) = self
                     .client
                     .call(Method::DELETE, &url, None, true)
