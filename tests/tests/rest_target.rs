@@ -303,3 +303,70 @@ async fn invoices_whose_customer_the_hub_lacks_wait_and_land_once_it_arrives() {
         "nothing waits any more"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rowversion_delta_reads_only_what_changed_since_the_highest_stamp_written() {
+    let stamp = |second: u64| {
+        chrono::DateTime::from_timestamp(1_767_225_600 + second as i64, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let record = |id: u64, name: &str, second: u64| serde_json::json!({"id": id, "name": name, "updated_at": stamp(second)});
+    let mut source: Vec<Value> = (1..=300)
+        .map(|i| record(i, &format!("item {i}"), i))
+        .collect();
+    let erp = ErpServer::start(source.clone(), PW, 100, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = erp.pipeline_file(
+        dir.path(),
+        "inc-hub",
+        "{ env = \"PW\" }",
+        &format!(
+            "kind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}",
+            hub.base_url
+        ),
+        "items",
+        "pagination = { kind = \"offset\", offset_param = \"offset\", limit_param = \"limit\", size = 100 }\n\
+         records = \"/data\"\nbusiness_key = [\"id\"]\ndelta = \"rowversion\"\nrowversion = \"updated_at\"\n\
+         since_param = \"updated_since\"",
+    );
+    let counts = |summary: &Value| {
+        let c = &summary["entities"]["items"];
+        let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+        (n("fetched"), n("inserted"), n("updated"), n("skipped"))
+    };
+    let first = run_synced(&file, &state, ENV).await;
+    assert_eq!(counts(&first), (300, 300, 0, 0), "{first}");
+    assert!(
+        hub.records("items")
+            .iter()
+            .all(|r| r.get("erp_rowversion").is_some()),
+        "the hub keeps each record's rowversion"
+    );
+
+    // Nothing changed: only the record with the highest stamp is read again, and nothing is written.
+    let (served, calls) = (erp.records_served(), hub.write_calls());
+    let unchanged = run_synced(&file, &state, ENV).await;
+    assert_eq!(counts(&unchanged), (1, 0, 0, 1), "{unchanged}");
+    assert_eq!(erp.records_served() - served, 1);
+    assert_eq!(hub.write_calls(), calls);
+
+    source[4] = record(5, "item 5, renamed", 310);
+    source[9] = record(10, "item 10, renamed", 311);
+    source.push(record(301, "new item", 312));
+    erp.set_records(source.clone());
+    let changed = run_synced(&file, &state, ENV).await;
+    assert_eq!(counts(&changed), (4, 1, 2, 1), "{changed}");
+    let names: BTreeMap<i64, String> = hub
+        .records("items")
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap_or(0), text(r.get("name"))))
+        .collect();
+    let expected: BTreeMap<i64, String> = source
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap_or(0), text(r.get("name"))))
+        .collect();
+    assert_eq!(names, expected);
+}

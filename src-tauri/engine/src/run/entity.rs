@@ -866,7 +866,12 @@ impl EntityRun<'_> {
         if self.entity.delta == crate::config::DeltaStrategy::Rowversion
             && self.sink.columns(table).await.map_err(sink_stop)?.is_some()
         {
-            if let Some(since) = self.sink.max_rowversion(table).await.map_err(sink_stop)? {
+            if let Some(since) = self
+                .sink
+                .max_rowversion(self.pipeline, &self.entity.name, table)
+                .await
+                .map_err(sink_stop)?
+            {
                 if let Some(cursor) = self.source.changed_since(self.entity, &since) {
                     tracing::info!(entity = self.entity.name, since, "incremental pass");
                     return Ok(cursor);

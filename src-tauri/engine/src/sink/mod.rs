@@ -588,8 +588,14 @@ impl Sink {
         }
     }
 
-    /// The highest rowversion stored in a table (where an incremental pass starts), if any.
-    pub async fn max_rowversion(&self, table: &str) -> Result<Option<String>, SinkError> {
+    /// The highest rowversion stored in a table (where an incremental pass starts), if any; for a REST target the
+    /// highest the pipeline wrote to the entity's resource.
+    pub async fn max_rowversion(
+        &self,
+        pipeline: &str,
+        entity: &str,
+        table: &str,
+    ) -> Result<Option<String>, SinkError> {
         let sql = |quoted: String| format!("SELECT max(\"_bridge_rowversion\") FROM {quoted}");
         match self {
             Sink::Postgres(s) => s.scalar_text(table, &sql(s.quoted(table))).await,
@@ -597,8 +603,7 @@ impl Sink {
                 s.scalar_text(table, &sql(crate::schema::quote_ident(table)))
                     .await
             }
-            // No query for a maximum in the REST target's contract: every pass reads the whole source.
-            Sink::Rest(_) => Ok(None),
+            Sink::Rest(s) => s.max_rowversion(pipeline, entity).await,
         }
     }
 

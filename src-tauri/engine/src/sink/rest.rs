@@ -692,6 +692,24 @@ impl RestSink {
                 .await
                 .map_err(|e| self.state_err(&e))?;
         }
+        // Rowversions compare as the engine writes them (normalised ISO 8601 UTC, or text), as in SQL's max().
+        if let Some(highest) = page
+            .rows
+            .iter()
+            .filter_map(|r| r.rowversion.as_deref())
+            .max()
+        {
+            sqlx::query(
+                "INSERT INTO rest_target_rowversions (pipeline, entity, rowversion) VALUES (?, ?, ?) \
+                 ON CONFLICT (pipeline, entity) DO UPDATE SET rowversion = max(rowversion, excluded.rowversion)",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(highest)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
+        }
         if let Some(checkpoint) = page.checkpoint {
             let text = super::checkpoint_json(checkpoint, written.counts)?;
             sqlx::query(
@@ -725,6 +743,26 @@ impl RestSink {
         .await
         .map_err(|e| self.state_err(&e))?;
         text.as_deref().map(super::parse_checkpoint).transpose()
+    }
+
+    /// The highest rowversion this pipeline wrote to the entity's resource (kept in the state database: the
+    /// target's contract has no query for it).
+    pub async fn max_rowversion(
+        &self,
+        pipeline: &str,
+        entity: &str,
+    ) -> Result<Option<String>, SinkError> {
+        let Some(state) = self.state.as_ref() else {
+            return Ok(None);
+        };
+        sqlx::query_scalar(
+            "SELECT rowversion FROM rest_target_rowversions WHERE pipeline = ? AND entity = ?",
+        )
+        .bind(pipeline)
+        .bind(entity)
+        .fetch_optional(state)
+        .await
+        .map_err(|e| self.state_err(&e))
     }
 
     pub async fn recorded_seen(

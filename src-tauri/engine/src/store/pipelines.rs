@@ -136,6 +136,7 @@ impl Store {
             "rest_target_checkpoints",
             "rest_target_keys",
             "rest_target_seen",
+            "rest_target_rowversions",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE pipeline = ?"))
                 .bind(name)
