@@ -491,6 +491,16 @@ impl HubServer {
             .unwrap_or_default()
     }
 
+    /// How many records the hub holds, per entity.
+    pub fn entities(&self) -> std::collections::BTreeMap<String, usize> {
+        let tables = self.shared.tables.lock().expect("hub lock");
+        tables
+            .records
+            .iter()
+            .map(|(e, rs)| (e.clone(), rs.len()))
+            .collect()
+    }
+
     /// The largest number of times one key hash of `entity` was created (1 when nothing was created twice).
     pub fn most_creates_of_one_key(&self, entity: &str) -> u64 {
         let tables = self.shared.tables.lock().expect("hub lock");
