@@ -491,6 +491,18 @@ impl HubServer {
             .unwrap_or_default()
     }
 
+    /// Adds a record as the hub's own data (not through the API, no key hash needed): a parent it checks.
+    pub fn put(&self, entity: &str, record: Map<String, Value>) {
+        let mut tables = self.shared.tables.lock().expect("hub lock");
+        tables.next_uid += 1;
+        let uid = format!("m{:08}", tables.next_uid);
+        tables
+            .records
+            .entry(entity.to_owned())
+            .or_default()
+            .insert(uid, record);
+    }
+
     /// How many records the hub holds, per entity.
     pub fn entities(&self) -> std::collections::BTreeMap<String, usize> {
         let tables = self.shared.tables.lock().expect("hub lock");

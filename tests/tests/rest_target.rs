@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use syncflow_tests::erp::{item, ErpServer};
-use syncflow_tests::hub::HubServer;
+use syncflow_tests::hub::{HubServer, ParentRule};
 use syncflow_tests::{last_json_line, run_synced, spawn_syncflow, syncflow_async};
 
 const PW: &str = "s3cret";
@@ -369,4 +369,74 @@ async fn rowversion_delta_reads_only_what_changed_since_the_highest_stamp_writte
         .map(|r| (r["id"].as_i64().unwrap_or(0), text(r.get("name"))))
         .collect();
     assert_eq!(names, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_the_hub_refuses_for_a_missing_parent_wait_and_land_once_it_has_it() {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+    let app = sample_app(
+        Scale {
+            customers: 20,
+            invoices: 100,
+            line_items: 0,
+        },
+        true,
+    );
+    let customers: Vec<Map<String, Value>> = app.types[0].things.clone();
+    let emulator = BubbleEmulator::start(app, Faults::default()).await.unwrap();
+    let hub = HubServer::start(TOKEN).await;
+    // The hub checks an invoice's customer against its own customer master, which lacks two of them: the engine's
+    // lookup of the customer resource finds all 20, the hub answers 404 for the invoices of those two.
+    hub.require_parent(ParentRule {
+        entity: "invoice".into(),
+        field: "Customer".into(),
+        parent: "customer_master".into(),
+        parent_field: "_id".into(),
+    });
+    let master = |c: &Map<String, Value>| {
+        let mut m = Map::new();
+        m.insert("_id".into(), c["_id"].clone());
+        m
+    };
+    for c in &customers[2..] {
+        hub.put("customer_master", master(c));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
+             [target]\nkind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
+             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
+             [[entities]]\nname = \"customer\"\n",
+            emulator.base_url, hub.base_url
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+    let first = run_synced(&file, &state, ENV).await;
+    let invoices = &first["entities"]["invoice"];
+    assert_eq!(
+        (
+            invoices["inserted"].as_u64(),
+            invoices["pending"].as_u64(),
+            invoices["failed"].as_u64()
+        ),
+        (Some(90), Some(10), Some(0)),
+        "{first}"
+    );
+    assert_eq!(hub.records("invoice").len(), 90);
+
+    // The hub gets the two customers into its master data: a check of the waiting children lands their invoices.
+    for c in &customers[..2] {
+        hub.put("customer_master", master(c));
+    }
+    let out = syncflow_async(&["failed", "retry", "shop"], &state, ENV).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("10 landed"), "{stderr}");
+    assert_eq!(hub.records("invoice").len(), 100);
+    assert_eq!(hub.most_creates_of_one_key("invoice"), 1);
 }

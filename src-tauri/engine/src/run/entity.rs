@@ -500,6 +500,65 @@ impl EntityRun<'_> {
         Ok(())
     }
 
+    /// Rows the target refused because it lacks their parent (a REST target's 404) join the waiting children,
+    /// held by the first parent they name; returns how many were held, and those naming no parent (failed).
+    async fn hold_refused_orphans(
+        &self,
+        mapping: &Mapping,
+        rows: &[PreparedRow],
+        orphans: &[(usize, String)],
+    ) -> Result<(u64, Vec<(usize, String)>), Stop> {
+        if orphans.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let picked: Vec<PreparedRow> = orphans
+            .iter()
+            .filter_map(|(i, _)| rows.get(*i).cloned())
+            .collect();
+        // Every parent counts as missing: the target said so.
+        let nothing_present = vec![std::collections::HashSet::new(); self.parents.len()];
+        let (no_parent, held) =
+            crate::parents::split_orphans(picked, mapping, self.parents, &nothing_present);
+        let children: Vec<HeldChild> = held
+            .into_iter()
+            .map(|h| {
+                let raw = rows
+                    .iter()
+                    .find(|r| r.key_hash == h.key_hash)
+                    .map(|r| as_record(mapping, r).to_string())
+                    .unwrap_or_default();
+                HeldChild {
+                    key_hash: h.key_hash,
+                    field: h.field,
+                    parent_entity: h.parent_entity,
+                    parent_key: h.parent_key.to_string(),
+                    raw,
+                }
+            })
+            .collect();
+        if !children.is_empty() && !self.options.dry_run {
+            self.store
+                .settle_children(
+                    self.pipeline,
+                    &self.entity.name,
+                    self.run_id,
+                    &[],
+                    &children,
+                )
+                .await
+                .map_err(failed)?;
+        }
+        let unheld = orphans
+            .iter()
+            .filter(|(i, _)| {
+                rows.get(*i)
+                    .is_some_and(|r| no_parent.iter().any(|n| n.key_hash == r.key_hash))
+            })
+            .cloned()
+            .collect();
+        Ok((children.len() as u64, unheld))
+    }
+
     /// The queue of waiting children follows each page, before the page commits (see `Store::settle_children`).
     async fn settle_children(&self, transformed: &Transformed) -> Result<(), Stop> {
         let landed: Vec<&str> = transformed
@@ -716,15 +775,28 @@ impl EntityRun<'_> {
                             Ok(merged) => break merged,
                             Err(refused) => refused,
                         };
+                        // Rows the target refused for a parent it lacks wait for it, like RESOLVE's.
+                        let (orphans, refused): (Vec<_>, Vec<_>) =
+                            refused.into_iter().partition(|(_, reason)| {
+                                !self.parents.is_empty()
+                                    && reason.starts_with(crate::sink::rest::PARENT_MISSING)
+                            });
+                        let (held, unheld) = self
+                            .hold_refused_orphans(m, &transformed.rows, &orphans)
+                            .await?;
+                        let refused: Vec<(usize, String)> =
+                            refused.into_iter().chain(unheld).collect();
                         // The refused rows leave the batch as failed records; the pass infers no deletes now.
                         self.file_refused(m, &transformed.rows, &refused, page_no)
                             .await?;
                         let mut index = 0;
                         transformed.rows.retain(|_| {
                             index += 1;
-                            !refused.iter().any(|(r, _)| *r == index - 1)
+                            !refused.iter().chain(&orphans).any(|(r, _)| *r == index - 1)
                         });
                         checkpoint.counts.failed += refused.len() as u64;
+                        checkpoint.counts.pending += held;
+                        children_waiting |= held > 0 && !self.options.dry_run;
                         refused_count += refused.len() as u64;
                     }
                 }

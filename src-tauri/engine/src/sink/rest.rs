@@ -18,6 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// How a refusal for a missing parent begins (the engine holds such rows as waiting children when the entity
+/// declares its parents).
+pub const PARENT_MISSING: &str = "the target lacks the record's parent";
+
 /// Keys per lookup request (32 hex digits each: a URL of about 3.5 KB).
 const LOOKUP_KEYS: usize = 100;
 /// Tries of a create whose outcome was unknown, each after a lookup of what landed.
@@ -562,8 +566,8 @@ impl RestSink {
             (s, None) if s.is_success() => Created::Unknown,
             (StatusCode::CONFLICT, _) => Created::Exists,
             (StatusCode::NOT_FOUND, _) => Created::Refused(format!(
-                "the target answered 404 to its create ({}): if it lacks the record's parent, declare the \
-                 entity's parents (`parents = [{{ field, entity }}]`) so that such records wait for it",
+                "{PARENT_MISSING} (it answered 404 to the create: {}); declare the entity's parents \
+                 (`parents = [{{ field, entity }}]`) so that such records wait for it",
                 reply_text(reply.get("error").unwrap_or(reply))
             )),
             (s, _) if s.is_client_error() => Created::Refused(format!(
