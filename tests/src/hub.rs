@@ -24,6 +24,8 @@ struct Tables {
     /// entity → key hash → how many times a record with it was created.
     created: HashMap<String, HashMap<String, u64>>,
     next_uid: u64,
+    /// The fields of every PATCH body, in order.
+    patched_fields: Vec<Vec<String>>,
 }
 
 impl Tables {
@@ -353,6 +355,9 @@ async fn update(
     let updated = {
         let mut tables = s.tables.lock().expect("hub lock");
         tables
+            .patched_fields
+            .push(changes.keys().cloned().collect());
+        tables
             .records
             .get_mut(&entity)
             .and_then(|rs| rs.get_mut(&uid))
@@ -501,6 +506,20 @@ impl HubServer {
             .entry(entity.to_owned())
             .or_default()
             .insert(uid, record);
+    }
+
+    /// The field names of every PATCH body received, sorted each.
+    pub fn patched_fields(&self) -> Vec<Vec<String>> {
+        let tables = self.shared.tables.lock().expect("hub lock");
+        tables
+            .patched_fields
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                f.sort();
+                f
+            })
+            .collect()
     }
 
     /// How many records the hub holds, per entity.

@@ -146,6 +146,13 @@ async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_ch
         "the target equals the source"
     );
     assert_eq!(hub.most_creates_of_one_key("items"), 1);
+    let patches = hub.patched_fields();
+    assert!(patches.len() >= 300, "{} patches", patches.len());
+    assert!(
+        patches.iter().all(|f| f == &["erp_data_hash", "name"]),
+        "a PATCH carries the changed fields only: {:?}",
+        patches.iter().find(|f| *f != &["erp_data_hash", "name"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,4 +446,41 @@ async fn invoices_the_hub_refuses_for_a_missing_parent_wait_and_land_once_it_has
     assert!(stderr.contains("10 landed"), "{stderr}");
     assert_eq!(hub.records("invoice").len(), 100);
     assert_eq!(hub.most_creates_of_one_key("invoice"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delete_guard_holds_a_pass_that_would_delete_most_records_until_confirmed() {
+    let records = items(1_000);
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "guarded-hub", "deletes = \"hard\"");
+    run_synced(&file, &state, ENV).await;
+    assert_eq!(hub.records("items").len(), 1_000);
+
+    // The source lost 600 of its 1,000 records: more than the default 50 % guard.
+    erp.set_records(records[..400].to_vec());
+    let path = file.to_str().unwrap();
+    let held = syncflow_async(&["run", path, "--json"], &state, ENV).await;
+    assert_eq!(
+        held.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&held.stderr)
+    );
+    let summary = last_json_line(&held.stdout);
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("would delete 600 of the 1000"), "{summary}");
+    assert_eq!(hub.records("items").len(), 1_000, "nothing deleted");
+
+    let confirmed =
+        syncflow_async(&["run", path, "--json", "--confirm-deletes"], &state, ENV).await;
+    let summary = last_json_line(&confirmed.stdout);
+    assert_eq!(confirmed.status.code(), Some(0), "{summary}");
+    assert_eq!(hub.records("items").len(), 400);
+    assert_eq!(
+        by_id(hub.records("items").iter()),
+        source_rows(&records[..400])
+    );
 }
