@@ -484,3 +484,34 @@ async fn the_delete_guard_holds_a_pass_that_would_delete_most_records_until_conf
         source_rows(&records[..400])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_keeps_failing_fails_the_run_and_the_next_run_resumes_exactly() {
+    let records = items(2_000);
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "down-hub", "");
+    let path = file.to_str().unwrap();
+    // Every call answers 500 (half of the writes after doing them).
+    hub.fail_every(1);
+    let out = syncflow_async(&["run", path, "--json"], &state, ENV).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = last_json_line(&out.stdout);
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("answered 500") && error.contains("run again to resume"),
+        "{summary}"
+    );
+    hub.fail_every(0);
+    let done = run_synced(&file, &state, ENV).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(by_id(hub.records("items").iter()), source_rows(&records));
+    assert_eq!(hub.most_creates_of_one_key("items"), 1);
+}
