@@ -1,7 +1,7 @@
 //! A REST-target pipeline in the real window: the ERP gateway as source and the in-repo hub (ScheduleHub-like) as
 //! target, set up field by field in the New pipeline form (the hub's token from an environment variable), its target
-//! tested (signed in, a lookup answered), saved and run: the run needs no schema review, and the hub then holds every
-//! record once, with the values the source has.
+//! tested (signed in, a lookup answered), saved and run: the run needs no schema review (the Schema screen has
+//! nothing to apply), and the hub then holds every record once, with the values the source has.
 
 use std::time::Duration;
 use syncflow_tests::artifacts_dir;
@@ -77,6 +77,15 @@ async fn a_rest_target_pipeline_is_set_up_in_the_form_tested_and_run() {
     session
         .screenshot(&artifacts_dir().join("rest-target-run.png"))
         .await;
+    // Nothing to review for an API: its resource takes the fields as they come.
+    session.click_on("[data-testid='tab-schema']", wait).await;
+    session
+        .wait_text("[data-testid='drift-items']", wait, |t| {
+            t.contains("up to date")
+        })
+        .await;
+    let sql = session.text_of("[data-testid='sql']").await;
+    assert!(sql.contains("nothing to apply"), "{sql}");
     let held = hub.records("items");
     assert_eq!(held.len(), 300, "every record once");
     assert_eq!(hub.most_creates_of_one_key("items"), 1);

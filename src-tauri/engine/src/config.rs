@@ -972,18 +972,8 @@ pub fn is_credential_param(name: &str) -> bool {
 
 /// A REST target's settings that cannot work: a base URL that is not http(s), empty field names, no requests.
 fn check_rest_target(rest: &RestTarget) -> Result<(), String> {
-    let url = reqwest::Url::parse(&rest.base_url).map_err(|e| {
-        format!(
-            "target.base_url \"{}\" is not a URL ({e}); write it as https://host/api/v1",
-            rest.base_url
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "target.base_url must start with https:// or http://, not {}://",
-            url.scheme()
-        ));
-    }
+    // The same rules as a source's base URL: http(s), and no credential in it.
+    check_url(&rest.base_url, "target.base_url")?;
     if rest.concurrency == 0 {
         return Err("target.concurrency must be at least 1".into());
     }
@@ -1094,6 +1084,46 @@ business_key = ["part_no"]
             !err.contains("hunter2"),
             "the secret leaked into the error: {err}"
         );
+    }
+
+    #[test]
+    fn a_rest_target_is_read_with_its_defaults_and_what_it_cannot_do_is_refused() {
+        let rest = |target_extra: &str, entity_extra: &str| {
+            format!(
+                "version = 1\nname = \"p\"\n[source]\nkind = \"rest\"\nbase_url = \"http://erp\"\n\
+                 [target]\nkind = \"rest\"\nbase_url = \"https://hub.example.com/api/v1\"\n{target_extra}\n\
+                 [[entities]]\nname = \"items\"\npath = \"/items\"\n{entity_extra}\n"
+            )
+        };
+        let p = Pipeline::from_toml(&rest("", ""), "p.toml").unwrap();
+        let TargetConfig::Rest(t) = &p.target else {
+            panic!("not a REST target: {:?}", p.target);
+        };
+        assert_eq!(
+            (
+                t.concurrency,
+                t.batch_size,
+                t.key_field.as_str(),
+                t.id_field.as_str()
+            ),
+            (4, 500, "erp_key_hash", "uid")
+        );
+        let refused = |text: String| {
+            Pipeline::from_toml(&text, "p.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(rest("", "deletes = \"soft\""));
+        assert!(err.contains("deletes = \"hard\""), "{err}");
+        let err = refused(rest("", "conflicts = \"target_wins\""));
+        assert!(err.contains("source_wins"), "{err}");
+        let err = refused(rest("", "").replace("api/v1\"", "api/v1?token=hub-s3cret\""));
+        assert!(
+            err.contains("target.base_url") && !err.contains("hub-s3cret"),
+            "{err}"
+        );
+        let err = refused(rest("key_field = \" \"", ""));
+        assert!(err.contains("target.key_field"), "{err}");
     }
 
     #[test]

@@ -282,6 +282,14 @@ pub async fn review(
 }
 
 async fn drift(sink: &Sink, table: &str, mapping: &Mapping) -> Result<TableDrift, SinkError> {
+    if sink.schemaless() {
+        // A REST resource takes the fields as they come: nothing to add, widen or apply.
+        return Ok(TableDrift {
+            table: table.to_owned(),
+            exists: true,
+            ..Default::default()
+        });
+    }
     let Some(columns) = sink.columns(table).await? else {
         let statements = sink.ddl(table, mapping, &SchemaChange::default(), false);
         let added = mapping.fields.iter().map(|f| f.source.clone()).collect();
