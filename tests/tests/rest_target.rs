@@ -80,6 +80,35 @@ fn pipeline(
 
 const ENV: &[(&str, &str)] = &[("PW", PW), ("HUB_TOKEN", TOKEN)];
 
+/// The sample Bubble app's 20 customers and 100 invoices (5 each).
+fn shop_app() -> syncflow_engine::emulator::app::BubbleApp {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    sample_app(
+        Scale {
+            customers: 20,
+            invoices: 100,
+            line_items: 0,
+        },
+        true,
+    )
+}
+
+/// `DIR/shop.toml`: the Bubble app at `source` into the hub at `target`, invoices declaring their customer parent.
+fn shop_pipeline(dir: &std::path::Path, source: &str, target: &str) -> std::path::PathBuf {
+    let file = dir.join("shop.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{source}\"\n\
+             [target]\nkind = \"rest\"\nbase_url = \"{target}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
+             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
+             [[entities]]\nname = \"customer\"\n"
+        ),
+    )
+    .expect("write the pipeline file");
+    file
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_changes_follow_the_source(
 ) {
@@ -242,33 +271,18 @@ async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoices_whose_customer_the_hub_lacks_wait_and_land_once_it_arrives() {
-    use syncflow_engine::emulator::app::{sample_app, Scale};
-    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
-    let mut app = sample_app(
-        Scale {
-            customers: 20,
-            invoices: 100,
-            line_items: 0,
-        },
-        true,
-    );
+    let mut app = shop_app();
     // Customers 0 and 1 are missing when the first run reads the app: 10 invoices name them.
     let late: Vec<Map<String, Value>> = app.types[0].things.drain(0..2).collect();
-    let emulator = BubbleEmulator::start(app, Faults::default()).await.unwrap();
+    let emulator = syncflow_engine::emulator::bubble::BubbleEmulator::start(
+        app,
+        syncflow_engine::emulator::bubble::Faults::default(),
+    )
+    .await
+    .unwrap();
     let hub = HubServer::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("shop.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
-             [target]\nkind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
-             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
-             [[entities]]\nname = \"customer\"\n",
-            emulator.base_url, hub.base_url
-        ),
-    )
-    .unwrap();
+    let file = shop_pipeline(dir.path(), &emulator.base_url, &hub.base_url);
     let state = dir.path().join("state.db");
 
     let first = run_synced(&file, &state, ENV).await;
@@ -380,18 +394,14 @@ async fn rowversion_delta_reads_only_what_changed_since_the_highest_stamp_writte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoices_the_hub_refuses_for_a_missing_parent_wait_and_land_once_it_has_it() {
-    use syncflow_engine::emulator::app::{sample_app, Scale};
-    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
-    let app = sample_app(
-        Scale {
-            customers: 20,
-            invoices: 100,
-            line_items: 0,
-        },
-        true,
-    );
+    let app = shop_app();
     let customers: Vec<Map<String, Value>> = app.types[0].things.clone();
-    let emulator = BubbleEmulator::start(app, Faults::default()).await.unwrap();
+    let emulator = syncflow_engine::emulator::bubble::BubbleEmulator::start(
+        app,
+        syncflow_engine::emulator::bubble::Faults::default(),
+    )
+    .await
+    .unwrap();
     let hub = HubServer::start(TOKEN).await;
     // The hub checks an invoice's customer against its own customer master, which lacks two of them: the engine's
     // lookup of the customer resource finds all 20, the hub answers 404 for the invoices of those two.
@@ -410,18 +420,7 @@ async fn invoices_the_hub_refuses_for_a_missing_parent_wait_and_land_once_it_has
         hub.put("customer_master", master(c));
     }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("shop.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{}\"\n\
-             [target]\nkind = \"rest\"\nbase_url = \"{}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
-             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
-             [[entities]]\nname = \"customer\"\n",
-            emulator.base_url, hub.base_url
-        ),
-    )
-    .unwrap();
+    let file = shop_pipeline(dir.path(), &emulator.base_url, &hub.base_url);
     let state = dir.path().join("state.db");
     let first = run_synced(&file, &state, ENV).await;
     let invoices = &first["entities"]["invoice"];

@@ -556,11 +556,15 @@ impl RestSink {
     }
 
     fn created(&self, status: StatusCode, reply: &Value) -> Created {
-        let id = reply.get(&self.target.id_field).and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+        // A batch result names the id `uid` (the contract's reply); a single create's reply is the record.
+        let id = [self.target.id_field.as_str(), "uid"]
+            .iter()
+            .find_map(|field| reply.get(*field))
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
         match (status, id) {
             (s, Some(id)) if s.is_success() => Created::Id(id),
             (s, None) if s.is_success() => Created::Unknown,
