@@ -58,12 +58,23 @@ pub fn pipeline_deleting(
     )
 }
 
-/// Runs the CLI; returns wall seconds, its own peak RSS in MB, and its summary.
-pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
+/// What one run of the CLI took.
+pub struct Timed {
+    pub secs: f64,
+    /// Its own peak RSS, MB.
+    pub rss_mb: f64,
+    /// Its CPU time (user + system, all threads), seconds: steadier than wall time on a shared machine.
+    pub cpu_s: f64,
+    /// The `--json` summary it printed last.
+    pub summary: Value,
+}
+
+/// Runs the CLI; returns what it took and its summary.
+pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> Timed {
     let started = Instant::now();
     let mut child = spawn_run(bin, file, state, std::process::Stdio::piped());
     let pid = child.id();
-    let watcher = std::thread::spawn(move || peak_rss_mb(pid));
+    let watcher = std::thread::spawn(move || watch(pid));
     let mut stdout = String::new();
     if let Some(mut pipe) = child.stdout.take() {
         use std::io::Read;
@@ -71,34 +82,52 @@ pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> (f64, f64, Value) {
     }
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
     let secs = started.elapsed().as_secs_f64();
-    let rss = watcher.join().unwrap_or(0.0);
+    let (rss_mb, cpu_s) = watcher.join().unwrap_or((0.0, 0.0));
     assert_eq!(code, 0, "sync failed");
     let summary = stdout
         .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or(Value::Null);
-    (secs, rss, summary)
+    Timed {
+        secs,
+        rss_mb,
+        cpu_s,
+        summary,
+    }
 }
 
-/// The process's peak RSS (VmHWM, MB), read from /proc until it exits. (getrusage's ru_maxrss is not used: a
-/// child starts with its parent's figure, and this parent holds the whole data set in its test server.)
-fn peak_rss_mb(pid: u32) -> f64 {
+/// The process's peak RSS (VmHWM, MB) and CPU seconds, read from /proc until it exits (the CPU time as last read,
+/// up to 20 ms short). (getrusage's ru_maxrss is not used: a child starts with its parent's figure, and this parent
+/// holds the whole data set in its test server.)
+fn watch(pid: u32) -> (f64, f64) {
     let mut peak = 0.0_f64;
+    let mut cpu = 0.0_f64;
     loop {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            return peak;
+            return (peak, cpu);
         };
         let Some(kb) = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         else {
-            return peak;
+            return (peak, cpu);
         };
         peak = peak.max(kb / 1024.0);
+        cpu = cpu_seconds(pid).unwrap_or(cpu);
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// utime + stime of /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: the fields after it are counted from its closing parenthesis.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Starts `syncflow run FILE --apply-schema --json --state STATE` with the benchmarks' password (stderr dropped).

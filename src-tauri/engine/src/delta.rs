@@ -5,16 +5,24 @@ use std::collections::HashMap;
 
 /// Keeps the last row of each key; returns the kept rows in page order and how many were dropped.
 pub fn dedupe_by_key<T>(rows: Vec<T>, key: impl Fn(&T) -> &str) -> (Vec<T>, usize) {
-    let mut last: HashMap<String, usize> = HashMap::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        last.insert(key(row).to_owned(), i);
-    }
     let before = rows.len();
+    // Keys are hashes already: a fast hasher, and borrowed rather than copied (this runs for every record).
+    let mut last: HashMap<&str, usize, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
+        HashMap::with_capacity_and_hasher(before, Default::default());
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(key(row), i);
+    }
+    if last.len() == before {
+        return (rows, 0);
+    }
+    let mut keep = vec![false; before];
+    for &i in last.values() {
+        keep[i] = true;
+    }
     let kept: Vec<T> = rows
         .into_iter()
-        .enumerate()
-        .filter(|(i, r)| last.get(key(r)) == Some(i))
-        .map(|(_, r)| r)
+        .zip(keep)
+        .filter_map(|(row, keep)| keep.then_some(row))
         .collect();
     let dropped = before - kept.len();
     (kept, dropped)

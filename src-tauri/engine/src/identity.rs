@@ -93,8 +93,8 @@ impl RecordHasher {
         self.data.push(b'}');
         self.key.push(b'}');
         (
-            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&self.key)),
-            blake3::hash(&self.data).to_hex().to_string(),
+            encode_hex(&xxhash_rust::xxh3::xxh3_128(&self.key).to_be_bytes()),
+            encode_hex(blake3::hash(&self.data).as_bytes()),
         )
     }
 }
@@ -169,11 +169,51 @@ fn write_canonical_value(value: &Value, out: &mut String) {
     }
 }
 
+/// Each byte's value as a hex digit, or 0xFF: hashes are decoded for every row a page writes, where a match per
+/// digit cost more than the rest of the row's encoding.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// `bytes` as lowercase hex, the form hashes travel in (the same digits as `{:032x}` of a big-endian u128).
+pub fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0F)]));
+    }
+    text
+}
+
+/// Decodes `hex` (exactly two digits per byte of `into`) into `into`; false when it is not that.
+pub fn decode_hex(hex: &str, into: &mut [u8]) -> bool {
+    if hex.len() != into.len() * 2 {
+        return false;
+    }
+    let mut bad = 0u8;
+    for (byte, pair) in into.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        let (high, low) = (HEX_DIGITS[pair[0] as usize], HEX_DIGITS[pair[1] as usize]);
+        bad |= high | low;
+        *byte = high << 4 | (low & 0x0F);
+    }
+    bad & 0xF0 == 0
+}
+
 pub fn key_hash(canonical_key: &str) -> String {
-    format!(
-        "{:032x}",
-        xxhash_rust::xxh3::xxh3_128(canonical_key.as_bytes())
-    )
+    encode_hex(&xxhash_rust::xxh3::xxh3_128(canonical_key.as_bytes()).to_be_bytes())
 }
 
 pub fn data_hash(canonical_record: &str) -> String {
@@ -283,6 +323,23 @@ mod tests {
         let cb = canonical(b.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v)));
         assert_eq!(ca, cb);
         assert_eq!(ca, r#"{"x":1,"y":{"a":null,"b":2}}"#);
+    }
+
+    #[test]
+    fn hex_goes_both_ways_as_format_writes_it() {
+        let n: u128 = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+        let text = encode_hex(&n.to_be_bytes());
+        assert_eq!(text, format!("{n:032x}"));
+        let mut back = [0u8; 16];
+        assert!(decode_hex(&text, &mut back));
+        assert_eq!(u128::from_be_bytes(back), n);
+        assert!(decode_hex(&text.to_uppercase(), &mut back));
+        assert!(!decode_hex("0g", &mut [0u8; 1]));
+        assert!(!decode_hex("abc", &mut [0u8; 1]));
+        assert_eq!(
+            encode_hex(blake3::hash(b"").as_bytes()),
+            blake3::hash(b"").to_hex().as_str()
+        );
     }
 
     #[test]

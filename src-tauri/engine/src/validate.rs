@@ -27,6 +27,9 @@ pub fn validate_record(
                 field.source
             ));
         }
+        if !may_hold_unstorable(value) {
+            continue;
+        }
         if holds(value, '\0') {
             return Err(format!(
                 "field \"{}\" contains a NUL character (U+0000), which the target cannot store",
@@ -42,6 +45,21 @@ pub fn validate_record(
         }
     }
     Ok(())
+}
+
+/// Whether a value may hold NUL or the lone-surrogate mark: one pass over its bytes for the NUL byte and the first
+/// byte of U+FDD0's UTF-8 form, so that the usual value is read once rather than once per character looked for.
+fn may_hold_unstorable(value: &Value) -> bool {
+    const MARK_LEAD: u8 = 0xEF;
+    let suspicious = |text: &str| memchr::memchr2(0, MARK_LEAD, text.as_bytes()).is_some();
+    match value {
+        Value::String(s) => suspicious(s),
+        Value::Array(items) => items.iter().any(may_hold_unstorable),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| suspicious(k) || may_hold_unstorable(v)),
+        _ => false,
+    }
 }
 
 fn holds(value: &Value, c: char) -> bool {

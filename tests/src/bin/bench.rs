@@ -57,14 +57,16 @@ async fn main() {
             "soft",
         );
         let state = dir.path().join("state.db");
-        let (first, rss, summary) = timed_run(&bin, &file, &state);
+        let first_run = timed_run(&bin, &file, &state);
+        let (first, rss, summary) = (first_run.secs, first_run.rss_mb, first_run.summary);
         assert_eq!(
             summary["entities"]["items"]["inserted"].as_u64(),
             Some(n),
             "first sync: {summary}"
         );
         let stages_first = stage_seconds(&state).await;
-        let (again, _, summary) = timed_run(&bin, &file, &state);
+        let again_run = timed_run(&bin, &file, &state);
+        let (again, summary) = (again_run.secs, again_run.summary);
         let stages_again = stage_seconds(&state).await;
         assert_eq!(
             summary["entities"]["items"]["skipped"].as_u64(),
@@ -78,6 +80,10 @@ async fn main() {
             first / copy
         );
         println!("          stages (fetch / transform / ingest, s): first {stages_first:.2?}, re-sync {stages_again:.2?}, re-sync / first = {:.2}", again / first);
+        println!(
+            "          the CLI's CPU (user + system, s): first {:.2}, re-sync {:.2}",
+            first_run.cpu_s, again_run.cpu_s
+        );
         if std::env::var_os("SYNCFLOW_BENCH_QUICK").is_some() {
             // While tuning: the ratios only, without the floor and the pause check.
             continue;
@@ -123,7 +129,8 @@ async fn pause_and_resume(
         .status();
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
     let took = signalled.elapsed().as_secs_f64();
-    let (resume, _, summary) = timed_run(bin, &file, &state);
+    let resumed = timed_run(bin, &file, &state);
+    let (resume, summary) = (resumed.secs, resumed.summary);
     let pool = sqlx::PgPool::connect(url).await.expect("connect");
     let (rows, distinct): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(DISTINCT id) FROM items_pause")

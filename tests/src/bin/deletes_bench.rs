@@ -45,7 +45,8 @@ async fn main() {
         let table = format!("items_{deletes}");
         let file = pipeline_deleting(&server, dir.path(), &table, &url, &table, deletes);
         let state = dir.path().join(format!("{table}.db"));
-        let (first, _, summary) = timed_run(&bin, &file, &state);
+        let run = timed_run(&bin, &file, &state);
+        let (first, summary) = (run.secs, run.summary);
         assert_eq!(
             summary["entities"]["items"]["inserted"].as_u64(),
             Some(n),
@@ -56,7 +57,8 @@ async fn main() {
     }
     for _ in 0..ROUNDS {
         for (_, file, state, _, again) in runs.iter_mut() {
-            let (secs, _, summary) = timed_run(&bin, file, state);
+            let run = timed_run(&bin, file, state);
+            let (secs, summary) = (run.secs, run.summary);
             assert_eq!(
                 summary["entities"]["items"]["skipped"].as_u64(),
                 Some(n),
@@ -98,7 +100,8 @@ async fn main() {
         "soft",
     );
     let state = dir.path().join("items_soft.db");
-    let (mutated, _, summary) = timed_run(&bin, &file, &state);
+    let run = timed_run(&bin, &file, &state);
+    let (mutated, summary) = (run.secs, run.summary);
     let exact = live_rows_match(&url, "items_soft", &records).await;
     println!(
         "  mutated re-sync (soft): {mutated:.2} s, {} — live rows {}",
@@ -110,7 +113,8 @@ async fn main() {
     records.retain(|r| r["id"].as_u64().is_some_and(|i| i % 100 != 1));
     server.set_records(records.clone());
     let line = stop_in_the_deletes(&bin, &file, &state, &url).await;
-    let (resumed, _, summary) = timed_run(&bin, &file, &state);
+    let run = timed_run(&bin, &file, &state);
+    let (resumed, summary) = (run.secs, run.summary);
     let exact = live_rows_match(&url, "items_soft", &records).await;
     println!(
         "  {line}; next run {resumed:.2} s ({}), deleted {} — live rows {}",

@@ -165,7 +165,7 @@ fn as_record(mapping: &Mapping, row: &PreparedRow) -> Value {
 }
 
 /// The records of one page after the transform stages.
-pub(super) struct Transformed {
+pub struct Transformed {
     pub rows: Vec<PreparedRow>,
     pub failed: Vec<FailedRecord>,
     pub duplicates: u64,
@@ -1354,7 +1354,7 @@ fn fields_seen(records: &[Value]) -> Vec<String> {
     seen
 }
 
-pub(super) fn transform(
+pub(crate) fn transform(
     records: &[Value],
     mapping: &Mapping,
     key_fields: &[String],

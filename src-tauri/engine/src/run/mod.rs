@@ -6,6 +6,7 @@
 //! duplicates.
 
 mod entity;
+pub use entity::Transformed;
 pub mod log;
 pub mod pending;
 mod replay;
@@ -27,6 +28,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use ts_rs::TS;
+
+/// TRANSFORM of one page as a run does it (NORMALIZE, VALIDATE, IDENTIFY, duplicates dropped), for callers outside
+/// a run: the `pages` bench measures the engine's CPU per page with it.
+pub fn transform_page(
+    records: &[serde_json::Value],
+    mapping: &crate::schema::Mapping,
+    key_fields: &[String],
+    rowversion: Option<&str>,
+) -> Transformed {
+    entity::transform(records, mapping, key_fields, rowversion, 1)
+}
 
 /// How to run.
 #[derive(Debug, Clone, Default)]

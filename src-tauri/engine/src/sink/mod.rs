@@ -242,9 +242,8 @@ pub(crate) fn is_refused_data(e: &sqlx::Error) -> bool {
 
 /// A BK_HASH (32 hex digits) as its 128 bits; None for text that is not one.
 pub fn key_bits(key: &str) -> Option<u128> {
-    (key.len() == 32)
-        .then(|| u128::from_str_radix(key, 16).ok())
-        .flatten()
+    let mut bytes = [0u8; 16];
+    crate::identity::decode_hex(key, &mut bytes).then(|| u128::from_be_bytes(bytes))
 }
 
 /// The table of keys seen during the current pass of each entity (for delete detection).

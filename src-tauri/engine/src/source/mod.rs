@@ -2,6 +2,7 @@
 
 pub mod bubble;
 pub mod demo;
+pub mod json;
 pub mod postgres;
 pub mod rest;
 pub mod throttle;

@@ -270,9 +270,10 @@ impl PgSource {
                 entity.name
             ))
         })?;
+        let mut parser = super::json::Parser::default();
         let records: Vec<Value> = rows
             .iter()
-            .map(|text| serde_json::from_str(text).map_err(failed))
+            .map(|text| parser.parse(text.as_bytes()).map_err(failed))
             .collect::<Result<_, _>>()?;
         let next = match records.last() {
             Some(last) if records.len() as u32 == self.page_size => Some(

@@ -765,14 +765,14 @@ pub(crate) fn shown(url: &Url) -> String {
 /// stages of a run (polled on the same task) would otherwise wait for.
 async fn parse_json(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Value, String> {
     tokio::task::spawn_blocking(move || {
-        serde_json::from_slice(bytes.as_ref()).or_else(|e| {
+        super::json::parse(bytes.as_ref()).or_else(|e| {
             // A lone surrogate fails the strict parse of the whole page; parsed leniently, it fails one record.
             let marked =
                 super::mark_lone_surrogates(bytes.as_ref()).ok_or_else(|| e.to_string())?;
             tracing::warn!(
                 "the reply holds lone UTF-16 surrogates: the records holding them will fail"
             );
-            serde_json::from_slice(&marked).map_err(|_| e.to_string())
+            super::json::parse(&marked).map_err(|_| e.to_string())
         })
     })
     .await

@@ -130,18 +130,9 @@ fn write_hash(out: &mut Vec<u8>, hex: &str, shape: Shape) -> Result<(), Unencoda
 }
 
 fn decode_hex(hex: &str, into: &mut [u8]) -> Result<(), Unencodable> {
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Ok(b - b'0'),
-        b'a'..=b'f' => Ok(b - b'a' + 10),
-        _ => Err(Unencodable),
-    };
-    if hex.len() != into.len() * 2 {
-        return Err(Unencodable);
-    }
-    for (byte, pair) in into.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Ok(())
+    crate::identity::decode_hex(hex, into)
+        .then_some(())
+        .ok_or(Unencodable)
 }
 
 fn write_value(out: &mut Vec<u8>, value: &Value, ty: ColumnType) -> Result<(), Unencodable> {

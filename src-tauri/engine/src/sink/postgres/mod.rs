@@ -455,3 +455,21 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .is_some_and(|code| code == "23505")
 }
+
+/// The rows as a lean table's binary COPY stream: what a fresh pass sends for them (the `pages` bench measures the
+/// engine's CPU per page with it, without a database).
+pub fn encode_for_copy(
+    rows: &[crate::sink::PreparedRow],
+    mapping: &Mapping,
+    run_id: &str,
+) -> Option<Vec<u8>> {
+    let rows: Vec<&crate::sink::PreparedRow> = rows.iter().collect();
+    binary::encode_rows(
+        &rows,
+        mapping,
+        shape::Shape::Lean,
+        chrono::Utc::now(),
+        run_id,
+    )
+    .ok()
+}

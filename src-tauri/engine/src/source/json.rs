@@ -1,0 +1,236 @@
+//! Parses a page's JSON into `serde_json::Value`s, sizing each object and array from the last one seen at its depth.
+//!
+//! A page holds thousands of records with the same fields: `serde_json`'s own parser starts every object empty and
+//! grows it (and rehashes its index) as the fields come, which was a tenth of a sync's CPU. The result is the same
+//! `Value`, field order and duplicate keys included (the last one wins, as in `serde_json`).
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// The key under which `serde_json` (with `arbitrary_precision`) hands a number to a visitor, as a one-entry map.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Deepest level whose sizes are remembered; deeper values are parsed with no size hint.
+const DEPTHS: usize = 8;
+
+/// Parses one JSON document (the whole reply) into a `Value`.
+pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    Parser::default().parse(bytes)
+}
+
+/// Parses documents of one kind one after another (a table's rows as JSON), each sized from those before it.
+#[derive(Default)]
+pub struct Parser {
+    sizes: Sizes,
+}
+
+impl Parser {
+    pub fn parse(&mut self, bytes: &[u8]) -> Result<Value, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = Sized {
+            sizes: &mut self.sizes,
+            depth: 0,
+        }
+        .deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+}
+
+/// The length of the last object and array seen at each depth.
+#[derive(Default)]
+struct Sizes {
+    objects: [usize; DEPTHS],
+    arrays: [usize; DEPTHS],
+}
+
+struct Sized<'a> {
+    sizes: &'a mut Sizes,
+    depth: usize,
+}
+
+impl Sized<'_> {
+    fn deeper(&mut self) -> Sized<'_> {
+        Sized {
+            sizes: self.sizes,
+            depth: self.depth + 1,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Sized<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Sized<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        let hint = self.sizes.arrays.get(self.depth).copied().unwrap_or(0);
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(hint));
+        while let Some(item) = seq.next_element_seed(self.deeper())? {
+            items.push(item);
+        }
+        if let Some(size) = self.sizes.arrays.get_mut(self.depth) {
+            *size = items.len();
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<Value, A::Error> {
+        let Some(first) = access.next_key::<String>()? else {
+            return Ok(Value::Object(Map::new()));
+        };
+        if first == NUMBER_TOKEN {
+            let digits: String = access.next_value()?;
+            return number(&digits).map_err(A::Error::custom);
+        }
+        let hint = self.sizes.objects.get(self.depth).copied().unwrap_or(0);
+        let mut object = Map::with_capacity(hint.max(1));
+        object.insert(first, access.next_value_seed(self.deeper())?);
+        while let Some(key) = access.next_key::<String>()? {
+            let value = access.next_value_seed(self.deeper())?;
+            object.insert(key, value);
+        }
+        if let Some(size) = self.sizes.objects.get_mut(self.depth) {
+            *size = object.len();
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A number as written (the parser has checked it is valid JSON): whole numbers that fit in an `i64` are read
+/// directly, which writes them back with the same digits (JSON has no leading zeros; "-0" is left to the slow
+/// path); others keep their digits through `Number`'s own reader.
+fn number(digits: &str) -> Result<Value, serde_json::Error> {
+    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+    let whole = !unsigned.is_empty()
+        && unsigned.len() <= 18
+        && unsigned.bytes().all(|b| b.is_ascii_digit())
+        && digits != "-0";
+    if whole {
+        if let Ok(n) = digits.parse::<i64>() {
+            return Ok(Value::Number(n.into()));
+        }
+    }
+    digits.parse::<Number>().map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(text: &str) -> (Value, Value) {
+        (
+            parse(text.as_bytes()).unwrap(),
+            serde_json::from_str(text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn parses_what_serde_json_parses_into_the_same_value() {
+        let text = r#"{"data": [{"id": 1, "price": 12.50, "big": 123456789012345678901234567890,
+            "neg": -3, "f": 1e3, "name": "Ä \"q\" \u00e9", "tags": ["a", null, true], "nested": {"x": {"y": []}},
+            "empty": {}, "late": false}, {"id": 2, "z": 1, "a": 2}, {"id": 3, "id": 4}], "next": null}"#;
+        let (ours, theirs) = both(text);
+        assert_eq!(ours, theirs);
+        assert_eq!(ours.to_string(), theirs.to_string());
+        // The number keeps its digits as written (arbitrary precision), as serde_json's own parser does.
+        assert_eq!(ours["data"][0]["price"].to_string(), "12.50");
+        let keys: Vec<&String> = ours["data"][1].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "z", "a"]);
+        assert_eq!(ours["data"][2]["id"], 4);
+    }
+
+    #[test]
+    fn numbers_keep_their_digits() {
+        for text in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "99999999999999999999",
+            "0.0",
+            "1.50",
+            "-2.5e-3",
+            "1E+2",
+            "1e400",
+        ] {
+            let (ours, theirs) = both(text);
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+            if !text.contains(['e', 'E']) {
+                assert_eq!(ours.to_string(), text, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        for bad in [
+            r#"{"a": 1"#,
+            r#"{"a": 1} x"#,
+            "[1,]",
+            r#"{"a" 1}"#,
+            "\"\\ud800\"",
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deep_documents_parse() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let (ours, theirs) = both(&deep);
+        assert_eq!(ours, theirs);
+    }
+}
