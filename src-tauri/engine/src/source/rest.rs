@@ -94,8 +94,36 @@ impl RestClient {
         body: Option<&Value>,
         retried: bool,
     ) -> Result<(StatusCode, Value), SourceError> {
-        let mut relogged = false;
+        let policy = Policy {
+            retried,
+            who: "the target",
+            show: brief,
+        };
         let mut attempt = 0;
+        let reply = self.send(&method, url, body, &policy, &mut attempt).await?;
+        let body = if reply.bytes.is_empty() {
+            Value::Null
+        } else {
+            parse_json(reply.bytes).await.unwrap_or(Value::Null)
+        };
+        Ok((reply.status, body))
+    }
+
+    /// One request as far as a reply with its body: the throttle, the token, one re-login on 401, waits on 429
+    /// (and 503 when `policy.retried`) as the server asks, and — when `policy.retried` — backoff and another try
+    /// after a transport error, a 5xx or a body cut short, counted in `attempt` (shared with the caller's own
+    /// retries). Without `retried` those come back as `Err` or the 5xx reply: the caller must find out whether the
+    /// request took effect before sending it again.
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        url: &Url,
+        body: Option<&Value>,
+        policy: &Policy,
+        attempt: &mut u32,
+    ) -> Result<Reply, SourceError> {
+        let show = policy.show;
+        let mut relogged = false;
         let mut refused = 0;
         loop {
             self.throttle.ready().await;
@@ -111,15 +139,22 @@ impl RestClient {
             }
             let response = match request.send().await {
                 Ok(r) => r,
-                Err(e) if retried && attempt + 1 < TRIES => {
-                    attempt += 1;
-                    tracing::warn!(%method, url = brief(url), attempt, "request failed, retrying: {e}");
-                    backoff(attempt).await;
+                Err(e) if e.is_redirect() => {
+                    return Err(SourceError::OtherOrigin {
+                        what: format!("a redirect from {}", show(url)),
+                        origin: refused_redirect(&e).unwrap_or_else(|| plain_reason(&e)),
+                        home: self.home.clone(),
+                    });
+                }
+                Err(e) if policy.retried && *attempt + 1 < TRIES => {
+                    *attempt += 1;
+                    tracing::warn!(%method, url = show(url), attempt = *attempt, "request failed, retrying: {e}");
+                    backoff(*attempt).await;
                     continue;
                 }
                 Err(e) => {
                     return Err(SourceError::Unreachable {
-                        url: brief(url),
+                        url: show(url),
                         reason: plain_reason(&e),
                     })
                 }
@@ -135,36 +170,41 @@ impl RestClient {
             }
             // 429 says the request was not handled; a 503 may have been, so only retried requests wait it out.
             let load = status == StatusCode::TOO_MANY_REQUESTS
-                || (retried && status == StatusCode::SERVICE_UNAVAILABLE);
+                || (policy.retried && status == StatusCode::SERVICE_UNAVAILABLE);
             if load && refused + 1 < LOAD_TRIES {
                 refused += 1;
                 let wait = self.throttle.pushed_back(retry_after(&response));
-                tracing::warn!(%method, url = brief(url), refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "the target asks to slow down");
+                tracing::warn!(%method, url = show(url), refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "{} asks to slow down", policy.who);
                 continue;
             }
-            if retried && status.is_server_error() && attempt + 1 < TRIES {
-                attempt += 1;
-                tracing::warn!(%method, url = brief(url), attempt, status = status.as_u16(), "server error, retrying");
-                backoff(attempt).await;
+            if policy.retried && status.is_server_error() && *attempt + 1 < TRIES {
+                *attempt += 1;
+                tracing::warn!(%method, url = show(url), attempt = *attempt, status = status.as_u16(), "server error, retrying");
+                backoff(*attempt).await;
                 continue;
             }
+            let link_next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
             let bytes = match read_bounded(response, self.max_bytes).await {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     return Err(SourceError::TooLarge {
-                        url: brief(url),
+                        url: show(url),
                         limit: self.max_bytes,
                     })
                 }
-                Err(e) if retried && attempt + 1 < TRIES => {
-                    attempt += 1;
-                    tracing::warn!(%method, url = brief(url), attempt, "reply cut short, retrying: {e}");
-                    backoff(attempt).await;
+                Err(e) if policy.retried && *attempt + 1 < TRIES => {
+                    *attempt += 1;
+                    tracing::warn!(%method, url = show(url), attempt = *attempt, "reply cut short, retrying: {e}");
+                    backoff(*attempt).await;
                     continue;
                 }
                 Err(e) => {
                     return Err(SourceError::Unreachable {
-                        url: brief(url),
+                        url: show(url),
                         reason: plain_reason(&e),
                     })
                 }
@@ -172,12 +212,11 @@ impl RestClient {
             if status.is_success() {
                 self.throttle.succeeded();
             }
-            let body = if bytes.is_empty() {
-                Value::Null
-            } else {
-                parse_json(bytes).await.unwrap_or(Value::Null)
-            };
-            return Ok((status, body));
+            return Ok(Reply {
+                status,
+                link_next,
+                bytes,
+            });
         }
     }
 
@@ -337,107 +376,25 @@ impl RestClient {
 
     /// [`get_json`](Self::get_json), with the `rel="next"` target of the reply's `Link` header.
     async fn get_json_and_link(&self, url: &Url) -> Result<(Value, Option<String>), SourceError> {
-        let mut relogged = false;
+        let policy = Policy {
+            retried: true,
+            who: "the source",
+            show: shown,
+        };
         let mut attempt = 0;
-        let mut refused = 0;
         loop {
-            self.throttle.ready().await;
-            let mut request = self
-                .http
-                .get(url.clone())
-                .header("Accept", "application/json");
-            if let Some(token) = self.bearer().await? {
-                request = request.bearer_auth(token.expose());
-            }
-            let response = match request.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_redirect() => {
-                    let mut cause = std::error::Error::source(&e);
-                    let refused = loop {
-                        match cause {
-                            Some(c) => match c.downcast_ref::<RedirectRefused>() {
-                                Some(r) => break Some(r.0.clone()),
-                                None => cause = c.source(),
-                            },
-                            None => break None,
-                        }
-                    };
-                    return Err(SourceError::OtherOrigin {
-                        what: format!("a redirect from {}", shown(url)),
-                        origin: refused.unwrap_or_else(|| plain_reason(&e)),
-                        home: self.home.clone(),
-                    });
-                }
-                Err(e) => {
-                    attempt += 1;
-                    if attempt >= TRIES {
-                        return Err(SourceError::Unreachable {
-                            url: shown(url),
-                            reason: plain_reason(&e),
-                        });
-                    }
-                    tracing::warn!(%url, attempt, "request failed, retrying: {e}");
-                    backoff(attempt).await;
-                    continue;
-                }
-            };
-            let status = response.status();
-            if status == StatusCode::UNAUTHORIZED
-                && matches!(self.auth, Auth::Login { .. })
-                && !relogged
-            {
-                relogged = true;
-                *self.token.lock().await = None;
-                continue;
-            }
+            let reply = self
+                .send(&reqwest::Method::GET, url, None, &policy, &mut attempt)
+                .await?;
+            let status = reply.status;
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(SourceError::Unauthorized {
                     url: shown(url),
                     status: status.as_u16(),
                 });
             }
-            if (status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::SERVICE_UNAVAILABLE)
-                && refused + 1 < LOAD_TRIES
-            {
-                refused += 1;
-                let wait = self.throttle.pushed_back(retry_after(&response));
-                tracing::warn!(%url, refused, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "the source asks to slow down");
-                continue;
-            }
-            if status.is_server_error() && attempt + 1 < TRIES {
-                attempt += 1;
-                tracing::warn!(%url, attempt, status = status.as_u16(), "server error, retrying");
-                backoff(attempt).await;
-                continue;
-            }
-            let link_next = response
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
-            let bytes = match read_bounded(response, self.max_bytes).await {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    return Err(SourceError::TooLarge {
-                        url: shown(url),
-                        limit: self.max_bytes,
-                    })
-                }
-                Err(e) => {
-                    attempt += 1;
-                    if attempt >= TRIES {
-                        return Err(SourceError::Unreachable {
-                            url: shown(url),
-                            reason: plain_reason(&e),
-                        });
-                    }
-                    tracing::warn!(%url, attempt, "body cut short, retrying: {e}");
-                    backoff(attempt).await;
-                    continue;
-                }
-            };
             if !status.is_success() {
+                let bytes = &reply.bytes;
                 let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
                 return Err(SourceError::Status {
                     url: shown(url),
@@ -445,11 +402,8 @@ impl RestClient {
                     body,
                 });
             }
-            match parse_json(bytes).await {
-                Ok(value) => {
-                    self.throttle.succeeded();
-                    return Ok((value, link_next));
-                }
+            match parse_json(reply.bytes).await {
+                Ok(value) => return Ok((value, reply.link_next)),
                 Err(e) => {
                     attempt += 1;
                     if attempt >= TRIES {
@@ -658,6 +612,34 @@ fn sign_hs256(
         Err(_) => String::new(),
     };
     format!("{signing_input}.{signature}")
+}
+
+/// How [`RestClient::send`] treats a request: whether it may be sent again after an unclear failure, who it speaks
+/// to (for the log) and how its URL is shown in messages.
+struct Policy {
+    retried: bool,
+    who: &'static str,
+    show: fn(&Url) -> String,
+}
+
+/// A reply as far as [`RestClient::send`] reads it.
+struct Reply {
+    status: StatusCode,
+    /// The `rel="next"` target of its `Link` header.
+    link_next: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The origin a refused redirect led to, from the error's causes.
+fn refused_redirect(e: &reqwest::Error) -> Option<String> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(r) = c.downcast_ref::<RedirectRefused>() {
+            return Some(r.0.clone());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// The reply's body, read chunk by chunk and given up as soon as it is larger than `limit` bytes (None), so that a
