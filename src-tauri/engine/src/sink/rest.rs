@@ -8,7 +8,7 @@
 
 use super::{Checkpoint, MergeCounts, PageWrite, PreparedRow, SinkError, UndoRefusal, UndoTable};
 use crate::config::RestTarget;
-use crate::source::rest::RestClient;
+use crate::source::rest::{backoff, RestClient};
 use crate::source::SourceError;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use reqwest::{Method, StatusCode, Url};
@@ -903,9 +903,4 @@ fn reply_text(body: &Value) -> String {
         other => other.to_string(),
     };
     text.chars().take(300).collect()
-}
-
-async fn backoff(attempt: u32) {
-    let base = std::time::Duration::from_millis(100 * 2u64.pow(attempt.min(5)));
-    tokio::time::sleep(base + crate::source::throttle::jitter(base)).await;
 }

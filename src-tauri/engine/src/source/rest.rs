@@ -784,8 +784,8 @@ fn plain_reason(e: &reqwest::Error) -> String {
     reason
 }
 
-/// Exponential back-off with jitter: about 0.2, 0.4, 0.8, 1.6 s.
-async fn backoff(attempt: u32) {
+/// Exponential back-off with jitter: about 0.2, 0.4, 0.8, 1.6 s (up to 6.4 s).
+pub(crate) async fn backoff(attempt: u32) {
     let base = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
     tokio::time::sleep(base + super::throttle::jitter(base)).await;
 }
