@@ -70,6 +70,10 @@ struct Shared {
     slow_down_every: Arc<AtomicU64>,
     paced: Arc<AtomicU64>,
     slowed: Arc<AtomicU64>,
+    /// The next create does its work, answers 500, and takes the hub down: every call then answers 500 until
+    /// `down` is cleared (an outage just after writes landed).
+    down_after_create: Arc<AtomicBool>,
+    down: Arc<AtomicBool>,
 }
 
 pub struct HubServer {
@@ -80,6 +84,9 @@ pub struct HubServer {
 
 /// Whether this call fails, and how: `Some(true)` after doing its work, `Some(false)` before.
 fn fault(s: &Shared) -> Option<bool> {
+    if s.down.load(Ordering::SeqCst) {
+        return Some(false);
+    }
     let n = s.calls.fetch_add(1, Ordering::SeqCst) + 1;
     let every = s.fail_every.load(Ordering::SeqCst);
     (every > 0 && n.is_multiple_of(every)).then(|| (n / every).is_multiple_of(2))
@@ -284,7 +291,7 @@ async fn create(
         let mut tables = s.tables.lock().expect("hub lock");
         create_one(&s, &mut tables, &entity, record)
     };
-    if fail_after {
+    if fail_after || goes_down(&s) {
         return injected("injected after the work");
     }
     match created {
@@ -330,10 +337,19 @@ async fn create_batch(
             )
             .collect()
     };
-    if fail_after {
+    if fail_after || goes_down(&s) {
         return injected("injected after the work");
     }
     reply(StatusCode::OK, json!({ "results": results }))
+}
+
+/// Whether this create takes the hub down (see `Shared::down_after_create`).
+fn goes_down(s: &Shared) -> bool {
+    let armed = s.down_after_create.swap(false, Ordering::SeqCst);
+    if armed {
+        s.down.store(true, Ordering::SeqCst);
+    }
+    armed
 }
 
 async fn update(
@@ -422,6 +438,8 @@ impl HubServer {
             slow_down_every: Arc::default(),
             paced: Arc::default(),
             slowed: Arc::default(),
+            down_after_create: Arc::default(),
+            down: Arc::default(),
         };
         let app = Router::new()
             .route("/api/v1/{entity}", get(lookup).post(create))
@@ -450,6 +468,17 @@ impl HubServer {
     /// Every `n`th call answers 500, alternately before and after doing its work (0: none).
     pub fn fail_every(&self, n: u64) {
         self.shared.fail_every.store(n, Ordering::SeqCst);
+    }
+
+    /// The next create (single or batch) does its work and answers 500, and from then on every call answers 500
+    /// until [`come_back`](Self::come_back): an outage just after writes landed, before the client learnt of them.
+    pub fn down_after_next_create(&self) {
+        self.shared.down_after_create.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the outage [`down_after_next_create`](Self::down_after_next_create) began.
+    pub fn come_back(&self) {
+        self.shared.down.store(false, Ordering::SeqCst);
     }
 
     /// Whether `POST {resource}/batch` answers 404 (a hub without batch create).

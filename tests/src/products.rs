@@ -65,6 +65,9 @@ pub struct Timed {
     pub rss_mb: f64,
     /// Its CPU time (user + system, all threads), seconds: steadier than wall time on a shared machine.
     pub cpu_s: f64,
+    /// The CPU time of this process (the benchmarks' test servers run in it) while the CLI ran, seconds: what
+    /// the source took of the machine's cores.
+    pub server_cpu_s: f64,
     /// The `--json` summary it printed last.
     pub summary: Value,
 }
@@ -72,6 +75,8 @@ pub struct Timed {
 /// Runs the CLI; returns what it took and its summary.
 pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> Timed {
     let started = Instant::now();
+    let own_cpu = || cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let own_before = own_cpu();
     let mut child = spawn_run(bin, file, state, std::process::Stdio::piped());
     let pid = child.id();
     let watcher = std::thread::spawn(move || watch(pid));
@@ -82,6 +87,7 @@ pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> Timed {
     }
     let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
     let secs = started.elapsed().as_secs_f64();
+    let server_cpu_s = own_cpu() - own_before;
     let (rss_mb, cpu_s) = watcher.join().unwrap_or((0.0, 0.0));
     assert_eq!(code, 0, "sync failed");
     let summary = stdout
@@ -93,6 +99,7 @@ pub fn timed_run(bin: &Path, file: &Path, state: &Path) -> Timed {
         secs,
         rss_mb,
         cpu_s,
+        server_cpu_s,
         summary,
     }
 }

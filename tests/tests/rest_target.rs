@@ -514,3 +514,43 @@ async fn a_target_that_keeps_failing_fails_the_run_and_the_next_run_resumes_exac
     assert_eq!(by_id(hub.records("items").iter()), source_rows(&records));
     assert_eq!(hub.most_creates_of_one_key("items"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_created_just_before_an_outage_are_deleted_once_the_source_drops_them() {
+    let records = items(5_000);
+    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), "outage-hub", "deletes = \"hard\"");
+    let path = file.to_str().unwrap();
+    // The first create lands and the hub goes down before answering it: the run cannot learn what it created.
+    hub.down_after_next_create();
+    let out = syncflow_async(&["run", path, "--json"], &state, ENV).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let landed: Vec<i64> = by_id(hub.records("items").iter()).into_keys().collect();
+    assert!(!landed.is_empty(), "the first create landed");
+
+    // Before the next run the source drops exactly the records that landed unannounced.
+    let kept: Vec<Value> = records
+        .iter()
+        .filter(|r| !landed.contains(&r["id"].as_i64().unwrap_or_default()))
+        .cloned()
+        .collect();
+    erp.set_records(kept.clone());
+    hub.come_back();
+    let done = run_synced(&file, &state, ENV).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["entities"]["items"]["deleted"].as_u64(),
+        Some(landed.len() as u64),
+        "{done}"
+    );
+    assert_eq!(by_id(hub.records("items").iter()), source_rows(&kept));
+    assert_eq!(hub.most_creates_of_one_key("items"), 1);
+}

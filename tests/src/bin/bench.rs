@@ -81,8 +81,8 @@ async fn main() {
         );
         println!("          stages (fetch / transform / ingest, s): first {stages_first:.2?}, re-sync {stages_again:.2?}, re-sync / first = {:.2}", again / first);
         println!(
-            "          the CLI's CPU (user + system, s): first {:.2}, re-sync {:.2}",
-            first_run.cpu_s, again_run.cpu_s
+            "          CPU (user + system, s): the CLI first {:.2}, re-sync {:.2}; the test server (this process) first {:.2}, re-sync {:.2}",
+            first_run.cpu_s, again_run.cpu_s, first_run.server_cpu_s, again_run.server_cpu_s
         );
         if std::env::var_os("SYNCFLOW_BENCH_QUICK").is_some() {
             // While tuning: the ratios only, without the floor and the pause check.

@@ -211,7 +211,7 @@ impl RestSink {
         page: &PageWrite<'_>,
         run_id: &str,
     ) -> Result<MergeCounts, SinkError> {
-        let mut written = self.write_rows(page).await?;
+        let mut written = self.write_rows(page, run_id).await?;
         if !written.refused.is_empty() {
             // Nothing is recorded for a page with refused rows: the engine files them and writes the rest again.
             let mut memo = self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner());
@@ -226,6 +226,7 @@ impl RestSink {
         }
         if page.applies_deletes() {
             if let Some(pass_keys) = page.pass_keys {
+                self.settle_intents(page, &written).await?;
                 self.delete_unseen(page, pass_keys, &mut written.counts)
                     .await?;
             }
@@ -238,7 +239,7 @@ impl RestSink {
         Ok(written.counts)
     }
 
-    async fn write_rows(&self, page: &PageWrite<'_>) -> Result<Written, SinkError> {
+    async fn write_rows(&self, page: &PageWrite<'_>, run_id: &str) -> Result<Written, SinkError> {
         let mut written = Written::default();
         if page.rows.is_empty() {
             return Ok(written);
@@ -299,6 +300,9 @@ impl RestSink {
                 }
                 Err(refused) => written.refused.push(refused),
             }
+        }
+        if !creates.is_empty() {
+            self.note_intents(page, &creates, run_id).await?;
         }
         self.create(page, &creates, &mut written).await?;
         Ok(written)
@@ -583,6 +587,101 @@ impl RestSink {
         }
     }
 
+    /// Before a page's creates are sent: their keys, so that a run killed after a create landed but before its
+    /// record leaves a trace (see [`settle_intents`](Self::settle_intents)).
+    async fn note_intents(
+        &self,
+        page: &PageWrite<'_>,
+        indexes: &[usize],
+        run_id: &str,
+    ) -> Result<(), SinkError> {
+        let state = self.state()?;
+        let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
+        for &i in indexes {
+            sqlx::query(
+                "INSERT INTO rest_target_intents (pipeline, entity, tbl, key_hash, run_id) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (pipeline, entity, key_hash) DO UPDATE SET tbl = excluded.tbl, run_id = excluded.run_id",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(page.table)
+            .bind(&page.rows[i].key_hash)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
+        }
+        tx.commit().await.map_err(|e| self.state_err(&e))
+    }
+
+    /// Creates sent earlier without their outcome recorded (the run was killed, or failed, in between): looked up,
+    /// and what landed is recorded as written by this pipeline, so the deletes that follow know it. The page being
+    /// written (`written`) is recorded right after.
+    async fn settle_intents(
+        &self,
+        page: &PageWrite<'_>,
+        written: &Written,
+    ) -> Result<(), SinkError> {
+        let state = self.state()?;
+        let intents: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tbl, key_hash FROM rest_target_intents WHERE pipeline = ? AND entity = ?",
+        )
+        .bind(page.pipeline)
+        .bind(page.entity)
+        .fetch_all(state)
+        .await
+        .map_err(|e| self.state_err(&e))?;
+        let this_page: HashSet<&str> = written.ids.iter().map(|(key, _)| key.as_str()).collect();
+        let left: Vec<(String, String)> = intents
+            .into_iter()
+            .filter(|(_, key)| !this_page.contains(key.as_str()))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let mut by_table: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (table, key) in &left {
+            by_table.entry(table).or_default().push(key);
+        }
+        let mut landed: Vec<(String, String)> = Vec::new();
+        for (table, keys) in by_table {
+            let found = self.lookup(table, &keys).await?;
+            landed.extend(found.into_iter().map(|(key, stored)| (key, stored.id)));
+        }
+        tracing::info!(
+            entity = page.entity,
+            sent = left.len(),
+            landed = landed.len(),
+            "creates an earlier run left unconfirmed were looked up"
+        );
+        let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
+        for (key, id) in &landed {
+            sqlx::query(
+                "INSERT INTO rest_target_keys (pipeline, entity, key_hash, target_id) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (pipeline, entity, key_hash) DO NOTHING",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
+        }
+        for (_, key) in &left {
+            sqlx::query(
+                "DELETE FROM rest_target_intents WHERE pipeline = ? AND entity = ? AND key_hash = ?",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
+        }
+        tx.commit().await.map_err(|e| self.state_err(&e))
+    }
+
     /// At the end of a complete pass: the records this pipeline wrote whose key the pass did not see are deleted
     /// (DELETE {resource}/{id}), unless the delete guard holds them.
     async fn delete_unseen(
@@ -666,6 +765,16 @@ impl RestSink {
         let state = self.state()?;
         let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
         for (key, id) in &written.ids {
+            // Its create, if it was one, is settled.
+            sqlx::query(
+                "DELETE FROM rest_target_intents WHERE pipeline = ? AND entity = ? AND key_hash = ?",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
             sqlx::query(
                 "INSERT INTO rest_target_keys (pipeline, entity, key_hash, target_id) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (pipeline, entity, key_hash) DO UPDATE SET target_id = excluded.target_id",

@@ -137,6 +137,7 @@ impl Store {
             "rest_target_keys",
             "rest_target_seen",
             "rest_target_rowversions",
+            "rest_target_intents",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE pipeline = ?"))
                 .bind(name)
