@@ -80,6 +80,18 @@ fn pipeline(
 
 const ENV: &[(&str, &str)] = &[("PW", PW), ("HUB_TOKEN", TOKEN)];
 
+/// `syncflow run FILE --json`, which must fail (exit 1); its summary.
+async fn failed_run(path: &str, state: &std::path::Path) -> Value {
+    let out = syncflow_async(&["run", path, "--json"], state, ENV).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    last_json_line(&out.stdout)
+}
+
 /// The sample Bubble app's 20 customers and 100 invoices (5 each).
 fn shop_app() -> syncflow_engine::emulator::app::BubbleApp {
     use syncflow_engine::emulator::app::{sample_app, Scale};
@@ -461,14 +473,7 @@ async fn the_delete_guard_holds_a_pass_that_would_delete_most_records_until_conf
     // The source lost 600 of its 1,000 records: more than the default 50 % guard.
     erp.set_records(records[..400].to_vec());
     let path = file.to_str().unwrap();
-    let held = syncflow_async(&["run", path, "--json"], &state, ENV).await;
-    assert_eq!(
-        held.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&held.stderr)
-    );
-    let summary = last_json_line(&held.stdout);
+    let summary = failed_run(path, &state).await;
     let error = summary["error"].as_str().unwrap_or_default();
     assert!(error.contains("would delete 600 of the 1000"), "{summary}");
     assert_eq!(hub.records("items").len(), 1_000, "nothing deleted");
@@ -495,14 +500,7 @@ async fn a_target_that_keeps_failing_fails_the_run_and_the_next_run_resumes_exac
     let path = file.to_str().unwrap();
     // Every call answers 500 (half of the writes after doing them).
     hub.fail_every(1);
-    let out = syncflow_async(&["run", path, "--json"], &state, ENV).await;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = last_json_line(&out.stdout);
+    let summary = failed_run(path, &state).await;
     let error = summary["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("answered 500") && error.contains("run again to resume"),
@@ -526,13 +524,7 @@ async fn records_created_just_before_an_outage_are_deleted_once_the_source_drops
     let path = file.to_str().unwrap();
     // The first create lands and the hub goes down before answering it: the run cannot learn what it created.
     hub.down_after_next_create();
-    let out = syncflow_async(&["run", path, "--json"], &state, ENV).await;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    failed_run(path, &state).await;
     let landed: Vec<i64> = by_id(hub.records("items").iter()).into_keys().collect();
     assert!(!landed.is_empty(), "the first create landed");
 

@@ -22,6 +22,9 @@ use std::sync::Mutex;
 /// declares its parents).
 pub const PARENT_MISSING: &str = "the target lacks the record's parent";
 
+/// Forgets the announced create of a key (see `note_intents`).
+const FORGET_INTENT: &str =
+    "DELETE FROM rest_target_intents WHERE pipeline = ? AND entity = ? AND key_hash = ?";
 /// Keys per lookup request (32 hex digits each: a URL of about 3.5 KB).
 const LOOKUP_KEYS: usize = 100;
 /// Tries of a create whose outcome was unknown, each after a lookup of what landed.
@@ -655,30 +658,9 @@ impl RestSink {
             "creates an earlier run left unconfirmed were looked up"
         );
         let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
-        for (key, id) in &landed {
-            sqlx::query(
-                "INSERT INTO rest_target_keys (pipeline, entity, key_hash, target_id) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (pipeline, entity, key_hash) DO NOTHING",
-            )
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(key)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.state_err(&e))?;
-        }
-        for (_, key) in &left {
-            sqlx::query(
-                "DELETE FROM rest_target_intents WHERE pipeline = ? AND entity = ? AND key_hash = ?",
-            )
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.state_err(&e))?;
-        }
+        self.keep_ids(&mut tx, page, &landed).await?;
+        let keys: Vec<&str> = left.iter().map(|(_, k)| k.as_str()).collect();
+        self.each_key(&mut tx, FORGET_INTENT, page, &keys).await?;
         tx.commit().await.map_err(|e| self.state_err(&e))
     }
 
@@ -738,17 +720,14 @@ impl RestSink {
             .try_collect()
             .await?;
         let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
-        for key in &gone {
-            sqlx::query(
-                "DELETE FROM rest_target_keys WHERE pipeline = ? AND entity = ? AND key_hash = ?",
-            )
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.state_err(&e))?;
-        }
+        let keys: Vec<&str> = gone.iter().map(String::as_str).collect();
+        self.each_key(
+            &mut tx,
+            "DELETE FROM rest_target_keys WHERE pipeline = ? AND entity = ? AND key_hash = ?",
+            page,
+            &keys,
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.state_err(&e))?;
         counts.deleted += gone.len() as u64;
         Ok(())
@@ -764,29 +743,10 @@ impl RestSink {
     ) -> Result<(), SinkError> {
         let state = self.state()?;
         let mut tx = state.begin().await.map_err(|e| self.state_err(&e))?;
-        for (key, id) in &written.ids {
-            // Its create, if it was one, is settled.
-            sqlx::query(
-                "DELETE FROM rest_target_intents WHERE pipeline = ? AND entity = ? AND key_hash = ?",
-            )
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.state_err(&e))?;
-            sqlx::query(
-                "INSERT INTO rest_target_keys (pipeline, entity, key_hash, target_id) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (pipeline, entity, key_hash) DO UPDATE SET target_id = excluded.target_id",
-            )
-            .bind(page.pipeline)
-            .bind(page.entity)
-            .bind(key)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.state_err(&e))?;
-        }
+        // The creates among them, if any, are settled.
+        let keys: Vec<&str> = written.ids.iter().map(|(k, _)| k.as_str()).collect();
+        self.each_key(&mut tx, FORGET_INTENT, page, &keys).await?;
+        self.keep_ids(&mut tx, page, &written.ids).await?;
         if page.starts_pass {
             sqlx::query("DELETE FROM rest_target_seen WHERE pipeline = ? AND entity = ?")
                 .bind(page.pipeline)
@@ -841,6 +801,49 @@ impl RestSink {
             .map_err(|e| self.state_err(&e))?;
         }
         tx.commit().await.map_err(|e| self.state_err(&e))
+    }
+
+    /// Runs `sql`, which binds the pipeline, the entity and a key, once for each of `keys`.
+    async fn each_key(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        sql: &str,
+        page: &PageWrite<'_>,
+        keys: &[&str],
+    ) -> Result<(), SinkError> {
+        for key in keys {
+            sqlx::query(sql)
+                .bind(page.pipeline)
+                .bind(page.entity)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.state_err(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Records the target's id of each key as written by this pipeline (the latest id wins).
+    async fn keep_ids(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        page: &PageWrite<'_>,
+        ids: &[(String, String)],
+    ) -> Result<(), SinkError> {
+        for (key, id) in ids {
+            sqlx::query(
+                "INSERT INTO rest_target_keys (pipeline, entity, key_hash, target_id) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (pipeline, entity, key_hash) DO UPDATE SET target_id = excluded.target_id",
+            )
+            .bind(page.pipeline)
+            .bind(page.entity)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.state_err(&e))?;
+        }
+        Ok(())
     }
 
     pub async fn read_checkpoint(
