@@ -107,14 +107,24 @@ fn shop_app() -> syncflow_engine::emulator::app::BubbleApp {
 
 /// `DIR/shop.toml`: the Bubble app at `source` into the hub at `target`, invoices declaring their customer parent.
 fn shop_pipeline(dir: &std::path::Path, source: &str, target: &str) -> std::path::PathBuf {
+    shop_pipeline_with(dir, source, target, "")
+}
+
+/// [`shop_pipeline`] with `extra` lines in each entity (`deletes = "hard"`).
+fn shop_pipeline_with(
+    dir: &std::path::Path,
+    source: &str,
+    target: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let file = dir.join("shop.toml");
     std::fs::write(
         &file,
         format!(
             "version = 1\nname = \"shop\"\n[source]\nkind = \"bubble\"\nbase_url = \"{source}\"\n\
              [target]\nkind = \"rest\"\nbase_url = \"{target}\"\nauth = {{ kind = \"bearer\", token = {{ env = \"HUB_TOKEN\" }} }}\n\
-             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n\
-             [[entities]]\nname = \"customer\"\n"
+             [[entities]]\nname = \"invoice\"\nparents = [{{ field = \"Customer\", entity = \"customer\" }}]\n{extra}\n\
+             [[entities]]\nname = \"customer\"\n{extra}\n"
         ),
     )
     .expect("write the pipeline file");
@@ -545,4 +555,110 @@ async fn records_created_just_before_an_outage_are_deleted_once_the_source_drops
     );
     assert_eq!(by_id(hub.records("items").iter()), source_rows(&kept));
     assert_eq!(hub.most_creates_of_one_key("items"), 1);
+}
+
+/// The `_id`, `Amount` and `Customer` of Bubble things (the REST target sends the source's field names).
+fn things<'a>(
+    things: impl Iterator<Item = &'a Map<String, Value>>,
+) -> BTreeMap<String, (String, String)> {
+    things
+        .map(|t| {
+            (
+                text(t.get("_id")),
+                (text(t.get("Amount")), text(t.get("Customer"))),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parents_deletes_and_faults_together_at_size_leave_the_hub_equal_to_the_source() {
+    use syncflow_engine::emulator::app::{sample_app, Scale};
+    use syncflow_engine::emulator::bubble::{BubbleEmulator, Faults};
+    let mut app = sample_app(
+        Scale {
+            customers: 1_000,
+            invoices: 6_000,
+            line_items: 0,
+        },
+        true,
+    );
+    // 20 customers come late: their 120 invoices wait for them.
+    let late: Vec<Map<String, Value>> = app.types[0].things.drain(0..20).collect();
+    let faults = Faults {
+        error_rate: 0.02,
+        ..Faults::default()
+    };
+    let emulator = BubbleEmulator::start(app, faults).await.unwrap();
+    let hub = HubServer::start(TOKEN).await;
+    hub.fail_every(40);
+    hub.slow_down_every(300);
+    let dir = tempfile::tempdir().unwrap();
+    let file = shop_pipeline_with(
+        dir.path(),
+        &emulator.base_url,
+        &hub.base_url,
+        "deletes = \"hard\"",
+    );
+    let state = dir.path().join("state.db");
+
+    let first = run_synced(&file, &state, ENV).await;
+    let invoices = &first["entities"]["invoice"];
+    assert_eq!(
+        (invoices["inserted"].as_u64(), invoices["pending"].as_u64()),
+        (Some(5_880), Some(120)),
+        "{first}"
+    );
+    assert_eq!(hub.records("customer").len(), 980);
+
+    // The source moves on: the late customers arrive, 10 customers leave with their invoices, 100 invoices change
+    // their amount and 50 new ones are issued.
+    let app = emulator.edit(|a| {
+        a.types[0].things.extend(late.iter().cloned());
+        let leaving: Vec<Value> = a.types[0]
+            .things
+            .drain(100..110)
+            .map(|c| c["_id"].clone())
+            .collect();
+        a.types[1]
+            .things
+            .retain(|i| !leaving.contains(&i["Customer"]));
+        for invoice in a.types[1].things.iter_mut().step_by(50).take(100) {
+            invoice.insert("Amount".into(), serde_json::json!(123.45));
+        }
+        let issued: Vec<Map<String, Value>> = a.types[1].things[..50]
+            .iter()
+            .enumerate()
+            .map(|(n, template)| {
+                let mut new = template.clone();
+                new.insert(
+                    "_id".into(),
+                    Value::String(format!("1767225600000x{:018}", n + 1)),
+                );
+                new.insert("Invoice No".into(), Value::String(format!("NEW-{n:04}")));
+                new
+            })
+            .collect();
+        a.types[1].things.extend(issued);
+        a.clone()
+    });
+    let second = run_synced(&file, &state, ENV).await;
+    assert_eq!(second["status"], "completed", "{second}");
+    let deleted = |entity: &str| second["entities"][entity]["deleted"].as_u64();
+    assert_eq!(
+        (deleted("customer"), deleted("invoice")),
+        (Some(10), Some(60)),
+        "{second}"
+    );
+    for (entity, source) in [("customer", &app.types[0]), ("invoice", &app.types[1])] {
+        let held = hub.records(entity);
+        assert_eq!(
+            things(held.iter()),
+            things(source.things.iter()),
+            "{entity}"
+        );
+    }
+    assert_eq!(hub.most_creates_of_one_key("customer"), 1);
+    assert_eq!(hub.most_creates_of_one_key("invoice"), 1);
+    assert!(hub.slowed_down() > 0, "the hub asked to slow down");
 }
