@@ -92,6 +92,32 @@ async fn failed_run(path: &str, state: &std::path::Path) -> Value {
     last_json_line(&out.stdout)
 }
 
+/// The ERP test server holding `records` (pages of 1,000), an empty hub, and the pipeline `name` between them
+/// (`extra`: lines of the entity), in a scratch folder with its state database.
+struct ErpToHub {
+    erp: ErpServer,
+    hub: HubServer,
+    file: std::path::PathBuf,
+    state: std::path::PathBuf,
+    /// Holds the scratch folder for as long as the test runs.
+    _dir: tempfile::TempDir,
+}
+
+async fn erp_to_hub(records: &[Value], name: &str, extra: &str) -> ErpToHub {
+    let erp = ErpServer::start(records.to_vec(), PW, 1000, 3600).await;
+    let hub = HubServer::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = pipeline(&erp, &hub, dir.path(), name, extra);
+    ErpToHub {
+        erp,
+        hub,
+        file,
+        state,
+        _dir: dir,
+    }
+}
+
 /// The sample Bubble app's 20 customers and 100 invoices (5 each).
 fn shop_app() -> syncflow_engine::emulator::app::BubbleApp {
     use syncflow_engine::emulator::app::{sample_app, Scale};
@@ -135,14 +161,11 @@ fn shop_pipeline_with(
 async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_changes_follow_the_source(
 ) {
     let mut records = items(20_000);
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
+    let t = erp_to_hub(&records, "to-hub", "deletes = \"hard\"").await;
+    let (erp, hub, file, state) = (&t.erp, &t.hub, &t.file, &t.state);
     hub.fail_every(40);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "to-hub", "deletes = \"hard\"");
 
-    let first = run_synced(&file, &state, ENV).await;
+    let first = run_synced(file, state, ENV).await;
     assert_eq!(first["status"], "completed", "{first}");
     let held = hub.records("items");
     assert_eq!(held.len(), 20_000, "every record once");
@@ -161,7 +184,7 @@ async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_ch
     assert_eq!(counts["failed"], 0, "{first}");
 
     let before = hub.write_calls();
-    let again = run_synced(&file, &state, ENV).await;
+    let again = run_synced(file, state, ENV).await;
     assert_eq!(again["entities"]["items"]["skipped"], 20_000, "{again}");
     assert_eq!(
         hub.write_calls(),
@@ -179,7 +202,7 @@ async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_ch
     records.retain(|r| !(1000..1200).contains(&r["id"].as_i64().unwrap_or(0)));
     records.extend((20_001..=20_100).map(item));
     erp.set_records(records.clone());
-    let changed = run_synced(&file, &state, ENV).await;
+    let changed = run_synced(file, state, ENV).await;
     let counts = &changed["entities"]["items"];
     assert_eq!(
         (
@@ -209,18 +232,15 @@ async fn twenty_thousand_records_land_exactly_once_through_injected_500s_then_ch
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_kills_during_a_first_sync_then_a_run_create_nothing_twice() {
     let records = items(12_000);
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
+    let t = erp_to_hub(&records, "killed-hub", "deletes = \"hard\"").await;
+    let (hub, file, state) = (&t.hub, &t.file, &t.state);
     hub.fail_every(40);
     // Slow calls, so that the kills land while records are being written.
     hub.set_delay_ms(15);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "killed-hub", "deletes = \"hard\"");
     let path = file.to_str().unwrap();
 
     for (kill, at_least) in [(1, 1_500usize), (2, 5_000)] {
-        let mut child = spawn_syncflow(&["run", path, "--json"], &state, ENV);
+        let mut child = spawn_syncflow(&["run", path, "--json"], state, ENV);
         let deadline = Instant::now() + Duration::from_secs(120);
         while hub.records("items").len() < at_least {
             assert!(
@@ -237,7 +257,7 @@ async fn two_kills_during_a_first_sync_then_a_run_create_nothing_twice() {
         assert_eq!(hub.most_creates_of_one_key("items"), 1, "kill {kill}");
     }
     hub.set_delay_ms(0);
-    let done = run_synced(&file, &state, ENV).await;
+    let done = run_synced(file, state, ENV).await;
     assert_eq!(done["status"], "completed", "{done}");
     let held = hub.records("items");
     assert_eq!(held.len(), 12_000);
@@ -256,17 +276,14 @@ async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_
     for i in [10usize, 1_500, 2_999] {
         records[i]["name"] = Value::String(format!("REJECT me {i}"));
     }
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
+    let t = erp_to_hub(&records, "refusing-hub", "").await;
+    let (hub, file, state) = (&t.hub, &t.file, &t.state);
     hub.refuse_names_with(Some("REJECT"));
     // The hub asks to slow down (429, Retry-After: 1) once in 300 calls.
     hub.slow_down_every(300);
     // A hub without batch create: one POST per record.
     hub.without_batch(true);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "refusing-hub", "");
-    let out = syncflow_async(&["run", file.to_str().unwrap(), "--json"], &state, ENV).await;
+    let out = syncflow_async(&["run", file.to_str().unwrap(), "--json"], state, ENV).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -283,7 +300,7 @@ async fn records_the_hub_refuses_are_failed_records_with_its_reply_and_the_rest_
         hub.slowed_down()
     );
     assert_eq!(hub.most_creates_of_one_key("items"), 1);
-    let failed = syncflow_async(&["failed", "list", "refusing-hub", "--json"], &state, &[]).await;
+    let failed = syncflow_async(&["failed", "list", "refusing-hub", "--json"], state, &[]).await;
     let listed = String::from_utf8_lossy(&failed.stdout);
     assert!(
         listed.contains("422") && listed.contains("may not contain"),
@@ -472,24 +489,20 @@ async fn invoices_the_hub_refuses_for_a_missing_parent_wait_and_land_once_it_has
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delete_guard_holds_a_pass_that_would_delete_most_records_until_confirmed() {
     let records = items(1_000);
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "guarded-hub", "deletes = \"hard\"");
-    run_synced(&file, &state, ENV).await;
+    let t = erp_to_hub(&records, "guarded-hub", "deletes = \"hard\"").await;
+    let (erp, hub, file, state) = (&t.erp, &t.hub, &t.file, &t.state);
+    run_synced(file, state, ENV).await;
     assert_eq!(hub.records("items").len(), 1_000);
 
     // The source lost 600 of its 1,000 records: more than the default 50 % guard.
     erp.set_records(records[..400].to_vec());
     let path = file.to_str().unwrap();
-    let summary = failed_run(path, &state).await;
+    let summary = failed_run(path, state).await;
     let error = summary["error"].as_str().unwrap_or_default();
     assert!(error.contains("would delete 600 of the 1000"), "{summary}");
     assert_eq!(hub.records("items").len(), 1_000, "nothing deleted");
 
-    let confirmed =
-        syncflow_async(&["run", path, "--json", "--confirm-deletes"], &state, ENV).await;
+    let confirmed = syncflow_async(&["run", path, "--json", "--confirm-deletes"], state, ENV).await;
     let summary = last_json_line(&confirmed.stdout);
     assert_eq!(confirmed.status.code(), Some(0), "{summary}");
     assert_eq!(hub.records("items").len(), 400);
@@ -502,22 +515,19 @@ async fn the_delete_guard_holds_a_pass_that_would_delete_most_records_until_conf
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_keeps_failing_fails_the_run_and_the_next_run_resumes_exactly() {
     let records = items(2_000);
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "down-hub", "");
+    let t = erp_to_hub(&records, "down-hub", "").await;
+    let (hub, file, state) = (&t.hub, &t.file, &t.state);
     let path = file.to_str().unwrap();
     // Every call answers 500 (half of the writes after doing them).
     hub.fail_every(1);
-    let summary = failed_run(path, &state).await;
+    let summary = failed_run(path, state).await;
     let error = summary["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("answered 500") && error.contains("run again to resume"),
         "{summary}"
     );
     hub.fail_every(0);
-    let done = run_synced(&file, &state, ENV).await;
+    let done = run_synced(file, state, ENV).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(by_id(hub.records("items").iter()), source_rows(&records));
     assert_eq!(hub.most_creates_of_one_key("items"), 1);
@@ -526,15 +536,12 @@ async fn a_target_that_keeps_failing_fails_the_run_and_the_next_run_resumes_exac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_created_just_before_an_outage_are_deleted_once_the_source_drops_them() {
     let records = items(5_000);
-    let erp = ErpServer::start(records.clone(), PW, 1000, 3600).await;
-    let hub = HubServer::start(TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
-    let file = pipeline(&erp, &hub, dir.path(), "outage-hub", "deletes = \"hard\"");
+    let t = erp_to_hub(&records, "outage-hub", "deletes = \"hard\"").await;
+    let (erp, hub, file, state) = (&t.erp, &t.hub, &t.file, &t.state);
     let path = file.to_str().unwrap();
     // The first create lands and the hub goes down before answering it: the run cannot learn what it created.
     hub.down_after_next_create();
-    failed_run(path, &state).await;
+    failed_run(path, state).await;
     let landed: Vec<i64> = by_id(hub.records("items").iter()).into_keys().collect();
     assert!(!landed.is_empty(), "the first create landed");
 
@@ -546,7 +553,7 @@ async fn records_created_just_before_an_outage_are_deleted_once_the_source_drops
         .collect();
     erp.set_records(kept.clone());
     hub.come_back();
-    let done = run_synced(&file, &state, ENV).await;
+    let done = run_synced(file, state, ENV).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(
         done["entities"]["items"]["deleted"].as_u64(),
