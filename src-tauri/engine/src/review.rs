@@ -356,6 +356,8 @@ pub async fn apply(
         let sink = Sink::connect(&pipeline.target, base_dir).await?;
         let tables: Vec<&str> = before.tables.iter().map(|t| t.table.as_str()).collect();
         sink.apply(&tables.join(", "), &statements).await?;
+        // Runs that alter no table (the console's, the scheduler's) can then keep a page memo.
+        sink.count_changes(pipeline).await;
     }
     review(pipeline, found, base_dir).await
 }

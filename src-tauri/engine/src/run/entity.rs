@@ -1,5 +1,6 @@
 //! One entity's pages through the stages.
 
+use super::memo::{MemoBatch, PassMemo};
 use super::{Progress, RunEvent, RunOptions, StopSignal};
 use crate::config::{ConflictStrategy, Entity};
 use crate::identity;
@@ -7,6 +8,7 @@ use crate::schema::Mapping;
 use crate::sink::DetectedConflict;
 use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, FailedPage, PageWrite, PreparedRow, Sink, SinkError};
+use crate::source::memo::MemoNote;
 use crate::source::{FetchedPage, PageCursor, Source, StreamEnd};
 use crate::store::ConflictScope;
 use crate::store::{BatchMetrics, FailedRecord, HeldChild, Store};
@@ -165,6 +167,7 @@ fn as_record(mapping: &Mapping, row: &PreparedRow) -> Value {
 }
 
 /// The records of one page after the transform stages.
+#[derive(Default)]
 pub struct Transformed {
     pub rows: Vec<PreparedRow>,
     pub failed: Vec<FailedRecord>,
@@ -302,11 +305,24 @@ impl EntityRun<'_> {
                 ),
             }
         };
+        // A page memo (ADR 0015) for a whole pass from a REST source into PostgreSQL whose rows are the source's
+        // pages as they come: not one that reads only changes, refreshes, holds conflicts or children, or resumes.
+        let memo_eligible = self.sink.counts_changes()
+            && self.source.remembers_replies()
+            && !incremental
+            && self.full_refresh().is_none()
+            && self.entity.conflicts == ConflictStrategy::SourceWins
+            && self.parents.is_empty()
+            && page_no == 0
+            && failed_pages.is_empty();
+        let memo = self.open_memo(memo_eligible, mapping.as_ref(), fresh).await;
+        let memo = memo.as_ref();
         let (fetching, transforming, ingesting, ()) = tokio::join!(
-            self.fetch_stage(cursor, &retry, fetched_tx),
-            self.transform_stage(fetched_rx, numbers, ready_tx, mapping, table_exists),
+            self.fetch_stage(cursor, &retry, fetched_tx, memo),
+            self.transform_stage(fetched_rx, numbers, ready_tx, mapping, table_exists, memo),
             self.ingest_stage(
                 ready_rx,
+                memo,
                 counts,
                 Pass {
                     // Every row a fresh pass finds in the table is its own (a key the source repeated is resolved
@@ -330,7 +346,12 @@ impl EntityRun<'_> {
         }
         transforming?;
         match fetching? {
-            FetchEnd::Done if still_failed.is_empty() => Ok(()),
+            FetchEnd::Done if still_failed.is_empty() => {
+                if let Some(memo) = memo {
+                    self.seal(memo).await;
+                }
+                Ok(())
+            }
             FetchEnd::Done => Err(failed(pages_not_fetched(&still_failed))),
             FetchEnd::Paused => Err(Stop::Paused),
         }
@@ -343,12 +364,19 @@ impl EntityRun<'_> {
         cursor: Option<PageCursor>,
         retry: &[FailedPage],
         out: mpsc::Sender<FetchedPage>,
+        memo: Option<&PassMemo>,
     ) -> Result<FetchEnd, Stop> {
         let end = match self.fetch_again(retry, &cursor, &out).await {
             StreamEnd::Done => match &cursor {
                 Some(cursor) => self
                     .source
-                    .stream(self.entity, cursor, &out, self.stop)
+                    .stream(
+                        self.entity,
+                        cursor,
+                        &out,
+                        self.stop,
+                        memo.map(|m| &m.lookup),
+                    )
                     .await
                     .map_err(source_stop)?,
                 None => StreamEnd::Done,
@@ -401,12 +429,51 @@ impl EntityRun<'_> {
         out: mpsc::Sender<Ready>,
         mut mapping: Option<Mapping>,
         mut table_exists: bool,
+        memo: Option<&PassMemo>,
     ) -> Result<(), Stop> {
         let key_fields = Arc::new(self.entity.key_fields());
         let rowversion = Arc::new(self.entity.rowversion.clone());
         while let Some(page) = input.recv().await {
             let (page_no, retry_of) = numbers.next();
             let fetch_ms = page.fetch_ms;
+            if let (
+                Some(MemoNote::Unchanged {
+                    cursor, records, ..
+                }),
+                Some(memo),
+                Some(m),
+            ) = (&page.memo, memo, &mapping)
+            {
+                let keys = self
+                    .store
+                    .memo_keys(self.pipeline, &self.entity.name, cursor)
+                    .await
+                    .map_err(failed)?;
+                memo.skipped();
+                let ready = Ready {
+                    expected: page.expected,
+                    page_no,
+                    next: page.next,
+                    records: *records,
+                    mapping: Some(Arc::new(m.clone())),
+                    table_exists,
+                    transformed: Transformed::default(),
+                    fetch_ms,
+                    transform_ms: 0,
+                    failed_pages: Vec::new(),
+                    retried: retry_of.into_iter().collect(),
+                    memo: MemoBatch {
+                        unchanged: vec![cursor.clone()],
+                        unchanged_keys: keys,
+                        unchanged_records: *records,
+                        ..Default::default()
+                    },
+                };
+                if out.send(ready).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             let failed_pages: Vec<FailedPage> = page
                 .failure
                 .map(|f| FailedPage {
@@ -419,9 +486,13 @@ impl EntityRun<'_> {
             let started = Instant::now();
             let records = Arc::new(page.records);
             if !records.is_empty() {
+                let existed = table_exists;
                 table_exists = self
                     .prepare_table(&mut mapping, records.clone(), table_exists)
                     .await?;
+                if let (false, true, Some(memo)) = (existed, table_exists, memo) {
+                    self.count_new_table(memo).await;
+                }
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
             let mut transformed = {
@@ -456,6 +527,36 @@ impl EntityRun<'_> {
             if !self.options.dry_run {
                 self.keep_failed(&transformed.failed).await?;
             }
+            if let Some(memo) = memo {
+                memo.read();
+            }
+            let clean = mapping.is_some()
+                && transformed.failed.is_empty()
+                && transformed.duplicates == 0
+                && transformed.held.is_empty()
+                && transformed.rows.len() == records.len();
+            let noted = match memo.filter(|_| clean) {
+                Some(memo) => {
+                    let keys: Vec<u128> = transformed
+                        .rows
+                        .iter()
+                        .filter_map(|r| crate::sink::key_bits(&r.key_hash))
+                        .collect();
+                    (keys.len() == records.len())
+                        .then(|| {
+                            memo.note(
+                                self.entity,
+                                &page_mapping,
+                                &page.memo,
+                                &page.next,
+                                &records,
+                                keys,
+                            )
+                        })
+                        .flatten()
+                }
+                None => None,
+            };
             let ready = Ready {
                 expected: page.expected,
                 page_no,
@@ -468,6 +569,10 @@ impl EntityRun<'_> {
                 transform_ms: started.elapsed().as_millis() as u64,
                 failed_pages,
                 retried: retry_of.into_iter().collect(),
+                memo: MemoBatch {
+                    noted: noted.into_iter().collect(),
+                    ..Default::default()
+                },
             };
             // The page as fetched is not needed past here: freed before waiting on the ingest stage.
             drop(records);
@@ -582,6 +687,7 @@ impl EntityRun<'_> {
     async fn ingest_stage(
         &self,
         mut input: mpsc::Receiver<Ready>,
+        memo: Option<&PassMemo>,
         counts: &mut EntityCounts,
         pass: Pass,
     ) -> Result<(FetchEnd, Vec<FailedPage>), Stop> {
@@ -674,6 +780,7 @@ impl EntityRun<'_> {
                 expected: page_expected,
                 failed_pages,
                 retried,
+                memo: mut memo_batch,
             } = page;
             open_pages.retain(|p| !retried.contains(&p.page_no));
             open_pages.extend(failed_pages);
@@ -681,7 +788,7 @@ impl EntityRun<'_> {
             let mut after = *counts;
             after.fetched += records;
             after.failed += transformed.failed.len() as u64;
-            after.skipped += transformed.duplicates;
+            after.skipped += transformed.duplicates + memo_batch.unchanged_records;
             after.pending += transformed.held.len() as u64;
             children_waiting |= !transformed.held.is_empty() && !self.options.dry_run;
             if children_waiting {
@@ -693,6 +800,11 @@ impl EntityRun<'_> {
                 let rows = transformed.rows.iter().map(|r| r.key_hash.as_str());
                 let held = transformed.held.iter().map(|h| h.key_hash.as_str());
                 pass_keys.extend(rows.chain(held).filter_map(crate::sink::key_bits));
+                pass_keys.extend(&memo_batch.unchanged_keys);
+                // Skipped as unchanged since the last pass, so in the table as this pass began.
+                if let Ok(mut found) = found_before.lock() {
+                    found.extend(&memo_batch.unchanged_keys);
+                }
                 let recorded = (pass_keys.len() - page_start) as u64;
                 let counted = if starts_pass { Some(0) } else { seen_keys };
                 seen_keys = counted.map(|n| n + recorded);
@@ -823,6 +935,20 @@ impl EntityRun<'_> {
             checkpoint.counts.deleted += merged.deleted;
             checkpoint.counts.conflicts += merged.conflicts;
             *counts = checkpoint.counts;
+            if let Some(memo) = memo {
+                if refused_count > 0 {
+                    memo_batch.noted.clear();
+                }
+                if memo_batch.repeated {
+                    memo.spoil("a key came on two pages");
+                }
+                let written = transformed
+                    .rows
+                    .iter()
+                    .filter_map(|r| crate::sink::key_bits(&r.key_hash));
+                memo.written(written.chain(memo_batch.unchanged_keys.iter().copied()));
+                self.remember(memo, &memo_batch).await;
+            }
             let ingest_ms = t_ingest.elapsed().as_millis() as u64;
             stage_totals.batches += 1;
             stage_totals.fetch_ms += fetch_ms;
@@ -833,7 +959,7 @@ impl EntityRun<'_> {
                 records,
                 inserted: merged.inserted,
                 updated: merged.updated,
-                skipped: merged.skipped + transformed.duplicates,
+                skipped: merged.skipped + transformed.duplicates + memo_batch.unchanged_records,
                 failed: transformed.failed.len() as u64 + refused_count,
                 fetch_ms,
                 transform_ms,
@@ -1485,6 +1611,8 @@ struct Ready {
     failed_pages: Vec<FailedPage>,
     /// Numbers of passed-over pages this batch fetched again.
     retried: Vec<u64>,
+    /// The batch's pages as the page memo sees them.
+    memo: MemoBatch,
 }
 
 impl Ready {
@@ -1514,6 +1642,7 @@ impl Ready {
         self.transformed.held.extend(other.transformed.held);
         self.failed_pages.extend(other.failed_pages);
         self.retried.extend(other.retried);
+        self.memo.absorb(other.memo);
     }
 
     /// Repeated keys across the absorbed pages: the last wins, as within a page.
@@ -1522,6 +1651,11 @@ impl Ready {
         let (rows, dropped) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
         self.transformed.rows = rows;
         self.transformed.duplicates += dropped as u64;
+        // A key on two of the batch's pages: the earlier page's record lost, so it is not what its page says.
+        if dropped > 0 {
+            self.memo.noted.clear();
+            self.memo.repeated = true;
+        }
     }
 }
 

@@ -108,6 +108,14 @@ impl RunLog {
         self.write("warn", "record_failed", &message, fields, true);
     }
 
+    /// How the entity's page memo served the pass: pages skipped as unchanged and read in full, or why every page
+    /// was read.
+    pub fn memo(&self, entity: &str, message: &str, skipped: u64, read: u64) {
+        let fields =
+            serde_json::json!({ "entity": entity, "pages_skipped": skipped, "pages_read": read });
+        self.write("info", "page_memo", message, fields, false);
+    }
+
     fn write(
         &self,
         level: &str,

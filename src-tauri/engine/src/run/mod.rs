@@ -6,6 +6,7 @@
 //! duplicates.
 
 mod entity;
+mod memo;
 pub use entity::Transformed;
 pub mod log;
 pub mod pending;

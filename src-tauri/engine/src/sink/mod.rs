@@ -4,6 +4,8 @@ pub mod postgres;
 pub mod rest;
 pub mod sqlite;
 
+pub use postgres::memo_owner;
+
 use crate::config::TargetConfig;
 use crate::schema::{ColumnType, Mapping, SchemaChange};
 use crate::track::EntityCounts;
@@ -462,6 +464,43 @@ impl Sink {
         match self {
             Sink::Postgres(s) => s.rows_in(table, all_rows).await.map(Some),
             Sink::Sqlite(_) | Sink::Rest(_) => Ok(None),
+        }
+    }
+
+    /// Whether the target counts the changes of its tables, which a page memo needs (ADR 0015): PostgreSQL.
+    pub fn counts_changes(&self) -> bool {
+        matches!(self, Sink::Postgres(_))
+    }
+
+    /// The table's change count for `owner`'s page memo (see [`postgres::PostgresSink::change_count`]).
+    pub async fn change_count(
+        &self,
+        table: &str,
+        owner: &str,
+        create: bool,
+    ) -> Result<Option<i64>, SinkError> {
+        match self {
+            Sink::Postgres(s) => s.change_count(table, owner, create).await,
+            Sink::Sqlite(_) | Sink::Rest(_) => Ok(None),
+        }
+    }
+
+    /// Makes the tables of the pipeline's entities that can keep a page memo count their changes (ADR 0015).
+    pub async fn count_changes(&self, pipeline: &crate::config::Pipeline) {
+        if !self.counts_changes() {
+            return;
+        }
+        let memo_kinds = pipeline.entities.iter().filter(|e| {
+            e.conflicts == crate::config::ConflictStrategy::SourceWins && e.parents.is_empty()
+        });
+        for entity in memo_kinds {
+            let owner = memo_owner(&pipeline.name, &entity.name);
+            if let Err(e) = self.change_count(entity.table_name(), &owner, true).await {
+                tracing::warn!(
+                    entity = entity.name,
+                    "the table's changes are not counted: {e}"
+                );
+            }
         }
     }
 

@@ -233,6 +233,7 @@ impl BubbleClient {
             fetch_ms: listed.fetch_ms,
             expected,
             failure: None,
+            memo: None,
         })
     }
 
@@ -320,6 +321,7 @@ impl BubbleClient {
                 fetch_ms: listed.fetch_ms,
                 expected,
                 failure: None,
+                memo: None,
             };
             if out.send(fetched).await.is_err() {
                 return Ok(WindowEnd::Stopped(StreamEnd::Done));

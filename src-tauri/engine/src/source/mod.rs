@@ -3,6 +3,7 @@
 pub mod bubble;
 pub mod demo;
 pub mod json;
+pub mod memo;
 pub mod postgres;
 pub mod rest;
 pub mod throttle;
@@ -114,6 +115,8 @@ pub struct FetchedPage {
     /// Set when the page could not be fetched even after its retries and the pass went on past it: `records` is
     /// empty and the page is filed with its cursor, so that a re-run fetches just that page.
     pub failure: Option<PageFailure>,
+    /// How the page stands with the pass's page memo (None: the pass keeps none).
+    pub memo: Option<memo::MemoNote>,
 }
 
 /// A page the pass went on without.
@@ -143,6 +146,7 @@ impl FetchedPage {
                 cursor,
                 error: error.to_string(),
             }),
+            memo: None,
         }
     }
 }
@@ -220,12 +224,18 @@ impl Source {
         cursor: &PageCursor,
         out: &tokio::sync::mpsc::Sender<FetchedPage>,
         stop: &crate::stop::StopSignal,
+        memo: Option<&memo::PageMemo>,
     ) -> Result<StreamEnd, SourceError> {
         match self {
-            Source::Rest(_) => stream_in_order(self, entity, cursor, out, stop).await,
+            Source::Rest(_) => stream_in_order(self, entity, cursor, out, stop, memo).await,
             Source::Bubble(c) => c.stream(entity, cursor, out, stop).await,
-            Source::Postgres(_) => stream_in_order(self, entity, cursor, out, stop).await,
+            Source::Postgres(_) => stream_in_order(self, entity, cursor, out, stop, None).await,
         }
+    }
+
+    /// Whether the source's pages can be remembered by their replies (a page memo, ADR 0015): REST.
+    pub fn remembers_replies(&self) -> bool {
+        matches!(self, Source::Rest(_))
     }
 
     /// Records a page holds at most (for sizing the batches pages are written in).
@@ -259,6 +269,7 @@ async fn stream_in_order(
     cursor: &PageCursor,
     out: &tokio::sync::mpsc::Sender<FetchedPage>,
     stop: &crate::stop::StopSignal,
+    memo: Option<&memo::PageMemo>,
 ) -> Result<StreamEnd, SourceError> {
     let mut cursor = cursor.clone();
     // Records in the last page that came (0: none came yet, so a failure stops the run).
@@ -269,11 +280,18 @@ async fn stream_in_order(
         if stop.requested() {
             return Ok(StreamEnd::Paused);
         }
-        let page = match source.fetch_page(entity, &cursor).await {
+        let fetched = match (source, memo) {
+            (Source::Rest(c), Some(memo)) => c.fetch_page_memo(entity, &cursor, Some(memo)).await,
+            _ => source.fetch_page(entity, &cursor).await,
+        };
+        let page = match fetched {
             Ok(page) => {
                 listing.check(&cursor, &page)?;
                 failed_in_a_row = 0;
-                last_len = page.records.len() as u64;
+                last_len = match &page.memo {
+                    Some(memo::MemoNote::Unchanged { records, .. }) => *records,
+                    _ => page.records.len() as u64,
+                };
                 page
             }
             Err(e) => {
@@ -319,7 +337,10 @@ impl ListingCheck {
 
     /// Checks the page fetched at `at` against the pages before it.
     pub fn check(&mut self, at: &PageCursor, page: &FetchedPage) -> Result<(), SourceError> {
-        let print = page_fingerprint(&page.records, &self.key_fields);
+        let print = match &page.memo {
+            Some(memo::MemoNote::Unchanged { fingerprint, .. }) => *fingerprint,
+            _ => page_fingerprint(&page.records, &self.key_fields),
+        };
         if print.is_some() && print == self.last {
             return Err(SourceError::BrokenListing {
                 page: at.describe(),
@@ -515,6 +536,7 @@ mod tests {
             fetch_ms: 0,
             expected: None,
             failure: None,
+            memo: None,
         }
     }
 

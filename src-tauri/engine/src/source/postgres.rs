@@ -291,6 +291,7 @@ impl PgSource {
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
             failure: None,
+            memo: None,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The REST source: a paginated JSON API with `none`, `bearer` or `login` auth.
 
+use super::memo::{MemoNote, PageMemo, ReplyParts};
 use super::throttle::Throttle;
 use super::{FetchedPage, PageCursor, SourceError};
 use crate::config::{Auth, Entity, Pagination, RestSource};
@@ -237,7 +238,23 @@ impl RestClient {
         entity: &Entity,
         cursor: &PageCursor,
     ) -> Result<FetchedPage, SourceError> {
+        self.fetch_page_memo(entity, cursor, None).await
+    }
+
+    /// [`fetch_page`](Self::fetch_page) for a pass that keeps a page memo: the page is noted with its reply's
+    /// digest, and a reply the memo holds for this cursor is not parsed (the page goes on as unchanged).
+    pub async fn fetch_page_memo(
+        &self,
+        entity: &Entity,
+        cursor: &PageCursor,
+        memo: Option<&PageMemo>,
+    ) -> Result<FetchedPage, SourceError> {
         let started = std::time::Instant::now();
+        let memo_cursor = memo.and_then(|_| PageMemo::cursor_key(cursor));
+        let remembered = match (memo, &memo_cursor) {
+            (Some(memo), Some(key)) => memo.entry(key),
+            _ => None,
+        };
         let whole = cursor;
         let (cursor, since) = whole.split_since();
         let mut url = self.page_url(entity, cursor)?;
@@ -250,7 +267,46 @@ impl RestClient {
         }
         // A 404 or 410 past the first page is an error too, never the end of the list: a gateway that forgot the
         // resource mid-listing would otherwise have every later record taken for deleted.
-        let (body, link_next) = self.get_json_and_link(&url).await?;
+        let parts = memo_cursor.as_ref().map(|_| reply_parts(entity));
+        let reply = self
+            .get_reply(&url, parts.as_ref(), remembered.map(|r| r.digest))
+            .await?;
+        let (body, link_next, note) = match (reply, remembered, memo_cursor) {
+            (PageReply::Same, Some(entry), Some(cursor)) => {
+                return Ok(FetchedPage {
+                    records: Vec::new(),
+                    next: entry.next.clone(),
+                    fetch_ms: started.elapsed().as_millis() as u64,
+                    expected: None,
+                    failure: None,
+                    memo: Some(MemoNote::Unchanged {
+                        cursor,
+                        records: entry.records,
+                        fingerprint: entry.fingerprint,
+                    }),
+                });
+            }
+            (
+                PageReply::Parsed {
+                    body,
+                    link_next,
+                    digest,
+                },
+                _,
+                cursor,
+            ) => (
+                body,
+                link_next,
+                cursor.map(|cursor| MemoNote::Read { cursor, digest }),
+            ),
+            // get_reply says Same only when given a digest, which comes with the entry and its cursor.
+            (PageReply::Same, _, _) => {
+                return Err(SourceError::InvalidJson {
+                    url: shown(&url),
+                    reason: "a reply matched a page memo that is not there".into(),
+                })
+            }
+        };
         let follow = match pagination(entity) {
             Pagination::Cursor { next, .. } => {
                 token_at(&body, &next).map(|t| PageCursor::Token(Some(t)))
@@ -302,6 +358,7 @@ impl RestClient {
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
             failure: None,
+            memo: note,
         })
     }
 
@@ -376,6 +433,24 @@ impl RestClient {
 
     /// [`get_json`](Self::get_json), with the `rel="next"` target of the reply's `Link` header.
     async fn get_json_and_link(&self, url: &Url) -> Result<(Value, Option<String>), SourceError> {
+        match self.get_reply(url, None, None).await? {
+            PageReply::Parsed {
+                body, link_next, ..
+            } => Ok((body, link_next)),
+            PageReply::Same => Err(SourceError::InvalidJson {
+                url: shown(url),
+                reason: "a reply was taken for a remembered one".into(),
+            }),
+        }
+    }
+
+    /// A page's reply: parsed, with the digest of its `parts` when given; not parsed when that digest is `same_as`.
+    async fn get_reply(
+        &self,
+        url: &Url,
+        parts: Option<&ReplyParts>,
+        same_as: Option<u128>,
+    ) -> Result<PageReply, SourceError> {
         let policy = Policy {
             retried: true,
             who: "the source",
@@ -402,8 +477,18 @@ impl RestClient {
                     body,
                 });
             }
+            let digest = parts.map_or(0, |p| p.digest(&reply.bytes, reply.link_next.as_deref()));
+            if same_as == Some(digest) {
+                return Ok(PageReply::Same);
+            }
             match parse_json(reply.bytes).await {
-                Ok(value) => return Ok((value, reply.link_next)),
+                Ok(body) => {
+                    return Ok(PageReply::Parsed {
+                        body,
+                        link_next: reply.link_next,
+                        digest,
+                    })
+                }
                 Err(e) => {
                     attempt += 1;
                     if attempt >= TRIES {
@@ -515,6 +600,33 @@ impl RestClient {
             value: SecretValue::new(value.to_owned()),
         })
     }
+}
+
+/// The parts of an entity's replies that make its pages (see [`ReplyParts`]).
+fn reply_parts(entity: &Entity) -> ReplyParts {
+    let next = match pagination(entity) {
+        Pagination::Cursor { next, .. } => Some(next),
+        Pagination::Link {
+            next: Some(pointer),
+        } => Some(pointer),
+        _ => None,
+    };
+    ReplyParts {
+        records: entity.records.clone().unwrap_or_default(),
+        next,
+    }
+}
+
+/// What a page request brought.
+enum PageReply {
+    /// The body parsed, the `rel="next"` target of its `Link` header and the reply's digest (0 when not asked for).
+    Parsed {
+        body: Value,
+        link_next: Option<String>,
+        digest: u128,
+    },
+    /// The reply the caller remembered (not parsed).
+    Same,
 }
 
 fn pagination(entity: &Entity) -> Pagination {

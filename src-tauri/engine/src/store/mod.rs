@@ -15,6 +15,7 @@ mod children;
 mod conflicts;
 mod evidence;
 mod failed;
+mod memo;
 mod pipelines;
 mod runs;
 mod schedules;
@@ -24,6 +25,7 @@ pub use conflicts::{ConflictScope, DetectedConflict, StoredConflict};
 pub use failed::{
     error_group, error_template, failed_groups, FailedGroup, FailedRecord, FailedRow,
 };
+pub use memo::{MemoPage, SealedPass};
 pub use pipelines::PipelineSummary;
 pub use runs::{BatchMetrics, RunHistoryRow, RunRecord, StageTimes, Withdrawn};
 pub use schedules::ScheduleState;

@@ -138,6 +138,8 @@ impl Store {
             "rest_target_seen",
             "rest_target_rowversions",
             "rest_target_intents",
+            "page_memo",
+            "page_memo_pass",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE pipeline = ?"))
                 .bind(name)

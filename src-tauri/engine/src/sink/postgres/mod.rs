@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 
 mod binary;
+mod changes;
 mod conflicts;
 mod copy;
 mod ddl;
@@ -23,6 +24,7 @@ mod refresh;
 mod shape;
 mod undo;
 
+pub use changes::memo_owner;
 pub use conflicts::RowResolution;
 use conflicts::*;
 use copy::*;
@@ -251,7 +253,9 @@ impl PostgresSink {
             self.qualified(page.table)
         };
         let mut tx = self.pool.begin().await.map_err(&err)?;
-        as_engine_writer(&mut tx).await.map_err(&err)?;
+        changes::as_page_writer(&mut tx, &memo_owner(page.pipeline, page.entity))
+            .await
+            .map_err(&err)?;
         if !page.dry_run {
             self.mark_writer(&mut tx, page, run_id)
                 .await

@@ -169,7 +169,7 @@ async fn alter_to_lean(conn: &mut sqlx::PgConnection, table: &str) -> Result<Str
 }
 
 /// A string literal for SQL (for names that reach a statement shown to the user; values are bound elsewhere).
-fn quote_literal(text: &str) -> String {
+pub(super) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
