@@ -73,7 +73,11 @@ pub fn syncflow(
 
 /// The release `syncflow` CLI for benchmarks, built (or brought up to date) first. `syncflow-tests` is named too so
 /// that the shared crates get the same features as in the bench's own build and are not compiled again.
+/// `SYNCFLOW_BENCH_CLI` names another build to measure instead (to compare two builds on the same machine and hour).
 pub fn release_syncflow() -> PathBuf {
+    if let Some(other) = std::env::var_os("SYNCFLOW_BENCH_CLI") {
+        return PathBuf::from(other);
+    }
     let ok = std::process::Command::new("cargo")
         .args([
             "build",

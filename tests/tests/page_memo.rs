@@ -119,21 +119,24 @@ async fn an_unchanged_resync_reads_no_page_again_and_a_changed_page_is_read_in_f
     assert_eq!((skipped, read), (11, 0));
     s.assert_equal_to_source("unchanged").await;
 
-    // One record renamed on page 3, the last one gone (page 10 changes): those two pages are read, the rest not.
-    let mut source = renamed(s.source.clone(), &[250]);
+    // Records renamed on pages 3 and 10: those two pages are read, the rest not.
+    s.serve(renamed(s.source.clone(), &[250, 990]));
+    let (changed, memo) = s.sync().await;
+    assert_eq!(counts(&changed), [0, 2, 0, 998], "{changed}");
+    let (skipped, read, _) = memo.expect("the run says how the memo served it");
+    assert_eq!((skipped, read), (9, 2), "pages 3 and 10 read");
+    s.assert_equal_to_source("two renamed").await;
+
+    // The last record gone: every reply says another total, so every page is read; the row is marked deleted.
+    let mut source = s.source.clone();
     source.retain(|r| r["id"] != 1_000);
     s.serve(source);
-    let (changed, memo) = s.sync().await;
-    assert_eq!(counts(&changed), [0, 1, 1, 998], "{changed}");
-    let (skipped, read, _) = memo.expect("the run says how the memo served it");
-    assert_eq!(
-        (skipped, read),
-        (8, 3),
-        "pages 3 and 10 and the (moved) empty page read"
-    );
-    s.assert_equal_to_source("one renamed, one gone").await;
+    let (gone, memo) = s.sync().await;
+    assert_eq!(counts(&gone), [0, 0, 1, 999], "{gone}");
+    assert_eq!(memo.map(|m| (m.0, m.1)), Some((0, 11)));
+    s.assert_equal_to_source("one gone").await;
 
-    // The gone record comes back as it was: the row lives again.
+    // It comes back as it was: the row lives again; then the next unchanged re-sync skips every page.
     let mut back = s.source.clone();
     back.push(item(1_000));
     s.serve(back);

@@ -935,11 +935,12 @@ impl EntityRun<'_> {
             checkpoint.counts.deleted += merged.deleted;
             checkpoint.counts.conflicts += merged.conflicts;
             *counts = checkpoint.counts;
+            let unchanged_records = memo_batch.unchanged_records;
             if let Some(memo) = memo {
                 if refused_count > 0 {
                     memo_batch.noted.clear();
                 }
-                if memo_batch.repeated {
+                if memo_batch.repeated || merged.repeated > 0 {
                     memo.spoil("a key came on two pages");
                 }
                 let written = transformed
@@ -947,7 +948,7 @@ impl EntityRun<'_> {
                     .iter()
                     .filter_map(|r| crate::sink::key_bits(&r.key_hash));
                 memo.written(written.chain(memo_batch.unchanged_keys.iter().copied()));
-                self.remember(memo, &memo_batch).await;
+                self.remember(memo, memo_batch).await;
             }
             let ingest_ms = t_ingest.elapsed().as_millis() as u64;
             stage_totals.batches += 1;
@@ -959,7 +960,7 @@ impl EntityRun<'_> {
                 records,
                 inserted: merged.inserted,
                 updated: merged.updated,
-                skipped: merged.skipped + transformed.duplicates + memo_batch.unchanged_records,
+                skipped: merged.skipped + transformed.duplicates + unchanged_records,
                 failed: transformed.failed.len() as u64 + refused_count,
                 fetch_ms,
                 transform_ms,

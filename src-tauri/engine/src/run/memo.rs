@@ -34,12 +34,16 @@ pub(super) struct PassMemo {
     owner: String,
     /// The table's change count as the pass began (None until a table this pass creates is counted).
     baseline: Mutex<Option<i64>>,
-    /// The low 64 bits of every key the pass wrote or skipped: a key on two pages spoils the memo.
+    /// The low 64 bits of every key the pass wrote or skipped: a key on two pages spoils the memo. A pass into an
+    /// empty table keeps none: its index build finds such keys (`repeated`).
     prints: Mutex<Vec<u64>>,
+    fresh: bool,
     /// Set when something happened that the memo cannot vouch for.
     spoiled: AtomicBool,
     pages_skipped: AtomicU64,
     pages_read: AtomicU64,
+    /// Batches being remembered (in the state database, beside the pass's writes to the target).
+    remembering: tokio::sync::Mutex<tokio::task::JoinSet<Result<(), crate::store::StoreError>>>,
 }
 
 /// The memo side of a batch on its way to the ingest stage.
@@ -77,7 +81,12 @@ impl PassMemo {
         records: &[serde_json::Value],
         keys: Vec<u128>,
     ) -> Option<(MemoPage, Vec<u128>)> {
-        let Some(MemoNote::Read { cursor, digest }) = note else {
+        let Some(MemoNote::Read {
+            cursor,
+            digest,
+            fingerprint,
+        }) = note
+        else {
             return None;
         };
         let next = match next {
@@ -89,7 +98,7 @@ impl PassMemo {
             digest: *digest,
             next,
             records: records.len() as u64,
-            fingerprint: crate::source::page_fingerprint(records, &entity.key_fields()),
+            fingerprint: *fingerprint,
             config: config_of(entity, mapping),
         };
         Some((page, keys))
@@ -107,6 +116,9 @@ impl PassMemo {
 
     /// A written batch's keys, for the check that no key is on two pages.
     pub fn written(&self, keys: impl Iterator<Item = u128>) {
+        if self.fresh {
+            return;
+        }
         if let Ok(mut prints) = self.prints.lock() {
             prints.extend(keys.map(|k| k as u64));
         }
@@ -225,9 +237,11 @@ impl EntityRun<'_> {
             owner,
             baseline: Mutex::new(baseline),
             prints: Mutex::new(Vec::new()),
+            fresh,
             spoiled: AtomicBool::new(false),
             pages_skipped: AtomicU64::new(0),
             pages_read: AtomicU64::new(0),
+            remembering: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
         })
     }
 
@@ -277,28 +291,39 @@ impl EntityRun<'_> {
         }
     }
 
-    /// Remembers a written batch's pages.
-    pub(super) async fn remember(&self, memo: &PassMemo, batch: &MemoBatch) {
+    /// Remembers a written batch's pages, beside the pass's next writes (the pass waits for it before it seals).
+    pub(super) async fn remember(&self, memo: &PassMemo, batch: MemoBatch) {
         if batch.noted.is_empty() && batch.unchanged.is_empty() {
             return;
         }
-        if let Err(e) = self
-            .store
-            .remember_pages(
-                self.pipeline,
-                &self.entity.name,
-                self.run_id,
-                &batch.noted,
-                &batch.unchanged,
-            )
-            .await
-        {
-            memo.spoil(&format!("the pages were not remembered: {e}"));
+        let (store, pipeline, entity, pass) = (
+            self.store.clone(),
+            self.pipeline.to_owned(),
+            self.entity.name.clone(),
+            self.run_id.to_owned(),
+        );
+        memo.remembering.lock().await.spawn(async move {
+            store
+                .remember_pages(&pipeline, &entity, &pass, &batch.noted, &batch.unchanged)
+                .await
+        });
+    }
+
+    /// Waits for the batches being remembered.
+    async fn remembered(&self, memo: &PassMemo) {
+        let mut remembering = memo.remembering.lock().await;
+        while let Some(done) = remembering.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => memo.spoil(&format!("the pages were not remembered: {e}")),
+                Err(e) => memo.spoil(&format!("the pages were not remembered: {e}")),
+            }
         }
     }
 
     /// At the end of a complete pass: seals its memo for the next pass if it can vouch for it, forgets it if not.
     pub(super) async fn seal(&self, memo: &PassMemo) {
+        self.remembered(memo).await;
         let table = self.entity.table_name();
         let baseline = memo.baseline.lock().ok().and_then(|b| *b);
         let now = self
@@ -336,7 +361,8 @@ impl EntityRun<'_> {
                 .forget_memo(self.pipeline, &self.entity.name)
                 .await;
         }
-        if skipped > 0 || !kept {
+        // A first sync says nothing unless its pages could not be remembered.
+        if skipped > 0 || !kept || !memo.lookup.is_empty() {
             let message = format!(
                 "{}: {skipped} page(s) unchanged since the last pass were not read again, {read} read in full{}",
                 self.entity.name,

@@ -285,8 +285,11 @@ async fn stream_in_order(
             _ => source.fetch_page(entity, &cursor).await,
         };
         let page = match fetched {
-            Ok(page) => {
-                listing.check(&cursor, &page)?;
+            Ok(mut page) => {
+                let print = listing.check(&cursor, &page)?;
+                if let Some(memo::MemoNote::Read { fingerprint, .. }) = &mut page.memo {
+                    *fingerprint = print;
+                }
                 failed_in_a_row = 0;
                 last_len = match &page.memo {
                     Some(memo::MemoNote::Unchanged { records, .. }) => *records,
@@ -335,8 +338,12 @@ impl ListingCheck {
         }
     }
 
-    /// Checks the page fetched at `at` against the pages before it.
-    pub fn check(&mut self, at: &PageCursor, page: &FetchedPage) -> Result<(), SourceError> {
+    /// Checks the page fetched at `at` against the pages before it; returns the page's fingerprint.
+    pub fn check(
+        &mut self,
+        at: &PageCursor,
+        page: &FetchedPage,
+    ) -> Result<Option<u64>, SourceError> {
         let print = match &page.memo {
             Some(memo::MemoNote::Unchanged { fingerprint, .. }) => *fingerprint,
             _ => page_fingerprint(&page.records, &self.key_fields),
@@ -365,7 +372,7 @@ impl ListingCheck {
                 });
             }
         }
-        Ok(())
+        Ok(print)
     }
 }
 

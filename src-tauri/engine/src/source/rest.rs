@@ -1,6 +1,6 @@
 //! The REST source: a paginated JSON API with `none`, `bearer` or `login` auth.
 
-use super::memo::{MemoNote, PageMemo, ReplyParts};
+use super::memo::{reply_digest, MemoNote, PageMemo};
 use super::throttle::Throttle;
 use super::{FetchedPage, PageCursor, SourceError};
 use crate::config::{Auth, Entity, Pagination, RestSource};
@@ -267,9 +267,8 @@ impl RestClient {
         }
         // A 404 or 410 past the first page is an error too, never the end of the list: a gateway that forgot the
         // resource mid-listing would otherwise have every later record taken for deleted.
-        let parts = memo_cursor.as_ref().map(|_| reply_parts(entity));
         let reply = self
-            .get_reply(&url, parts.as_ref(), remembered.map(|r| r.digest))
+            .get_reply(&url, memo_cursor.is_some(), remembered.map(|r| r.digest))
             .await?;
         let (body, link_next, note) = match (reply, remembered, memo_cursor) {
             (PageReply::Same, Some(entry), Some(cursor)) => {
@@ -297,7 +296,12 @@ impl RestClient {
             ) => (
                 body,
                 link_next,
-                cursor.map(|cursor| MemoNote::Read { cursor, digest }),
+                cursor.map(|cursor| MemoNote::Read {
+                    cursor,
+                    digest,
+                    // The listing check fills it in as it checks the page.
+                    fingerprint: None,
+                }),
             ),
             // get_reply says Same only when given a digest, which comes with the entry and its cursor.
             (PageReply::Same, _, _) => {
@@ -433,7 +437,7 @@ impl RestClient {
 
     /// [`get_json`](Self::get_json), with the `rel="next"` target of the reply's `Link` header.
     async fn get_json_and_link(&self, url: &Url) -> Result<(Value, Option<String>), SourceError> {
-        match self.get_reply(url, None, None).await? {
+        match self.get_reply(url, false, None).await? {
             PageReply::Parsed {
                 body, link_next, ..
             } => Ok((body, link_next)),
@@ -444,11 +448,12 @@ impl RestClient {
         }
     }
 
-    /// A page's reply: parsed, with the digest of its `parts` when given; not parsed when that digest is `same_as`.
+    /// A page's reply: parsed, with its digest when `digest` (see [`reply_digest`]); not parsed when that digest is
+    /// `same_as`.
     async fn get_reply(
         &self,
         url: &Url,
-        parts: Option<&ReplyParts>,
+        digest: bool,
         same_as: Option<u128>,
     ) -> Result<PageReply, SourceError> {
         let policy = Policy {
@@ -477,12 +482,10 @@ impl RestClient {
                     body,
                 });
             }
-            let digest = parts.map_or(0, |p| p.digest(&reply.bytes, reply.link_next.as_deref()));
-            if same_as == Some(digest) {
-                return Ok(PageReply::Same);
-            }
-            match parse_json(reply.bytes).await {
-                Ok(body) => {
+            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as);
+            match read.await {
+                Ok((None, _)) => return Ok(PageReply::Same),
+                Ok((Some(body), digest)) => {
                     return Ok(PageReply::Parsed {
                         body,
                         link_next: reply.link_next,
@@ -599,21 +602,6 @@ impl RestClient {
             expires_at: jwt_expiry(value),
             value: SecretValue::new(value.to_owned()),
         })
-    }
-}
-
-/// The parts of an entity's replies that make its pages (see [`ReplyParts`]).
-fn reply_parts(entity: &Entity) -> ReplyParts {
-    let next = match pagination(entity) {
-        Pagination::Cursor { next, .. } => Some(next),
-        Pagination::Link {
-            next: Some(pointer),
-        } => Some(pointer),
-        _ => None,
-    };
-    ReplyParts {
-        records: entity.records.clone().unwrap_or_default(),
-        next,
     }
 }
 
@@ -858,19 +846,42 @@ pub(crate) fn shown(url: &Url) -> String {
 /// Parses a reply on a blocking thread: a page of thousands of records is milliseconds of CPU, which the other
 /// stages of a run (polled on the same task) would otherwise wait for.
 async fn parse_json(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Value, String> {
+    tokio::task::spawn_blocking(move || parse_bytes(bytes.as_ref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
+}
+
+/// A page's reply on a blocking thread: its digest when asked for, and the body parsed unless that digest is
+/// `same_as` (then None: the page is the remembered one).
+async fn read_reply(
+    bytes: impl AsRef<[u8]> + Send + 'static,
+    link: Option<String>,
+    digest: bool,
+    same_as: Option<u128>,
+) -> Result<(Option<Value>, u128), String> {
     tokio::task::spawn_blocking(move || {
-        super::json::parse(bytes.as_ref()).or_else(|e| {
-            // A lone surrogate fails the strict parse of the whole page; parsed leniently, it fails one record.
-            let marked =
-                super::mark_lone_surrogates(bytes.as_ref()).ok_or_else(|| e.to_string())?;
-            tracing::warn!(
-                "the reply holds lone UTF-16 surrogates: the records holding them will fail"
-            );
-            super::json::parse(&marked).map_err(|_| e.to_string())
-        })
+        let digest = match digest || same_as.is_some() {
+            true => reply_digest(bytes.as_ref(), link.as_deref()),
+            false => 0,
+        };
+        if same_as == Some(digest) {
+            return Ok((None, digest));
+        }
+        parse_bytes(bytes.as_ref()).map(|body| (Some(body), digest))
     })
     .await
     .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
+}
+
+fn parse_bytes(bytes: &[u8]) -> Result<Value, String> {
+    super::json::parse(bytes).or_else(|e| {
+        // A lone surrogate fails the strict parse of the whole page; parsed leniently, it fails one record.
+        let marked = super::mark_lone_surrogates(bytes).ok_or_else(|| e.to_string())?;
+        tracing::warn!(
+            "the reply holds lone UTF-16 surrogates: the records holding them will fail"
+        );
+        super::json::parse(&marked).map_err(|_| e.to_string())
+    })
 }
 
 /// The `exp` claim of a JWT, if the token is one.
