@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use syncflow_tests::erp::{item, ErpServer};
 use syncflow_tests::pg::PgCluster;
-use syncflow_tests::{id_names, live_id_names, run_synced, syncflow_async};
+use syncflow_tests::{
+    finished, id_names, live_id_names, run_synced, spawn_syncflow, syncflow_async,
+};
 
 const ENV: [(&str, &str); 1] = [("PW", "pw")];
 
@@ -253,4 +255,51 @@ async fn a_key_on_two_pages_is_never_skipped_into_the_wrong_version() {
     s.sync().await;
     assert_eq!(name_of_150(s.pool.clone()).await, "item 150");
     s.assert_equal_to_source("after the repeat went").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_killed_among_skipped_pages_resumes_exactly_and_deletes_nothing() {
+    let pg = PgCluster::start();
+    let mut s = Setup::start(&pg, "memo_killed").await;
+    s.sync().await;
+    // Item 950 (page 10) renamed; each reply takes 150 ms, so the run dies among the pages it skips.
+    s.serve(renamed(s.source.clone(), &[950]));
+    s.server.set_delay_ms(150);
+    let file = s.file.to_str().unwrap().to_owned();
+    let mut child = spawn_syncflow(
+        &["run", &file, "--apply-schema", "--json"],
+        &s.state(),
+        &ENV,
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let page: Option<i64> = sqlx::query_scalar(
+            "SELECT (checkpoint->>'page_no')::bigint FROM _syncflow_checkpoints WHERE entity = 'items'",
+        )
+        .fetch_optional(&s.pool)
+        .await
+        .unwrap();
+        // The first sync left page 11; the re-sync's own checkpoints count from 1.
+        if page.is_some_and(|p| (2..=8).contains(&p)) {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the re-sync never got going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    finished(child).await;
+    s.server.set_delay_ms(0);
+
+    // The next run finishes the pass: the skipped pages' keys were recorded as seen, so nothing is taken for gone.
+    let (resumed, _) = s.sync().await;
+    assert_eq!(resumed["deleted"], 0, "{resumed}");
+    s.assert_equal_to_source("after the kill").await;
+    // A pass that resumed keeps no memo; the one after it reads every page and remembers them again.
+    let (_, memo) = s.sync().await;
+    assert_eq!(memo.map(|m| m.0), Some(0));
+    let (_, memo) = s.sync().await;
+    assert_eq!(memo.map(|m| (m.0, m.1)), Some((11, 0)));
 }
