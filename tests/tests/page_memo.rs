@@ -64,6 +64,11 @@ impl Setup {
         (summary["entities"]["items"].clone(), memo)
     }
 
+    /// A statement run on the target by someone other than the pipeline.
+    async fn by_hand(&self, sql: &str) {
+        sqlx::query(sql).execute(&self.pool).await.unwrap();
+    }
+
     async fn assert_equal_to_source(&self, when: &str) {
         assert_eq!(
             live_id_names(&self.pool, "items").await,
@@ -156,14 +161,9 @@ async fn rows_changed_by_anyone_but_the_page_writes_make_the_next_pass_read_ever
     s.sync().await;
 
     // Someone deletes a row and edits another's stored hash by hand: the re-sync reads every page and repairs both.
-    sqlx::query("DELETE FROM items WHERE id = 17")
-        .execute(&s.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE items SET name = 'edited', _bridge_data_hash = '\\x00' WHERE id = 18")
-        .execute(&s.pool)
-        .await
-        .unwrap();
+    s.by_hand("DELETE FROM items WHERE id = 17").await;
+    s.by_hand("UPDATE items SET name = 'edited', _bridge_data_hash = '\\x00' WHERE id = 18")
+        .await;
     let (repaired, memo) = s.sync().await;
     assert_eq!(counts(&repaired), [1, 1, 0, 998], "{repaired}");
     let (skipped, _, message) = memo.unwrap();
@@ -181,14 +181,9 @@ async fn rows_changed_by_anyone_but_the_page_writes_make_the_next_pass_read_ever
         Some(11),
         "trusted again after a full pass"
     );
-    sqlx::query("DROP TRIGGER _syncflow_changes ON items")
-        .execute(&s.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE items SET name = 'no trigger', _bridge_data_hash = '\\x00' WHERE id = 19")
-        .execute(&s.pool)
-        .await
-        .unwrap();
+    s.by_hand("DROP TRIGGER _syncflow_changes ON items").await;
+    s.by_hand("UPDATE items SET name = 'no trigger', _bridge_data_hash = '\\x00' WHERE id = 19")
+        .await;
     let (after_drop, memo) = s.sync().await;
     assert_eq!(counts(&after_drop), [0, 1, 0, 999], "{after_drop}");
     assert_eq!(memo.map(|m| m.0), Some(0));

@@ -943,11 +943,16 @@ impl EntityRun<'_> {
                 if memo_batch.repeated || merged.repeated > 0 {
                     memo.spoil("a key came on two pages");
                 }
-                let written = transformed
-                    .rows
-                    .iter()
-                    .filter_map(|r| crate::sink::key_bits(&r.key_hash));
-                memo.written(written.chain(memo_batch.unchanged_keys.iter().copied()));
+                if records_seen && mapping.is_some() {
+                    // The batch's keys, decoded already for the pass's seen keys.
+                    memo.written(pass_keys[page_start..].iter().copied());
+                } else {
+                    let written = transformed
+                        .rows
+                        .iter()
+                        .filter_map(|r| crate::sink::key_bits(&r.key_hash));
+                    memo.written(written.chain(memo_batch.unchanged_keys.iter().copied()));
+                }
                 self.remember(memo, memo_batch).await;
             }
             let ingest_ms = t_ingest.elapsed().as_millis() as u64;
