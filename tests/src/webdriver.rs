@@ -233,21 +233,62 @@ impl Session {
             if let Some(id) = self.find(css).await {
                 return id;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no element {css} within {timeout:?}"
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "no element {css} within {timeout:?}; the window shows: {}",
+                    self.visible_text().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// What the window shows (its body's text), for a failed wait to say what was there instead.
+    pub async fn visible_text(&self) -> String {
+        let text = self
+            .script("return document.body ? document.body.innerText : '';")
+            .await;
+        text.as_str().unwrap_or_default().replace('\n', " | ")
+    }
+
+    /// Clicks an element. A click the window refuses for a moment (something over the element, the element not
+    /// yet interactable) is tried again for up to five seconds; any other refusal fails the test, naming it — a
+    /// click WebDriver dropped would otherwise show up later as a wait that runs out.
     pub async fn click(&self, element: &str) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        if let Err(refusal) = self.try_click(element).await {
+            panic!(
+                "clicking {element} failed: {refusal}; the window shows: {}",
+                self.visible_text().await
+            );
+        }
+    }
+
+    async fn try_click(&self, element: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let reply = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{element}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            let Some(error) = reply.get("error").and_then(Value::as_str) else {
+                return Ok(());
+            };
+            let message = reply
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let passing = matches!(
+                error,
+                "element click intercepted" | "element not interactable"
+            );
+            if !passing || Instant::now() >= deadline {
+                return Err(format!("{error}: {message}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Replaces an input's content by typing, as a person would: select all (Ctrl+A), delete, type `text`.
@@ -418,10 +459,25 @@ impl Session {
         .await
     }
 
-    /// Waits for the element `css` and clicks it.
+    /// Waits for the element `css` and clicks it; an element the page replaced between the two (a re-render) is
+    /// found again.
     pub async fn click_on(&self, css: &str, timeout: Duration) {
-        let element = self.wait_for(css, timeout).await;
-        self.click(&element).await;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let element = self.wait_for(css, timeout).await;
+            match self.try_click(&element).await {
+                Ok(()) => return,
+                Err(refusal)
+                    if refusal.starts_with("stale element") && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(refusal) => panic!(
+                    "clicking {css} failed: {refusal}; the window shows: {}",
+                    self.visible_text().await
+                ),
+            }
+        }
     }
 
     /// Picks `value` in the form's select `field-{field}`.
@@ -458,14 +514,10 @@ impl Session {
 
     /// On the Schema screen: Apply…, confirmed, until it says the schema was applied.
     pub async fn apply_schema(&self, timeout: Duration) {
-        let apply = self
-            .wait_for("[data-testid='apply-schema']:not(:disabled)", timeout)
+        self.click_on("[data-testid='apply-schema']:not(:disabled)", timeout)
             .await;
-        self.click(&apply).await;
-        let yes = self
-            .wait_for("[data-testid='confirm-apply-yes']", timeout)
+        self.click_on("[data-testid='confirm-apply-yes']", timeout)
             .await;
-        self.click(&yes).await;
         self.wait_for("[data-testid='applied']", timeout).await;
     }
 
@@ -476,22 +528,16 @@ impl Session {
             t.contains("schema review needed")
         })
         .await;
-        let review = self
-            .wait_for("[data-testid='review-schema']", timeout)
+        self.click_on("[data-testid='review-schema']", timeout)
             .await;
-        self.click(&review).await;
         self.apply_schema(timeout).await;
-        let tab = self
-            .wait_for("[data-testid='tab-pipelines']", timeout)
+        self.click_on("[data-testid='tab-pipelines']", timeout)
             .await;
-        self.click(&tab).await;
-        let run = self
-            .wait_for(
-                &format!("[data-testid='run-{pipeline}']:not([disabled])"),
-                timeout,
-            )
-            .await;
-        self.click(&run).await;
+        self.click_on(
+            &format!("[data-testid='run-{pipeline}']:not([disabled])"),
+            timeout,
+        )
+        .await;
     }
 
     pub async fn screenshot(&self, path: &Path) {

@@ -252,6 +252,45 @@ async fn soft_deletes_and_failed_records_are_withdrawn_and_a_held_target_is_busy
     assert_eq!(live, 3_000);
 }
 
+/// Another pipeline writing a page into the same database holds the undo table (its page's transaction records the
+/// run there) for as long as the page takes; a run starting meanwhile (or a schema review, a Test target) must not
+/// queue behind it: connecting takes no lock on the engine's tables once they are made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_starts_while_another_pipelines_page_holds_the_undo_table() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("undo_shared").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut source: Vec<Value> = (1..=2_000).map(item).collect();
+    let server = ErpServer::start(source.clone(), "pw", 1000, 3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let file = server.items_to_postgres(dir.path(), "shared", &url, "hard");
+    let env = [("PW", "pw")];
+    run_synced(&file, &state, &env).await;
+
+    let mut writer = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO \"_syncflow_undo_runs\" (run_id, pipeline, entity, tbl) \
+         VALUES ('another-run', 'another', 'orders', 'orders')",
+    )
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    source[0]["name"] = json!("renamed while another pipeline writes");
+    server.set_records(source.clone());
+    let file_arg = file.to_str().unwrap();
+    let out = syncflow_async(&["run", file_arg, "--json"], &state, &env).await;
+    writer.rollback().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = syncflow_tests::last_json_line(&out.stdout);
+    assert_eq!(counts(&summary), [0, 1, 0, 0], "{summary}");
+    let name: String = sqlx::query_scalar("SELECT name FROM items WHERE id = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "renamed while another pipeline writes");
+}
+
 /// Every row of an SQLite table, each value as SQLite quotes it (so a type change shows), in row-id order.
 async fn sqlite_snapshot(pool: &sqlx::SqlitePool) -> String {
     let columns: Vec<String> =

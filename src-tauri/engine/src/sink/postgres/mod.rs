@@ -177,11 +177,21 @@ impl PostgresSink {
             &self.qualified(UNDO_ROWS_TABLE),
         );
         let deferred = deferred::create_deferred_table_sql(&self.qualified(DEFERRED_TABLE));
-        for sql in [checkpoints, undo_runs, undo_rows, swapped, deferred] {
+        for sql in [checkpoints, undo_runs, undo_rows, deferred] {
             sqlx::query(&sql)
                 .execute(&self.pool)
                 .await
                 .map_err(write_err(CHECKPOINT_TABLE))?;
+        }
+        if self
+            .lacks_swapped_column()
+            .await
+            .map_err(write_err(UNDO_RUNS_TABLE))?
+        {
+            sqlx::query(&swapped)
+                .execute(&self.pool)
+                .await
+                .map_err(write_err(UNDO_RUNS_TABLE))?;
         }
         Ok(())
     }

@@ -10,7 +10,8 @@ use crate::sink::{UndoRefusal, UndoTable};
 pub const UNDO_RUNS_TABLE: &str = "_syncflow_undo_runs";
 pub const UNDO_ROWS_TABLE: &str = "_syncflow_undo_rows";
 
-/// The two tables of undo information, made where the checkpoints are.
+/// The two tables of undo information, made where the checkpoints are; the last statement adds a column tables made
+/// by an older version lack, and is run only when it is missing (see [`PostgresSink::lacks_swapped_column`]).
 pub(super) fn create_undo_tables_sql(runs: &str, rows: &str) -> [String; 3] {
     [
         format!(
@@ -32,6 +33,19 @@ pub(super) fn create_undo_tables_sql(runs: &str, rows: &str) -> [String; 3] {
 impl PostgresSink {
     fn undo_runs(&self) -> String {
         self.qualified(UNDO_RUNS_TABLE)
+    }
+
+    /// Whether the undo table predates full-refresh undo. Asked first because ALTER TABLE takes the table's
+    /// exclusive lock even when the column exists: every connection (a review, a Test target, a run's start) would
+    /// queue behind whichever run of any pipeline is writing a page into this database, for up to lock_timeout.
+    pub(super) async fn lacks_swapped_column(&self) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1)
+             AND attname = 'swapped' AND NOT attisdropped)",
+        )
+        .bind(self.undo_runs())
+        .fetch_one(&self.pool)
+        .await
     }
 
     fn undo_rows(&self) -> String {
