@@ -1,17 +1,19 @@
-//! A PostgreSQL table (composite primary key, numeric, timestamptz, arrays, jsonb, messy text, a mixed-case column)
-//! and a query sync into another PostgreSQL database exactly, in keyset pages; changes are followed.
+//! A PostgreSQL table (composite primary key, numeric, timestamptz, arrays, jsonb, messy text, a mixed-case column,
+//! doubles from 1e-20 to 1e20 that PostgreSQL spells with exponents) and a query sync into another PostgreSQL
+//! database exactly, in keyset pages; changes are followed.
 
 use syncflow_tests::pg::PgCluster;
 use syncflow_tests::run_synced;
 
 const ROWS: i64 = 5_432;
 
-/// One digest of every row, in key order, spelled the same on both sides (arrays as JSON: they land as jsonb).
+/// One digest of every row, in key order, spelled the same on both sides (arrays as JSON: they land as jsonb;
+/// doubles as double precision spells them, whatever column type they landed in).
 fn digest_sql(tags: &str) -> String {
     format!(
         "SELECT md5(string_agg(concat_ws('|', order_id, line, amount, \
            to_char(placed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), note, {tags}, meta::text, flag, \
-           \"Customer Name\"), ',' ORDER BY order_id, line)) FROM orders"
+           \"Customer Name\", weight::float8), ',' ORDER BY order_id, line)) FROM orders"
     )
 }
 
@@ -30,7 +32,8 @@ async fn a_table_and_a_query_sync_exactly_in_keyset_pages() {
     let src = sqlx::PgPool::connect(&src_url).await.unwrap();
     sqlx::query(
         "CREATE TABLE orders (order_id bigint, line int, amount numeric(12,2), placed_at timestamptz, note text,
-         tags text[], meta jsonb, flag boolean, \"Customer Name\" text, PRIMARY KEY (order_id, line))",
+         tags text[], meta jsonb, flag boolean, \"Customer Name\" text, weight double precision,
+         PRIMARY KEY (order_id, line))",
     )
     .execute(&src)
     .await
@@ -39,7 +42,8 @@ async fn a_table_and_a_query_sync_exactly_in_keyset_pages() {
         "INSERT INTO orders SELECT i / 3, i % 3, (i * 7919 % 100000) / 100.0,
            timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute 1.5 second',
            CASE WHEN i % 5 = 0 THEN NULL ELSE 'tab' || chr(9) || 'line' || chr(10) || 'ü ' || i END,
-           ARRAY['a' || (i % 7), 'b'], jsonb_build_object('i', i, 'even', i % 2 = 0), i % 2 = 0, 'Kunde ' || (i % 97)
+           ARRAY['a' || (i % 7), 'b'], jsonb_build_object('i', i, 'even', i % 2 = 0), i % 2 = 0, 'Kunde ' || (i % 97),
+           i / 7.0::float8 * power(10::float8, i % 41 - 20)
          FROM generate_series(1, {ROWS}) i"
     ))
     .execute(&src)
