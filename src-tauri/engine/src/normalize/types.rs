@@ -38,18 +38,6 @@ pub fn coerce(value: &Value, ty: ColumnType, decimal_comma: bool) -> Result<Valu
     }
 }
 
-/// Whether [`coerce`] returns `value` itself for a column of type `ty` (a copy of it): such a value can be moved
-/// instead. Kept beside `coerce`, whose arms it mirrors.
-pub fn kept_as_is(value: &Value, ty: ColumnType) -> bool {
-    match (ty, value) {
-        (_, Value::Null) | (ColumnType::Json, _) => true,
-        (ColumnType::Text, Value::String(_)) | (ColumnType::Numeric, Value::Number(_)) => true,
-        (ColumnType::Integer, Value::Number(n)) => n.is_i64(),
-        (ColumnType::Boolean, Value::Bool(_)) => true,
-        _ => false,
-    }
-}
-
 fn describe(ty: ColumnType) -> &'static str {
     match ty {
         ColumnType::Numeric => "a number",

@@ -495,18 +495,15 @@ impl EntityRun<'_> {
                 }
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
-            // The records as fetched are needed after the transform only to hold children back (their record
-            // as it came); otherwise the rows take their values instead of copies.
-            let takes = self.parents.is_empty();
-            let (mut transformed, records) = {
-                let (m, keys, rv) = (page_mapping.clone(), key_fields.clone(), rowversion.clone());
+            let mut transformed = {
+                let (records, m, keys, rv) = (
+                    records.clone(),
+                    page_mapping.clone(),
+                    key_fields.clone(),
+                    rowversion.clone(),
+                );
                 tokio::task::spawn_blocking(move || {
-                    let mut records = records;
-                    let transformed = match Arc::get_mut(&mut records).filter(|_| takes) {
-                        Some(all) => transform_taking(all, &m, &keys, rv.as_deref(), page_no),
-                        None => transform(&records, &m, &keys, rv.as_deref(), page_no),
-                    };
-                    (transformed, records)
+                    transform(&records, &m, &keys, rv.as_deref(), page_no)
                 })
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
@@ -1496,73 +1493,14 @@ pub(crate) fn transform(
     rowversion: Option<&str>,
     page_no: u64,
 ) -> Transformed {
-    transform_records(
-        PageRecords::Kept(records),
-        mapping,
-        key_fields,
-        rowversion,
-        page_no,
-    )
-}
-
-/// [`transform`] of records not needed as they were afterwards: the values kept as they are move into the rows
-/// (the records keep null in their place). A record that fails keeps all of its values, for the analyst.
-pub(crate) fn transform_taking(
-    records: &mut [Value],
-    mapping: &Mapping,
-    key_fields: &[String],
-    rowversion: Option<&str>,
-    page_no: u64,
-) -> Transformed {
-    transform_records(
-        PageRecords::Taken(records),
-        mapping,
-        key_fields,
-        rowversion,
-        page_no,
-    )
-}
-
-/// A page's records as the transform gets them: to read, or to take values from.
-enum PageRecords<'a> {
-    Kept(&'a [Value]),
-    Taken(&'a mut [Value]),
-}
-
-impl PageRecords<'_> {
-    fn len(&self) -> usize {
-        match self {
-            PageRecords::Kept(r) => r.len(),
-            PageRecords::Taken(r) => r.len(),
-        }
-    }
-
-    fn raw(&self, index: usize) -> String {
-        let record = match self {
-            PageRecords::Kept(r) => r.get(index),
-            PageRecords::Taken(r) => r.get(index),
-        };
-        record.map(Value::to_string).unwrap_or_default()
-    }
-}
-
-fn transform_records(
-    mut records: PageRecords<'_>,
-    mapping: &Mapping,
-    key_fields: &[String],
-    rowversion: Option<&str>,
-    page_no: u64,
-) -> Transformed {
     let mut rows = Vec::with_capacity(records.len());
     let mut failures = Vec::new();
     let normalizer = crate::normalize::RecordNormalizer::new(mapping);
     let mut hasher = identity::RecordHasher::new(mapping, key_fields);
     let rowversion_at =
         rowversion.and_then(|field| mapping.fields.iter().position(|f| f.source == field));
-    let mut moves = Vec::new();
-    for index in 0..records.len() {
-        let reject = |records: &PageRecords<'_>,
-                      stage: &'static str,
+    for (index, record) in records.iter().enumerate() {
+        let reject = |stage: &'static str,
                       error_type: &'static str,
                       message: String,
                       processed: Option<&Vec<Value>>| {
@@ -1572,50 +1510,28 @@ fn transform_records(
                 stage,
                 error_type,
                 message,
-                raw: records.raw(index),
+                raw: record.to_string(),
                 processed: processed.map(|p| as_far_as_it_got(p, mapping)),
             }
         };
-        let normalized = match &mut records {
-            PageRecords::Kept(all) => all
-                .get(index)
-                .and_then(Value::as_object)
-                .map(|object| normalizer.normalize(object)),
-            PageRecords::Taken(all) => all
-                .get_mut(index)
-                .and_then(Value::as_object_mut)
-                .map(|object| normalizer.normalize_taking(object, &mut moves)),
+        let Some(object) = record.as_object() else {
+            failures.push(reject(
+                "normalize",
+                "not_an_object",
+                "the record is not a JSON object".into(),
+                None,
+            ));
+            continue;
         };
-        let values = match normalized {
-            None => {
-                failures.push(reject(
-                    &records,
-                    "normalize",
-                    "not_an_object",
-                    "the record is not a JSON object".into(),
-                    None,
-                ));
+        let values = match normalizer.normalize(object) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(reject("normalize", "type", e.to_string(), None));
                 continue;
             }
-            Some(Err(e)) => {
-                failures.push(reject(&records, "normalize", "type", e.to_string(), None));
-                continue;
-            }
-            Some(Ok(v)) => v,
         };
         if let Err(message) = crate::validate::validate_record(&values, mapping, key_fields) {
-            if let PageRecords::Taken(all) = &mut records {
-                if let Some(object) = all.get_mut(index).and_then(Value::as_object_mut) {
-                    normalizer.put_back(object, &values, &moves);
-                }
-            }
-            failures.push(reject(
-                &records,
-                "validate",
-                "invalid",
-                message,
-                Some(&values),
-            ));
+            failures.push(reject("validate", "invalid", message, Some(&values)));
             continue;
         }
         rows.push(identify(values, &mut hasher, rowversion_at, index as u32));

@@ -30,16 +30,15 @@ use std::sync::Arc;
 use std::time::Instant;
 use ts_rs::TS;
 
-/// TRANSFORM of one page as a run does it (NORMALIZE, VALIDATE, IDENTIFY, duplicates dropped; the values kept as
-/// they are move out of the records), for callers outside a run: the `pages` bench measures the engine's CPU per
-/// page with it.
+/// TRANSFORM of one page as a run does it (NORMALIZE, VALIDATE, IDENTIFY, duplicates dropped), for callers outside
+/// a run: the `pages` bench measures the engine's CPU per page with it.
 pub fn transform_page(
-    records: &mut [serde_json::Value],
+    records: &[serde_json::Value],
     mapping: &crate::schema::Mapping,
     key_fields: &[String],
     rowversion: Option<&str>,
 ) -> Transformed {
-    entity::transform_taking(records, mapping, key_fields, rowversion, 1)
+    entity::transform(records, mapping, key_fields, rowversion, 1)
 }
 
 /// How to run.
