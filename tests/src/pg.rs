@@ -223,6 +223,29 @@ impl PgCluster {
     }
 }
 
+/// Restarts `cluster` fast (off the async threads) while `run` — a spawned CLI — goes on, asserts the restart
+/// happened mid-run (the CLI had not exited, the server logged the shutdown), and waits for the run's output.
+pub async fn restart_during(
+    cluster: PgCluster,
+    run: std::process::Child,
+    progress: &str,
+) -> (PgCluster, std::process::Output) {
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart_fast();
+        cluster
+    })
+    .await
+    .expect("the restart's thread");
+    let mut run = run;
+    assert!(
+        run.try_wait().expect("the CLI's status").is_none(),
+        "the restart happened while the run went on ({progress})"
+    );
+    let log = cluster.log();
+    assert!(log.contains("received fast shutdown request"), "{log}");
+    (cluster, crate::finished(run).await)
+}
+
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.data_dir();

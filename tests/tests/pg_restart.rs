@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use syncflow_tests::erp::ErpServer;
-use syncflow_tests::pg::{engine_waiting_on_a_lock, PgCluster};
+use syncflow_tests::pg::{engine_waiting_on_a_lock, restart_during, PgCluster};
 use syncflow_tests::{finished, id_names, live_id_names, spawn_syncflow};
 
 const ROWS: u64 = 300_000;
@@ -61,23 +61,7 @@ async fn a_fast_restart_mid_sync_is_ridden_out_and_the_target_is_exact() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.restart_fast();
-        pg
-    })
-    .await
-    .unwrap();
-    let mut child = child;
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the restart happened while the run went on ({before} rows committed before it)"
-    );
-    assert!(
-        pg.log().contains("received fast shutdown request"),
-        "{}",
-        pg.log()
-    );
-    let out = finished(child).await;
+    let (pg, out) = restart_during(pg, child, &format!("{before} rows committed before it")).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
