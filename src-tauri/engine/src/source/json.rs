@@ -26,6 +26,16 @@ pub struct Parser {
 }
 
 impl Parser {
+    /// A parser that sizes as one that has parsed documents of `sizes`' kind before.
+    pub fn with_sizes(sizes: Sizes) -> Parser {
+        Parser { sizes }
+    }
+
+    /// What the documents parsed so far looked like (for [`Parser::with_sizes`]).
+    pub fn sizes(&self) -> Sizes {
+        self.sizes
+    }
+
     pub fn parse(&mut self, bytes: &[u8]) -> Result<Value, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let value = Sized {
@@ -39,8 +49,8 @@ impl Parser {
 }
 
 /// The length of the last object and array seen at each depth.
-#[derive(Default)]
-struct Sizes {
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sizes {
     objects: [usize; DEPTHS],
     arrays: [usize; DEPTHS],
 }
@@ -123,16 +133,18 @@ impl<'de> Visitor<'de> for Sized<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<Value, A::Error> {
-        let Some(first) = access.next_key::<String>()? else {
+        // The first key is read borrowed: every number comes as a map whose key is the token, and allocating
+        // the token for each was a tenth of the parse.
+        let Some(first) = access.next_key_seed(FirstKey)? else {
             return Ok(Value::Object(Map::new()));
         };
         if first == NUMBER_TOKEN {
             let digits: String = access.next_value()?;
-            return number(&digits).map_err(A::Error::custom);
+            return number(digits).map_err(A::Error::custom);
         }
         let hint = self.sizes.objects.get(self.depth).copied().unwrap_or(0);
         let mut object = Map::with_capacity(hint.max(1));
-        object.insert(first, access.next_value_seed(self.deeper())?);
+        object.insert(first.into_owned(), access.next_value_seed(self.deeper())?);
         while let Some(key) = access.next_key::<String>()? {
             let value = access.next_value_seed(self.deeper())?;
             object.insert(key, value);
@@ -144,21 +156,82 @@ impl<'de> Visitor<'de> for Sized<'_> {
     }
 }
 
-/// A number as written (the parser has checked it is valid JSON): whole numbers that fit in an `i64` are read
-/// directly, which writes them back with the same digits (JSON has no leading zeros; "-0" is left to the slow
-/// path); others keep their digits through `Number`'s own reader.
-fn number(digits: &str) -> Result<Value, serde_json::Error> {
-    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
-    let whole = !unsigned.is_empty()
-        && unsigned.len() <= 18
-        && unsigned.bytes().all(|b| b.is_ascii_digit())
-        && digits != "-0";
-    if whole {
-        if let Ok(n) = digits.parse::<i64>() {
-            return Ok(Value::Number(n.into()));
-        }
+/// An object's first key, borrowed from the input when it has no escapes.
+struct FirstKey;
+
+impl<'de> DeserializeSeed<'de> for FirstKey {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
     }
-    digits.parse::<Number>().map(Value::Number)
+}
+
+impl<'de> Visitor<'de> for FirstKey {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v))
+    }
+}
+
+/// A number as written, kept as its digits (arbitrary precision) without reading them again. The digits come from
+/// the parser's own scan — unless a document holds an object whose first key is the token itself, so the
+/// grammar is checked (that object is refused, as `serde_json` refuses it).
+fn number(digits: String) -> Result<Value, serde_json::Error> {
+    if !is_json_number(digits.as_bytes()) {
+        return Err(serde_json::Error::custom(format!(
+            "{digits:?} is not a number"
+        )));
+    }
+    Ok(Value::Number(Number::from_string_unchecked(digits)))
+}
+
+/// Whether `text` is a JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |at: usize| {
+        text[at.min(text.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut at = usize::from(text.first() == Some(&b'-'));
+    match text.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => at += digits(at),
+        _ => return false,
+    }
+    if text.get(at) == Some(&b'.') {
+        let n = digits(at + 1);
+        if n == 0 {
+            return false;
+        }
+        at += 1 + n;
+    }
+    if matches!(text.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(text.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let n = digits(at);
+        if n == 0 {
+            return false;
+        }
+        at += n;
+    }
+    at == text.len()
 }
 
 #[cfg(test)]
@@ -224,6 +297,42 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
             assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_object_keyed_by_the_number_token_is_not_a_number() {
+        for bad in [
+            r#"{"$serde_json::private::Number": "abc"}"#,
+            r#"{"$serde_json::private::Number": "1 "}"#,
+            r#"{"$serde_json::private::Number": "01"}"#,
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_number_grammar_is_json_s() {
+        for good in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "10",
+            "1.5",
+            "0.25",
+            "1e5",
+            "1E+5",
+            "-2.5e-3",
+            "123456789012345678901",
+        ] {
+            assert!(is_json_number(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "", "-", "01", "1.", ".5", "1e", "1e+", "+1", "1.5.5", "0x1", "1 ", "NaN", "--1",
+        ] {
+            assert!(!is_json_number(bad.as_bytes()), "{bad}");
         }
     }
 

@@ -8,6 +8,7 @@ use crate::secrets::{self, SecretValue};
 use base64::Engine as _;
 use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -28,6 +29,8 @@ pub struct RestClient {
     throttle: Throttle,
     /// The largest reply read (`max_page_bytes`).
     max_bytes: u64,
+    /// How the last page's JSON was shaped: the next one is parsed into containers of those sizes, not grown.
+    page_sizes: Arc<std::sync::Mutex<super::json::Sizes>>,
 }
 
 struct Token {
@@ -64,6 +67,7 @@ impl RestClient {
             max_bytes: config
                 .max_page_bytes
                 .unwrap_or(crate::config::DEFAULT_MAX_PAGE_BYTES),
+            page_sizes: Arc::default(),
         })
     }
 
@@ -482,7 +486,8 @@ impl RestClient {
                     body,
                 });
             }
-            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as);
+            let sizes = self.page_sizes.clone();
+            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as, sizes);
             match read.await {
                 Ok((None, _)) => return Ok(PageReply::Same),
                 Ok((Some(body), digest)) => {
@@ -846,9 +851,11 @@ pub(crate) fn shown(url: &Url) -> String {
 /// Parses a reply on a blocking thread: a page of thousands of records is milliseconds of CPU, which the other
 /// stages of a run (polled on the same task) would otherwise wait for.
 async fn parse_json(bytes: impl AsRef<[u8]> + Send + 'static) -> Result<Value, String> {
-    tokio::task::spawn_blocking(move || parse_bytes(bytes.as_ref()))
-        .await
-        .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
+    tokio::task::spawn_blocking(move || {
+        parse_bytes(&mut super::json::Parser::default(), bytes.as_ref())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
 }
 
 /// A page's reply on a blocking thread: its digest when asked for, and the body parsed unless that digest is
@@ -858,6 +865,7 @@ async fn read_reply(
     link: Option<String>,
     digest: bool,
     same_as: Option<u128>,
+    sizes: Arc<std::sync::Mutex<super::json::Sizes>>,
 ) -> Result<(Option<Value>, u128), String> {
     tokio::task::spawn_blocking(move || {
         let digest = match digest || same_as.is_some() {
@@ -867,20 +875,26 @@ async fn read_reply(
         if same_as == Some(digest) {
             return Ok((None, digest));
         }
-        parse_bytes(bytes.as_ref()).map(|body| (Some(body), digest))
+        let mut parser =
+            super::json::Parser::with_sizes(sizes.lock().map(|s| *s).unwrap_or_default());
+        let body = parse_bytes(&mut parser, bytes.as_ref())?;
+        if let Ok(mut last) = sizes.lock() {
+            *last = parser.sizes();
+        }
+        Ok((Some(body), digest))
     })
     .await
     .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
 }
 
-fn parse_bytes(bytes: &[u8]) -> Result<Value, String> {
-    super::json::parse(bytes).or_else(|e| {
+fn parse_bytes(parser: &mut super::json::Parser, bytes: &[u8]) -> Result<Value, String> {
+    parser.parse(bytes).or_else(|e| {
         // A lone surrogate fails the strict parse of the whole page; parsed leniently, it fails one record.
         let marked = super::mark_lone_surrogates(bytes).ok_or_else(|| e.to_string())?;
         tracing::warn!(
             "the reply holds lone UTF-16 surrogates: the records holding them will fail"
         );
-        super::json::parse(&marked).map_err(|_| e.to_string())
+        parser.parse(&marked).map_err(|_| e.to_string())
     })
 }
 
