@@ -27,12 +27,12 @@ pub struct Parser {
 
 impl Parser {
     /// A parser that sizes as one that has parsed documents of `sizes`' kind before.
-    pub fn with_sizes(sizes: Sizes) -> Parser {
+    fn with_sizes(sizes: Sizes) -> Parser {
         Parser { sizes }
     }
 
     /// What the documents parsed so far looked like (for [`Parser::with_sizes`]).
-    pub fn sizes(&self) -> Sizes {
+    fn sizes(&self) -> Sizes {
         self.sizes
     }
 
@@ -48,9 +48,28 @@ impl Parser {
     }
 }
 
+/// The shape of a source's last page, shared by its requests (which run on blocking threads): each page is parsed
+/// into containers of the sizes the last one had, instead of growing them.
+#[derive(Debug, Default, Clone)]
+pub struct LastShape(std::sync::Arc<std::sync::Mutex<Sizes>>);
+
+impl LastShape {
+    /// A parser sized like the last page.
+    pub fn parser(&self) -> Parser {
+        Parser::with_sizes(self.0.lock().map(|s| *s).unwrap_or_default())
+    }
+
+    /// Keeps what `parser` saw for the next page.
+    pub fn keep(&self, parser: &Parser) {
+        if let Ok(mut sizes) = self.0.lock() {
+            *sizes = parser.sizes();
+        }
+    }
+}
+
 /// The length of the last object and array seen at each depth.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Sizes {
+struct Sizes {
     objects: [usize; DEPTHS],
     arrays: [usize; DEPTHS],
 }

@@ -8,7 +8,6 @@ use crate::secrets::{self, SecretValue};
 use base64::Engine as _;
 use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -30,7 +29,7 @@ pub struct RestClient {
     /// The largest reply read (`max_page_bytes`).
     max_bytes: u64,
     /// How the last page's JSON was shaped: the next one is parsed into containers of those sizes, not grown.
-    page_sizes: Arc<std::sync::Mutex<super::json::Sizes>>,
+    page_shape: super::json::LastShape,
 }
 
 struct Token {
@@ -67,7 +66,7 @@ impl RestClient {
             max_bytes: config
                 .max_page_bytes
                 .unwrap_or(crate::config::DEFAULT_MAX_PAGE_BYTES),
-            page_sizes: Arc::default(),
+            page_shape: Default::default(),
         })
     }
 
@@ -486,8 +485,8 @@ impl RestClient {
                     body,
                 });
             }
-            let sizes = self.page_sizes.clone();
-            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as, sizes);
+            let shape = self.page_shape.clone();
+            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as, shape);
             match read.await {
                 Ok((None, _)) => return Ok(PageReply::Same),
                 Ok((Some(body), digest)) => {
@@ -865,7 +864,7 @@ async fn read_reply(
     link: Option<String>,
     digest: bool,
     same_as: Option<u128>,
-    sizes: Arc<std::sync::Mutex<super::json::Sizes>>,
+    shape: super::json::LastShape,
 ) -> Result<(Option<Value>, u128), String> {
     tokio::task::spawn_blocking(move || {
         let digest = match digest || same_as.is_some() {
@@ -875,12 +874,9 @@ async fn read_reply(
         if same_as == Some(digest) {
             return Ok((None, digest));
         }
-        let mut parser =
-            super::json::Parser::with_sizes(sizes.lock().map(|s| *s).unwrap_or_default());
+        let mut parser = shape.parser();
         let body = parse_bytes(&mut parser, bytes.as_ref())?;
-        if let Ok(mut last) = sizes.lock() {
-            *last = parser.sizes();
-        }
+        shape.keep(&parser);
         Ok((Some(body), digest))
     })
     .await
