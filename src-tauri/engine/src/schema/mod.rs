@@ -347,6 +347,12 @@ impl Mapping {
                 {
                     continue;
                 }
+                // A date-time in a date-time column keeps it: no need to ask first whether it reads as a number.
+                if types[index] == Some(ColumnType::DateTime)
+                    && value.as_str().is_some_and(reads_as_datetime)
+                {
+                    continue;
+                }
                 let incoming = ColumnType::of(value);
                 types[index] = match (types[index], incoming) {
                     (Some(current), Some(new)) if index < known && accepts(current, new) => {
@@ -585,6 +591,36 @@ pub fn quote_ident(name: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn no_date_time_reads_as_a_number() {
+        // What lets LEARN keep a date-time column on a date-time value without asking the number reader first.
+        for text in [
+            "2026-03-04T05:06:07.120Z",
+            "2026-03-04T05:06:07+02:00",
+            "2026-03-04 05:06:07+0200",
+            "2026-03-04 05:06+02",
+            "2026-03-04T05:06:07",
+            "2026-03-04T05:06",
+            "2026-03-04 05:06:07.5",
+            "2026-03-04 05:06",
+            "04.03.2026 05:06:07",
+            "4.3.2026 05:06",
+            "2026/03/04 05:06:07",
+            "2026/03/04 05:06",
+            "2026-03-04",
+            "04.03.2026",
+            "4.3.2026",
+            "1.12.2026",
+            "2026/03/04",
+            "Mar 4, 2026",
+            "4 Mar 2026",
+            "Wed, 04 Mar 2026 05:06:07 +0000",
+        ] {
+            assert!(reads_as_datetime(text), "{text}");
+            assert!(!crate::values::numbers::reads_as_number(text), "{text}");
+        }
+    }
 
     #[test]
     fn infers_types_and_keeps_first_appearance_order() {
