@@ -282,12 +282,10 @@ impl PgSource {
         if let (Some(_), Some(since)) = (rowversion, since) {
             binds.push(since.to_owned());
         }
-        let rows = self.read_page(&sql, &binds).await.map_err(|e| {
-            failed(format!(
-                "entities \"{}\": {e}; check the source's URL (url) and that the server runs",
-                entity.name
-            ))
-        })?;
+        let rows = self
+            .read_page(&sql, &binds)
+            .await
+            .map_err(|e| failed(page_read_error(&entity.name, &e.to_string())))?;
         let records = match rows {
             Some(page) => self.parse_page(page).await?,
             None => Vec::new(),
@@ -359,6 +357,20 @@ impl PgSource {
     }
 }
 
+/// What to tell the analyst when a page could not be read. PostgreSQL builds a page's JSON as one value, which
+/// it cannot make larger than 1 GB: a page of very wide rows can fail so, and only a smaller page helps.
+fn page_read_error(entity: &str, error: &str) -> String {
+    let advice = if error.contains("Cannot enlarge string buffer")
+        || error.contains("out of memory")
+    {
+        "a page of source.page_size rows must fit in one JSON value of at most 1 GB on the source server; \
+         lower source.page_size"
+    } else {
+        "check the source's URL (url) and that the server runs"
+    };
+    format!("entities \"{entity}\": {error}; {advice}")
+}
+
 /// The column type of a PostgreSQL type (as `format_type` spells it).
 pub fn column_type_of(sql_type: &str) -> ColumnType {
     let t = sql_type.to_ascii_lowercase();
@@ -378,6 +390,21 @@ pub fn column_type_of(sql_type: &str) -> ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_too_large_for_one_json_value_says_to_lower_the_page_size() {
+        let too_large = page_read_error(
+            "orders",
+            "error returned from database: out of memory: Cannot enlarge string buffer containing 1073741800 bytes by 512 more bytes.",
+        );
+        assert!(
+            too_large.starts_with("entities \"orders\": "),
+            "{too_large}"
+        );
+        assert!(too_large.ends_with("lower source.page_size"), "{too_large}");
+        let refused = page_read_error("orders", "connection refused");
+        assert!(refused.contains("check the source's URL"), "{refused}");
+    }
 
     #[test]
     fn catalog_types_map_to_columns() {
