@@ -223,6 +223,35 @@ impl PgCluster {
     }
 }
 
+/// Rows of `table` in the database at `url`, or None while they cannot be read (the server down, the table not
+/// made yet).
+async fn committed(url: &str, table: &str) -> Option<i64> {
+    let pool = sqlx::PgPool::connect(url).await.ok()?;
+    let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .ok();
+    pool.close().await;
+    n
+}
+
+/// Waits until a running sync has committed rows into `table` and at least `after` has passed (so it is well
+/// under way); returns the rows committed by then. Fails after two minutes.
+pub async fn rows_landed(url: &str, table: &str, after: std::time::Duration) -> i64 {
+    let started = std::time::Instant::now();
+    loop {
+        let n = committed(url, table).await.unwrap_or(0);
+        if n > 0 && started.elapsed() > after {
+            return n;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the sync never got going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Restarts `cluster` fast (off the async threads) while `run` — a spawned CLI — goes on, asserts the restart
 /// happened mid-run (the CLI had not exited, the server logged the shutdown), and waits for the run's output.
 pub async fn restart_during(

@@ -3,26 +3,15 @@
 //! source — nothing lost, nothing twice.
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use syncflow_tests::erp::ErpServer;
-use syncflow_tests::pg::{engine_waiting_on_a_lock, restart_during, PgCluster};
+use syncflow_tests::pg::{engine_waiting_on_a_lock, restart_during, rows_landed, PgCluster};
 use syncflow_tests::{finished, id_names, live_id_names, spawn_syncflow};
 
 const ROWS: u64 = 300_000;
 
 fn record(i: u64) -> Value {
     json!({"id": i, "name": format!("item {i}"), "qty": i % 97})
-}
-
-/// Committed rows, or None while the server is down.
-async fn committed(url: &str) -> Option<i64> {
-    let pool = sqlx::PgPool::connect(url).await.ok()?;
-    let n = sqlx::query_scalar("SELECT count(*) FROM items")
-        .fetch_one(&pool)
-        .await
-        .ok();
-    pool.close().await;
-    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,18 +38,7 @@ async fn a_fast_restart_mid_sync_is_ridden_out_and_the_target_is_exact() {
     );
 
     // Restart once the sync is well under way (about three seconds of pages in).
-    let started = Instant::now();
-    let before = loop {
-        let n = committed(&url).await.unwrap_or(0);
-        if started.elapsed() > Duration::from_secs(3) && n > 0 {
-            break n;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the sync never got going"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let before = rows_landed(&url, "items", Duration::from_secs(3)).await;
     let (pg, out) = restart_during(pg, child, &format!("{before} rows committed before it")).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

@@ -3,21 +3,10 @@
 //! manual conflicts — at a realistic size, mutated and synced again.
 
 use std::time::{Duration, Instant};
-use syncflow_tests::pg::{restart_during, PgCluster};
+use syncflow_tests::pg::{restart_during, rows_landed, PgCluster};
 use syncflow_tests::{run_synced, spawn_syncflow, syncflow_async};
 
 const ROWS: i64 = 300_000;
-
-/// Rows in `table` of the target, or None while it cannot be read (not created yet).
-async fn committed(url: &str, table: &str) -> Option<i64> {
-    let pool = sqlx::PgPool::connect(url).await.ok()?;
-    let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&pool)
-        .await
-        .ok();
-    pool.close().await;
-    n
-}
 
 async fn scalar(pool: &sqlx::PgPool, sql: &str) -> String {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -70,17 +59,7 @@ async fn the_source_database_restarts_mid_sync_and_the_target_is_exact() {
         .await
         .unwrap();
     let started = Instant::now();
-    let before = loop {
-        let n = committed(&dst_url, "items").await.unwrap_or(0);
-        if n > 0 && started.elapsed() > Duration::from_secs(2) {
-            break n;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the sync never got going"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let before = rows_landed(&dst_url, "items", Duration::from_secs(2)).await;
     loop {
         let reading: Option<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncflow-source' AND state = 'active' \
