@@ -63,8 +63,9 @@ fn main() {
         let learnt = Instant::now();
         let transformed = syncflow_engine::run::transform_page(&records, m, &key_fields, None);
         let done = Instant::now();
-        let stream = syncflow_engine::sink::postgres::encode_for_copy(&transformed.rows, m, run_id)
-            .expect("encode");
+        let stream =
+            syncflow_engine::sink::postgres::CopyStream::encode(&transformed.rows, m, run_id)
+                .expect("encode");
         let encoded = Instant::now();
         rows += transformed.rows.len();
         std::hint::black_box(stream);

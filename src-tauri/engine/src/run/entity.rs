@@ -1,10 +1,12 @@
 //! One entity's pages through the stages.
 
 use super::memo::{MemoBatch, PassMemo};
+use super::tracker::{Owner, Tracked, Tracker};
 use super::{Progress, RunEvent, RunOptions, StopSignal};
 use crate::config::{ConflictStrategy, Entity};
 use crate::identity;
 use crate::schema::Mapping;
+use crate::sink::postgres::CopyStream;
 use crate::sink::DetectedConflict;
 use crate::sink::MergeCounts;
 use crate::sink::{Checkpoint, FailedPage, PageWrite, PreparedRow, Sink, SinkError};
@@ -174,6 +176,8 @@ pub struct Transformed {
     pub duplicates: u64,
     /// Children RESOLVE held back (their parent is not in the target yet).
     pub held: Vec<HeldChild>,
+    /// `rows` encoded for the target's COPY ahead of their write (a pass of new rows into PostgreSQL).
+    pub copy: Option<CopyStream>,
 }
 
 impl EntityRun<'_> {
@@ -317,17 +321,34 @@ impl EntityRun<'_> {
             && failed_pages.is_empty();
         let memo = self.open_memo(memo_eligible, mapping.as_ref(), fresh).await;
         let memo = memo.as_ref();
+        // Every row a fresh pass finds in the table is its own (a key the source repeated is resolved as the
+        // pass's indexes are built): no lookups, even when it resumes.
+        let skip_unchanged = !fresh && self.full_refresh().is_none();
+        // Rows written as they come (no lookups, no children held back) are encoded for the target beside the
+        // transform, off the ingest stage's path.
+        let encode_ahead = self.sink.takes_copy_streams()
+            && !skip_unchanged
+            && self.parents.is_empty()
+            && !self.options.dry_run;
         let (fetching, transforming, ingesting, ()) = tokio::join!(
             self.fetch_stage(cursor, &retry, fetched_tx, memo),
-            self.transform_stage(fetched_rx, numbers, ready_tx, mapping, table_exists, memo),
+            self.transform_stage(
+                fetched_rx,
+                numbers,
+                ready_tx,
+                TransformPlan {
+                    mapping,
+                    table_exists,
+                    encode_ahead,
+                },
+                memo,
+            ),
             self.ingest_stage(
                 ready_rx,
                 memo,
                 counts,
                 Pass {
-                    // Every row a fresh pass finds in the table is its own (a key the source repeated is resolved
-                    // as the pass's indexes are built): no lookups, even when it resumes.
-                    skip_unchanged: !fresh && self.full_refresh().is_none(),
+                    skip_unchanged,
                     starts_pass: page_no == 0,
                     deletes,
                     edits_tracked,
@@ -427,11 +448,16 @@ impl EntityRun<'_> {
         mut input: mpsc::Receiver<FetchedPage>,
         mut numbers: PageNumbers,
         out: mpsc::Sender<Ready>,
-        mut mapping: Option<Mapping>,
-        mut table_exists: bool,
+        plan: TransformPlan,
         memo: Option<&PassMemo>,
     ) -> Result<(), Stop> {
+        let TransformPlan {
+            mut mapping,
+            mut table_exists,
+            encode_ahead,
+        } = plan;
         let key_fields = Arc::new(self.entity.key_fields());
+        let run_id: Arc<str> = Arc::from(self.run_id);
         let rowversion = Arc::new(self.entity.rowversion.clone());
         while let Some(page) = input.recv().await {
             let (page_no, retry_of) = numbers.next();
@@ -496,14 +522,20 @@ impl EntityRun<'_> {
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
             let mut transformed = {
-                let (records, m, keys, rv) = (
+                let (records, m, keys, rv, run_id) = (
                     records.clone(),
                     page_mapping.clone(),
                     key_fields.clone(),
                     rowversion.clone(),
+                    run_id.clone(),
                 );
+                let encode = encode_ahead && mapping.is_some();
                 tokio::task::spawn_blocking(move || {
-                    transform(&records, &m, &keys, rv.as_deref(), page_no)
+                    let mut transformed = transform(&records, &m, &keys, rv.as_deref(), page_no);
+                    if encode && !transformed.rows.is_empty() {
+                        transformed.copy = CopyStream::encode(&transformed.rows, &m, &run_id);
+                    }
+                    transformed
                 })
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
@@ -686,10 +718,31 @@ impl EntityRun<'_> {
     /// INGEST and TRACK: pages in order, each with its checkpoint in one target transaction.
     async fn ingest_stage(
         &self,
+        input: mpsc::Receiver<Ready>,
+        memo: Option<&PassMemo>,
+        counts: &mut EntityCounts,
+        pass: Pass,
+    ) -> Result<(FetchEnd, Vec<FailedPage>), Stop> {
+        let tracker = Tracker::start(
+            (!self.options.dry_run).then(|| self.store.clone()),
+            Owner {
+                pipeline: self.pipeline.to_owned(),
+                entity: self.entity.name.clone(),
+                run_id: self.run_id.to_owned(),
+            },
+        );
+        let ingested = self.ingest_pages(input, memo, counts, pass, &tracker).await;
+        tracker.finish().await;
+        ingested
+    }
+
+    async fn ingest_pages(
+        &self,
         mut input: mpsc::Receiver<Ready>,
         memo: Option<&PassMemo>,
         counts: &mut EntityCounts,
         pass: Pass,
+        tracker: &Tracker,
     ) -> Result<(FetchEnd, Vec<FailedPage>), Stop> {
         let Pass {
             skip_unchanged,
@@ -882,6 +935,7 @@ impl EntityRun<'_> {
                             delete_guard: self.delete_guard(),
                             late: false,
                             full_refresh: self.full_refresh(),
+                            copy: transformed.copy.as_ref(),
                         };
                         let refused = match self.write_or_find_refused(&write).await? {
                             Ok(merged) => break merged,
@@ -901,6 +955,7 @@ impl EntityRun<'_> {
                         // The refused rows leave the batch as failed records; the pass infers no deletes now.
                         self.file_refused(m, &transformed.rows, &refused, page_no)
                             .await?;
+                        transformed.copy = None;
                         let mut index = 0;
                         transformed.rows.retain(|_| {
                             index += 1;
@@ -973,7 +1028,17 @@ impl EntityRun<'_> {
             };
             // Freeing a page's rows is milliseconds of CPU that need not hold up the next page's write.
             tokio::task::spawn_blocking(move || drop(transformed));
-            self.track(&checkpoint, metrics).await;
+            tracker
+                .push(Tracked {
+                    cursor: checkpoint
+                        .cursor
+                        .as_ref()
+                        .and_then(|c| serde_json::to_string(c).ok()),
+                    page_no: checkpoint.page_no,
+                    counts: checkpoint.counts,
+                    metrics,
+                })
+                .await;
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             (self.progress)(RunEvent::Page {
                 entity: self.entity.name.clone(),
@@ -1133,6 +1198,7 @@ impl EntityRun<'_> {
             delete_guard,
             late: false,
             full_refresh: self.full_refresh(),
+            copy: None,
         };
         self.write_riding_out_restarts(&write).await
     }
@@ -1378,46 +1444,6 @@ impl EntityRun<'_> {
             }
         })
     }
-
-    /// TRACK: the state DB follows the target's commit.
-    async fn track(&self, checkpoint: &Checkpoint, metrics: BatchMetrics) {
-        if self.options.dry_run {
-            return;
-        }
-        let cursor = checkpoint
-            .cursor
-            .as_ref()
-            .and_then(|c| serde_json::to_string(c).ok());
-        let results = [
-            self.store
-                .save_checkpoint(
-                    self.pipeline,
-                    &self.entity.name,
-                    self.run_id,
-                    cursor.as_deref(),
-                    checkpoint.page_no,
-                )
-                .await,
-            self.store
-                .save_entity_counts(
-                    self.run_id,
-                    &self.entity.name,
-                    "running",
-                    checkpoint.page_no,
-                    &checkpoint.counts,
-                )
-                .await,
-            self.store
-                .record_batch(self.run_id, &self.entity.name, &metrics)
-                .await,
-        ];
-        for result in results {
-            if let Err(e) = result {
-                // The target holds the truth; a lagging state DB only delays what the console shows.
-                tracing::warn!("state database not updated: {e}");
-            }
-        }
-    }
 }
 
 /// NORMALIZE → VALIDATE → MAP → IDENTITY → DELTA for one page (pure CPU work).
@@ -1542,6 +1568,7 @@ pub(crate) fn transform(
         failed: failures,
         duplicates: duplicates as u64,
         held: Vec::new(),
+        copy: None,
     }
 }
 
@@ -1602,6 +1629,15 @@ impl PageNumbers {
     }
 }
 
+/// What the transform stage starts a pass with.
+struct TransformPlan {
+    /// The mapping so far (None: learnt from the first page).
+    mapping: Option<Mapping>,
+    table_exists: bool,
+    /// Encode each page's rows for the target beside the transform (see `pages`).
+    encode_ahead: bool,
+}
+
 /// A transformed page on its way to the ingest stage, with the mapping it was transformed under.
 struct Ready {
     page_no: u64,
@@ -1646,6 +1682,13 @@ impl Ready {
         self.transformed.failed.extend(other.transformed.failed);
         self.transformed.duplicates += other.transformed.duplicates;
         self.transformed.held.extend(other.transformed.held);
+        self.transformed.copy = match (self.transformed.copy.take(), other.transformed.copy) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.append(theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
         self.failed_pages.extend(other.failed_pages);
         self.retried.extend(other.retried);
         self.memo.absorb(other.memo);
@@ -1657,6 +1700,9 @@ impl Ready {
         let (rows, dropped) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
         self.transformed.rows = rows;
         self.transformed.duplicates += dropped as u64;
+        if dropped > 0 {
+            self.transformed.copy = None;
+        }
         // A key on two of the batch's pages: the earlier page's record lost, so it is not what its page says.
         if dropped > 0 {
             self.memo.noted.clear();

@@ -12,6 +12,7 @@ pub mod log;
 pub mod pending;
 mod replay;
 pub mod retry;
+mod tracker;
 
 use crate::config::Entity;
 use crate::config::{Pipeline, SourceConfig};

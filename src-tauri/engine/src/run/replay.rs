@@ -110,6 +110,7 @@ pub(super) async fn write_late(
         delete_guard: None,
         late: !writer.in_run,
         full_refresh: None,
+        copy: None,
     };
     sink.write_page(&write, &writer.id)
         .await

@@ -194,6 +194,9 @@ pub struct PageWrite<'a> {
     /// A full refresh (PostgreSQL): the pass loads a shadow of the table and its last write swaps it in; the rows
     /// it did not bring are then treated as this deletes mode says. None: not a full refresh.
     pub full_refresh: Option<crate::config::DeleteMode>,
+    /// The rows encoded ahead for a lean PostgreSQL table's binary COPY (used only if they are exactly the rows
+    /// this write sends).
+    pub copy: Option<&'a postgres::CopyStream>,
 }
 
 /// The statement ending a pass that deletes: counts (dry run), removes (hard) or marks (soft) the rows of `table`
@@ -280,6 +283,7 @@ impl<'a> PageWrite<'a> {
             delete_guard: None,
             late: self.late,
             full_refresh: None,
+            copy: None,
         }
     }
 
@@ -359,7 +363,8 @@ pub enum SinkError {
 
 /// A connected target.
 pub enum Sink {
-    Postgres(postgres::PostgresSink),
+    // Boxed, as the REST sink: the pool's handle and this process's bookkeeping of tables.
+    Postgres(Box<postgres::PostgresSink>),
     Sqlite(sqlite::SqliteSink),
     // Boxed: its HTTP client and bookkeeping are several times the size of the database handles.
     Rest(Box<rest::RestSink>),
@@ -428,9 +433,9 @@ impl Sink {
                 rest,
                 state.map(|s| s.pool().clone()),
             )?)),
-            TargetConfig::Postgres(pg) => {
-                Sink::Postgres(postgres::PostgresSink::connect(pg, parallel, !dry_run).await?)
-            }
+            TargetConfig::Postgres(pg) => Sink::Postgres(Box::new(
+                postgres::PostgresSink::connect(pg, parallel, !dry_run).await?,
+            )),
             TargetConfig::Sqlite(lite) => Sink::Sqlite(
                 sqlite::SqliteSink::connect(&base_dir.join(&lite.path), !dry_run).await?,
             ),
@@ -469,6 +474,11 @@ impl Sink {
 
     /// Whether the target counts the changes of its tables, which a page memo needs (ADR 0015): PostgreSQL.
     pub fn counts_changes(&self) -> bool {
+        matches!(self, Sink::Postgres(_))
+    }
+
+    /// Whether a batch of new rows can be encoded for the target ahead of its write ([`postgres::CopyStream`]).
+    pub fn takes_copy_streams(&self) -> bool {
         matches!(self, Sink::Postgres(_))
     }
 

@@ -4,7 +4,7 @@
 
 use super::{
     checkpoint_json, parse_checkpoint, required_tracking_columns, Checkpoint, DetectedConflict,
-    MergeCounts, PageWrite, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
+    MergeCounts, PageWrite, PreparedRow, SinkError, CHECKPOINT_TABLE, SEEN_TABLE,
 };
 use crate::config::{ConflictStrategy, PostgresTarget};
 use crate::pgconn::{self, Side};
@@ -24,6 +24,8 @@ mod refresh;
 mod shape;
 mod undo;
 
+pub use binary::CopyStream;
+
 pub use changes::memo_owner;
 pub use conflicts::RowResolution;
 use conflicts::*;
@@ -42,6 +44,9 @@ pub struct PostgresSink {
     seen_tables: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Tables this process found without deferred indexes (a fresh pass's, built at its end).
     indexed_tables: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// (run, entity) pairs whose undo mark committed as written by, and as having changed the table in, that run:
+    /// its later batches need not write it again (two statements of every batch's ten).
+    marked_changed: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 /// What this process is called in `pg_stat_activity` (and so in a "the pipeline is busy" message elsewhere).
@@ -99,6 +104,7 @@ impl PostgresSink {
             reconnect: connected.reconnect,
             seen_tables: Default::default(),
             indexed_tables: Default::default(),
+            marked_changed: Default::default(),
         };
         if create_tables {
             sink.ensure_checkpoint_table().await?;
@@ -266,7 +272,14 @@ impl PostgresSink {
         changes::as_page_writer(&mut tx, &memo_owner(page.pipeline, page.entity))
             .await
             .map_err(&err)?;
-        if !page.dry_run {
+        let mark = (run_id.to_owned(), page.entity.to_owned());
+        // A late write's undo mark stands for no run of its own: written every time.
+        let marked = !page.late
+            && self
+                .marked_changed
+                .lock()
+                .is_ok_and(|marked| marked.contains(&mark));
+        if !page.dry_run && !marked {
             self.mark_writer(&mut tx, page, run_id)
                 .await
                 .map_err(write_err(UNDO_RUNS_TABLE))?;
@@ -298,7 +311,8 @@ impl PostgresSink {
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
-        let shape = Shape::of(&mut tx, &table).await.map_err(&err)?;
+        let types = binary::column_types(&mut tx, &table).await.map_err(&err)?;
+        let shape = Shape::of_types(&types);
         let mut counts = MergeCounts::default();
         let rows = if page.skip_unchanged {
             changed_rows(&mut tx, &table, shape, page, run_id)
@@ -323,11 +337,18 @@ impl PostgresSink {
                 }
             };
             let now = chrono::Utc::now();
-            let binary = if binary::takes_binary(&mut tx, &table, page.mapping, shape)
-                .await
-                .map_err(&err)?
-            {
-                binary::encode_rows(&rows, page.mapping, shape, now, run_id).ok()
+            let binary = if binary::takes_binary(&types, page.mapping, shape) {
+                // Encoded ahead by the transform stage when its rows are this write's, else here.
+                let ahead = page
+                    .copy
+                    .filter(|_| shape == Shape::Lean)
+                    .and_then(|stream| stream.of(&rows));
+                match ahead {
+                    Some(bytes) => Some(std::borrow::Cow::Borrowed(bytes)),
+                    None => binary::encode_rows(&rows, page.mapping, shape, now, run_id)
+                        .ok()
+                        .map(std::borrow::Cow::Owned),
+                }
             } else {
                 None
             };
@@ -415,7 +436,8 @@ impl PostgresSink {
                 .await
                 .map_err(&err)?;
         }
-        if !page.dry_run && counts.changes_target() {
+        let changed = !page.dry_run && counts.changes_target();
+        if changed && !marked {
             self.mark_changed(&mut tx, page, run_id, false)
                 .await
                 .map_err(write_err(UNDO_RUNS_TABLE))?;
@@ -439,6 +461,11 @@ impl PostgresSink {
             tx.rollback().await.map_err(&err)?;
         } else {
             tx.commit().await.map_err(&err)?;
+            if changed && !page.late {
+                if let Ok(mut marked) = self.marked_changed.lock() {
+                    marked.insert(mark);
+                }
+            }
             if !fresh_pass && !full_refresh {
                 if let Ok(mut tables) = self.indexed_tables.lock() {
                     tables.insert(page.table.to_owned());
@@ -468,22 +495,4 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|code| code == "23505")
-}
-
-/// The rows as a lean table's binary COPY stream: what a fresh pass sends for them (the `pages` bench measures the
-/// engine's CPU per page with it, without a database).
-pub fn encode_for_copy(
-    rows: &[crate::sink::PreparedRow],
-    mapping: &Mapping,
-    run_id: &str,
-) -> Option<Vec<u8>> {
-    let rows: Vec<&crate::sink::PreparedRow> = rows.iter().collect();
-    binary::encode_rows(
-        &rows,
-        mapping,
-        shape::Shape::Lean,
-        chrono::Utc::now(),
-        run_id,
-    )
-    .ok()
 }

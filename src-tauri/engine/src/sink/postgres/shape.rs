@@ -27,10 +27,19 @@ impl Shape {
         .bind(table)
         .fetch_optional(&mut *conn)
         .await?;
-        Ok(match ty.as_deref() {
+        Ok(Shape::of_hash_type(ty.as_deref()))
+    }
+
+    /// The shape of a table whose column types were read already (`binary::column_types`).
+    pub(super) fn of_types(types: &binary::ColumnTypes) -> Shape {
+        Shape::of_hash_type(types.get("_bridge_key_hash").map(String::as_str))
+    }
+
+    fn of_hash_type(ty: Option<&str>) -> Shape {
+        match ty {
             Some("text") | Some("character varying") => Shape::Text,
             _ => Shape::Lean,
-        })
+        }
     }
 
     /// `column` (a hash column) as lowercase hex text.
