@@ -29,6 +29,22 @@ use runs::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits its arenas as they are used instead of eagerly: a 1M-row first sync peaked at 110–130 MB of RSS
+/// instead of 143–168 MB, at the same speed. Set from the process's constructors, before the first allocation
+/// (which reserves the first arena), so not from `main`.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static COMMIT_ARENAS_AS_USED: extern "C" fn() = commit_arenas_as_used;
+
+#[cfg(target_os = "linux")]
+extern "C" fn commit_arenas_as_used() {
+    // mimalloc v3's `mi_option_arena_eager_commit`, which libmimalloc-sys does not name.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    // SAFETY: sets one option of the allocator before anything is allocated, while no other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) }
+}
+
 #[derive(Parser)]
 #[command(
     name = "syncflow",
