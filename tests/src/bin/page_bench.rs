@@ -48,7 +48,7 @@ fn main() {
         } else {
             parser.parse(body).expect("parse")
         };
-        let records = match page.get_mut("data").map(Value::take) {
+        let mut records = match page.get_mut("data").map(Value::take) {
             Some(Value::Array(records)) => records,
             _ => panic!("no records"),
         };
@@ -61,7 +61,7 @@ fn main() {
         }
         let Some(m) = mapping.as_ref() else { return };
         let learnt = Instant::now();
-        let transformed = syncflow_engine::run::transform_page(&records, m, &key_fields, None);
+        let transformed = syncflow_engine::run::transform_page(&mut records, m, &key_fields, None);
         let done = Instant::now();
         let stream =
             syncflow_engine::sink::postgres::CopyStream::encode(&transformed.rows, m, run_id)

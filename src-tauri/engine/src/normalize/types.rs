@@ -38,6 +38,17 @@ pub fn coerce(value: &Value, ty: ColumnType, decimal_comma: bool) -> Result<Valu
     }
 }
 
+/// Whether [`coerce`] gives `value` back unchanged for `ty` (so NORMALIZE may move it instead of copying it).
+pub fn keeps(value: &Value, ty: ColumnType) -> bool {
+    match (ty, value) {
+        (_, Value::Null) | (ColumnType::Json, _) => true,
+        (ColumnType::Text, Value::String(_)) | (ColumnType::Numeric, Value::Number(_)) => true,
+        (ColumnType::Integer, Value::Number(n)) => n.is_i64(),
+        (ColumnType::Boolean, Value::Bool(_)) => true,
+        _ => false,
+    }
+}
+
 fn describe(ty: ColumnType) -> &'static str {
     match ty {
         ColumnType::Numeric => "a number",
@@ -60,6 +71,48 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn what_coerce_keeps_is_what_it_gives_back_unchanged() {
+        let values = [
+            json!(null),
+            json!("text"),
+            json!(""),
+            json!(42),
+            json!(-7),
+            json!(1.5),
+            json!(18446744073709551615u64),
+            json!(true),
+            json!([1, "a"]),
+            json!({"a": 1}),
+            json!("2024-01-02T03:04:05Z"),
+            json!("12,5"),
+        ];
+        let types = [
+            ColumnType::Text,
+            ColumnType::Numeric,
+            ColumnType::Integer,
+            ColumnType::Boolean,
+            ColumnType::DateTime,
+            ColumnType::Json,
+        ];
+        for value in &values {
+            for ty in types {
+                if keeps(value, ty) {
+                    assert_eq!(
+                        coerce(value, ty, false).as_ref(),
+                        Ok(value),
+                        "{value} as {ty:?}"
+                    );
+                }
+            }
+        }
+        assert!(keeps(&json!("a"), ColumnType::Text) && !keeps(&json!(1), ColumnType::Text));
+        assert!(
+            !keeps(&json!(1.5), ColumnType::Integer) && !keeps(&json!("1"), ColumnType::Numeric)
+        );
+        assert!(!keeps(&json!("2024-01-02T03:04:05Z"), ColumnType::DateTime));
+    }
 
     #[test]
     fn scalars_in_text_keep_their_spelling() {

@@ -521,21 +521,26 @@ impl EntityRun<'_> {
                 }
             }
             let page_mapping = Arc::new(mapping.clone().unwrap_or_else(|| self.new_mapping()));
-            let mut transformed = {
-                let (records, m, keys, rv, run_id) = (
-                    records.clone(),
+            let (mut transformed, records) = {
+                let (m, keys, rv, run_id) = (
                     page_mapping.clone(),
                     key_fields.clone(),
                     rowversion.clone(),
                     run_id.clone(),
                 );
                 let encode = encode_ahead && mapping.is_some();
+                // Children held back keep their record as fetched: only without parents are values moved out.
+                let take = self.parents.is_empty();
                 tokio::task::spawn_blocking(move || {
-                    let mut transformed = transform(&records, &m, &keys, rv.as_deref(), page_no);
+                    // The page's only holder by now (LEARN is done with it), so nothing else sees it emptied.
+                    let mut records =
+                        Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+                    let mut transformed =
+                        transform(&mut records, &m, &keys, rv.as_deref(), page_no, take);
                     if encode && !transformed.rows.is_empty() {
                         transformed.copy = CopyStream::encode(&transformed.rows, &m, &run_id);
                     }
-                    transformed
+                    (transformed, records)
                 })
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
@@ -1512,12 +1517,16 @@ fn fields_seen(records: &[Value]) -> Vec<String> {
     seen
 }
 
+/// TRANSFORM of one page. With `take`, the values of every record that becomes a row are moved out of it (the
+/// record is left empty; a record that fails keeps all its values, for its raw JSON): a caller that still needs the
+/// records as fetched (children held back with their record) passes false.
 pub(crate) fn transform(
-    records: &[Value],
+    records: &mut [Value],
     mapping: &Mapping,
     key_fields: &[String],
     rowversion: Option<&str>,
     page_no: u64,
+    take: bool,
 ) -> Transformed {
     let mut rows = Vec::with_capacity(records.len());
     let mut failures = Vec::new();
@@ -1525,42 +1534,24 @@ pub(crate) fn transform(
     let mut hasher = identity::RecordHasher::new(mapping, key_fields);
     let rowversion_at =
         rowversion.and_then(|field| mapping.fields.iter().position(|f| f.source == field));
-    for (index, record) in records.iter().enumerate() {
-        let reject = |stage: &'static str,
-                      error_type: &'static str,
-                      message: String,
-                      processed: Option<&Vec<Value>>| {
-            FailedRecord {
+    let mut taken = crate::normalize::TakenRecord::default();
+    for (index, record) in records.iter_mut().enumerate() {
+        let values = match take {
+            true => values_taken(record, &normalizer, &mut taken, mapping, key_fields),
+            false => values_copied(record, &normalizer, mapping, key_fields),
+        };
+        match values {
+            Ok(values) => rows.push(identify(values, &mut hasher, rowversion_at, index as u32)),
+            Err(rejected) => failures.push(FailedRecord {
                 page_no,
                 record_index: index as u64,
-                stage,
-                error_type,
-                message,
+                stage: rejected.stage,
+                error_type: rejected.error_type,
+                message: rejected.message,
                 raw: record.to_string(),
-                processed: processed.map(|p| as_far_as_it_got(p, mapping)),
-            }
-        };
-        let Some(object) = record.as_object() else {
-            failures.push(reject(
-                "normalize",
-                "not_an_object",
-                "the record is not a JSON object".into(),
-                None,
-            ));
-            continue;
-        };
-        let values = match normalizer.normalize(object) {
-            Ok(v) => v,
-            Err(e) => {
-                failures.push(reject("normalize", "type", e.to_string(), None));
-                continue;
-            }
-        };
-        if let Err(message) = crate::validate::validate_record(&values, mapping, key_fields) {
-            failures.push(reject("validate", "invalid", message, Some(&values)));
-            continue;
+                processed: rejected.processed,
+            }),
         }
-        rows.push(identify(values, &mut hasher, rowversion_at, index as u32));
     }
     let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
     Transformed {
@@ -1570,6 +1561,85 @@ pub(crate) fn transform(
         held: Vec::new(),
         copy: None,
     }
+}
+
+/// Why a record did not become a row (its failed record, but for what the record itself says).
+struct Rejected {
+    stage: &'static str,
+    error_type: &'static str,
+    message: String,
+    /// Its normalised values under their column names, when it got that far.
+    processed: Option<String>,
+}
+
+impl Rejected {
+    fn not_an_object() -> Rejected {
+        Rejected {
+            stage: "normalize",
+            error_type: "not_an_object",
+            message: "the record is not a JSON object".into(),
+            processed: None,
+        }
+    }
+
+    fn normalize(e: crate::normalize::NormalizeError) -> Rejected {
+        Rejected {
+            stage: "normalize",
+            error_type: "type",
+            message: e.to_string(),
+            processed: None,
+        }
+    }
+
+    fn validate(message: String, values: &[Value], mapping: &Mapping) -> Rejected {
+        Rejected {
+            stage: "validate",
+            error_type: "invalid",
+            message,
+            processed: Some(as_far_as_it_got(values, mapping)),
+        }
+    }
+}
+
+/// NORMALIZE and VALIDATE of a record, its values copied (the record stays as fetched).
+fn values_copied(
+    record: &Value,
+    normalizer: &crate::normalize::RecordNormalizer<'_>,
+    mapping: &Mapping,
+    key_fields: &[String],
+) -> Result<Vec<Value>, Rejected> {
+    let object = record.as_object().ok_or_else(Rejected::not_an_object)?;
+    let values = normalizer.normalize(object).map_err(Rejected::normalize)?;
+    crate::validate::validate_record(&values, mapping, key_fields)
+        .map_err(|message| Rejected::validate(message, &values, mapping))?;
+    Ok(values)
+}
+
+/// NORMALIZE and VALIDATE of a record, its values moved out when it becomes a row; a rejected record is given
+/// everything back.
+fn values_taken(
+    record: &mut Value,
+    normalizer: &crate::normalize::RecordNormalizer<'_>,
+    taken: &mut crate::normalize::TakenRecord,
+    mapping: &Mapping,
+    key_fields: &[String],
+) -> Result<Vec<Value>, Rejected> {
+    let object = record.as_object_mut().ok_or_else(Rejected::not_an_object)?;
+    taken.take(object);
+    let values = match normalizer.normalize_taking(taken) {
+        Ok(values) => values,
+        Err(e) => {
+            taken.give_back(object, Vec::new());
+            return Err(Rejected::normalize(e));
+        }
+    };
+    if let Err(message) = crate::validate::validate_record(&values, mapping, key_fields) {
+        let rejected = Rejected::validate(message, &values, mapping);
+        taken.give_back(object, values);
+        return Err(rejected);
+    }
+    taken.clear();
+    Ok(values)
 }
 
 /// A record's normalised values under their column names (what the dead-letter browser shows as "as far as it

@@ -31,15 +31,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use ts_rs::TS;
 
-/// TRANSFORM of one page as a run does it (NORMALIZE, VALIDATE, IDENTIFY, duplicates dropped), for callers outside
-/// a run: the `pages` bench measures the engine's CPU per page with it.
+/// TRANSFORM of one page as a run does it (NORMALIZE, VALIDATE, IDENTIFY, duplicates dropped; the values of the
+/// records that become rows moved out of them), for callers outside a run: the `pages` bench measures the engine's
+/// CPU per page with it.
 pub fn transform_page(
-    records: &[serde_json::Value],
+    records: &mut [serde_json::Value],
     mapping: &crate::schema::Mapping,
     key_fields: &[String],
     rowversion: Option<&str>,
 ) -> Transformed {
-    entity::transform(records, mapping, key_fields, rowversion, 1)
+    entity::transform(records, mapping, key_fields, rowversion, 1, true)
 }
 
 /// How to run.
@@ -661,6 +662,49 @@ fn source_error(e: SourceError) -> RunError {
 mod tests {
     use super::*;
     use crate::config::{DemoSource, SqliteTarget, TargetConfig};
+
+    #[test]
+    fn values_moved_out_of_records_make_the_rows_copies_make_and_failures_keep_their_records() {
+        let good = serde_json::json!([
+            {"id": 1, "name": "a", "price": 1.5, "at": "2024-01-02T03:04:05Z", "tags": ["x"], "n": 10},
+            {"n": 20, "tags": null, "at": "2024-01-02 03:04", "price": "2,5", "name": "b", "id": 2},
+            {"id": 3, "name": "c", "extra": true, "price": 3, "n": 30},
+        ]);
+        let mapping = crate::schema::Mapping::infer(good.as_array().unwrap());
+        let bad = serde_json::json!([
+            {"id": 4, "name": "d", "price": 4, "at": "not a date", "n": 40},
+            {"name": "no key", "price": 5, "n": 50},
+            "not an object",
+            {"id": 6, "name": "e", "price": 6, "n": "sixty"},
+        ]);
+        let mut page: Vec<serde_json::Value> = good.as_array().unwrap().clone();
+        page.extend(bad.as_array().unwrap().iter().cloned());
+        let key = vec!["id".to_owned()];
+        let mut copied = page.clone();
+        let by_copy = entity::transform(&mut copied, &mapping, &key, None, 1, false);
+        let mut moved = page.clone();
+        let by_move = transform_page(&mut moved, &mapping, &key, None);
+        assert_eq!(copied, page, "copying leaves the records as they came");
+        assert_eq!(by_move.rows.len(), 3);
+        for (a, b) in by_copy.rows.iter().zip(&by_move.rows) {
+            assert_eq!(
+                (&a.values, &a.key_hash, &a.data_hash, a.record_index),
+                (&b.values, &b.key_hash, &b.data_hash, b.record_index)
+            );
+        }
+        assert_eq!(by_move.failed.len(), 4);
+        for (a, b) in by_copy.failed.iter().zip(&by_move.failed) {
+            assert_eq!(
+                (a.record_index, a.stage, &a.message, &a.raw, &a.processed),
+                (b.record_index, b.stage, &b.message, &b.raw, &b.processed)
+            );
+        }
+        // Failed records are given every value back, in their order; rows' records are emptied.
+        assert_eq!(&moved[3..], &page[3..]);
+        assert!(moved[..3]
+            .iter()
+            .all(|r| r.as_object().is_some_and(|o| o.is_empty())));
+    }
 
     #[tokio::test]
     async fn a_cancelled_run_ends_cancelled_and_the_next_run_starts_a_new_pass() {

@@ -196,17 +196,19 @@ async fn land_entity(
     attempt: Attempt,
 ) -> Result<LandOutcome, RunError> {
     let fail = |e: String| RunError::Failed(e);
-    let records: Vec<Value> = children
+    let mut records: Vec<Value> = children
         .iter()
         .map(|c| serde_json::from_str(&c.raw).unwrap_or(Value::Null))
         .collect();
     let mapping = table_mapping(sink, source, entity, &records).await?;
+    // Children still without their parent wait again with their record as it was.
     let mut done = transform(
-        &records,
+        &mut records,
         &mapping,
         &entity.key_fields(),
         entity.rowversion.as_deref(),
         0,
+        false,
     );
     let links = crate::parents::parent_links(entity, entities).map_err(RunError::Invalid)?;
     let (ready, still) = crate::parents::hold_orphans(sink, &links, &mapping, done.rows)

@@ -109,17 +109,19 @@ async fn retry_queue(
             .map(|r| edits.get(&r.id).cloned().unwrap_or_else(|| r.raw.clone()))
             .collect();
         // Unreadable (edited) text is a failure of its own, named like the others.
-        let records: Vec<Value> = texts
+        let mut records: Vec<Value> = texts
             .iter()
             .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
             .collect();
         let mapping = table_mapping(&sink, &opened.source, entity, &records).await?;
+        // A child whose parent is still missing waits with its record as it was (`held_child`).
         let mut done = transform(
-            &records,
+            &mut records,
             &mapping,
             &entity.key_fields(),
             entity.rowversion.as_deref(),
             0,
+            false,
         );
         // A retried child whose parent is still missing moves to the queue of waiting children.
         let links =

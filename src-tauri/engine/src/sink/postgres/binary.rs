@@ -349,10 +349,10 @@ mod tests {
     }
 
     fn rows_of(records: serde_json::Value) -> (Vec<PreparedRow>, Mapping) {
-        let records = records.as_array().cloned().unwrap();
+        let mut records = records.as_array().cloned().unwrap();
         let mapping = Mapping::infer(&records);
         let key = vec!["id".to_owned()];
-        let rows = crate::run::transform_page(&records, &mapping, &key, None).rows;
+        let rows = crate::run::transform_page(&mut records, &mapping, &key, None).rows;
         (rows, mapping)
     }
 
