@@ -63,7 +63,7 @@ async fn the_source_database_restarts_mid_sync_and_the_target_is_exact() {
     loop {
         let reading: Option<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'syncflow-source' AND state = 'active' \
-             AND query LIKE '%json_agg%' LIMIT 1",
+             AND query LIKE 'SELECT r.%ORDER BY%LIMIT%' LIMIT 1",
         )
         .fetch_optional(&watcher)
         .await
