@@ -110,4 +110,57 @@ async fn records_are_what_row_to_json_writes_for_every_type() {
     assert_eq!(query.len(), expected.len());
     assert_eq!(query, expected);
     assert!(matches!(PgSource::first_cursor(), PageCursor::Key(None)));
+
+    // Two columns of one name cannot both become fields: said before anything is read.
+    let twice: Vec<Entity> = serde_json::from_value(serde_json::json!([
+        { "name": "joined", "business_key": ["id"],
+          "query": "SELECT a.id, b.id, a.t FROM every_type a JOIN every_type b USING (id, code)" }
+    ]))
+    .unwrap();
+    let refused = PgSource::connect(&config, &twice)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("entities \"joined\": the query returns two columns named \"id\""),
+        "{refused}"
+    );
+}
+
+/// A database that stores bytes as they came (SQL_ASCII) can hold text that is not UTF-8: PostgreSQL refuses to
+/// send it as UTF-8, and the error names the entity and the page and says what to do; nothing is made up in its
+/// place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_that_is_not_utf8_names_the_page_and_the_way_out() {
+    let pg = PgCluster::start();
+    pg.sql(&["CREATE DATABASE raw_bytes ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"])
+        .await;
+    let url = pg.url("raw_bytes");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE notes (id int PRIMARY KEY, body text);
+         INSERT INTO notes VALUES (1, 'fine'), (2, convert_from('\\x6869ff'::bytea, 'SQL_ASCII'))",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config: PostgresSource =
+        serde_json::from_value(serde_json::json!({ "url": url, "page_size": 10 })).unwrap();
+    let listed: Vec<Entity> =
+        serde_json::from_value(serde_json::json!([{ "name": "notes" }])).unwrap();
+    let source = PgSource::connect(&config, &listed).await.unwrap();
+    let entities = source.entities(&listed).unwrap();
+    let refused = source
+        .fetch_page(&entities[0], &PgSource::first_cursor())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("entities \"notes\": the first page: ")
+            && refused.contains("invalid byte sequence")
+            && refused.contains("convert_from"),
+        "{refused}"
+    );
 }

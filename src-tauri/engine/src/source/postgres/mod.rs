@@ -105,7 +105,7 @@ impl PgSource {
                         entity.name
                     ))
                 })?;
-            let columns = described
+            let columns: Vec<(String, String)> = described
                 .columns()
                 .iter()
                 .map(|c| {
@@ -113,6 +113,14 @@ impl PgSource {
                     (sqlx::Column::name(c).to_owned(), ty)
                 })
                 .collect();
+            // Each column is selected by its name, and becomes the record's field of that name.
+            if let Some(twice) = named_twice(&columns) {
+                return Err(failed(format!(
+                    "entities \"{}\": the query returns two columns named \"{twice}\"; give each its own name \
+                     (SELECT a.id AS a_id, b.id AS b_id …)",
+                    entity.name
+                )));
+            }
             return Ok(TableFacts {
                 columns,
                 primary_key: Vec::new(),
@@ -298,10 +306,13 @@ impl PgSource {
         if let (Some(_), Some(since)) = (rowversion, since) {
             binds.push(since.to_owned());
         }
-        let rows = self
-            .read_page(&sql, &binds)
-            .await
-            .map_err(|e| failed(page_read_error(&entity.name, &e.to_string())))?;
+        let rows = self.read_page(&sql, &binds).await.map_err(|e| {
+            failed(page_read_error(
+                &entity.name,
+                after.as_ref(),
+                &e.to_string(),
+            ))
+        })?;
         let names: Vec<String> = facts.columns.into_iter().map(|(name, _)| name).collect();
         let records = decode_page(rows, names, reads)
             .await
@@ -353,6 +364,16 @@ impl PgSource {
     }
 }
 
+/// The first column name that comes twice.
+fn named_twice(columns: &[(String, String)]) -> Option<&str> {
+    columns.iter().enumerate().find_map(|(i, (name, _))| {
+        columns[..i]
+            .iter()
+            .any(|(earlier, _)| earlier == name)
+            .then_some(name.as_str())
+    })
+}
+
 /// A page's rows as records, decoded on a blocking thread while the run's other stages go on.
 async fn decode_page(
     rows: Vec<PgRow>,
@@ -361,7 +382,11 @@ async fn decode_page(
 ) -> Result<Vec<Value>, String> {
     tokio::task::spawn_blocking(move || {
         rows.iter()
-            .map(|row| decode_row(row, &names, &reads))
+            .enumerate()
+            .map(|(number, row)| {
+                decode_row(row, &names, &reads)
+                    .map_err(|e| format!("row {} of the page: {e}", number + 1))
+            })
             .collect()
     })
     .await
@@ -394,9 +419,19 @@ fn decode_row(row: &PgRow, names: &[String], reads: &[ColumnRead]) -> Result<Val
     Ok(Value::Object(record))
 }
 
-/// What to tell the analyst when a page could not be read.
-fn page_read_error(entity: &str, error: &str) -> String {
-    format!("entities \"{entity}\": {error}; check the source's URL (url) and that the server runs")
+/// What to tell the analyst when a page could not be read: which page, and what to check.
+fn page_read_error(entity: &str, after: Option<&Vec<Value>>, error: &str) -> String {
+    let page = match after {
+        None => "the first page".to_owned(),
+        Some(key) => format!("the page after key {}", Value::Array(key.clone())),
+    };
+    let advice = if error.contains("invalid byte sequence") {
+        "a row holds text that is not valid UTF-8 (a SQL_ASCII database keeps bytes as they came): correct it in \
+         the source, or read the column converted (convert_from, encode) in a query entity"
+    } else {
+        "check the source's URL (url) and that the server runs"
+    };
+    format!("entities \"{entity}\": {page}: {error}; {advice}")
 }
 
 /// The column type of a PostgreSQL type (as `format_type` spells it).
@@ -421,12 +456,14 @@ mod tests {
 
     #[test]
     fn a_page_that_cannot_be_read_names_the_entity_and_what_to_check() {
-        let refused = page_read_error("orders", "connection refused");
+        let refused = page_read_error("orders", None, "connection refused");
         assert!(
-            refused.starts_with("entities \"orders\": connection refused"),
+            refused.starts_with("entities \"orders\": the first page: connection refused"),
             "{refused}"
         );
         assert!(refused.contains("check the source's URL"), "{refused}");
+        let later = page_read_error("orders", Some(&vec![Value::from(7), "b".into()]), "x");
+        assert!(later.contains("the page after key [7,\"b\"]: x"), "{later}");
     }
 
     #[test]
