@@ -109,6 +109,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(10))
             .foreign_keys(true);
+        let lock = setup_lock(path)
+            .await
+            .map_err(|e| open_err(sqlx::Error::Io(e)))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -116,6 +119,7 @@ impl Store {
             .map_err(open_err)?;
         accept_comment_edit_of_migration_1(&pool).await?;
         MIGRATOR.run(&pool).await?;
+        drop(lock);
         Ok(Store { pool })
     }
 
@@ -148,9 +152,40 @@ impl Store {
     }
 }
 
+/// An exclusive lock on `<state database>.lock`, held while the state database is created, switched to WAL and
+/// migrated: two processes opening a new state database at once (a script's run while the console or the daemon
+/// opens it) would otherwise both apply the same migration, and the later one fail ("duplicate column name"), or
+/// find the new file locked. Released when dropped.
+async fn setup_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_file_name(name))?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two processes opening one new state database at once (a run started by a script while the console or the
+    /// daemon opens it) both get it, migrated once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_openers_of_a_new_state_database_both_get_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let (a, b) = tokio::join!(Store::open(&path), Store::open(&path));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!(a.list_pipelines().await.unwrap().is_empty());
+            assert!(b.list_pipelines().await.unwrap().is_empty());
+        }
+    }
 
     #[tokio::test]
     async fn a_state_database_migrated_before_the_comment_edit_still_opens() {
