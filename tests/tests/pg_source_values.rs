@@ -15,6 +15,7 @@ CREATE TABLE every_type (
   id integer, code char(3), i2 smallint, i8 bigint, b boolean, t text, vc varchar(10), nm name, u uuid,
   n numeric, n2 numeric(12,2), r real, d double precision, ts timestamp, ts3 timestamp(3), tz timestamptz,
   dt date, j json, jb jsonb, arr int[], tags text[], iv interval, tm time, by bytea, m mood, ch \"char\",
+  na numeric(5,1)[], ca char(2)[], va varchar(4)[], ta timestamp(3)[],
   PRIMARY KEY (id, code))";
 
 const ROWS: &str = "INSERT INTO every_type VALUES
@@ -70,9 +71,11 @@ async fn records_are_what_row_to_json_writes_for_every_type() {
     sqlx::raw_sql(TABLE).execute(&pool).await.unwrap();
     sqlx::raw_sql(ROWS).execute(&pool).await.unwrap();
     sqlx::raw_sql(
-        "INSERT INTO every_type (id, code, i8, t, n2, d, tz, dt, jb)
+        "INSERT INTO every_type (id, code, i8, t, n2, d, tz, dt, jb, na, ca, va, ta)
          SELECT i, 'z', i * 7919, 'row ' || i, i / 7.0, i / 3.0, timestamptz '2026-01-01' + i * interval '1.25 s',
-                date '2026-01-01' + i, jsonb_build_object('i', i)
+                date '2026-01-01' + i, jsonb_build_object('i', i), ARRAY[i / 3.0, NULL, -0.5]::numeric(5,1)[],
+                ARRAY['a', 'bc', NULL]::char(2)[], ARRAY['x' || i, '']::varchar(4)[],
+                ARRAY[timestamp '2026-01-01 00:00:00.5' + i * interval '1 ms']::timestamp(3)[]
          FROM generate_series(5, 40) i",
     )
     .execute(&pool)

@@ -37,6 +37,10 @@ impl ColumnRead {
     /// whether the session's TimeZone is UTC, the only zone whose spelling is written here.
     pub fn of(sql_type: &str, utc_session: bool) -> ColumnRead {
         let t = sql_type.to_ascii_lowercase();
+        if t.ends_with(']') {
+            // An array of any type (`numeric(12,2)[]`, `character(3)[]`) is nested JSON.
+            return ColumnRead::Json;
+        }
         match t.as_str() {
             "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" => ColumnRead::Integer,
             "boolean" | "bool" => ColumnRead::Boolean,
@@ -331,6 +335,16 @@ mod tests {
             ColumnRead::Timestamp { zoned: false }
         );
         assert_eq!(ColumnRead::of("text[]", true), ColumnRead::Json);
+        assert_eq!(ColumnRead::of("numeric(12,2)[]", true), ColumnRead::Json);
+        assert_eq!(ColumnRead::of("character(3)[]", true), ColumnRead::Json);
+        assert_eq!(
+            ColumnRead::of("character varying(9)[]", true),
+            ColumnRead::Json
+        );
+        assert_eq!(
+            ColumnRead::of("timestamp(3) without time zone[]", true),
+            ColumnRead::Json
+        );
         assert_eq!(ColumnRead::of("interval", true), ColumnRead::Json);
         assert_eq!(ColumnRead::of("\"char\"", true), ColumnRead::Json);
         assert_eq!(ColumnRead::Number.select("r.\"p\""), "r.\"p\"::text");
