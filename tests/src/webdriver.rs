@@ -480,6 +480,29 @@ impl Session {
         }
     }
 
+    /// Clicks `css` until `shown` appears: a click that lands while the screen is still moving (a list above the
+    /// button refreshed and pushed it down) reaches nothing, so it is given again while the button is still there.
+    pub async fn click_until_shown(&self, css: &str, shown: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.find(css).await.is_some() {
+                self.click_on(css, timeout).await;
+            }
+            let settle = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < settle {
+                if self.find(shown).await.is_some() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} did not show {shown} within {timeout:?}; the window shows: {}",
+                self.visible_text().await
+            );
+        }
+    }
+
     /// Picks `value` in the form's select `field-{field}`.
     pub async fn choose(&self, field: &str, value: &str, timeout: Duration) {
         self.click_on(
@@ -528,8 +551,12 @@ impl Session {
             t.contains("schema review needed")
         })
         .await;
-        self.click_on("[data-testid='review-schema']", timeout)
-            .await;
+        self.click_until_shown(
+            "[data-testid='review-schema']",
+            "[data-testid='review-refresh']",
+            timeout,
+        )
+        .await;
         self.apply_schema(timeout).await;
         self.click_on("[data-testid='tab-pipelines']", timeout)
             .await;
