@@ -438,6 +438,8 @@ fn page_read_error(entity: &str, after: Option<&Vec<Value>>, error: &str) -> Str
 pub fn column_type_of(sql_type: &str) -> ColumnType {
     let t = sql_type.to_ascii_lowercase();
     match t.as_str() {
+        // Before the prefixes below: `numeric(12,2)[]` and `timestamptz[]` are arrays, not numbers or times.
+        _ if t.ends_with(']') => ColumnType::Json,
         "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" => ColumnType::Integer,
         "boolean" | "bool" => ColumnType::Boolean,
         "json" | "jsonb" => ColumnType::Json,
@@ -445,7 +447,6 @@ pub fn column_type_of(sql_type: &str) -> ColumnType {
             ColumnType::Numeric
         }
         _ if t.starts_with("timestamp") || t == "date" => ColumnType::DateTime,
-        _ if t.ends_with("[]") => ColumnType::Json,
         _ => ColumnType::Text,
     }
 }
@@ -475,6 +476,12 @@ mod tests {
             ColumnType::DateTime
         );
         assert_eq!(column_type_of("text[]"), ColumnType::Json);
+        assert_eq!(column_type_of("numeric(12,2)[]"), ColumnType::Json);
+        assert_eq!(
+            column_type_of("timestamp with time zone[]"),
+            ColumnType::Json
+        );
+        assert_eq!(column_type_of("timestamptz[]"), ColumnType::Json);
         assert_eq!(column_type_of("character varying(20)"), ColumnType::Text);
         assert_eq!(column_type_of("uuid"), ColumnType::Text);
     }
