@@ -55,7 +55,7 @@ async fn read_all(source: &PgSource, entity: &Entity) -> Vec<Value> {
     loop {
         let page = source.fetch_page(entity, &cursor).await.unwrap();
         assert!(page.records.len() <= 3, "a page of at most page_size rows");
-        records.extend(page.records);
+        records.extend(page.records.into_objects());
         match page.next {
             Some(next) => cursor = next,
             None => return records,

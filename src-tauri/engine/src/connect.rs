@@ -94,20 +94,21 @@ pub async fn test_connection(
             .into_iter()
             .map(|d| d.source)
             .collect();
-        for record in page.records.iter().filter_map(|r| r.as_object()) {
+        let records = page.records.into_objects();
+        for record in records.iter().filter_map(|r| r.as_object()) {
             for key in record.keys() {
                 if !fields.contains(key) {
                     fields.push(key.clone());
                 }
             }
         }
-        let key_candidates = key_candidates(&page.records, &fields);
+        let key_candidates = key_candidates(&records, &fields);
         report.entities.push(EntityFound {
             name: entity.name.clone(),
-            sampled: page.records.len() as u64,
+            sampled: records.len() as u64,
             total: page.expected,
             business_key: entity.key_fields(),
-            missing: missing_fields(entity, &fields, page.records.len(), &key_candidates),
+            missing: missing_fields(entity, &fields, records.len(), &key_candidates),
             key_candidates,
             fields,
         });

@@ -98,7 +98,7 @@ async fn sample_records(source: &Source, entity: &Entity) -> Result<Vec<Value>, 
                 crate::source::SourceError::Secret(s) => RunError::Invalid(s.to_string()),
                 other => RunError::Failed(format!("entity \"{}\": {other}", entity.name)),
             })?;
-        sample.extend(page.records);
+        sample.extend(page.records.into_objects());
         match page.next {
             Some(next) => cursor = next,
             None => break,

@@ -19,6 +19,7 @@ pub mod normalize;
 pub mod parents;
 pub mod pgconn;
 pub mod process;
+pub mod records;
 pub mod review;
 pub mod run;
 pub mod schedule;

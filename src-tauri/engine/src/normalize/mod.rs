@@ -156,6 +156,71 @@ impl RecordNormalizer<'_> {
     }
 }
 
+/// NORMALIZE of records read as rows (see [`crate::source::records`]): where each mapped field is in a page's rows,
+/// and which values the last row had moved out. Values needing no change are moved out of the row, as
+/// [`TakenRecord`] does for objects; a row that fails gets them back, for the failed record's raw JSON.
+pub struct RowTaker {
+    /// For each mapped field, its place in the row (None: the page's records do not list it).
+    at: Vec<Option<usize>>,
+    moved: Vec<bool>,
+}
+
+impl RowTaker {
+    /// The taker for rows of `fields`.
+    pub fn new(mapping: &Mapping, fields: &[String]) -> RowTaker {
+        RowTaker {
+            at: mapping
+                .fields
+                .iter()
+                .map(|f| fields.iter().position(|name| *name == f.source))
+                .collect(),
+            moved: Vec::new(),
+        }
+    }
+
+    /// Puts back into `row` the values moved out of it, from `values` (its normalised values, in mapping order).
+    pub fn give_back(&self, row: &mut [Value], values: Vec<Value>) {
+        for ((at, moved), value) in self.at.iter().zip(&self.moved).zip(values) {
+            if let (Some(i), true) = (at, moved) {
+                if let Some(slot) = row.get_mut(*i) {
+                    *slot = value;
+                }
+            }
+        }
+    }
+}
+
+impl RecordNormalizer<'_> {
+    /// [`RecordNormalizer::normalize_taking`] of a row. On an error the row has all its values again.
+    pub fn normalize_row(
+        &self,
+        taker: &mut RowTaker,
+        row: &mut [Value],
+    ) -> Result<Vec<Value>, NormalizeError> {
+        let mut values = Vec::with_capacity(self.mapping.fields.len());
+        taker.moved.clear();
+        for ((field, rule), at) in self.mapping.fields.iter().zip(&self.rules).zip(&taker.at) {
+            let raw = at.and_then(|i| row.get_mut(i));
+            let (moved, normalized) = match raw {
+                Some(raw) if rule.is_none() && types::keeps(raw, field.ty) => {
+                    (true, Ok(std::mem::take(raw)))
+                }
+                Some(raw) => (false, normalize_value(raw, field, *rule)),
+                None => (false, normalize_value(&Value::Null, field, *rule)),
+            };
+            taker.moved.push(moved);
+            match normalized {
+                Ok(value) => values.push(value),
+                Err(e) => {
+                    taker.give_back(row, values);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
 fn normalize_value(
     raw: &Value,
     field: &crate::schema::Field,

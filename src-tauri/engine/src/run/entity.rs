@@ -5,6 +5,7 @@ use super::tracker::{Owner, Tracked, Tracker};
 use super::{Progress, RunEvent, RunOptions, StopSignal};
 use crate::config::{ConflictStrategy, Entity};
 use crate::identity;
+use crate::records::Records;
 use crate::schema::Mapping;
 use crate::sink::postgres::CopyStream;
 use crate::sink::DetectedConflict;
@@ -510,7 +511,16 @@ impl EntityRun<'_> {
                 .into_iter()
                 .collect();
             let started = Instant::now();
-            let records = Arc::new(page.records);
+            // Children held back keep their record as fetched: only without parents are values moved out (and
+            // records read as rows kept so).
+            let take = self.parents.is_empty();
+            let records = match (take, page.records) {
+                (false, Records::Rows { fields, rows }) => {
+                    Records::Objects(Records::Rows { fields, rows }.into_objects())
+                }
+                (_, records) => records,
+            };
+            let records = Arc::new(records);
             if !records.is_empty() {
                 let existed = table_exists;
                 table_exists = self
@@ -529,14 +539,12 @@ impl EntityRun<'_> {
                     run_id.clone(),
                 );
                 let encode = encode_ahead && mapping.is_some();
-                // Children held back keep their record as fetched: only without parents are values moved out.
-                let take = self.parents.is_empty();
                 tokio::task::spawn_blocking(move || {
                     // The page's only holder by now (LEARN is done with it), so nothing else sees it emptied.
                     let mut records =
                         Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
                     let mut transformed =
-                        transform(&mut records, &m, &keys, rv.as_deref(), page_no, take);
+                        transform_records(&mut records, &m, &keys, rv.as_deref(), page_no, take);
                     if encode && !transformed.rows.is_empty() {
                         transformed.copy = CopyStream::encode(&transformed.rows, &m, &run_id);
                     }
@@ -545,7 +553,13 @@ impl EntityRun<'_> {
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
             };
-            if let Some(cause) = one_cause_for_all(&transformed, &records, &key_fields, page_no) {
+            // Only a page of which no record became a row can have one cause for all (and only then are rows made
+            // into objects for it).
+            let none_made = transformed.rows.is_empty() && !transformed.failed.is_empty();
+            if let Some(cause) = none_made
+                .then(|| one_cause_for_all(&transformed, &records.objects(), &key_fields, page_no))
+                .flatten()
+            {
                 return Err(failed(cause));
             }
             if table_exists {
@@ -586,7 +600,7 @@ impl EntityRun<'_> {
                                 &page_mapping,
                                 &page.memo,
                                 &page.next,
-                                &records,
+                                records.len(),
                                 keys,
                             )
                         })
@@ -625,11 +639,12 @@ impl EntityRun<'_> {
         &self,
         transformed: &mut Transformed,
         mapping: &Mapping,
-        records: &[Value],
+        records: &Records,
     ) -> Result<(), Stop> {
         if self.parents.is_empty() {
             return Ok(());
         }
+        let records = records.objects();
         let rows = std::mem::take(&mut transformed.rows);
         let (kept, held) = crate::parents::hold_orphans(self.sink, self.parents, mapping, rows)
             .await
@@ -637,7 +652,7 @@ impl EntityRun<'_> {
         transformed.rows = kept;
         transformed.held = held
             .into_iter()
-            .map(|h| super::pending::held_child(h, records))
+            .map(|h| super::pending::held_child(h, &records))
             .collect();
         Ok(())
     }
@@ -1071,7 +1086,7 @@ impl EntityRun<'_> {
     async fn prepare_table(
         &self,
         mapping: &mut Option<Mapping>,
-        records: Arc<Vec<Value>>,
+        records: Arc<Records>,
         exists: bool,
     ) -> Result<bool, Stop> {
         let table = self.entity.table_name();
@@ -1081,7 +1096,7 @@ impl EntityRun<'_> {
         let page = records.clone();
         let (learned, before, change) = tokio::task::spawn_blocking(move || {
             let mut learned = before.clone();
-            let change = learned.learn(&records);
+            let change = learned.learn_records(&records);
             (learned, before, change)
         })
         .await
@@ -1096,7 +1111,7 @@ impl EntityRun<'_> {
             // the records that need the change for the review to learn from.
             let message = unreviewed_change(table, exists, &change, &before, current);
             if !self.options.dry_run {
-                let evidence = records_needing_change(&before, &page);
+                let evidence = records_needing_change(&before, &page.objects());
                 if let Err(e) = self
                     .store
                     .save_schema_evidence(self.pipeline, &self.entity.name, &evidence)
@@ -1528,38 +1543,120 @@ pub(crate) fn transform(
     page_no: u64,
     take: bool,
 ) -> Transformed {
-    let mut rows = Vec::with_capacity(records.len());
-    let mut failures = Vec::new();
-    let normalizer = crate::normalize::RecordNormalizer::new(mapping);
-    let mut hasher = identity::RecordHasher::new(mapping, key_fields);
-    let rowversion_at =
-        rowversion.and_then(|field| mapping.fields.iter().position(|f| f.source == field));
+    let mut making = PageMaking::new(mapping, key_fields, rowversion, page_no, records.len());
     let mut taken = crate::normalize::TakenRecord::default();
     for (index, record) in records.iter_mut().enumerate() {
+        let normalizer = &making.normalizer;
         let values = match take {
-            true => values_taken(record, &normalizer, &mut taken, mapping, key_fields),
-            false => values_copied(record, &normalizer, mapping, key_fields),
+            true => values_taken(record, normalizer, &mut taken, mapping, key_fields),
+            false => values_copied(record, normalizer, mapping, key_fields),
         };
-        match values {
-            Ok(values) => rows.push(identify(values, &mut hasher, rowversion_at, index as u32)),
-            Err(rejected) => failures.push(FailedRecord {
-                page_no,
-                record_index: index as u64,
-                stage: rejected.stage,
-                error_type: rejected.error_type,
-                message: rejected.message,
-                raw: record.to_string(),
-                processed: rejected.processed,
-            }),
+        making.record(index, values, || record.to_string());
+    }
+    making.done()
+}
+
+/// TRANSFORM of one page's records, read as objects or as rows (the same rows and failed records either way).
+pub(crate) fn transform_records(
+    records: &mut Records,
+    mapping: &Mapping,
+    key_fields: &[String],
+    rowversion: Option<&str>,
+    page_no: u64,
+    take: bool,
+) -> Transformed {
+    if !take && matches!(records, Records::Rows { .. }) {
+        *records = Records::Objects(std::mem::take(records).into_objects());
+    }
+    match records {
+        Records::Objects(objects) => {
+            transform(objects, mapping, key_fields, rowversion, page_no, take)
+        }
+        Records::Rows { fields, rows } => {
+            transform_rows(fields, rows, mapping, key_fields, rowversion, page_no)
         }
     }
-    let (rows, duplicates) = crate::delta::dedupe_by_key(rows, |r| r.key_hash.as_str());
-    Transformed {
-        rows,
-        failed: failures,
-        duplicates: duplicates as u64,
-        held: Vec::new(),
-        copy: None,
+}
+
+/// [`transform`] of records read as rows, values moved out of every row that becomes a row of the target.
+fn transform_rows(
+    fields: &[String],
+    records: &mut [Vec<Value>],
+    mapping: &Mapping,
+    key_fields: &[String],
+    rowversion: Option<&str>,
+    page_no: u64,
+) -> Transformed {
+    let mut making = PageMaking::new(mapping, key_fields, rowversion, page_no, records.len());
+    let mut taker = crate::normalize::RowTaker::new(mapping, fields);
+    for (index, record) in records.iter_mut().enumerate() {
+        let values = row_values_taken(record, &making.normalizer, &mut taker, mapping, key_fields);
+        making.record(index, values, || {
+            crate::records::object_of(fields, record.clone()).to_string()
+        });
+    }
+    making.done()
+}
+
+/// What TRANSFORM makes of a page as it goes through its records: rows, and failed records.
+struct PageMaking<'m> {
+    normalizer: crate::normalize::RecordNormalizer<'m>,
+    hasher: identity::RecordHasher,
+    rowversion_at: Option<usize>,
+    page_no: u64,
+    rows: Vec<PreparedRow>,
+    failed: Vec<FailedRecord>,
+}
+
+impl<'m> PageMaking<'m> {
+    fn new(
+        mapping: &'m Mapping,
+        key_fields: &[String],
+        rowversion: Option<&str>,
+        page_no: u64,
+        records: usize,
+    ) -> PageMaking<'m> {
+        PageMaking {
+            normalizer: crate::normalize::RecordNormalizer::new(mapping),
+            hasher: identity::RecordHasher::new(mapping, key_fields),
+            rowversion_at: rowversion
+                .and_then(|field| mapping.fields.iter().position(|f| f.source == field)),
+            page_no,
+            rows: Vec::with_capacity(records),
+            failed: Vec::new(),
+        }
+    }
+
+    /// The record at `index` made a row of its values, or filed as failed with its `raw` JSON.
+    fn record(
+        &mut self,
+        index: usize,
+        values: Result<Vec<Value>, Rejected>,
+        raw: impl FnOnce() -> String,
+    ) {
+        match values {
+            Ok(values) => self.rows.push(identify(
+                values,
+                &mut self.hasher,
+                self.rowversion_at,
+                index as u32,
+            )),
+            Err(rejected) => self
+                .failed
+                .push(rejected.failed_record(self.page_no, index, raw())),
+        }
+    }
+
+    /// The page's rows (the last of each key kept) and failed records.
+    fn done(self) -> Transformed {
+        let (rows, duplicates) = crate::delta::dedupe_by_key(self.rows, |r| r.key_hash.as_str());
+        Transformed {
+            rows,
+            failed: self.failed,
+            duplicates: duplicates as u64,
+            held: Vec::new(),
+            copy: None,
+        }
     }
 }
 
@@ -1573,6 +1670,19 @@ struct Rejected {
 }
 
 impl Rejected {
+    /// The failed record of the record at `index` of the page, `raw` as fetched.
+    fn failed_record(self, page_no: u64, index: usize, raw: String) -> FailedRecord {
+        FailedRecord {
+            page_no,
+            record_index: index as u64,
+            stage: self.stage,
+            error_type: self.error_type,
+            message: self.message,
+            raw,
+            processed: self.processed,
+        }
+    }
+
     fn not_an_object() -> Rejected {
         Rejected {
             stage: "normalize",
@@ -1639,6 +1749,25 @@ fn values_taken(
         return Err(rejected);
     }
     taken.clear();
+    Ok(values)
+}
+
+/// [`values_taken`] of a record read as a row.
+fn row_values_taken(
+    row: &mut [Value],
+    normalizer: &crate::normalize::RecordNormalizer<'_>,
+    taker: &mut crate::normalize::RowTaker,
+    mapping: &Mapping,
+    key_fields: &[String],
+) -> Result<Vec<Value>, Rejected> {
+    let values = normalizer
+        .normalize_row(taker, row)
+        .map_err(Rejected::normalize)?;
+    if let Err(message) = crate::validate::validate_record(&values, mapping, key_fields) {
+        let rejected = Rejected::validate(message, &values, mapping);
+        taker.give_back(row, values);
+        return Err(rejected);
+    }
     Ok(values)
 }
 

@@ -78,7 +78,7 @@ impl PassMemo {
         mapping: &Mapping,
         note: &Option<MemoNote>,
         next: &Option<PageCursor>,
-        records: &[serde_json::Value],
+        records: usize,
         keys: Vec<u128>,
     ) -> Option<(MemoPage, Vec<u128>)> {
         let Some(MemoNote::Read {
@@ -97,7 +97,7 @@ impl PassMemo {
             cursor: cursor.clone(),
             digest: *digest,
             next,
-            records: records.len() as u64,
+            records: records as u64,
             fingerprint: *fingerprint,
             config: config_of(entity, mapping),
         };

@@ -706,6 +706,67 @@ mod tests {
             .all(|r| r.as_object().is_some_and(|o| o.is_empty())));
     }
 
+    #[test]
+    fn records_read_as_rows_make_the_rows_and_failed_records_the_same_records_as_objects_make() {
+        use crate::records::{object_of, Records};
+        let mapping = crate::schema::Mapping::infer(
+            serde_json::json!([
+                {"id": 1, "name": "a", "price": 1.5, "at": "2024-01-02T03:04:05Z", "tags": ["x"], "n": 10}
+            ])
+            .as_array()
+            .unwrap(),
+        );
+        // Another order than the mapping's, and without `tags` (null in every row).
+        let fields: std::sync::Arc<[String]> =
+            ["n", "id", "name", "price", "at"].map(String::from).into();
+        let rows: Vec<Vec<serde_json::Value>> = serde_json::json!([
+            [10, 1, "a", 1.5, "2024-01-02T03:04:05Z"],
+            [20, 2, "b", "2.5", "2024-01-02 03:04"],
+            [40, 4, "d", 4, "not a date"],
+            [50, null, "no key", 5, null],
+            ["sixty", 6, "e", 6, null],
+            [30, 1, "a again", 3, null],
+        ])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().clone())
+        .collect();
+        let objects: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| object_of(&fields, row.clone()))
+            .collect();
+        let key = vec!["id".to_owned()];
+        let by_objects = entity::transform(&mut objects.clone(), &mapping, &key, None, 1, true);
+        let mut records = Records::Rows {
+            fields: fields.clone(),
+            rows,
+        };
+        let by_rows = entity::transform_records(&mut records, &mapping, &key, None, 1, true);
+        assert_eq!(by_rows.rows.len(), 2, "two rows, the repeated key once");
+        assert_eq!(by_rows.duplicates, by_objects.duplicates);
+        assert_eq!(by_rows.rows.len(), by_objects.rows.len());
+        for (a, b) in by_objects.rows.iter().zip(&by_rows.rows) {
+            assert_eq!(
+                (&a.values, &a.key_hash, &a.data_hash, a.record_index),
+                (&b.values, &b.key_hash, &b.data_hash, b.record_index)
+            );
+        }
+        assert_eq!(by_rows.failed.len(), 3);
+        assert_eq!(by_rows.failed.len(), by_objects.failed.len());
+        for (a, b) in by_objects.failed.iter().zip(&by_rows.failed) {
+            assert_eq!(
+                (a.record_index, a.stage, &a.message, &a.raw, &a.processed),
+                (b.record_index, b.stage, &b.message, &b.raw, &b.processed)
+            );
+        }
+        // A failed record's raw JSON is the record as sent, its fields in their order.
+        assert_eq!(by_rows.failed[0].raw, objects[2].to_string());
+        assert!(by_rows.failed[0].raw.starts_with(r#"{"n":40,"id":4"#));
+        // Rows that failed keep every value.
+        assert_eq!(&records.into_objects()[2..5], &objects[2..5]);
+    }
+
     #[tokio::test]
     async fn a_cancelled_run_ends_cancelled_and_the_next_run_starts_a_new_pass() {
         let dir = tempfile::tempdir().unwrap();

@@ -96,6 +96,50 @@ impl ColumnType {
 /// it, or None for an excluded field.
 type Resolved = Option<(usize, Option<ColumnType>)>;
 
+/// A page being learnt: the types its values call for so far, by field.
+struct Learning {
+    /// Fields the mapping had before the page.
+    known: usize,
+    types: Vec<Option<ColumnType>>,
+    /// Fields that received a text of bare digits.
+    bare: Vec<bool>,
+}
+
+impl Learning {
+    /// What one value of field `index` says of its type (this runs for every value of every page).
+    fn value(&mut self, index: usize, fixed: Option<ColumnType>, value: &Value) {
+        if let Some(fixed) = fixed {
+            // The analyst chose the type: values that do not fit fail one by one, naming the field.
+            self.types[index] = Some(fixed);
+            return;
+        }
+        if is_bare_digits(value) {
+            // "42" fits a number column, but alone it is more likely an identifier: decided at the end.
+            self.bare.resize(self.types.len(), false);
+            self.bare[index] = true;
+            return;
+        }
+        // Text holds every scalar: no need to read the value.
+        if self.types[index] == Some(ColumnType::Text) && !value.is_array() && !value.is_object() {
+            return;
+        }
+        // A date-time in a date-time column keeps it: no need to ask first whether it reads as a number.
+        if self.types[index] == Some(ColumnType::DateTime)
+            && value.as_str().is_some_and(reads_as_datetime)
+        {
+            return;
+        }
+        let incoming = ColumnType::of(value);
+        self.types[index] = match (self.types[index], incoming) {
+            (Some(current), Some(new)) if index < self.known && accepts(current, new) => {
+                Some(current)
+            }
+            (Some(current), Some(new)) => Some(current.widen(new)),
+            (current, new) => current.or(new),
+        };
+    }
+}
+
 /// One source field and the column it lands in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Field {
@@ -298,17 +342,7 @@ impl Mapping {
     /// Learns a page: adds unseen fields with their inferred types and widens known fields whose values no longer
     /// fit (a number column receiving text becomes text; anything receiving objects becomes JSON).
     pub fn learn(&mut self, records: &[Value]) -> SchemaChange {
-        let known = self.fields.len();
-        let mut types: Vec<Option<ColumnType>> = self.fields.iter().map(|f| Some(f.ty)).collect();
-        let mut bare: Vec<bool> = Vec::new();
-        let declared: Vec<String> = self.declared.iter().map(|d| d.source.clone()).collect();
-        for name in declared {
-            if self.excluded(&name) {
-                continue;
-            }
-            let index = self.index_of(&name, &mut types);
-            types[index] = self.fixed_type(&name);
-        }
+        let mut learning = self.begin_learning();
         // Records of one source mostly list the same fields in the same order: what a name resolved to is kept by
         // its position in the record, so most values cost one string comparison instead of three lookups.
         let mut resolved: Vec<(&str, Resolved)> = Vec::new();
@@ -321,48 +355,80 @@ impl Mapping {
                 let resolution = match known_here {
                     Some(r) => r,
                     None => {
-                        let r = (!self.excluded(name))
-                            .then(|| (self.index_of(name, &mut types), self.fixed_type(name)));
+                        let r = self.resolve(name, &mut learning);
                         resolved.truncate(position);
                         resolved.push((name.as_str(), r));
                         r
                     }
                 };
-                let Some((index, fixed)) = resolution else {
-                    continue;
-                };
-                if let Some(fixed) = fixed {
-                    // The analyst chose the type: values that do not fit fail one by one, naming the field.
-                    types[index] = Some(fixed);
-                    continue;
+                if let Some((index, fixed)) = resolution {
+                    learning.value(index, fixed, value);
                 }
-                if is_bare_digits(value) {
-                    // "42" fits a number column, but alone it is more likely an identifier: decided below.
-                    bare.resize(types.len(), false);
-                    bare[index] = true;
-                    continue;
-                }
-                // Text holds every scalar: no need to read the value (this runs for every value of every page).
-                if types[index] == Some(ColumnType::Text) && !value.is_array() && !value.is_object()
-                {
-                    continue;
-                }
-                // A date-time in a date-time column keeps it: no need to ask first whether it reads as a number.
-                if types[index] == Some(ColumnType::DateTime)
-                    && value.as_str().is_some_and(reads_as_datetime)
-                {
-                    continue;
-                }
-                let incoming = ColumnType::of(value);
-                types[index] = match (types[index], incoming) {
-                    (Some(current), Some(new)) if index < known && accepts(current, new) => {
-                        Some(current)
-                    }
-                    (Some(current), Some(new)) => Some(current.widen(new)),
-                    (current, new) => current.or(new),
-                };
             }
         }
+        self.finish_learning(learning)
+    }
+
+    /// [`Mapping::learn`] of a page's records, read as objects or as rows (the same result either way).
+    pub fn learn_records(&mut self, records: &crate::records::Records) -> SchemaChange {
+        use crate::records::Records;
+        let (fields, rows) = match records {
+            Records::Objects(objects) => return self.learn(objects),
+            Records::Rows { fields, rows } => (fields, rows),
+        };
+        let mut learning = self.begin_learning();
+        let resolved: Vec<Resolved> = match rows.is_empty() {
+            true => Vec::new(),
+            false => fields
+                .iter()
+                .map(|name| self.resolve(name, &mut learning))
+                .collect(),
+        };
+        for row in rows {
+            for (value, resolution) in row.iter().zip(&resolved) {
+                if let Some((index, fixed)) = *resolution {
+                    learning.value(index, fixed, value);
+                }
+            }
+        }
+        self.finish_learning(learning)
+    }
+
+    /// The start of learning a page: every field's current type, declared fields first.
+    fn begin_learning(&mut self) -> Learning {
+        let mut learning = Learning {
+            known: self.fields.len(),
+            types: self.fields.iter().map(|f| Some(f.ty)).collect(),
+            bare: Vec::new(),
+        };
+        let declared: Vec<String> = self.declared.iter().map(|d| d.source.clone()).collect();
+        for name in declared {
+            if self.excluded(&name) {
+                continue;
+            }
+            let index = self.index_of(&name, &mut learning.types);
+            learning.types[index] = self.fixed_type(&name);
+        }
+        learning
+    }
+
+    /// The field a source name is learnt into and its fixed type; None for an excluded field.
+    fn resolve(&mut self, name: &str, learning: &mut Learning) -> Resolved {
+        (!self.excluded(name)).then(|| {
+            (
+                self.index_of(name, &mut learning.types),
+                self.fixed_type(name),
+            )
+        })
+    }
+
+    /// The types learnt applied to the fields, and what changed.
+    fn finish_learning(&mut self, learning: Learning) -> SchemaChange {
+        let Learning {
+            known,
+            mut types,
+            bare,
+        } = learning;
         for (ty, _) in types.iter_mut().zip(&bare).filter(|(_, bare)| **bare) {
             *ty = match *ty {
                 None => Some(ColumnType::Text),
@@ -591,6 +657,42 @@ pub fn quote_ident(name: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_page_read_as_rows_teaches_what_it_teaches_read_as_objects() {
+        use crate::records::{object_of, Records};
+        let fields: std::sync::Arc<[String]> = ["code", "qty", "when", "price", "skip", "doc"]
+            .map(String::from)
+            .into();
+        let rows: Vec<Vec<Value>> = [
+            json!(["42", 1, "2024-01-02T03:04:05Z", 1, "x", null]),
+            json!(["43", 2.5, "2024-01-03", "n/a", "y", {"a": 1}]),
+            json!(["44", 3, null, 2, "z", [1]]),
+        ]
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect();
+        let objects: Vec<Value> = rows.iter().map(|r| object_of(&fields, r.clone())).collect();
+        let mut before = Mapping::infer(&[json!({"qty": 1, "old": true})]);
+        before.rules.insert(
+            "skip".into(),
+            crate::config::FieldOverride {
+                exclude: true,
+                ..Default::default()
+            },
+        );
+        let mut by_objects = before.clone();
+        let objects_change = by_objects.learn(&objects);
+        let mut by_rows = before.clone();
+        let rows_change = by_rows.learn_records(&Records::Rows { fields, rows });
+        assert_eq!(by_rows.fields, by_objects.fields);
+        assert_eq!(
+            (rows_change.added, rows_change.retyped),
+            (objects_change.added, objects_change.retyped)
+        );
+        assert!(by_rows.field("skip").is_none());
+        assert_eq!(by_rows.field("qty").unwrap().ty, ColumnType::Numeric);
+    }
 
     #[test]
     fn no_date_time_reads_as_a_number() {

@@ -228,7 +228,7 @@ impl BubbleClient {
             .is_none()
             .then_some(cursor.offset + listed.records.len() as u64 + listed.remaining);
         Ok(FetchedPage {
-            records: listed.records,
+            records: listed.records.into(),
             next,
             fetch_ms: listed.fetch_ms,
             expected,
@@ -289,7 +289,7 @@ impl BubbleClient {
         let key_fields = entity.key_fields();
         let mut last_print = None;
         while let Some(listed) = page.take() {
-            let print = super::page_fingerprint(&listed.records, &key_fields);
+            let print = super::objects_fingerprint(&listed.records, &key_fields);
             if print.is_some() && print == last_print {
                 return Err(SourceError::BrokenListing {
                     page: format!("cursor {}", listed.at),
@@ -316,7 +316,7 @@ impl BubbleClient {
                 })),
             };
             let fetched = FetchedPage {
-                records,
+                records: records.into(),
                 next,
                 fetch_ms: listed.fetch_ms,
                 expected,

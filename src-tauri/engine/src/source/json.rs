@@ -175,6 +175,178 @@ impl<'de> Visitor<'de> for Sized<'_> {
     }
 }
 
+/// A reply whose records all list `fields`, in that order, read positionally: each record parsed into its values
+/// alone (no map, no key kept). `at` names the object keys leading to the records array (empty: the reply is the
+/// array); the rest of the reply is parsed as usual, the records' place in it left null. Any record of another
+/// shape (another field, one missing or out of order, not an object), records not found at `at`, or any JSON error
+/// give None: the caller parses the reply as objects instead (which also says what is wrong with bad JSON).
+pub fn parse_rows_at(
+    bytes: &[u8],
+    at: &[String],
+    fields: &[String],
+) -> Option<(Value, Vec<Vec<Value>>)> {
+    let mut sizes = Sizes::default();
+    let mut rows = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let envelope = match at {
+        [] => {
+            rows = Some(
+                deserializer
+                    .deserialize_seq(Rows {
+                        fields,
+                        sizes: &mut sizes,
+                    })
+                    .ok()?,
+            );
+            Value::Null
+        }
+        _ => deserializer
+            .deserialize_map(Envelope {
+                at,
+                fields,
+                sizes: &mut sizes,
+                rows: &mut rows,
+                depth: 0,
+            })
+            .ok()?,
+    };
+    deserializer.end().ok()?;
+    Some((envelope, rows?))
+}
+
+/// The objects around a page's records, down to them.
+struct Envelope<'a> {
+    at: &'a [String],
+    fields: &'a [String],
+    sizes: &'a mut Sizes,
+    rows: &'a mut Option<Vec<Vec<Value>>>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Envelope<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Envelope<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object holding the records")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let Some((step, rest)) = self.at.split_first() else {
+            return Err(A::Error::custom("no step left"));
+        };
+        let mut object = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if key == NUMBER_TOKEN {
+                return Err(A::Error::custom("a number, not an object"));
+            }
+            let value = match (key == *step, rest.is_empty()) {
+                (true, true) => {
+                    *self.rows = Some(access.next_value_seed(Rows {
+                        fields: self.fields,
+                        sizes: self.sizes,
+                    })?);
+                    Value::Null
+                }
+                (true, false) => access.next_value_seed(Envelope {
+                    at: rest,
+                    fields: self.fields,
+                    sizes: self.sizes,
+                    rows: self.rows,
+                    depth: self.depth + 1,
+                })?,
+                (false, _) => access.next_value_seed(Sized {
+                    sizes: self.sizes,
+                    depth: self.depth + 1,
+                })?,
+            };
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+struct Rows<'a> {
+    fields: &'a [String],
+    sizes: &'a mut Sizes,
+}
+
+impl<'de> DeserializeSeed<'de> for Rows<'_> {
+    type Value = Vec<Vec<Value>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+/// What [`Row`] expects (and says when refusing a record of another shape).
+const NOT_OF_SHAPE: &str = "a record of the page's shape";
+
+impl<'de> Visitor<'de> for Rows<'_> {
+    type Value = Vec<Vec<Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(row) = seq.next_element_seed(Row {
+            fields: self.fields,
+            sizes: self.sizes,
+        })? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+struct Row<'a> {
+    fields: &'a [String],
+    sizes: &'a mut Sizes,
+}
+
+impl<'de> DeserializeSeed<'de> for Row<'_> {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Row<'_> {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(NOT_OF_SHAPE)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(self.fields.len());
+        for field in self.fields {
+            match access.next_key_seed(FirstKey)? {
+                Some(key) if key == field.as_str() => {}
+                _ => return Err(A::Error::custom(NOT_OF_SHAPE)),
+            }
+            values.push(access.next_value_seed(Sized {
+                sizes: self.sizes,
+                depth: 1,
+            })?);
+        }
+        match access.next_key_seed(FirstKey)? {
+            None => Ok(values),
+            Some(_) => Err(A::Error::custom(NOT_OF_SHAPE)),
+        }
+    }
+}
+
 /// An object's first key, borrowed from the input when it has no escapes.
 struct FirstKey;
 
@@ -256,6 +428,7 @@ fn is_json_number(text: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn both(text: &str) -> (Value, Value) {
         (
@@ -360,5 +533,81 @@ mod tests {
         let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
         let (ours, theirs) = both(&deep);
         assert_eq!(ours, theirs);
+    }
+
+    fn fields(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn rows_hold_what_the_records_parsed_as_objects_hold() {
+        let text = r#"{"total": 3, "data": [
+            {"id": 1, "name": "caf\u00e9 \"x\"", "price": 12.50, "tags": [1, "x", {"k": null}], "big": 123456789012345678901234567890},
+            {"id": 2, "name": "", "price": -0.0, "tags": [], "big": 1e400},
+            {"id": 3, "name": "\ud83d\ude00", "price": null, "tags": {"a": [true]}, "big": false}
+        ], "next": "abc"}"#;
+        let names = fields(&["id", "name", "price", "tags", "big"]);
+        let (envelope, rows) = parse_rows_at(text.as_bytes(), &fields(&["data"]), &names).unwrap();
+        let whole = parse(text.as_bytes()).unwrap();
+        let objects = whole["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        for (row, object) in rows.iter().zip(objects) {
+            let made = crate::records::object_of(&names, row.clone());
+            assert_eq!(&made, object);
+            assert_eq!(
+                made.to_string(),
+                object.to_string(),
+                "numbers keep their digits"
+            );
+        }
+        assert_eq!(envelope["next"], "abc");
+        assert_eq!(envelope["total"], 3);
+        assert!(envelope["data"].is_null(), "the records are not kept twice");
+    }
+
+    #[test]
+    fn records_are_found_in_the_reply_itself_and_deeper() {
+        let names = fields(&["a"]);
+        let (_, rows) = parse_rows_at(br#" [{"a": 1}, {"a": "x"}]"#, &[], &names).unwrap();
+        assert_eq!(rows, vec![vec![json!(1)], vec![json!("x")]]);
+        let deep = br#"{"x": {"y": 1, "items": [{"a": true}]}, "z": [1]}"#;
+        let (envelope, rows) = parse_rows_at(deep, &fields(&["x", "items"]), &names).unwrap();
+        assert_eq!(rows, vec![vec![json!(true)]]);
+        assert_eq!(envelope, json!({"x": {"y": 1, "items": null}, "z": [1]}));
+        let (_, empty) = parse_rows_at(br#"{"data": []}"#, &fields(&["data"]), &names).unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_page_not_all_of_the_shape_is_left_to_the_objects_parse() {
+        let names = fields(&["a", "b"]);
+        let data = fields(&["data"]);
+        for text in [
+            r#"{"data": [{"a": 1, "b": 2}, {"a": 1, "b": 2, "c": 3}]}"#,
+            r#"{"data": [{"a": 1, "b": 2}, {"a": 1}]}"#,
+            r#"{"data": [{"b": 2, "a": 1}]}"#,
+            r#"{"data": [{"a": 1, "a": 2}]}"#,
+            r#"{"data": [{"a": 1, "b": 2}, 7]}"#,
+            r#"{"data": [{"a": 1, "b": 2}, "text"]}"#,
+            r#"{"data": [{"a": 1, "b": 2}, null]}"#,
+            r#"{"data": [[1, 2]]}"#,
+            r#"{"data": [{}]}"#,
+            r#"{"data": null}"#,
+            r#"{"data": {"a": 1, "b": 2}}"#,
+            r#"{"items": [{"a": 1, "b": 2}]}"#,
+            r#"[{"a": 1, "b": 2}]"#,
+            r#"{"data": [{"a": 1, "b": 2},]}"#,
+            r#"{"data": [{"a": 1, "b": 2}]"#,
+            r#"{"data": [{"a": 1, "b": 2}]} x"#,
+            r#"{"data": [{"a": "\ud800", "b": 2}]}"#,
+            r#"{"data": [{"a": 1, "b": 2}], "data": 5}"#,
+            r#"{"$serde_json::private::Number": "1"}"#,
+            r#"7"#,
+        ] {
+            assert!(
+                parse_rows_at(text.as_bytes(), &data, &names).is_none(),
+                "read as rows: {text}"
+            );
+        }
     }
 }

@@ -106,7 +106,7 @@ impl PageCursor {
 /// One page of raw records and where the following page starts (None: this was the last).
 #[derive(Debug)]
 pub struct FetchedPage {
-    pub records: Vec<Value>,
+    pub records: crate::records::Records,
     pub next: Option<PageCursor>,
     /// How long the request took.
     pub fetch_ms: u64,
@@ -138,7 +138,7 @@ impl FetchedPage {
             "page not fetched, going on without it: {error}"
         );
         FetchedPage {
-            records: Vec::new(),
+            records: crate::records::Records::default(),
             next,
             fetch_ms: 0,
             expected: None,
@@ -377,29 +377,59 @@ impl ListingCheck {
 }
 
 /// What identifies a page's records, in order: a hash of their key values (of the whole record where it has no key
-/// value); None for an empty page.
-pub fn page_fingerprint(records: &[Value], key_fields: &[String]) -> Option<u64> {
+/// value); None for an empty page. The same for a page read as rows as for the same page read as objects.
+pub fn page_fingerprint(records: &crate::records::Records, key_fields: &[String]) -> Option<u64> {
+    match records {
+        crate::records::Records::Objects(records) => objects_fingerprint(records, key_fields),
+        crate::records::Records::Rows { fields, rows } => {
+            if rows.is_empty() {
+                return None;
+            }
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            let at: Vec<usize> = key_fields
+                .iter()
+                .filter_map(|k| fields.iter().position(|f| f == k))
+                .collect();
+            for row in rows {
+                let keys: Vec<&Value> = at.iter().filter_map(|i| row.get(*i)).collect();
+                fingerprint_record(&mut hasher, &keys, || {
+                    crate::records::object_of(fields, row.clone()).to_string()
+                });
+            }
+            Some(hasher.digest())
+        }
+    }
+}
+
+/// [`page_fingerprint`] of records parsed as objects.
+pub fn objects_fingerprint(records: &[Value], key_fields: &[String]) -> Option<u64> {
     if records.is_empty() {
         return None;
     }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for record in records {
-        let keys: Vec<&Value> = key_fields
-            .iter()
-            .filter_map(|k| record.get(k))
-            .filter(|v| !v.is_null())
-            .collect();
-        if keys.is_empty() {
-            hasher.update(record.to_string().as_bytes());
-        } else {
-            for key in keys {
-                hasher.update(key.to_string().as_bytes());
-                hasher.update(b"\x1f");
-            }
-        }
-        hasher.update(b"\x1e");
+        let keys: Vec<&Value> = key_fields.iter().filter_map(|k| record.get(k)).collect();
+        fingerprint_record(&mut hasher, &keys, || record.to_string());
     }
     Some(hasher.digest())
+}
+
+/// One record's part of a page fingerprint: its non-null key values, or the whole record.
+fn fingerprint_record(
+    hasher: &mut xxhash_rust::xxh3::Xxh3,
+    keys: &[&Value],
+    whole: impl FnOnce() -> String,
+) {
+    let keys: Vec<&&Value> = keys.iter().filter(|v| !v.is_null()).collect();
+    if keys.is_empty() {
+        hasher.update(whole().as_bytes());
+    } else {
+        for key in keys {
+            hasher.update(key.to_string().as_bytes());
+            hasher.update(b"\x1f");
+        }
+    }
+    hasher.update(b"\x1e");
 }
 
 /// What a lone UTF-16 surrogate escape (`"\ud800"`, which is not a character and which a strict JSON parser refuses)
@@ -538,13 +568,39 @@ mod tests {
 
     fn page(records: Vec<Value>, next: Option<PageCursor>) -> FetchedPage {
         FetchedPage {
-            records,
+            records: records.into(),
             next,
             fetch_ms: 0,
             expected: None,
             failure: None,
             memo: None,
         }
+    }
+
+    #[test]
+    fn a_page_read_as_rows_has_the_fingerprint_it_has_read_as_objects() {
+        use crate::records::{object_of, Records};
+        let fields: std::sync::Arc<[String]> = ["name", "id"].map(String::from).into();
+        let rows = vec![
+            vec![serde_json::json!("a"), serde_json::json!(1)],
+            vec![serde_json::json!("no key"), Value::Null],
+            vec![serde_json::json!("b"), serde_json::json!("2")],
+        ];
+        let objects: Vec<Value> = rows.iter().map(|r| object_of(&fields, r.clone())).collect();
+        let by_rows = Records::Rows {
+            fields,
+            rows: rows.clone(),
+        };
+        for key in [vec!["id".to_owned()], vec!["absent".to_owned()], Vec::new()] {
+            let of_objects = page_fingerprint(&Records::Objects(objects.clone()), &key);
+            assert!(of_objects.is_some());
+            assert_eq!(page_fingerprint(&by_rows, &key), of_objects, "key {key:?}");
+        }
+        let other = Records::Objects(objects[..2].to_vec());
+        assert_ne!(
+            page_fingerprint(&other, &["id".to_owned()]),
+            page_fingerprint(&by_rows, &["id".to_owned()])
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::secrets::{self, SecretValue};
 use base64::Engine as _;
 use reqwest::{Client, StatusCode, Url};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -30,6 +32,27 @@ pub struct RestClient {
     max_bytes: u64,
     /// How the last page's JSON was shaped: the next one is parsed into containers of those sizes, not grown.
     page_shape: super::json::LastShape,
+    /// Each entity's last page's record fields, in order: its next page is read as rows of those fields when its
+    /// records all list them (see [`super::records`]).
+    row_shapes: std::sync::Mutex<HashMap<String, RowShape>>,
+}
+
+/// The fields an entity's records listed on its last page, and how many pages in a row did not read as rows.
+#[derive(Debug, Clone, Default)]
+struct RowShape {
+    fields: Option<Arc<[String]>>,
+    misses: u8,
+}
+
+/// Pages in a row of an entity that did not read as rows, after which its pages are read as objects only (records
+/// of varying fields would otherwise be parsed twice each time).
+const ROW_MISSES: u8 = 2;
+
+/// Reading a page as rows: where its records are (None: the reply itself or its `data`) and their fields.
+#[derive(Debug, Clone)]
+struct RowPlan {
+    at: Option<Vec<String>>,
+    fields: Arc<[String]>,
 }
 
 struct Token {
@@ -67,6 +90,7 @@ impl RestClient {
                 .max_page_bytes
                 .unwrap_or(crate::config::DEFAULT_MAX_PAGE_BYTES),
             page_shape: Default::default(),
+            row_shapes: Default::default(),
         })
     }
 
@@ -270,13 +294,19 @@ impl RestClient {
         }
         // A 404 or 410 past the first page is an error too, never the end of the list: a gateway that forgot the
         // resource mid-listing would otherwise have every later record taken for deleted.
+        let plan = self.row_plan(entity);
         let reply = self
-            .get_reply(&url, memo_cursor.is_some(), remembered.map(|r| r.digest))
+            .get_reply(
+                &url,
+                memo_cursor.is_some(),
+                remembered.map(|r| r.digest),
+                plan.clone(),
+            )
             .await?;
-        let (body, link_next, note) = match (reply, remembered, memo_cursor) {
+        let (body, rows, link_next, note) = match (reply, remembered, memo_cursor) {
             (PageReply::Same, Some(entry), Some(cursor)) => {
                 return Ok(FetchedPage {
-                    records: Vec::new(),
+                    records: Default::default(),
                     next: entry.next.clone(),
                     fetch_ms: started.elapsed().as_millis() as u64,
                     expected: None,
@@ -291,6 +321,7 @@ impl RestClient {
             (
                 PageReply::Parsed {
                     body,
+                    rows,
                     link_next,
                     digest,
                 },
@@ -298,6 +329,7 @@ impl RestClient {
                 cursor,
             ) => (
                 body,
+                rows,
                 link_next,
                 cursor.map(|cursor| MemoNote::Read {
                     cursor,
@@ -332,24 +364,14 @@ impl RestClient {
             self.check_origin(next, "the next-page link")?;
         }
         let pointer = entity.records.clone().unwrap_or_default();
-        let records = match extract_records(body, &pointer) {
-            Records::Found(records) => records,
-            Records::Missing => {
-                return Err(SourceError::NoRecords {
-                    url: shown(&url),
-                    pointer: display_pointer(&pointer),
-                })
-            }
-            Records::Null => {
-                return Err(SourceError::BrokenListing {
-                    page: format!("{} ({})", whole.describe(), shown(&url)),
-                    problem: format!(
-                        "the records at {} are null, not a list (an empty page is [])",
-                        display_pointer(&pointer)
-                    ),
-                })
-            }
+        let records = match (rows, plan) {
+            (Some(rows), Some(plan)) => crate::records::Records::Rows {
+                fields: plan.fields,
+                rows,
+            },
+            _ => self.found_records(entity, extract_records(body, &pointer), &url, whole)?,
         };
+        self.keep_row_shape(entity, &records);
         let next = match cursor {
             _ if records.is_empty() => None,
             PageCursor::Page(n) => Some(PageCursor::Page(n + 1)),
@@ -367,6 +389,87 @@ impl RestClient {
             failure: None,
             memo: note,
         })
+    }
+
+    /// The records a reply parsed as objects holds where the entity says, or why there are none.
+    fn found_records(
+        &self,
+        entity: &Entity,
+        found: Records,
+        url: &Url,
+        whole: &PageCursor,
+    ) -> Result<crate::records::Records, SourceError> {
+        let pointer = entity.records.clone().unwrap_or_default();
+        Ok(match found {
+            Records::Found(records) => records.into(),
+            Records::Missing => {
+                return Err(SourceError::NoRecords {
+                    url: shown(url),
+                    pointer: display_pointer(&pointer),
+                })
+            }
+            Records::Null => {
+                return Err(SourceError::BrokenListing {
+                    page: format!("{} ({})", whole.describe(), shown(url)),
+                    problem: format!(
+                        "the records at {} are null, not a list (an empty page is [])",
+                        display_pointer(&pointer)
+                    ),
+                })
+            }
+        })
+    }
+
+    /// How to read the entity's next page as rows, if its last page's records all listed the same fields and the
+    /// next-page token is not read from among the records (their place is left empty when read as rows).
+    fn row_plan(&self, entity: &Entity) -> Option<RowPlan> {
+        let shape = self.row_shapes.lock().ok()?.get(&entity.name).cloned()?;
+        let fields = shape.fields.filter(|_| shape.misses < ROW_MISSES)?;
+        let pointer = entity.records.clone().unwrap_or_default();
+        let at = match pointer.is_empty() {
+            true => None,
+            false => Some(pointer_steps(&pointer)?),
+        };
+        let token = match pagination(entity) {
+            Pagination::Cursor { next, .. } => Some(next),
+            Pagination::Link { next } => next,
+            _ => None,
+        };
+        if let Some(token) = token {
+            let token = pointer_steps(&token)?;
+            let into_records = match &at {
+                Some(at) => token.starts_with(at),
+                // The reply itself (an array: a step that is a number) or its `data`.
+                None => token
+                    .first()
+                    .is_some_and(|s| s == "data" || s.parse::<usize>().is_ok()),
+            };
+            if into_records {
+                return None;
+            }
+        }
+        Some(RowPlan { at, fields })
+    }
+
+    /// Remembers the fields of the page's first record, for reading the next page as rows.
+    fn keep_row_shape(&self, entity: &Entity, records: &crate::records::Records) {
+        let Ok(mut shapes) = self.row_shapes.lock() else {
+            return;
+        };
+        let shape = shapes.entry(entity.name.clone()).or_default();
+        match records {
+            crate::records::Records::Rows { .. } => shape.misses = 0,
+            crate::records::Records::Objects(objects) => {
+                if shape.fields.is_some() {
+                    shape.misses = shape.misses.saturating_add(1);
+                }
+                shape.fields = objects
+                    .first()
+                    .and_then(Value::as_object)
+                    .filter(|first| !first.is_empty())
+                    .map(|first| first.keys().cloned().collect());
+            }
+        }
     }
 
     /// Refuses a URL of another origin than base_url's (another host or port, or http instead of https): the
@@ -440,7 +543,7 @@ impl RestClient {
 
     /// [`get_json`](Self::get_json), with the `rel="next"` target of the reply's `Link` header.
     async fn get_json_and_link(&self, url: &Url) -> Result<(Value, Option<String>), SourceError> {
-        match self.get_reply(url, false, None).await? {
+        match self.get_reply(url, false, None, None).await? {
             PageReply::Parsed {
                 body, link_next, ..
             } => Ok((body, link_next)),
@@ -458,6 +561,7 @@ impl RestClient {
         url: &Url,
         digest: bool,
         same_as: Option<u128>,
+        rows: Option<RowPlan>,
     ) -> Result<PageReply, SourceError> {
         let policy = Policy {
             retried: true,
@@ -486,12 +590,20 @@ impl RestClient {
                 });
             }
             let shape = self.page_shape.clone();
-            let read = read_reply(reply.bytes, reply.link_next.clone(), digest, same_as, shape);
+            let read = read_reply(
+                reply.bytes,
+                reply.link_next.clone(),
+                digest,
+                same_as,
+                shape,
+                rows.clone(),
+            );
             match read.await {
                 Ok((None, _)) => return Ok(PageReply::Same),
-                Ok((Some(body), digest)) => {
+                Ok((Some((body, rows)), digest)) => {
                     return Ok(PageReply::Parsed {
                         body,
+                        rows,
                         link_next: reply.link_next,
                         digest,
                     })
@@ -614,6 +726,8 @@ enum PageReply {
     /// The body parsed, the `rel="next"` target of its `Link` header and the reply's digest (0 when not asked for).
     Parsed {
         body: Value,
+        /// The records, when read as rows (then not in `body`).
+        rows: Option<Vec<Vec<Value>>>,
         link_next: Option<String>,
         digest: u128,
     },
@@ -645,7 +759,7 @@ fn extract_records(mut body: Value, pointer: &str) -> Records {
     let found = if pointer.is_empty() {
         match body {
             Value::Array(_) => Some(&mut body),
-            _ => body.pointer_mut("/data"),
+            _ => body.get_mut(DEFAULT_RECORDS_KEY),
         }
     } else {
         body.pointer_mut(pointer)
@@ -656,6 +770,19 @@ fn extract_records(mut body: Value, pointer: &str) -> Records {
         _ => Records::Missing,
     }
 }
+
+/// The steps of a JSON pointer (`/a/b~1c` → `a`, `b/c`); None for text that is not one.
+fn pointer_steps(pointer: &str) -> Option<Vec<String>> {
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|step| step.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
+/// Where a reply that is not itself the list holds its records when the entity does not say.
+const DEFAULT_RECORDS_KEY: &str = "data";
 
 fn display_pointer(pointer: &str) -> String {
     if pointer.is_empty() {
@@ -865,7 +992,8 @@ async fn read_reply(
     digest: bool,
     same_as: Option<u128>,
     shape: super::json::LastShape,
-) -> Result<(Option<Value>, u128), String> {
+    rows: Option<RowPlan>,
+) -> Result<(Option<ParsedReply>, u128), String> {
     tokio::task::spawn_blocking(move || {
         let digest = match digest || same_as.is_some() {
             true => reply_digest(bytes.as_ref(), link.as_deref()),
@@ -874,13 +1002,33 @@ async fn read_reply(
         if same_as == Some(digest) {
             return Ok((None, digest));
         }
+        if let Some(read) = rows.and_then(|plan| read_rows(bytes.as_ref(), &plan)) {
+            return Ok((Some((read.0, Some(read.1))), digest));
+        }
         let mut parser = shape.parser();
         let body = parse_bytes(&mut parser, bytes.as_ref())?;
         shape.keep(&parser);
-        Ok((Some(body), digest))
+        Ok((Some((body, None)), digest))
     })
     .await
     .unwrap_or_else(|e| Err(format!("the JSON parser stopped: {e}")))
+}
+
+/// A reply parsed: its body, and its records when read as rows.
+type ParsedReply = (Value, Option<Vec<Vec<Value>>>);
+
+/// The reply read as rows of the plan's fields, if all its records list them; None to parse it as objects.
+fn read_rows(bytes: &[u8], plan: &RowPlan) -> Option<(Value, Vec<Vec<Value>>)> {
+    let data;
+    let at: &[String] = match &plan.at {
+        Some(at) => at,
+        None if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => &[],
+        None => {
+            data = [DEFAULT_RECORDS_KEY.to_owned()];
+            &data
+        }
+    };
+    super::json::parse_rows_at(bytes, at, &plan.fields)
 }
 
 fn parse_bytes(parser: &mut super::json::Parser, bytes: &[u8]) -> Result<Value, String> {

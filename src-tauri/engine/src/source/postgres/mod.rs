@@ -328,7 +328,7 @@ impl PgSource {
             _ => None,
         };
         Ok(FetchedPage {
-            records,
+            records: records.into(),
             next,
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
