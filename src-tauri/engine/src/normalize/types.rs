@@ -45,6 +45,10 @@ pub fn keeps(value: &Value, ty: ColumnType) -> bool {
         (ColumnType::Text, Value::String(_)) | (ColumnType::Numeric, Value::Number(_)) => true,
         (ColumnType::Integer, Value::Number(n)) => n.is_i64(),
         (ColumnType::Boolean, Value::Bool(_)) => true,
+        // Already written as NORMALIZE writes date-times.
+        (ColumnType::DateTime, Value::String(text)) => {
+            super::datetimes::canonical_micros(text).is_some()
+        }
         _ => false,
     }
 }

@@ -227,8 +227,13 @@ fn write_value(out: &mut Vec<u8>, value: &Value, ty: ColumnType) -> Result<(), U
             field(out, &numeric);
         }
         (Value::String(s), ColumnType::DateTime) => {
-            let at = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| Unencodable)?;
-            field(out, &micros_since_2000(at.timestamp_micros()).to_be_bytes());
+            let micros = match crate::values::datetimes::canonical_micros(s) {
+                Some(micros) => micros,
+                None => chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| Unencodable)?
+                    .timestamp_micros(),
+            };
+            field(out, &micros_since_2000(micros).to_be_bytes());
         }
         (other, ColumnType::Json) => {
             // jsonb's binary input: a version byte, then the JSON text.
