@@ -187,31 +187,33 @@ pub fn parse_rows_at(
 ) -> Option<(Value, Vec<Vec<Value>>)> {
     let mut sizes = Sizes::default();
     let mut rows = None;
+    if at.is_empty() {
+        return Some((Value::Null, read_rows(bytes, fields, &mut sizes)?));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let envelope = match at {
-        [] => {
-            rows = Some(
-                deserializer
-                    .deserialize_seq(Rows {
-                        fields,
-                        sizes: &mut sizes,
-                    })
-                    .ok()?,
-            );
-            Value::Null
-        }
-        _ => deserializer
-            .deserialize_map(Envelope {
-                at,
-                fields,
-                sizes: &mut sizes,
-                rows: &mut rows,
-                depth: 0,
-            })
-            .ok()?,
-    };
+    let envelope = deserializer
+        .deserialize_map(Envelope {
+            at,
+            fields,
+            sizes: &mut sizes,
+            rows: &mut rows,
+            depth: 0,
+        })
+        .ok()?;
     deserializer.end().ok()?;
     Some((envelope, rows?))
+}
+
+/// A JSON array of records as rows of `fields`: read by hand where it can be ([`super::scan`]), else by
+/// `serde_json`; None when a record is of another shape or the JSON is bad.
+fn read_rows(bytes: &[u8], fields: &[String], sizes: &mut Sizes) -> Option<Vec<Vec<Value>>> {
+    if let Some(rows) = super::scan::scan_rows(bytes, fields) {
+        return Some(rows);
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let rows = Rows { fields, sizes }.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(rows)
 }
 
 /// The objects around a page's records, down to them.
@@ -249,10 +251,9 @@ impl<'de> Visitor<'de> for Envelope<'_> {
             }
             let value = match (key == *step, rest.is_empty()) {
                 (true, true) => {
-                    *self.rows = Some(access.next_value_seed(Rows {
-                        fields: self.fields,
-                        sizes: self.sizes,
-                    })?);
+                    let records: &'de serde_json::value::RawValue = access.next_value()?;
+                    let read = read_rows(records.get().as_bytes(), self.fields, self.sizes);
+                    *self.rows = Some(read.ok_or_else(|| A::Error::custom(NOT_OF_SHAPE))?);
                     Value::Null
                 }
                 (true, false) => access.next_value_seed(Envelope {

@@ -6,6 +6,7 @@ pub mod json;
 pub mod memo;
 pub mod postgres;
 pub mod rest;
+mod scan;
 pub mod throttle;
 
 use serde::{Deserialize, Serialize};
