@@ -187,8 +187,14 @@ pub fn parse_rows_at(
 ) -> Option<(Value, Vec<Vec<Value>>)> {
     let mut sizes = Sizes::default();
     let mut rows = None;
-    if at.is_empty() {
-        return Some((Value::Null, read_rows(bytes, fields, &mut sizes)?));
+    match at {
+        [] => return Some((Value::Null, read_rows(bytes, fields, &mut sizes)?)),
+        [key] => {
+            if let Some(read) = super::scan::scan_envelope(bytes, key, fields) {
+                return Some(read);
+            }
+        }
+        _ => {}
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let envelope = deserializer

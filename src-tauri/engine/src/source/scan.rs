@@ -5,37 +5,72 @@
 //! another shape, a lone surrogate, any JSON error. Then the caller reads the records with `serde_json` instead,
 //! which also says what is wrong. Arrays and objects inside a record are read by `serde_json`.
 
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// The records of `bytes` (a JSON array, whitespace around it allowed) as rows of `fields`, or None.
 pub fn scan_rows(bytes: &[u8], fields: &[String]) -> Option<Vec<Vec<Value>>> {
-    // A name whose JSON spelling differs from its bytes could not be compared as bytes.
-    if fields
-        .iter()
-        .any(|f| f.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'))
-    {
+    if !comparable(fields) {
         return None;
     }
     let mut scan = Scan { b: bytes, at: 0 };
     scan.skip_space();
-    scan.expect(b'[')?;
-    let mut rows = Vec::new();
+    let rows = scan.rows(fields)?;
     scan.skip_space();
-    if scan.peek() == Some(b']') {
-        scan.at += 1;
-    } else {
-        loop {
-            rows.push(scan.record(fields)?);
-            scan.skip_space();
-            match scan.next()? {
-                b',' => scan.skip_space(),
-                b']' => break,
-                _ => return None,
+    (scan.at == bytes.len()).then_some(rows)
+}
+
+/// A reply that is an object holding the records under `key` (`{"data": [...], "total": 3}`): the object without
+/// them (their place left null) and the records as rows of `fields`; or None.
+pub fn scan_envelope(
+    bytes: &[u8],
+    key: &str,
+    fields: &[String],
+) -> Option<(Value, Vec<Vec<Value>>)> {
+    if !comparable(fields) {
+        return None;
+    }
+    let mut scan = Scan { b: bytes, at: 0 };
+    scan.skip_space();
+    scan.expect(b'{')?;
+    let mut envelope = Map::new();
+    let mut rows = None;
+    loop {
+        scan.skip_space();
+        scan.expect(b'"')?;
+        let name = scan.text()?;
+        scan.skip_space();
+        scan.expect(b':')?;
+        scan.skip_space();
+        // What serde_json hands over as a number (see json.rs); refused there, left to it here.
+        if name == NUMBER_TOKEN {
+            return None;
+        }
+        let value = match name == key {
+            true => {
+                rows = Some(scan.rows(fields)?);
+                Value::Null
             }
+            false => scan.value()?,
+        };
+        envelope.insert(name, value);
+        scan.skip_space();
+        match scan.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
         }
     }
     scan.skip_space();
-    (scan.at == bytes.len()).then_some(rows)
+    (scan.at == bytes.len()).then_some((Value::Object(envelope), rows?))
+}
+
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Whether the fields' names are written in JSON as their bytes (so that keys can be compared as bytes).
+fn comparable(fields: &[String]) -> bool {
+    fields
+        .iter()
+        .all(|f| f.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'))
 }
 
 struct Scan<'a> {
@@ -56,6 +91,26 @@ impl<'a> Scan<'a> {
 
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
+    }
+
+    /// An array of records: `[record, …]`.
+    fn rows(&mut self, fields: &[String]) -> Option<Vec<Vec<Value>>> {
+        self.expect(b'[')?;
+        let mut rows = Vec::new();
+        self.skip_space();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Some(rows);
+        }
+        loop {
+            rows.push(self.record(fields)?);
+            self.skip_space();
+            match self.next()? {
+                b',' => self.skip_space(),
+                b']' => return Some(rows),
+                _ => return None,
+            }
+        }
     }
 
     fn skip_space(&mut self) {
@@ -267,6 +322,36 @@ mod tests {
         }
         assert_eq!(scan_rows(b"[]", &fields), Some(Vec::new()));
         assert_eq!(scan_rows(b" [ ] ", &fields), Some(Vec::new()));
+    }
+
+    #[test]
+    fn finds_the_records_in_an_object_as_serde_json_does() {
+        let fields = names(&["a"]);
+        let text = r#" {"total": 2, "next": "x\"y", "meta": {"k": [1, {"d": null}]}, "data": [{"a": 1}, {"a": "b"}], "f": -1.5, "t": true} "#;
+        let (envelope, rows) = scan_envelope(text.as_bytes(), "data", &fields).unwrap();
+        let mut whole: Value = serde_json::from_str(text).unwrap();
+        let records = whole["data"].take();
+        assert_eq!(envelope, whole);
+        assert_eq!(envelope.to_string(), whole.to_string());
+        assert_eq!(rows, by_serde(&records.to_string(), &fields));
+        for text in [
+            r#"{"total": 2}"#,
+            r#"{"data": null}"#,
+            r#"{"data": {"a": 1}}"#,
+            r#"{"data": [{"a": 1}], "data": 7}"#,
+            r#"{"data": [{"a": 1}],}"#,
+            r#"{"data": [{"a": 1}]"#,
+            r#"{"data": [{"a": 1}]} []"#,
+            r#"{"n": 1e5, "data": [{"a": 1}]}"#,
+            r#"{"$serde_json::private::Number": "1", "data": [{"a": 1}]}"#,
+            r#"[{"a": 1}]"#,
+        ] {
+            assert_eq!(
+                scan_envelope(text.as_bytes(), "data", &fields),
+                None,
+                "read: {text}"
+            );
+        }
     }
 
     #[test]
