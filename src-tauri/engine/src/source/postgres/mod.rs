@@ -10,7 +10,7 @@ use crate::config::{Entity, PostgresSource};
 use crate::pgconn::{self, Side};
 use crate::schema::{quote_ident, ColumnType, Declared};
 use read::ColumnRead;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::postgres::{PgPool, PgRow, PgValueFormat};
 use sqlx::{Row, ValueRef};
 use std::collections::HashMap;
@@ -314,21 +314,32 @@ impl PgSource {
             ))
         })?;
         let names: Vec<String> = facts.columns.into_iter().map(|(name, _)| name).collect();
-        let records = decode_page(rows, names, reads)
+        let key_at: Vec<Option<usize>> = key
+            .iter()
+            .map(|k| names.iter().position(|name| name == k))
+            .collect();
+        let rows = decode_page(rows, names.clone(), reads)
             .await
             .map_err(|e| failed(format!("entities \"{}\": {e}", entity.name)))?;
-        let next = match records.last() {
-            Some(last) if records.len() as u32 == self.page_size => Some(
+        let next = match rows.last() {
+            Some(last) if rows.len() as u32 == self.page_size => Some(
                 whole.carry_since(PageCursor::Key(Some(
-                    key.iter()
-                        .map(|k| last.get(k).cloned().unwrap_or(Value::Null))
+                    key_at
+                        .iter()
+                        .map(|at| at.and_then(|i| last.get(i)).cloned().unwrap_or(Value::Null))
                         .collect(),
                 ))),
             ),
             _ => None,
         };
+        // Column names are unique (a query naming one twice is refused when connecting): each row is the record
+        // `row_to_json` would write, in column order.
+        let records = crate::records::Records::Rows {
+            fields: names.into(),
+            rows,
+        };
         Ok(FetchedPage {
-            records: records.into(),
+            records,
             next,
             fetch_ms: started.elapsed().as_millis() as u64,
             expected: None,
@@ -374,12 +385,12 @@ fn named_twice(columns: &[(String, String)]) -> Option<&str> {
     })
 }
 
-/// A page's rows as records, decoded on a blocking thread while the run's other stages go on.
+/// A page's rows as records' values, decoded on a blocking thread while the run's other stages go on.
 async fn decode_page(
     rows: Vec<PgRow>,
     names: Vec<String>,
     reads: Vec<ColumnRead>,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Vec<Value>>, String> {
     tokio::task::spawn_blocking(move || {
         rows.iter()
             .enumerate()
@@ -393,9 +404,9 @@ async fn decode_page(
     .map_err(|e| format!("the page decoder stopped: {e}"))?
 }
 
-/// One row as the object `row_to_json` writes: every column in table order, null ones as null.
-fn decode_row(row: &PgRow, names: &[String], reads: &[ColumnRead]) -> Result<Value, String> {
-    let mut record = Map::with_capacity(names.len());
+/// One row's values as `row_to_json` writes them: every column in table order, null ones as null.
+fn decode_row(row: &PgRow, names: &[String], reads: &[ColumnRead]) -> Result<Vec<Value>, String> {
+    let mut record = Vec::with_capacity(names.len());
     for (index, (name, read)) in names.iter().zip(reads).enumerate() {
         let raw = row
             .try_get_raw(index)
@@ -414,9 +425,9 @@ fn decode_row(row: &PgRow, names: &[String], reads: &[ColumnRead]) -> Result<Val
             read.decode(bytes)
                 .map_err(|e| format!("column \"{name}\": {e}"))?
         };
-        record.insert(name.clone(), value);
+        record.push(value);
     }
-    Ok(Value::Object(record))
+    Ok(record)
 }
 
 /// What to tell the analyst when a page could not be read: which page, and what to check.
