@@ -511,16 +511,10 @@ impl EntityRun<'_> {
                 .into_iter()
                 .collect();
             let started = Instant::now();
-            // Children held back keep their record as fetched: only without parents are values moved out (and
-            // records read as rows kept so).
+            // Children held back keep their record as fetched: only without parents are values moved out (the
+            // transform makes rows into objects for them).
             let take = self.parents.is_empty();
-            let records = match (take, page.records) {
-                (false, Records::Rows { fields, rows }) => {
-                    Records::Objects(Records::Rows { fields, rows }.into_objects())
-                }
-                (_, records) => records,
-            };
-            let records = Arc::new(records);
+            let records = Arc::new(page.records);
             if !records.is_empty() {
                 let existed = table_exists;
                 table_exists = self
@@ -553,13 +547,7 @@ impl EntityRun<'_> {
                 .await
                 .map_err(|e| failed(format!("transform stage stopped: {e}")))?
             };
-            // Only a page of which no record became a row can have one cause for all (and only then are rows made
-            // into objects for it).
-            let none_made = transformed.rows.is_empty() && !transformed.failed.is_empty();
-            if let Some(cause) = none_made
-                .then(|| one_cause_for_all(&transformed, &records.objects(), &key_fields, page_no))
-                .flatten()
-            {
+            if let Some(cause) = one_cause_for_all(&transformed, &records, &key_fields, page_no) {
                 return Err(failed(cause));
             }
             if table_exists {
@@ -1476,7 +1464,7 @@ const ONE_CAUSE_MIN_RECORDS: usize = 10;
 /// reads it again.
 pub(super) fn one_cause_for_all(
     transformed: &Transformed,
-    records: &[Value],
+    records: &Records,
     key_fields: &[String],
     page_no: u64,
 ) -> Option<String> {
@@ -1494,6 +1482,8 @@ pub(super) fn one_cause_for_all(
         return None;
     }
     let count = records.len();
+    // Only a page whose every record failed gets here: rows are made into objects for it alone.
+    let records = records.objects();
     let absent: Vec<String> = key_fields
         .iter()
         .filter(|key| {
@@ -1514,7 +1504,7 @@ pub(super) fn one_cause_for_all(
         "business key {} is in none of the {count} records of page {page_no}; fields seen: {}. Choose the key among \
          them (Mapping, or business_key in the pipeline file), then run again",
         absent.join(", "),
-        fields_seen(records).join(", ")
+        fields_seen(&records).join(", ")
     ))
 }
 
